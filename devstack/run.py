@@ -1,0 +1,113 @@
+"""`eakte up` / `eakte down`: the stack in the foreground, with fixed ports and data under EAKTE_DATA_DIR."""
+
+import os
+import signal
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from devstack.processes import SetupError
+from devstack.stack import Ports, Stack
+from shared.auth import issue_token
+from shared.settings import DEV_JWT_SECRET, get_settings
+
+DEV_USERS = {
+    "clerk": "clara",
+    "approver": "anton",
+    "records_officer": "rita",
+    "admin": "adam",
+}
+
+
+def _pid_file(data_dir: Path) -> Path:
+    return data_dir / "run" / "eakte-up.pid"
+
+
+def run_up() -> int:
+    settings = get_settings()
+    data_dir = settings.data_dir.resolve()
+    pid_file = _pid_file(data_dir)
+    if pid_file.exists() and _alive(int(pid_file.read_text().split()[0])):
+        print(f"eakte up is already running (PID {pid_file.read_text().split()[0]}); `make down` stops it")
+        return 1
+    stack = Stack(
+        data_dir, Ports.defaults(settings), settings.s3_access_key, settings.s3_secret_key, settings.jwt_secret
+    )
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    started = time.monotonic()
+    try:
+        print(f"[eakte] data directory: {data_dir}", flush=True)
+        stack.start_infra()
+        stack.start_services()
+        pid_file.parent.mkdir(parents=True, exist_ok=True)
+        pid_file.write_text(f"{os.getpid()}\n" + "".join(f"{p.name} {p.pid}\n" for p in stack.processes()))
+        _print_banner(stack, settings.jwt_secret, time.monotonic() - started)
+        while not stop.is_set():
+            for process in stack.processes():
+                if not process.running():
+                    print(f"[eakte] {process.name} stopped unexpectedly; last log lines:\n{process.tail()}")
+                    stop.set()
+            stop.wait(1.0)
+        print("\n[eakte] stopping ...", flush=True)
+        return 0
+    except SetupError as exc:
+        print(f"[eakte] set-up failed: {exc}", flush=True)
+        return 1
+    finally:
+        stack.stop()
+        pid_file.unlink(missing_ok=True)
+        print("[eakte] stopped everything it started", flush=True)
+
+
+def _print_banner(stack: Stack, jwt_secret: str, seconds: float) -> None:
+    settings = stack.settings()
+    lines = [
+        f"[eakte] stack is up in {seconds:.0f} s",
+        f"  ingest    {stack.url('ingest')}   POST /api/v1/documents, GET /api/v1/documents/{{id}}",
+        f"  workflow  {stack.url('workflow')}   GET /api/v1/tasks, POST /api/v1/tasks/{{id}}/decision",
+        f"  archive   {stack.url('archive')}   GET /api/v1/archive/{{id}}, GET /api/v1/archive/{{id}}/content",
+        f"  kafka     {settings.kafka_bootstrap}",
+        f"  minio     http://{settings.s3_endpoint}  "
+        f"access key {settings.s3_access_key!r}, secret {settings.s3_secret_key!r}",
+        f"  logs      {stack.data_dir / 'logs'}",
+    ]
+    if jwt_secret == DEV_JWT_SECRET:
+        lines.append("  development tokens (valid 12 h; more with `eakte token --user NAME --roles ROLE,...`):")
+        for role, user in DEV_USERS.items():
+            token = issue_token(user, frozenset({role}), jwt_secret, timedelta(hours=12))
+            lines.append(f"    {role:<16} {user:<6} {token}")
+    lines.append("[eakte] Ctrl-C (or `make down` elsewhere) stops everything")
+    print("\n".join(lines), flush=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def run_down() -> int:
+    data_dir = get_settings().data_dir.resolve()
+    pid_file = _pid_file(data_dir)
+    if not pid_file.exists():
+        print("[eakte] nothing to stop: no `eakte up` is running for", data_dir)
+        return 0
+    up_pid = int(pid_file.read_text().split()[0])
+    if not _alive(up_pid):
+        print("[eakte] the recorded `eakte up` is no longer running; removing its stale PID file")
+        pid_file.unlink(missing_ok=True)
+        return 0
+    # Ask `eakte up` to stop: it stops exactly the processes it started, by their PIDs.
+    os.kill(up_pid, signal.SIGTERM)
+    deadline = time.monotonic() + 90
+    while _alive(up_pid) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    print("[eakte] stopped" if not _alive(up_pid) else f"[eakte] PID {up_pid} did not stop within 90 s")
+    return 0 if not _alive(up_pid) else 1

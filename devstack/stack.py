@@ -1,0 +1,133 @@
+"""The whole stack on loopback: Kafka, MinIO and the three services, for `eakte up` and the tests."""
+
+import os
+import sys
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from devstack.kafka import KafkaServer
+from devstack.minio import MinioServer
+from devstack.processes import ManagedProcess, free_port, require_free_port
+from shared.events import ALL_TOPICS
+from shared.messaging import create_topics
+from shared.settings import Settings
+from shared.storage import ObjectStore, ensure_buckets
+
+SERVICES = ("ingest", "workflow", "archive")
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Ports:
+    kafka: int
+    kafka_controller: int
+    minio: int
+    minio_console: int
+    services: dict[str, int]
+
+    @classmethod
+    def defaults(cls, settings: Settings) -> "Ports":
+        return cls(
+            9092,
+            9093,
+            int(settings.s3_endpoint.rsplit(":", 1)[-1]),
+            9001,
+            {"ingest": settings.ingest_port, "workflow": settings.workflow_port, "archive": settings.archive_port},
+        )
+
+    @classmethod
+    def free(cls) -> "Ports":
+        return cls(free_port(), free_port(), free_port(), free_port(), {name: free_port() for name in SERVICES})
+
+
+@dataclass
+class Stack:
+    data_dir: Path
+    ports: Ports
+    access_key: str = "eakte"
+    secret_key: str = "eakte-dev-secret"
+    jwt_secret: str = ""
+    database_urls: dict[str, str] = field(default_factory=dict)
+    kafka: KafkaServer | None = None
+    minio: MinioServer | None = None
+    services: dict[str, ManagedProcess] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.data_dir = self.data_dir.resolve()
+
+    # --- infrastructure -------------------------------------------------------------------------
+    def start_infra(self) -> None:
+        self.kafka = KafkaServer(self.data_dir / "kafka", self.ports.kafka, self.ports.kafka_controller).start()
+        self.minio = MinioServer(
+            self.data_dir / "minio", self.ports.minio, self.ports.minio_console, self.access_key, self.secret_key
+        ).start()
+        settings = self.settings()
+        create_topics(settings.kafka_bootstrap, ALL_TOPICS, settings.kafka_partitions)
+        ensure_buckets(ObjectStore(settings), settings)
+
+    def settings(self) -> Settings:
+        return Settings(**self._settings_values())
+
+    def _settings_values(self) -> dict[str, str]:
+        values = {
+            "data_dir": str(self.data_dir),
+            "kafka_bootstrap": f"127.0.0.1:{self.ports.kafka}",
+            "s3_endpoint": f"127.0.0.1:{self.ports.minio}",
+            "s3_access_key": self.access_key,
+            "s3_secret_key": self.secret_key,
+            "ingest_port": str(self.ports.services["ingest"]),
+            "workflow_port": str(self.ports.services["workflow"]),
+            "archive_port": str(self.ports.services["archive"]),
+        }
+        if self.jwt_secret:
+            values["jwt_secret"] = self.jwt_secret
+        return values
+
+    # --- services -------------------------------------------------------------------------------
+    def env_for(self, name: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EAKTE_")}
+        env.update({f"EAKTE_{key.upper()}": value for key, value in self._settings_values().items()})
+        if name in self.database_urls:
+            env["EAKTE_DATABASE_URL"] = self.database_urls[name]
+        env["PYTHONPATH"] = str(PROJECT_ROOT)
+        return env
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports.services[name]}"
+
+    def start_service(self, name: str, timeout_s: float = 60.0) -> ManagedProcess:
+        require_free_port(self.ports.services[name], f"the {name} service")
+        process = ManagedProcess(
+            name,
+            [sys.executable, "-m", f"services.{name}"],
+            self.data_dir / "logs" / f"{name}.log",
+            env=self.env_for(name),
+            cwd=PROJECT_ROOT,
+        ).start()
+        self.services[name] = process
+        process.wait_ready(lambda: _http_ok(f"{self.url(name)}/health"), timeout_s)
+        return process
+
+    def start_services(self) -> None:
+        for name in SERVICES:
+            self.start_service(name)
+
+    def processes(self) -> list[ManagedProcess]:
+        infra = [server.process for server in (self.kafka, self.minio) if server and server.process]
+        return [*self.services.values(), *infra]
+
+    def stop(self) -> None:
+        for process in self.services.values():
+            process.stop()
+        for server in (self.minio, self.kafka):
+            if server is not None:
+                server.stop()
+
+
+def _http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return response.status == 200
+    except OSError:
+        return False

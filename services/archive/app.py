@@ -1,0 +1,22 @@
+"""Wires the archive service together."""
+
+from fastapi import FastAPI
+
+from services.archive import handlers, routes
+from services.archive.service import ArchiveService
+from services.archive.tables import ArchiveBase
+from shared.service_app import build_app, build_runtime
+from shared.settings import get_settings
+from shared.storage import ObjectStore, ensure_buckets
+
+
+def create_app() -> FastAPI:
+    settings = get_settings()
+    runtime = build_runtime("archive", settings, ArchiveBase)
+    store = ObjectStore(settings)
+    ensure_buckets(store, settings)
+    service = ArchiveService(settings, runtime.sessions, store, runtime.relay)
+    handlers.register(runtime.broker, service)
+    app = build_app(runtime, [routes.router])
+    app.state.archive = service
+    return app

@@ -1,0 +1,1 @@
+"""Ingest service: takes scanned documents, validates them and stores the original (claim check)."""

@@ -1,0 +1,99 @@
+"""The ingest domain: a document's life as the post room sees it. Imports nothing of Kafka, MinIO or HTTP."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class DocumentStatus(StrEnum):
+    RECEIVED = "received"
+    IN_REVIEW = "in_review"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    ARCHIVED = "archived"
+
+
+# Events from different topics may arrive in any order; a document's status is the furthest step reached.
+_STAGE = {
+    DocumentStatus.RECEIVED: 0,
+    DocumentStatus.IN_REVIEW: 1,
+    DocumentStatus.APPROVED: 2,
+    DocumentStatus.REJECTED: 2,
+    DocumentStatus.ARCHIVED: 3,
+}
+
+
+def furthest_status(statuses: list[DocumentStatus]) -> DocumentStatus:
+    return max(statuses, key=lambda s: _STAGE[s], default=DocumentStatus.RECEIVED)
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    status: DocumentStatus
+    at: datetime
+    by: str
+
+
+class RejectionReason(StrEnum):
+    """Why a file did not enter the e-file; the value is the API's `reason`, the message is for the clerk."""
+
+    EMPTY = "empty"
+    TOO_LARGE = "too_large"
+    NOT_A_PDF = "not_a_pdf"
+    UNSUPPORTED_TYPE = "unsupported_type"
+    ENCRYPTED = "encrypted"
+    TRUNCATED = "truncated"
+    UNREADABLE = "unreadable"
+    TOO_MANY_PAGES = "too_many_pages"
+    NO_PAGES = "no_pages"
+    TIMEOUT = "timeout"
+
+
+GERMAN_MESSAGES: dict[RejectionReason, str] = {
+    RejectionReason.EMPTY: "Die Datei ist leer.",
+    RejectionReason.TOO_LARGE: "Die Datei ist größer als erlaubt.",
+    RejectionReason.NOT_A_PDF: "Die Datei ist kein PDF-Dokument.",
+    RejectionReason.UNSUPPORTED_TYPE: "Dieses Dateiformat wird noch nicht angenommen.",
+    RejectionReason.ENCRYPTED: "Das PDF ist mit einem Passwort geschützt und kann nicht geöffnet werden.",
+    RejectionReason.TRUNCATED: "Das PDF ist unvollständig (abgeschnitten) und kann nicht gelesen werden.",
+    RejectionReason.UNREADABLE: "Das PDF ist beschädigt und kann nicht gelesen werden.",
+    RejectionReason.TOO_MANY_PAGES: "Das PDF hat mehr Seiten als erlaubt.",
+    RejectionReason.NO_PAGES: "Das PDF enthält keine Seiten.",
+    RejectionReason.TIMEOUT: "Die Prüfung des PDF hat zu lange gedauert.",
+}
+
+
+@dataclass(frozen=True)
+class Rejection:
+    reason: RejectionReason
+    detail: str
+
+    @property
+    def message(self) -> str:
+        return GERMAN_MESSAGES[self.reason]
+
+
+@dataclass(frozen=True)
+class PdfFacts:
+    pages: int
+
+
+IMAGE_SIGNATURES: tuple[bytes, ...] = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*")
+
+
+def sniff(head: bytes) -> Rejection | None:
+    """Judge a file by its first bytes, never by its name or the client's content type."""
+    if not head:
+        return Rejection(RejectionReason.EMPTY, "file has no bytes")
+    if head.lstrip()[:5] == b"%PDF-" or b"%PDF-" in head[:1024]:
+        return None
+    if head.startswith(IMAGE_SIGNATURES):
+        return Rejection(RejectionReason.UNSUPPORTED_TYPE, "image files are not accepted yet")
+    return Rejection(RejectionReason.NOT_A_PDF, "no %PDF- header in the first 1024 bytes")
+
+
+def clean_filename(name: str | None) -> str:
+    """A client's file name as a label only: no path parts, no control characters, at most 255 characters."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    printable = "".join(ch for ch in base if ch.isprintable()).strip().lstrip(".")
+    return printable[:255] or "unbenannt.pdf"

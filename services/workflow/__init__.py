@@ -1,0 +1,1 @@
+"""Workflow service: turns ingested documents into approval tasks and records decisions."""

@@ -1,0 +1,1 @@
+"""The project's own shared package: event contracts, settings, auth and adapters used by every service."""

@@ -1,0 +1,54 @@
+"""The `eakte` command: development tokens, and running the stack on this machine."""
+
+import argparse
+import sys
+from datetime import timedelta
+
+from shared.auth import InvalidRoles, issue_token, parse_roles
+from shared.settings import get_settings
+
+
+def _token(args: argparse.Namespace) -> int:
+    try:
+        roles = parse_roles(args.roles)
+    except InvalidRoles as exc:
+        print(f"eakte token: {exc}", file=sys.stderr)
+        return 2
+    settings = get_settings()
+    print(issue_token(args.user, roles, settings.jwt_secret, timedelta(hours=args.hours or settings.token_ttl_hours)))
+    return 0
+
+
+def _up(_args: argparse.Namespace) -> int:
+    from devstack.run import run_up
+
+    return run_up()
+
+
+def _down(_args: argparse.Namespace) -> int:
+    from devstack.run import run_down
+
+    return run_down()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="eakte", description="E-Akte document workflow service")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    token = commands.add_parser("token", help="print a development bearer token (JWT) on stdout")
+    token.add_argument("--user", required=True, help="user name, the token's `sub`")
+    token.add_argument("--roles", required=True, help="comma-separated: clerk,approver,records_officer,admin")
+    token.add_argument("--hours", type=int, default=0, help="validity in hours (default: EAKTE_TOKEN_TTL_HOURS)")
+    token.set_defaults(func=_token)
+
+    commands.add_parser("up", help="start Kafka, MinIO and the services on 127.0.0.1; Ctrl-C stops them").set_defaults(
+        func=_up
+    )
+    commands.add_parser("down", help="stop what a running `eakte up` started").set_defaults(func=_down)
+
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

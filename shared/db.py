@@ -1,0 +1,112 @@
+"""Database plumbing every service uses: engine, session factory, outbox and processed-event tables.
+
+Each service owns its own database; these two tables exist in each of them.
+"""
+
+from datetime import UTC, datetime
+from uuid import UUID
+
+from sqlalchemy import DateTime, Dialect, Engine, LargeBinary, String, Text, TypeDecorator, create_engine, event, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+from shared.events import utcnow
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp that comes back timezone-aware (UTC) on SQLite too, which stores no zone."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, _dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime: store timezone-aware UTC timestamps only")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, _dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class InfraBase(DeclarativeBase):
+    pass
+
+
+class OutboxMessage(InfraBase):
+    """A message written in the same transaction as the state change it announces (transactional outbox)."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    topic: Mapped[str] = mapped_column(String(200))
+    key: Mapped[bytes] = mapped_column(LargeBinary)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+
+
+class ProcessedEvent(InfraBase):
+    """Which events a consumer has already applied, so that a redelivery changes nothing."""
+
+    __tablename__ = "processed_events"
+
+    consumer: Mapped[str] = mapped_column(String(100), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    processed_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return create_engine(url, pool_pre_ping=True)
+
+
+def make_sessions(engine: Engine, *service_bases: type[DeclarativeBase]) -> sessionmaker[Session]:
+    """Create the service's tables (and the shared ones) and return its session factory."""
+    InfraBase.metadata.create_all(engine)
+    for base in service_bases:
+        base.metadata.create_all(engine)
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def was_processed(session: Session, consumer: str, event_id: UUID) -> bool:
+    found = session.scalar(
+        select(ProcessedEvent.event_id).where(
+            ProcessedEvent.consumer == consumer, ProcessedEvent.event_id == str(event_id)
+        )
+    )
+    return found is not None
+
+
+def mark_processed(session: Session, consumer: str, event_id: UUID, note: str = "") -> None:
+    session.add(ProcessedEvent(consumer=consumer, event_id=str(event_id), note=note))
+
+
+def commit_once(session: Session, consumer: str, event_id: UUID) -> bool:
+    """Commit an event's effect; False when a concurrent delivery of the same event committed it first.
+
+    Any other integrity error is a bug and is raised, never swallowed.
+    """
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        if was_processed(session, consumer, event_id):
+            return False
+        raise
+    return True

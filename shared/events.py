@@ -1,0 +1,147 @@
+"""Event contracts on Kafka: typed, versioned, keyed by document id.
+
+Messages never carry file bytes, only a reference to the stored object (claim check).
+Consumers ignore fields they do not know and refuse schema versions they cannot read.
+"""
+
+from datetime import UTC, datetime
+from typing import ClassVar
+from uuid import UUID, uuid4
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class StoredObject(BaseModel):
+    """Where a file lies in the object store, with the fingerprint taken at intake."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    bucket: str
+    key: str
+    size: int
+    sha256: str
+
+
+class Decision(BaseModel):
+    """One recorded decision on a workflow step."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    step: int
+    decided_by: str
+    decision: str
+    comment: str = ""
+    decided_at: datetime
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    TOPIC: ClassVar[str]
+    SCHEMA_VERSION: ClassVar[int] = 1
+
+    schema_version: int = 1
+    event_id: UUID = Field(default_factory=uuid4)
+    occurred_at: datetime = Field(default_factory=utcnow)
+    document_id: UUID
+    correlation_id: UUID
+
+    @field_validator("schema_version")
+    @classmethod
+    def _readable_version(cls, value: int) -> int:
+        if value > cls.SCHEMA_VERSION:
+            raise ValueError(f"schema_version {value} is newer than {cls.SCHEMA_VERSION}, which this service reads")
+        return value
+
+    @property
+    def key(self) -> bytes:
+        return str(self.document_id).encode()
+
+
+class DocumentMetadata(BaseModel):
+    """What the clerk said about a document at upload."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    title: str = ""
+    aktenzeichen: str = ""
+    filename: str = ""
+    content_type: str = "application/pdf"
+    pages: int = 0
+
+
+class DocumentIngested(Event):
+    TOPIC: ClassVar[str] = "documents.ingested"
+
+    original: StoredObject
+    metadata: DocumentMetadata
+    workflow: str
+    submitted_by: str
+
+
+class ReviewStarted(Event):
+    TOPIC: ClassVar[str] = "documents.review_started"
+
+    workflow: str
+    step: int
+    offered_to_role: str
+
+
+class DocumentApproved(Event):
+    TOPIC: ClassVar[str] = "documents.approved"
+
+    original: StoredObject
+    metadata: DocumentMetadata
+    submitted_by: str
+    decisions: list[Decision]
+
+
+class DocumentRejected(Event):
+    TOPIC: ClassVar[str] = "documents.rejected"
+
+    original: StoredObject
+    metadata: DocumentMetadata
+    submitted_by: str
+    decisions: list[Decision]
+    reason: str
+
+
+class DocumentArchived(Event):
+    TOPIC: ClassVar[str] = "documents.archived"
+
+    archived: StoredObject
+    version_id: str | None = None
+    archived_at: datetime
+
+
+EVENT_TYPES: tuple[type[Event], ...] = (
+    DocumentIngested,
+    ReviewStarted,
+    DocumentApproved,
+    DocumentRejected,
+    DocumentArchived,
+)
+
+
+def dead_letter_topic(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
+ALL_TOPICS: tuple[str, ...] = tuple(
+    name for event in EVENT_TYPES for name in (event.TOPIC, dead_letter_topic(event.TOPIC))
+)
+
+
+class DeadLetter(BaseModel):
+    """A message a consumer could not use, kept with the reason for IT to inspect and replay."""
+
+    source_topic: str
+    consumer: str
+    reason: str
+    payload: str
+    document_id: str | None = None
+    occurred_at: datetime = Field(default_factory=utcnow)

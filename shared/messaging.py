@@ -1,0 +1,105 @@
+"""Kafka adapter: topic creation (kafka-python admin) and FastStream subscribers with at-least-once delivery."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
+
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from kafka.admin import KafkaAdminClient
+from kafka.errors import TopicAlreadyExistsError
+from pydantic import ValidationError
+
+from shared.events import DeadLetter, Event, dead_letter_topic
+
+log = logging.getLogger(__name__)
+
+EventT = TypeVar("EventT", bound=Event)
+
+# A message that fails this many times in a row is a poison message: it goes to the dead-letter topic.
+MAX_ATTEMPTS = 5
+RETRY_PAUSE_S = 1.0
+
+
+def create_topics(bootstrap: str, topics: Iterable[str], partitions: int) -> list[str]:
+    """Create the topics that are missing; return the names created."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="eakte-admin")
+    try:
+        existing = set(admin.list_topics())
+        missing = [name for name in topics if name not in existing]
+        if missing:
+            # Another service may create the same topic at the same moment.
+            with contextlib.suppress(TopicAlreadyExistsError):
+                admin.create_topics({name: {"num_partitions": partitions, "replication_factor": 1} for name in missing})
+        return missing
+    finally:
+        admin.close()
+
+
+def make_broker(bootstrap: str, client_id: str) -> KafkaBroker:
+    return KafkaBroker(bootstrap, client_id=client_id, enable_idempotence=True, acks="all")
+
+
+def publisher_for(broker: KafkaBroker) -> Callable[[str, bytes, bytes], Awaitable[None]]:
+    async def publish(topic: str, key: bytes, payload: bytes) -> None:
+        await broker.publish(payload, topic, key=key, headers={"content-type": "application/json"})
+
+    return publish
+
+
+def subscribe(
+    broker: KafkaBroker,
+    event_type: type[EventT],
+    consumer: str,
+    handle: Callable[[EventT], Awaitable[None]],
+) -> None:
+    """Consume `event_type` in consumer group `consumer`; commit the offset only after `handle` returned.
+
+    Unreadable messages and messages that keep failing go to `<topic>.dlq` with the reason.
+    """
+    topic = event_type.TOPIC
+    failures: dict[tuple[int, int], int] = {}
+
+    async def dead_letter(message: KafkaMessage, reason: str) -> None:
+        raw = message.raw_message
+        letter = DeadLetter(
+            source_topic=topic,
+            consumer=consumer,
+            reason=reason,
+            payload=message.body.decode("utf-8", errors="replace"),
+            document_id=raw.key.decode("utf-8", errors="replace") if raw.key else None,
+        )
+        await broker.publish(letter.model_dump_json().encode(), dead_letter_topic(topic), key=raw.key)
+        log.warning(
+            "%s: message at %s/%s sent to %s: %s", consumer, raw.partition, raw.offset, dead_letter_topic(topic), reason
+        )
+
+    @broker.subscriber(
+        topic,
+        group_id=consumer,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
+    async def consume(message: KafkaMessage) -> None:
+        raw = message.raw_message
+        position = (raw.partition, raw.offset)
+        try:
+            event = event_type.model_validate_json(message.body)
+        except ValidationError as exc:
+            await dead_letter(message, f"unreadable {event_type.__name__}: {exc.errors(include_url=False)}")
+            return
+        try:
+            await handle(event)
+        except Exception as exc:
+            attempts = failures.get(position, 0) + 1
+            failures[position] = attempts
+            if attempts >= MAX_ATTEMPTS:
+                failures.pop(position, None)
+                await dead_letter(message, f"failed {attempts} times: {exc!r}")
+                return
+            log.exception("%s: handling %s failed (attempt %d); will retry", consumer, topic, attempts)
+            await asyncio.sleep(RETRY_PAUSE_S)
+            raise
+        failures.pop(position, None)

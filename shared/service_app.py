@@ -1,0 +1,85 @@
+"""What every service process is made of: a FastAPI app, a FastStream Kafka broker and an outbox relay."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+
+import uvicorn
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from faststream.kafka import KafkaBroker
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from starlette.exceptions import HTTPException
+
+from shared.db import make_engine, make_sessions
+from shared.events import ALL_TOPICS
+from shared.messaging import create_topics, make_broker, publisher_for
+from shared.outbox import OutboxRelay
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceRuntime:
+    name: str
+    settings: Settings
+    sessions: sessionmaker[Session]
+    broker: KafkaBroker
+    relay: OutboxRelay
+
+
+def build_runtime(name: str, settings: Settings, *bases: type[DeclarativeBase]) -> ServiceRuntime:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    sessions = make_sessions(make_engine(settings.database_url_for(name)), *bases)
+    broker = make_broker(settings.kafka_bootstrap, client_id=f"eakte-{name}")
+    relay = OutboxRelay(sessions, publisher_for(broker))
+    return ServiceRuntime(name=name, settings=settings, sessions=sessions, broker=broker, relay=relay)
+
+
+def build_app(runtime: ServiceRuntime, routers: Iterable[APIRouter]) -> FastAPI:
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        settings = runtime.settings
+        await asyncio.to_thread(create_topics, settings.kafka_bootstrap, ALL_TOPICS, settings.kafka_partitions)
+        await runtime.broker.start()
+        relay_task = asyncio.create_task(runtime.relay.run(), name=f"{runtime.name}-outbox-relay")
+        log.info("%s service started", runtime.name)
+        try:
+            yield
+        finally:
+            relay_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relay_task
+            await runtime.broker.stop()
+
+    # Interactive API docs are off: every route must check its caller, and these would not.
+    app = FastAPI(title=f"E-Akte {runtime.name}", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.runtime = runtime
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+        body = exc.detail if isinstance(exc.detail, dict) else {"error": "http_error", "reason": str(exc.detail)}
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return JSONResponse({"error": "invalid_request", "reason": reasons}, status_code=422)
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        # Deliberately open (no token): load balancers and `make up` poll it; it reveals nothing.
+        return {"status": "ok", "service": runtime.name}
+
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def serve(app: FastAPI, settings: Settings, port: int) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    uvicorn.run(app, host=settings.host, port=port, log_level="info", access_log=False)

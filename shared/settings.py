@@ -1,0 +1,49 @@
+"""Settings for every service, read from `EAKTE_*` environment variables."""
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "eakte-development-secret-not-for-production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="EAKTE_", extra="ignore")
+
+    data_dir: Path = Path("data")
+    host: str = "127.0.0.1"
+    ingest_port: int = 8081
+    workflow_port: int = 8082
+    archive_port: int = 8083
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_partitions: int = 3
+
+    s3_endpoint: str = "127.0.0.1:9000"
+    s3_access_key: str = "eakte"
+    s3_secret_key: str = "eakte-dev-secret"
+    s3_secure: bool = False
+    inbox_bucket: str = "eakte-inbox"
+    archive_bucket: str = "eakte-archive"
+    quarantine_bucket: str = "eakte-quarantine"
+
+    # One database per service process; empty means a SQLite file in data_dir.
+    database_url: str = ""
+
+    jwt_secret: str = DEV_JWT_SECRET
+    token_ttl_hours: int = 12
+
+    max_upload_bytes: int = 100 * 1024 * 1024
+    max_pages: int = 2000
+    pdf_check_timeout_s: float = 30.0
+
+    def database_url_for(self, service: str) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / f'{service}.db').resolve()}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

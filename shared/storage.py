@@ -1,0 +1,101 @@
+"""Object store adapter on the plain S3 API (MinIO client), so any S3-compatible store can serve."""
+
+import hashlib
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from minio import Minio
+from minio.error import S3Error
+
+from shared.events import StoredObject
+from shared.settings import Settings
+
+CHUNK = 1024 * 1024
+
+
+class ObjectStore:
+    def __init__(self, settings: Settings) -> None:
+        self._client = Minio(
+            settings.s3_endpoint,
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key,
+            secure=settings.s3_secure,
+        )
+
+    @property
+    def client(self) -> Minio:
+        return self._client
+
+    def ensure_bucket(self, name: str, object_lock: bool = False) -> bool:
+        """Create the bucket if missing; True if it was created."""
+        if self._client.bucket_exists(name):
+            return False
+        try:
+            self._client.make_bucket(name, object_lock=object_lock)
+        except S3Error as exc:
+            if exc.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                raise
+            return False
+        return True
+
+    def put_file(self, bucket: str, key: str, path: Path, content_type: str, sha256: str) -> str | None:
+        result = self._client.fput_object(
+            bucket, key, str(path), content_type=content_type, metadata={"sha256": sha256}
+        )
+        return result.version_id
+
+    def put_json(self, bucket: str, key: str, document: dict) -> None:
+        data = json.dumps(document, ensure_ascii=False, indent=2, default=str).encode()
+        self._client.put_object(bucket, key, io.BytesIO(data), len(data), content_type="application/json")
+
+    def download_hashed(self, bucket: str, key: str, destination: Path) -> tuple[str, int]:
+        """Stream an object to a file; return its SHA-256 and size as read."""
+        digest = hashlib.sha256()
+        size = 0
+        response = self._client.get_object(bucket, key)
+        try:
+            with destination.open("wb") as out:
+                for chunk in response.stream(CHUNK):
+                    digest.update(chunk)
+                    size += len(chunk)
+                    out.write(chunk)
+        finally:
+            response.close()
+            response.release_conn()
+        return digest.hexdigest(), size
+
+    def stream(self, bucket: str, key: str) -> Iterator[bytes]:
+        response = self._client.get_object(bucket, key)
+        try:
+            yield from response.stream(CHUNK)
+        finally:
+            response.close()
+            response.release_conn()
+
+    def exists(self, obj: StoredObject) -> bool:
+        try:
+            self._client.stat_object(obj.bucket, obj.key)
+        except S3Error as exc:
+            if exc.code in ("NoSuchKey", "NoSuchObject"):
+                return False
+            raise
+        return True
+
+
+def sha256_of_file(path: Path) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+            size += len(chunk)
+    return digest.hexdigest(), size
+
+
+def ensure_buckets(store: ObjectStore, settings: Settings) -> None:
+    """The product's buckets; the archive bucket has S3 Object Lock (WORM), which can only be set at creation."""
+    store.ensure_bucket(settings.inbox_bucket)
+    store.ensure_bucket(settings.quarantine_bucket)
+    store.ensure_bucket(settings.archive_bucket, object_lock=True)

@@ -1,0 +1,27 @@
+"""Shared test helpers: corpus access and tokens."""
+
+import csv
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from shared.auth import issue_token
+
+CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
+
+
+def corpus_file(name: str) -> Path:
+    path = CORPUS / name
+    if not path.exists():
+        pytest.fail(f"corpus file {path} missing: the tests read ../shared/corpus beside the project root")
+    return path
+
+
+def corpus_manifest() -> list[dict[str, str]]:
+    with (CORPUS / "MANIFEST.tsv").open(newline="") as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
+def token(user: str, *roles: str, secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {issue_token(user, frozenset(roles), secret, timedelta(hours=1))}"}

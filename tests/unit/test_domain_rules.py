@@ -1,0 +1,88 @@
+"""Domain rules of the three services, without any infrastructure."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from services.archive.domain import check_fixity
+from services.ingest.domain import DocumentStatus, RejectionReason, clean_filename, furthest_status, sniff
+from services.workflow.domain import Approver, Decision, DecisionRefused, check_decision, check_may_decide
+
+
+def test_submitter_may_never_decide_even_with_the_approver_role() -> None:
+    with pytest.raises(DecisionRefused) as refused:
+        check_may_decide(Approver("clara", frozenset({"clerk", "approver"})), "approver", submitted_by="clara")
+    assert refused.value.code == "four_eyes"
+
+
+def test_other_approver_may_decide_and_others_may_not() -> None:
+    check_may_decide(Approver("anton", frozenset({"approver"})), "approver", submitted_by="clara")
+    with pytest.raises(DecisionRefused) as refused:
+        check_may_decide(Approver("rita", frozenset({"records_officer"})), "approver", submitted_by="clara")
+    assert refused.value.code == "forbidden"
+
+
+def test_rejection_needs_a_reason() -> None:
+    with pytest.raises(DecisionRefused):
+        check_decision(Decision.REJECT, "  ")
+    check_decision(Decision.REJECT, "Betrag falsch")
+    check_decision(Decision.APPROVE, "")
+
+
+def test_status_is_the_furthest_step_whatever_order_events_arrived_in() -> None:
+    arrived = [DocumentStatus.RECEIVED, DocumentStatus.ARCHIVED, DocumentStatus.IN_REVIEW, DocumentStatus.APPROVED]
+    assert furthest_status(arrived) is DocumentStatus.ARCHIVED
+    assert furthest_status([DocumentStatus.RECEIVED, DocumentStatus.IN_REVIEW]) is DocumentStatus.IN_REVIEW
+    assert furthest_status([]) is DocumentStatus.RECEIVED
+
+
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        (b"%PDF-1.7\n...", None),
+        (b"", RejectionReason.EMPTY),
+        (b"potato salad", RejectionReason.NOT_A_PDF),
+        (b"\x89PNG\r\n\x1a\n....", RejectionReason.UNSUPPORTED_TYPE),
+        (b"\xff\xd8\xff\xe0....", RejectionReason.UNSUPPORTED_TYPE),
+    ],
+)
+def test_type_is_sniffed_from_the_bytes(head: bytes, expected: RejectionReason | None) -> None:
+    verdict = sniff(head)
+    assert (verdict.reason if verdict else None) == expected
+
+
+@pytest.mark.parametrize(
+    ("given", "cleaned"),
+    [
+        ("../../etc/passwd", "passwd"),
+        ("C:\\Scans\\brief.pdf", "brief.pdf"),
+        ("bad\x00name\n.pdf", "badname.pdf"),
+        ("", "unbenannt.pdf"),
+        (None, "unbenannt.pdf"),
+        ("x" * 400 + ".pdf", "x" * 255),
+        ("Bescheid_Müller_Straße.pdf", "Bescheid_Müller_Straße.pdf"),
+    ],
+)
+def test_file_names_are_cleaned(given: str | None, cleaned: str) -> None:
+    assert clean_filename(given) == cleaned
+
+
+def test_fixity_check_names_the_mismatch() -> None:
+    assert check_fixity("a" * 64, 10, "a" * 64, 10) is None
+    failure = check_fixity("a" * 64, 10, "b" * 64, 10)
+    assert failure is not None and "sha256 mismatch" in failure.reason
+    failure = check_fixity("a" * 64, 10, "a" * 64, 11)
+    assert failure is not None and "size mismatch" in failure.reason
+
+
+def test_timestamps_come_back_from_sqlite_in_utc() -> None:
+    from sqlalchemy import select
+
+    from shared.db import OutboxMessage, make_engine, make_sessions
+
+    sessions = make_sessions(make_engine("sqlite://"))
+    stamp = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+    with sessions() as session:
+        session.add(OutboxMessage(topic="t", key=b"k", payload=b"{}", created_at=stamp))
+        session.commit()
+        assert session.scalar(select(OutboxMessage.created_at)) == stamp
