@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import httpx
 import pytest
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from devstack.stack import Ports, Stack
 from shared.settings import Settings
@@ -146,12 +146,30 @@ class TopicReader:
     def about(self, topic: str, document_id: str) -> list[dict]:
         return [m for m in self.messages(topic) if m.get("document_id") == document_id]
 
-    def publish(self, topic: str, key: str, payload: bytes) -> None:
+    about_dead_letters = about  # dead letters carry document_id too
+
+    def publish(self, topic: str, key: str, payload: bytes) -> tuple[int, int]:
+        """Publish a raw message; return its (partition, offset)."""
         producer = KafkaProducer(bootstrap_servers=self.bootstrap)
         try:
-            producer.send(topic, key=key.encode(), value=payload).get(timeout=30)
+            sent = producer.send(topic, key=key.encode(), value=payload).get(timeout=30)
         finally:
             producer.close()
+        return sent.partition, sent.offset
+
+    def wait_consumed(self, group: str, topic: str, partition: int, offset: int, timeout_s: float = 30) -> None:
+        """Wait until consumer group `group` has committed past `offset`: the message was handled."""
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
+        try:
+
+            def committed() -> bool:
+                offsets = admin.list_group_offsets(group).get(group, {})
+                position = offsets.get(TopicPartition(topic, partition))
+                return position is not None and position.offset > offset
+
+            wait_for(committed, timeout_s)
+        finally:
+            admin.close()
 
 
 @pytest.fixture(scope="session")
