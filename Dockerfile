@@ -1,0 +1,13 @@
+# One image for the three services; the compose file picks the service by its command.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY shared ./shared
+COPY services ./services
+COPY devstack ./devstack
+RUN pip install . && useradd --system --uid 10001 --home /data eakte && mkdir -p /data && chown eakte /data
+USER eakte
+ENV EAKTE_DATA_DIR=/data EAKTE_HOST=0.0.0.0
+CMD ["python", "-m", "services.ingest"]

@@ -1,0 +1,38 @@
+# The two commands of the README: `make up` (run the stack) and `make test` (pass the tests).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+
+.PHONY: up down test unit integration lint bench setup clean-data
+
+$(STAMP): pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11+ is required ($(PYTHON) not found)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+setup: $(STAMP)
+	$(BIN)/python -m devstack.prepare
+
+up: setup
+	$(BIN)/eakte up
+
+down:
+	$(BIN)/eakte down
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: $(STAMP)
+	$(BIN)/python -m devstack.prepare --postgres
+	$(MAKE) lint
+	$(BIN)/python -m pytest tests/unit tests/integration
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit
+
+bench: setup
+	$(BIN)/python -m tests.bench.pipeline --documents $${N:-500} --output bench-results/pipeline.json

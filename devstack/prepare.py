@@ -1,0 +1,31 @@
+"""Fetch and build what the stack needs, once, into the cache: `python -m devstack.prepare [--postgres]`."""
+
+import argparse
+import sys
+import time
+
+from devstack.kafka import kafka_libs
+from devstack.minio import minio_binary
+from devstack.postgres import postgres_bin_dir
+from devstack.processes import SetupError
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--postgres", action="store_true", help="also make sure PostgreSQL server binaries exist")
+    args = parser.parse_args()
+    started = time.monotonic()
+    try:
+        print(f"[eakte] Kafka jars: {kafka_libs()}", flush=True)
+        print(f"[eakte] MinIO server: {minio_binary()}", flush=True)
+        if args.postgres:
+            print(f"[eakte] PostgreSQL: {postgres_bin_dir()}", flush=True)
+    except SetupError as exc:
+        print(f"[eakte] set-up failed: {exc}", file=sys.stderr, flush=True)
+        return 1
+    print(f"[eakte] infrastructure ready in {time.monotonic() - started:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

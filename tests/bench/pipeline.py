@@ -1,0 +1,159 @@
+"""`make bench`: N real one-page scanned PDFs through the `none` workflow, upload → archived.
+
+Prints (and writes) JSON: documents/s from the first upload to the last archive, p50/p99 latency per
+document, and the raw MinIO PUT rate of the same files with the same concurrency in the same run.
+The ratio pipeline/raw is the figure to compare across machines; absolute rates depend on the machine.
+"""
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+from kafka import KafkaConsumer
+
+from devstack.stack import Ports, Stack
+from shared.storage import ObjectStore
+from tests.conftest import CORPUS, corpus_manifest, token
+
+JWT_SECRET = "bench-secret-0123456789abcdef0123456789"
+
+
+def one_page_scans() -> list[bytes]:
+    rows = [r for r in corpus_manifest() if r["kind"] == "scanned" and "pages=1;" in r["note"]]
+    return [(CORPUS / r["file"]).read_bytes() for r in rows]
+
+
+def unique_documents(count: int) -> list[bytes]:
+    """Real scans, each made unique by a PDF comment after the end marker (still the same valid PDF)."""
+    scans = one_page_scans()
+    return [scans[i % len(scans)] + f"\n%eakte-bench {uuid.uuid4()}\n".encode() for i in range(count)]
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
+
+
+def raw_put_rate(store: ObjectStore, documents: list[bytes], concurrency: int) -> float:
+    import io
+
+    bucket = "bench-raw"
+    store.ensure_bucket(bucket)
+
+    def put(item: tuple[int, bytes]) -> None:
+        index, data = item
+        store.client.put_object(bucket, f"raw/{index}.pdf", io.BytesIO(data), len(data), content_type="application/pdf")
+
+    started = time.monotonic()
+    with ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(put, enumerate(documents)))
+    return len(documents) / (time.monotonic() - started)
+
+
+def run_pipeline(stack: Stack, documents: list[bytes], concurrency: int) -> dict:
+    headers = token("bench-clerk", "clerk", secret=JWT_SECRET)
+    archived: dict[str, datetime] = {}
+    consumer = KafkaConsumer(
+        "documents.archived",
+        bootstrap_servers=stack.settings().kafka_bootstrap,
+        group_id=f"bench-{uuid.uuid4()}",
+        auto_offset_reset="earliest",
+    )
+    done = threading.Event()
+
+    def collect() -> None:
+        while not done.is_set():
+            for records in consumer.poll(timeout_ms=200).values():
+                for record in records:
+                    event = json.loads(record.value)
+                    archived[event["document_id"]] = datetime.fromisoformat(event["archived_at"])
+
+    collector = threading.Thread(target=collect, daemon=True)
+    collector.start()
+    uploaded: dict[str, float] = {}
+    client = httpx.Client(timeout=120)
+    url = f"{stack.url('ingest')}/api/v1/documents"
+
+    def upload(item: tuple[int, bytes]) -> None:
+        index, data = item
+        at = time.time()
+        response = client.post(
+            url,
+            headers=headers,
+            files={"file": (f"scan-{index}.pdf", data, "application/pdf")},
+            data={"workflow": "none"},
+        )
+        response.raise_for_status()
+        uploaded[response.json()["document_id"]] = at
+
+    started = time.time()
+    with ThreadPoolExecutor(concurrency) as pool:
+        for count, _ in enumerate(pool.map(upload, enumerate(documents)), start=1):
+            if count % 100 == 0:
+                print(
+                    f"[bench] uploaded {count}/{len(documents)}, archived {len(archived)}", file=sys.stderr, flush=True
+                )
+    deadline = time.monotonic() + 600
+    while not set(uploaded) <= set(archived) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    done.set()
+    collector.join()
+    consumer.close()
+    client.close()
+    missing = set(uploaded) - set(archived)
+    if missing:
+        raise SystemExit(f"{len(missing)} documents were not archived within 10 minutes")
+    latencies = [archived[d].timestamp() - uploaded[d] for d in uploaded]
+    finished = max(archived[d].timestamp() for d in uploaded)
+    return {
+        "documents_per_s": round(len(uploaded) / (finished - started), 2),
+        "latency_p50_s": round(percentile(latencies, 0.50), 3),
+        "latency_p99_s": round(percentile(latencies, 0.99), 3),
+        "latency_mean_s": round(statistics.fmean(latencies), 3),
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--documents", type=int, default=500)
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--output", type=Path, default=Path("bench-results/pipeline.json"))
+    args = parser.parse_args()
+
+    documents = unique_documents(args.documents)
+    with tempfile.TemporaryDirectory(prefix="eakte-bench-") as tmp:
+        stack = Stack(Path(tmp), Ports.free(), jwt_secret=JWT_SECRET)
+        try:
+            stack.start_infra()
+            stack.start_services()
+            print(f"[bench] stack up; {len(documents)} documents, concurrency {args.concurrency}", file=sys.stderr)
+            raw = raw_put_rate(ObjectStore(stack.settings()), documents, args.concurrency)
+            pipeline = run_pipeline(stack, documents, args.concurrency)
+        finally:
+            stack.stop()
+    result = {
+        "benchmark": "pipeline upload→archived, workflow=none",
+        "documents": len(documents),
+        "concurrency": args.concurrency,
+        "mean_document_bytes": round(sum(map(len, documents)) / len(documents)),
+        **pipeline,
+        "raw_minio_put_per_s": round(raw, 2),
+        "pipeline_to_raw_put_ratio": round(pipeline["documents_per_s"] / raw, 4),
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""docker-compose.yml runs the same stack from the official images; checked without a Docker engine."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yml"
+PRODUCT = {"ingest": 8081, "workflow": 8082, "archive": 8083}
+
+
+def _compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def test_infrastructure_comes_from_the_official_images() -> None:
+    services = _compose()["services"]
+    assert services["kafka"]["image"].startswith("apache/kafka:4.")
+    assert services["minio"]["image"].startswith("minio/minio:")
+    assert services["postgres"]["image"].startswith("postgres:")
+
+
+def test_every_service_is_health_checked_and_keeps_its_data_in_a_volume() -> None:
+    compose = _compose()
+    declared = set(compose["volumes"])
+    for name, service in compose["services"].items():
+        assert service["healthcheck"]["test"], name
+        mounts = [v.split(":")[0] for v in service.get("volumes", [])]
+        assert any(m in declared for m in mounts), f"{name} keeps no data in a named volume"
+
+
+def test_product_services_are_built_from_one_dockerfile_and_wait_for_healthy_infrastructure() -> None:
+    services = _compose()["services"]
+    assert (ROOT / "Dockerfile").exists()
+    for name, port in PRODUCT.items():
+        service = services[name]
+        assert service["build"] == "."
+        assert service["command"] == ["python", "-m", f"services.{name}"]
+        assert (ROOT / "services" / name / "__main__.py").exists()
+        assert service["ports"] == [f"127.0.0.1:{port}:{port}"]
+        assert f"127.0.0.1:{port}/health" in " ".join(service["healthcheck"]["test"])
+        assert {dep: cond["condition"] for dep, cond in service["depends_on"].items()} == {
+            "kafka": "service_healthy",
+            "minio": "service_healthy",
+            "postgres": "service_healthy",
+        }
+        env = service["environment"]
+        assert env["EAKTE_KAFKA_BOOTSTRAP"] == "kafka:9092" and env["EAKTE_S3_ENDPOINT"] == "minio:9000"
+        assert env["EAKTE_DATABASE_URL"].endswith(f"@postgres:5432/eakte_{name}")
+        assert f"eakte_{name}" in (ROOT / "deploy" / "postgres-init.sql").read_text()
+
+
+def test_published_ports_are_loopback_only() -> None:
+    for name, service in _compose()["services"].items():
+        for mapping in service.get("ports", []):
+            assert mapping.startswith("127.0.0.1:"), f"{name} publishes {mapping} beyond loopback"
+
+
+def test_docker_compose_accepts_the_file() -> None:
+    docker = shutil.which("docker")
+    if docker is None or subprocess.run([docker, "compose", "version"], capture_output=True).returncode != 0:
+        pytest.skip("the docker compose client is not installed here; the structural checks above still ran")
+    done = subprocess.run([docker, "compose", "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
