@@ -2,4 +2,5 @@ from services.ingest.app import create_app
 from shared.service_app import serve
 from shared.settings import get_settings
 
-serve(create_app(), get_settings(), get_settings().ingest_port)
+if __name__ == "__main__":  # guarded: multiprocessing children may import this module
+    serve(create_app(), get_settings(), get_settings().ingest_port)

@@ -1,7 +1,5 @@
 """The PDF verdicts on the real-world corpus (PDF entries; images come with the ingest issue)."""
 
-from pathlib import Path
-
 import pytest
 
 from services.ingest.domain import PdfFacts, Rejection, RejectionReason, sniff
@@ -24,6 +22,11 @@ def test_encrypted_with_user_password_is_named_encrypted() -> None:
     assert isinstance(verdict, Rejection) and verdict.reason is RejectionReason.ENCRYPTED
 
 
-def test_page_limit_applies(tmp_path: Path) -> None:
+def test_page_limit_applies() -> None:
     verdict = check_pdf(CORPUS / "qpdf__minimal-signed-restrictions-removed.pdf", max_pages=1, timeout_s=30)
     assert isinstance(verdict, Rejection) and verdict.reason is RejectionReason.TOO_MANY_PAGES
+
+
+def test_a_check_that_overruns_its_time_is_stopped_and_named() -> None:
+    verdict = check_pdf(CORPUS / "ocr__multipage.pdf", max_pages=2000, timeout_s=0.0001)
+    assert isinstance(verdict, Rejection) and verdict.reason is RejectionReason.TIMEOUT
