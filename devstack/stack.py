@@ -97,6 +97,18 @@ class Stack:
         return f"http://127.0.0.1:{self.ports.services[name]}"
 
     def start_service(self, name: str, timeout_s: float = 60.0) -> ManagedProcess:
+        process = self._launch(name)
+        self._wait_healthy(name, timeout_s)
+        return process
+
+    def start_services(self, timeout_s: float = 60.0) -> None:
+        """Start the three services side by side, then wait for each to be healthy."""
+        for name in SERVICES:
+            self._launch(name)
+        for name in SERVICES:
+            self._wait_healthy(name, timeout_s)
+
+    def _launch(self, name: str) -> ManagedProcess:
         require_free_port(self.ports.services[name], f"the {name} service")
         process = ManagedProcess(
             name,
@@ -106,12 +118,10 @@ class Stack:
             cwd=PROJECT_ROOT,
         ).start()
         self.services[name] = process
-        process.wait_ready(lambda: _http_ok(f"{self.url(name)}/health"), timeout_s)
         return process
 
-    def start_services(self) -> None:
-        for name in SERVICES:
-            self.start_service(name)
+    def _wait_healthy(self, name: str, timeout_s: float) -> None:
+        self.services[name].wait_ready(lambda: _http_ok(f"{self.url(name)}/health"), timeout_s)
 
     def processes(self) -> list[ManagedProcess]:
         infra = [server.process for server in (self.kafka, self.minio) if server and server.process]
