@@ -49,6 +49,8 @@ class Stack:
     secret_key: str = "eakte-dev-secret"
     jwt_secret: str = ""
     database_urls: dict[str, str] = field(default_factory=dict)
+    # Per-service environment on top of the stack's settings (tests restart a service with other limits).
+    extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
     kafka: KafkaServer | None = None
     minio: MinioServer | None = None
     services: dict[str, ManagedProcess] = field(default_factory=dict)
@@ -90,11 +92,18 @@ class Stack:
         env.update({f"EAKTE_{key.upper()}": value for key, value in self._settings_values().items()})
         if name in self.database_urls:
             env["EAKTE_DATABASE_URL"] = self.database_urls[name]
+        env.update(self.extra_env.get(name, {}))
         env["PYTHONPATH"] = str(PROJECT_ROOT)
         return env
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports.services[name]}"
+
+    def restart_service(self, name: str, **env: str) -> ManagedProcess:
+        """Stop a service and start it again with extra environment (none: its normal settings)."""
+        self.services[name].stop()
+        self.extra_env[name] = env
+        return self.start_service(name)
 
     def start_service(self, name: str, timeout_s: float = 60.0) -> ManagedProcess:
         process = self._launch(name)

@@ -63,21 +63,31 @@ class Event(BaseModel):
 
 
 class DocumentMetadata(BaseModel):
-    """What the clerk said about a document at upload."""
+    """What is known about a document at intake: what the clerk said, and where it is filed."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     title: str = ""
+    document_type: str = ""
     aktenzeichen: str = ""
+    akte_title: str = ""
+    vorgang_id: str = ""
+    file_plan_class: str = ""
+    file_plan_title: str = ""
+    retention_years: int | None = None
+    disposal: str = ""
     filename: str = ""
     content_type: str = "application/pdf"
     pages: int = 0
+    source: str = "upload"
 
 
 class DocumentIngested(Event):
     TOPIC: ClassVar[str] = "documents.ingested"
 
     original: StoredObject
+    # For scanned images: the PDF made from them without re-encoding; the image stays the original of record.
+    rendition: StoredObject | None = None
     metadata: DocumentMetadata
     workflow: str
     submitted_by: str
@@ -95,6 +105,7 @@ class DocumentApproved(Event):
     TOPIC: ClassVar[str] = "documents.approved"
 
     original: StoredObject
+    rendition: StoredObject | None = None
     metadata: DocumentMetadata
     submitted_by: str
     decisions: list[Decision]
@@ -104,6 +115,7 @@ class DocumentRejected(Event):
     TOPIC: ClassVar[str] = "documents.rejected"
 
     original: StoredObject
+    rendition: StoredObject | None = None
     metadata: DocumentMetadata
     submitted_by: str
     decisions: list[Decision]

@@ -6,6 +6,7 @@ from pathlib import Path
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "eakte-development-secret-not-for-production"
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
 
 class Settings(BaseSettings):
@@ -33,6 +34,10 @@ class Settings(BaseSettings):
 
     jwt_secret: str = DEV_JWT_SECRET
     token_ttl_hours: int = 12
+
+    file_plan: Path = CONFIG_DIR / "aktenplan.yaml"
+    # A deliberate second copy of the same bytes may be filed in another Akte when this is on.
+    allow_duplicates_in_other_akte: bool = False
 
     max_upload_bytes: int = 100 * 1024 * 1024
     max_pages: int = 2000

@@ -1,6 +1,7 @@
 """Shared test helpers: corpus access and tokens."""
 
 import csv
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,6 +17,12 @@ def corpus_file(name: str) -> Path:
     if not path.exists():
         pytest.fail(f"corpus file {path} missing: the tests read ../shared/corpus beside the project root")
     return path
+
+
+def unique_bytes(name: str) -> bytes:
+    """A corpus file made unique by trailing bytes after its end (still the same valid file), so that
+    tests do not trip the duplicate check on each other's uploads."""
+    return corpus_file(name).read_bytes() + f"\n%test-{uuid.uuid4()}\n".encode()
 
 
 def corpus_manifest() -> list[dict[str, str]]:

@@ -20,5 +20,6 @@ def check_fixity(
     return None
 
 
-def archive_key(document_id: str) -> str:
-    return f"documents/{document_id}/original.pdf"
+def archive_key(document_id: str, inbox_key: str) -> str:
+    """Where a document's file lies in the archive bucket: same file name as in the inbox, per document."""
+    return f"documents/{document_id}/{inbox_key.rsplit('/', 1)[-1]}"

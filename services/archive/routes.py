@@ -26,6 +26,7 @@ class ArchivedOut(BaseModel):
     submitted_by: str
     decisions: list[dict]
     archived_at: datetime
+    content_type: str
     version_id: str | None
 
 
@@ -55,7 +56,7 @@ async def get_content(
     view = await _find(request, document_id)
     return StreamingResponse(
         _service(request).content(view),
-        media_type="application/pdf",
+        media_type=view.content_type,
         headers={
             "Content-Length": str(view.size),
             "Content-Disposition": f"attachment; filename*=UTF-8''{quote(view.filename)}",

@@ -32,6 +32,8 @@ class ArchivedView:
     submitted_by: str
     decisions: list[dict]
     archived_at: datetime
+    content_type: str
+    rendition_key: str | None
     bucket: str
     object_key: str
     version_id: str | None
@@ -56,19 +58,26 @@ class ArchiveService:
                 commit_once(session, CONSUMER, event.event_id)
                 return
         with tempfile.TemporaryDirectory(prefix="eakte-archive-") as tmp:
-            copy = Path(tmp) / "original"
-            failure = self._fetch_verified(event.original, copy)
-            if failure is not None:
-                self._refuse(event, failure)
-                return
-            target = events.StoredObject(
-                bucket=self._settings.archive_bucket,
-                key=archive_key(str(event.document_id)),
-                size=event.original.size,
-                sha256=event.original.sha256,
-            )
-            version_id = self._store.put_file(target.bucket, target.key, copy, "application/pdf", target.sha256)
-        self._record(event, target, version_id)
+            copies: list[events.StoredObject] = []
+            original_version: str | None = None
+            for source in filter(None, (event.original, event.rendition)):
+                copy = Path(tmp) / source.key.rsplit("/", 1)[-1]
+                failure = self._fetch_verified(source, copy)
+                if failure is not None:
+                    self._refuse(event, failure)
+                    return
+                target = source.model_copy(
+                    update={
+                        "bucket": self._settings.archive_bucket,
+                        "key": archive_key(str(event.document_id), source.key),
+                    }
+                )
+                content_type = event.metadata.content_type if source is event.original else "application/pdf"
+                version_id = self._store.put_file(target.bucket, target.key, copy, content_type, target.sha256)
+                copies.append(target)
+                if source is event.original:
+                    original_version = version_id
+        self._record(event, copies[0], original_version, copies[1] if len(copies) > 1 else None)
 
     def _fetch_verified(self, original: events.StoredObject, destination: Path) -> IntegrityFailure | None:
         try:
@@ -93,7 +102,13 @@ class ArchiveService:
             if commit_once(session, CONSUMER, event.event_id):
                 self._relay.notify()
 
-    def _record(self, event: events.DocumentApproved, target: events.StoredObject, version_id: str | None) -> None:
+    def _record(
+        self,
+        event: events.DocumentApproved,
+        target: events.StoredObject,
+        version_id: str | None,
+        rendition: events.StoredObject | None,
+    ) -> None:
         archived_at = events.utcnow()
         with self._sessions() as session:
             session.add(
@@ -105,6 +120,9 @@ class ArchiveService:
                     version_id=version_id,
                     sha256=target.sha256,
                     size=target.size,
+                    content_type=event.metadata.content_type,
+                    rendition_key=rendition.key if rendition else None,
+                    rendition_sha256=rendition.sha256 if rendition else None,
                     title=event.metadata.title,
                     aktenzeichen=event.metadata.aktenzeichen,
                     filename=event.metadata.filename,
@@ -142,6 +160,8 @@ class ArchiveService:
                 submitted_by=row.submitted_by,
                 decisions=row.decisions,
                 archived_at=row.archived_at,
+                content_type=row.content_type,
+                rendition_key=row.rendition_key,
                 bucket=row.bucket,
                 object_key=row.object_key,
                 version_id=row.version_id,

@@ -2,7 +2,10 @@
 
 from fastapi import FastAPI
 
-from services.ingest import handlers, routes
+from services.ingest import akten_routes, handlers, quarantine_routes, routes
+from services.ingest.fileplan import load_file_plan
+from services.ingest.filing import FilingService
+from services.ingest.quarantine import QuarantineService
 from services.ingest.service import IngestService
 from services.ingest.tables import IngestBase
 from shared.service_app import build_app, build_runtime
@@ -12,11 +15,15 @@ from shared.storage import ObjectStore, ensure_buckets
 
 def create_app() -> FastAPI:
     settings = get_settings()
+    file_plan = load_file_plan(settings.file_plan)  # a broken plan stops start-up with a clear message
     runtime = build_runtime("ingest", settings, IngestBase)
     store = ObjectStore(settings)
     ensure_buckets(store, settings)
-    service = IngestService(settings, runtime.sessions, store, runtime.relay)
+    filing = FilingService(runtime.sessions, file_plan)
+    service = IngestService(settings, runtime.sessions, store, runtime.relay, filing)
     handlers.register(runtime.broker, service)
-    app = build_app(runtime, [routes.router])
+    app = build_app(runtime, [routes.router, akten_routes.router, quarantine_routes.router])
     app.state.ingest = service
+    app.state.filing = filing
+    app.state.quarantine = QuarantineService(settings, runtime.sessions, store, service)
     return app

@@ -47,19 +47,21 @@ class RejectionReason(StrEnum):
     TOO_MANY_PAGES = "too_many_pages"
     NO_PAGES = "no_pages"
     TIMEOUT = "timeout"
+    BAD_IMAGE = "bad_image"
 
 
 GERMAN_MESSAGES: dict[RejectionReason, str] = {
     RejectionReason.EMPTY: "Die Datei ist leer.",
     RejectionReason.TOO_LARGE: "Die Datei ist größer als erlaubt.",
-    RejectionReason.NOT_A_PDF: "Die Datei ist kein PDF-Dokument.",
-    RejectionReason.UNSUPPORTED_TYPE: "Dieses Dateiformat wird noch nicht angenommen.",
+    RejectionReason.NOT_A_PDF: "Die Datei ist weder ein PDF-Dokument noch ein Bild (TIFF, PNG, JPEG).",
+    RejectionReason.UNSUPPORTED_TYPE: "Dieses Dateiformat wird nicht angenommen (erlaubt: PDF, TIFF, PNG, JPEG).",
     RejectionReason.ENCRYPTED: "Das PDF ist mit einem Passwort geschützt und kann nicht geöffnet werden.",
     RejectionReason.TRUNCATED: "Das PDF ist unvollständig (abgeschnitten) und kann nicht gelesen werden.",
     RejectionReason.UNREADABLE: "Das PDF ist beschädigt und kann nicht gelesen werden.",
     RejectionReason.TOO_MANY_PAGES: "Das PDF hat mehr Seiten als erlaubt.",
     RejectionReason.NO_PAGES: "Das PDF enthält keine Seiten.",
-    RejectionReason.TIMEOUT: "Die Prüfung des PDF hat zu lange gedauert.",
+    RejectionReason.TIMEOUT: "Die Prüfung der Datei hat zu lange gedauert.",
+    RejectionReason.BAD_IMAGE: "Das Bild ist beschädigt und kann nicht gelesen werden.",
 }
 
 
@@ -78,18 +80,52 @@ class PdfFacts:
     pages: int
 
 
-IMAGE_SIGNATURES: tuple[bytes, ...] = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*")
+class FileKind(StrEnum):
+    PDF = "application/pdf"
+    PNG = "image/png"
+    JPEG = "image/jpeg"
+    TIFF = "image/tiff"
+
+    @property
+    def extension(self) -> str:
+        return {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg", "image/tiff": "tif"}[self.value]
+
+    @property
+    def is_image(self) -> bool:
+        return self is not FileKind.PDF
 
 
-def sniff(head: bytes) -> Rejection | None:
+SIGNATURES: tuple[tuple[bytes, FileKind], ...] = (
+    (b"\x89PNG\r\n\x1a\n", FileKind.PNG),
+    (b"\xff\xd8\xff", FileKind.JPEG),
+    (b"II*\x00", FileKind.TIFF),
+    (b"MM\x00*", FileKind.TIFF),
+)
+OTHER_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"PK\x03\x04", "ZIP archive or office document"),
+    (b"GIF8", "GIF image"),
+    (b"BM", "BMP image"),
+    (b"\xd0\xcf\x11\xe0", "old Microsoft Office document"),
+    (b"RIFF", "RIFF media file"),
+    (b"\x7fELF", "executable program"),
+    (b"MZ", "Windows program"),
+)
+
+
+def sniff(head: bytes) -> FileKind | Rejection:
     """Judge a file by its first bytes, never by its name or the client's content type."""
     if not head:
         return Rejection(RejectionReason.EMPTY, "file has no bytes")
-    if head.lstrip()[:5] == b"%PDF-" or b"%PDF-" in head[:1024]:
-        return None
-    if head.startswith(IMAGE_SIGNATURES):
-        return Rejection(RejectionReason.UNSUPPORTED_TYPE, "image files are not accepted yet")
-    return Rejection(RejectionReason.NOT_A_PDF, "no %PDF- header in the first 1024 bytes")
+    for signature, kind in SIGNATURES:
+        if head.startswith(signature):
+            return kind
+    # PDF readers accept the header anywhere in the first 1024 bytes (after junk or whitespace).
+    if b"%PDF-" in head[:1024]:
+        return FileKind.PDF
+    for signature, what in OTHER_SIGNATURES:
+        if head.startswith(signature):
+            return Rejection(RejectionReason.UNSUPPORTED_TYPE, f"{what}; accepted are PDF, TIFF, PNG and JPEG")
+    return Rejection(RejectionReason.NOT_A_PDF, "neither a PDF (no %PDF- header) nor a TIFF, PNG or JPEG image")
 
 
 def clean_filename(name: str | None) -> str:

@@ -1,23 +1,21 @@
-"""HTTP entrypoints of the ingest service."""
+"""HTTP entrypoints of the ingest service: uploads and document status."""
 
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from services.ingest.domain import clean_filename
-from services.ingest.service import WORKFLOWS, Accepted, IngestService, Upload
+from services.ingest.filing import FilingRefused, FilingService
+from services.ingest.multipart import MalformedUpload, ReceivedForm, receive_form
+from services.ingest.service import WORKFLOWS, Accepted, Duplicate, IngestService, Outcome, Upload
 from shared.auth import Principal, require_roles
 
 router = APIRouter(prefix="/api/v1")
-
-
-class AcceptedOut(BaseModel):
-    document_id: str
-    sha256: str
-    status: str
+any_role = require_roles("clerk", "approver", "records_officer", "admin")
 
 
 class StatusOut(BaseModel):
@@ -31,7 +29,11 @@ class DocumentOut(BaseModel):
     sha256: str
     status: str
     title: str
+    document_type: str
     aktenzeichen: str
+    vorgang_id: str
+    content_type: str
+    pages: int
     filename: str
     submitted_by: str
     history: list[StatusOut]
@@ -41,59 +43,109 @@ def _service(request: Request) -> IngestService:
     return request.app.state.ingest
 
 
-@router.post("/documents", status_code=status.HTTP_201_CREATED, response_model=AcceptedOut)
-async def upload_document(
-    request: Request,
-    file: Annotated[UploadFile, File()],
-    principal: Annotated[Principal, Depends(require_roles("clerk", "admin"))],
-    title: Annotated[str, Form(max_length=500)] = "",
-    aktenzeichen: Annotated[str, Form(max_length=100)] = "",
-    workflow: Annotated[str, Form()] = "default",
-) -> AcceptedOut:
+def _filing(request: Request) -> FilingService:
+    return request.app.state.filing
+
+
+def invalid(reason: str, message: str) -> HTTPException:
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT, detail={"error": "invalid_request", "reason": reason, "message": message}
+    )
+
+
+async def receive(request: Request, max_files: int) -> ReceivedForm:
+    service = _service(request)
+    try:
+        return await receive_form(request, service.spool_dir, service.max_upload_bytes, max_files)
+    except MalformedUpload as exc:
+        raise invalid("malformed_upload", str(exc)) from exc
+
+
+async def upload_from(request: Request, form: ReceivedForm, principal: Principal, filename: str) -> Upload:
+    """The upload's metadata, checked before any file is judged: unknown references are a 422 at once."""
+    workflow = form.text("workflow", "default") or "default"
     if workflow not in WORKFLOWS:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail={"error": "invalid_request", "reason": f"unknown workflow {workflow!r}; known: {sorted(WORKFLOWS)}"},
-        )
+        raise invalid("unknown_workflow", f"unknown workflow {workflow!r}; known: {sorted(WORKFLOWS)}")
     upload = Upload(
-        filename=clean_filename(file.filename),
-        title=title.strip(),
-        aktenzeichen=aktenzeichen.strip(),
-        workflow=workflow,
+        filename=clean_filename(filename),
         submitted_by=principal.user,
+        title=form.text("title")[:500],
+        document_type=form.text("document_type")[:100],
+        aktenzeichen=form.text("aktenzeichen"),
+        vorgang_id=form.text("vorgang_id"),
+        new_akte_class=form.text("file_plan_class"),
+        new_akte_title=form.text("akte_title")[:500],
+        workflow=workflow,
     )
-    result = await run_in_threadpool(_service(request).ingest, file.file, upload)
-    if isinstance(result, Accepted):
-        return AcceptedOut(document_id=result.document_id, sha256=result.sha256, status=result.status.value)
-    raise HTTPException(
-        status.HTTP_422_UNPROCESSABLE_CONTENT,
-        detail={
-            "error": "document_rejected",
-            "reason": result.rejection.reason.value,
-            "message": result.rejection.message,
-            "detail": result.rejection.detail,
-            "sha256": result.sha256,
-            "quarantine_id": result.quarantine_id,
-        },
-    )
+    if upload.aktenzeichen and upload.new_akte_class:
+        raise invalid("ambiguous_akte", "give either `aktenzeichen` (existing Akte) or `file_plan_class` (new Akte)")
+    try:
+        await run_in_threadpool(_filing(request).check_request, upload.aktenzeichen, upload.new_akte_class)
+    except FilingRefused as exc:
+        raise invalid(exc.reason, str(exc)) from exc
+    return upload
+
+
+def outcome_response(outcome: Outcome) -> JSONResponse:
+    if isinstance(outcome, Accepted):
+        body = {
+            "document_id": outcome.document_id,
+            "sha256": outcome.sha256,
+            "status": outcome.status.value,
+            "aktenzeichen": outcome.aktenzeichen,
+        }
+        return JSONResponse(body, status_code=status.HTTP_201_CREATED)
+    if isinstance(outcome, Duplicate):
+        body = {
+            "error": "duplicate",
+            "reason": "the same bytes were uploaded before",
+            "message": "Dieses Dokument wurde bereits erfasst.",
+            "document_id": outcome.document_id,
+            "sha256": outcome.sha256,
+        }
+        return JSONResponse(body, status_code=status.HTTP_409_CONFLICT)
+    rejection = outcome.rejection
+    body = {
+        "error": "document_rejected",
+        "reason": rejection.reason.value,
+        "message": rejection.message,
+        "detail": rejection.detail,
+        "sha256": outcome.sha256,
+        "quarantine_id": outcome.quarantine_id,
+    }
+    return JSONResponse(body, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+@router.post("/documents", status_code=status.HTTP_201_CREATED)
+async def upload_document(
+    request: Request, principal: Annotated[Principal, Depends(require_roles("clerk", "admin"))]
+) -> JSONResponse:
+    """Multipart `file` plus optional `title`, `document_type`, `aktenzeichen` or `file_plan_class` (+ `akte_title`),
+    `vorgang_id`, `workflow`."""
+    form = await receive(request, max_files=1)
+    try:
+        received = next((f for f in form.files if f.field_name == "file"), None)
+        if received is None:
+            raise invalid("missing_file", "the multipart field `file` is missing")
+        upload = await upload_from(request, form, principal, received.filename)
+        outcome = await run_in_threadpool(
+            _service(request).ingest_file, received.path, received.sha256, received.size, received.too_large, upload
+        )
+    finally:
+        for spooled in form.files:
+            spooled.path.unlink(missing_ok=True)
+    return outcome_response(outcome)
 
 
 @router.get("/documents/{document_id}", response_model=DocumentOut)
 async def get_document(
-    request: Request,
-    document_id: str,
-    _principal: Annotated[Principal, Depends(require_roles("clerk", "approver", "records_officer", "admin"))],
+    request: Request, document_id: str, _principal: Annotated[Principal, Depends(any_role)]
 ) -> DocumentOut:
     view = await run_in_threadpool(_service(request).document, document_id)
     if view is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail={"error": "not_found", "reason": "no such document"})
     return DocumentOut(
-        document_id=view.document_id,
-        sha256=view.sha256,
+        **{name: getattr(view, name) for name in DocumentOut.model_fields if name not in ("status", "history")},
         status=view.status.value,
-        title=view.title,
-        aktenzeichen=view.aktenzeichen,
-        filename=view.filename,
-        submitted_by=view.submitted_by,
         history=[StatusOut(status=h.status.value, at=h.at, by=h.by) for h in view.history],
     )

@@ -1,26 +1,28 @@
-"""Ingest use cases: accept or quarantine an upload, and keep each document's status history."""
+"""Ingest use cases: accept, refuse as duplicate, or quarantine an upload; keep each document's status history."""
 
 import hashlib
-import shutil
+import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.ingest.domain import (
     DocumentStatus,
-    PdfFacts,
+    FileKind,
     Rejection,
     RejectionReason,
     StatusChange,
     furthest_status,
     sniff,
 )
-from services.ingest.pdf_check import check_pdf
-from services.ingest.tables import DocumentRow, StatusRow
+from services.ingest.filing import FilingService, Placement
+from services.ingest.inspection import check_pdf, image_to_pdf
+from services.ingest.tables import DocumentRow, QuarantineRow, StatusRow
 from shared.db import commit_once, mark_processed, was_processed
 from shared.events import DocumentIngested, DocumentMetadata, StoredObject, utcnow
 from shared.outbox import OutboxRelay, add_event
@@ -33,11 +35,18 @@ WORKFLOWS = frozenset({"default", "none"})
 
 @dataclass(frozen=True)
 class Upload:
+    """One file to take in, with what the clerk (or the scanner's sidecar) said about it."""
+
     filename: str
-    title: str
-    aktenzeichen: str
-    workflow: str
     submitted_by: str
+    title: str = ""
+    document_type: str = ""
+    aktenzeichen: str = ""
+    vorgang_id: str = ""
+    new_akte_class: str = ""
+    new_akte_title: str = ""
+    workflow: str = "default"
+    source: str = "upload"
 
 
 @dataclass(frozen=True)
@@ -45,6 +54,7 @@ class Accepted:
     document_id: str
     sha256: str
     status: DocumentStatus
+    aktenzeichen: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,12 +65,32 @@ class Quarantined:
 
 
 @dataclass(frozen=True)
+class Duplicate:
+    document_id: str
+    sha256: str
+
+
+Outcome = Accepted | Quarantined | Duplicate
+
+
+@dataclass(frozen=True)
+class Inspected:
+    kind: FileKind
+    pages: int
+    rendition: Path | None
+
+
+@dataclass(frozen=True)
 class DocumentView:
     document_id: str
     sha256: str
     status: DocumentStatus
     title: str
+    document_type: str
     aktenzeichen: str
+    vorgang_id: str
+    content_type: str
+    pages: int
     filename: str
     submitted_by: str
     history: list[StatusChange]
@@ -68,26 +98,61 @@ class DocumentView:
 
 class IngestService:
     def __init__(
-        self, settings: Settings, sessions: sessionmaker[Session], store: ObjectStore, relay: OutboxRelay
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        store: ObjectStore,
+        relay: OutboxRelay,
+        filing: FilingService,
     ) -> None:
         self._settings = settings
         self._sessions = sessions
         self._store = store
         self._relay = relay
+        self._filing = filing
         self._spool = settings.data_dir / "ingest-spool"
         self._spool.mkdir(parents=True, exist_ok=True)
+        # Two uploads of the same bytes at once must not both pass the duplicate check.
+        self._same_bytes = [threading.Lock() for _ in range(64)]
 
-    def ingest(self, source: BinaryIO, upload: Upload) -> Accepted | Quarantined:
-        """Spool the upload to disk (never whole in memory), judge it, and store it or quarantine it."""
-        path = self._spool / uuid.uuid4().hex
+    def ingest_stream(self, source: BinaryIO, upload: Upload) -> Outcome:
+        """Spool a stream to disk (never whole in memory) and take it in."""
+        spooled = self._spool / uuid.uuid4().hex
         try:
-            sha256, size, too_large = self._spool_file(source, path)
-            verdict = self._judge(path, size, too_large)
-            if isinstance(verdict, Rejection):
-                return self._quarantine(path, sha256, upload, verdict)
-            return self._accept(path, sha256, size, verdict, upload)
+            sha256, size, too_large = self._spool_file(source, spooled)
+            return self.ingest_file(spooled, sha256, size, too_large, upload)
         finally:
-            path.unlink(missing_ok=True)
+            spooled.unlink(missing_ok=True)
+
+    def ingest_file(
+        self, path: Path, sha256: str, size: int, too_large: bool, upload: Upload, held_as: str | None = None
+    ) -> Outcome:
+        """Judge a spooled file and store it, refuse it as a duplicate, or quarantine it.
+
+        `held_as` names the quarantine item being released: if it fails again, it stays that one item.
+        """
+        rendition = path.with_name(path.name + ".rendition.pdf")
+        try:
+            with self._same_bytes[int(sha256[:2], 16) % len(self._same_bytes)]:
+                existing = None if too_large else self._duplicate_of(sha256, upload)
+                if existing:
+                    return Duplicate(existing, sha256)
+                verdict = self._inspect(path, size, too_large, rendition)
+                if isinstance(verdict, Rejection):
+                    if held_as:
+                        return Quarantined(held_as, sha256, verdict)
+                    return self._quarantine(path, sha256, size, upload, verdict)
+                return self._accept(path, sha256, size, verdict, upload)
+        finally:
+            rendition.unlink(missing_ok=True)
+
+    @property
+    def spool_dir(self) -> Path:
+        return self._spool
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self._settings.max_upload_bytes
 
     def _spool_file(self, source: BinaryIO, path: Path) -> tuple[str, int, bool]:
         digest = hashlib.sha256()
@@ -97,76 +162,103 @@ class IngestService:
             while chunk := source.read(CHUNK):
                 size += len(chunk)
                 if size > limit:
-                    # Keep the first bytes for the quarantine record, drop the rest of the stream.
-                    shutil.copyfileobj(source, _Discard())
+                    # Keep what came within the limit for the quarantine record; drain the rest unread.
+                    while chunk := source.read(CHUNK):
+                        size += len(chunk)
                     return digest.hexdigest(), size, True
                 digest.update(chunk)
                 out.write(chunk)
         return digest.hexdigest(), size, False
 
-    def _judge(self, path: Path, size: int, too_large: bool) -> PdfFacts | Rejection:
+    def _duplicate_of(self, sha256: str, upload: Upload) -> str | None:
+        with self._sessions() as session:
+            copies = session.execute(
+                select(DocumentRow.document_id, DocumentRow.aktenzeichen).where(DocumentRow.sha256 == sha256)
+            ).all()
+        if not copies:
+            return None
+        deliberate_copy = self._settings.allow_duplicates_in_other_akte and upload.aktenzeichen
+        if deliberate_copy and all(copy.aktenzeichen != upload.aktenzeichen for copy in copies):
+            return None
+        return copies[0].document_id
+
+    def _inspect(self, path: Path, size: int, too_large: bool, rendition: Path) -> Inspected | Rejection:
         if too_large:
             return Rejection(RejectionReason.TOO_LARGE, f"more than {self._settings.max_upload_bytes} bytes")
         with path.open("rb") as handle:
-            rejection = sniff(handle.read(1024) if size else b"")
-        if rejection:
-            return rejection
-        return check_pdf(path, self._settings.max_pages, self._settings.pdf_check_timeout_s)
+            kind = sniff(handle.read(1024) if size else b"")
+        if isinstance(kind, Rejection):
+            return kind
+        limits = (self._settings.max_pages, self._settings.pdf_check_timeout_s)
+        if kind.is_image:
+            facts = image_to_pdf(path, rendition, *limits)
+            return facts if isinstance(facts, Rejection) else Inspected(kind, facts.pages, rendition)
+        facts = check_pdf(path, *limits)
+        return facts if isinstance(facts, Rejection) else Inspected(kind, facts.pages, None)
 
-    def _quarantine(self, path: Path, sha256: str, upload: Upload, rejection: Rejection) -> Quarantined:
+    def _quarantine(self, path: Path, sha256: str, size: int, upload: Upload, rejection: Rejection) -> Quarantined:
         quarantine_id = str(uuid.uuid4())
         bucket = self._settings.quarantine_bucket
+        uploaded_at = utcnow()
         self._store.put_file(bucket, f"{quarantine_id}/content", path, "application/octet-stream", sha256)
-        self._store.put_json(
-            bucket,
-            f"{quarantine_id}/sidecar.json",
-            {
-                "quarantine_id": quarantine_id,
-                "reason": rejection.reason.value,
-                "detail": rejection.detail,
-                "uploaded_by": upload.submitted_by,
-                "uploaded_at": utcnow().isoformat(),
-                "sha256": sha256,
-                "original_name": upload.filename,
-            },
-        )
-        return Quarantined(quarantine_id=quarantine_id, sha256=sha256, rejection=rejection)
-
-    def _accept(self, path: Path, sha256: str, size: int, facts: PdfFacts, upload: Upload) -> Accepted:
-        document_id = uuid.uuid4()
-        original = StoredObject(
-            bucket=self._settings.inbox_bucket, key=f"documents/{document_id}/original.pdf", size=size, sha256=sha256
-        )
-        # The object is stored before the record: a crash in between leaves an orphan object, never a lost one.
-        self._store.put_file(original.bucket, original.key, path, "application/pdf", sha256)
-        metadata = DocumentMetadata(
-            title=upload.title, aktenzeichen=upload.aktenzeichen, filename=upload.filename, pages=facts.pages
-        )
-        event = DocumentIngested(
-            document_id=document_id,
-            correlation_id=uuid.uuid4(),
-            original=original,
-            metadata=metadata,
-            workflow=upload.workflow,
-            submitted_by=upload.submitted_by,
-        )
+        sidecar = {
+            "quarantine_id": quarantine_id,
+            "reason": rejection.reason.value,
+            "detail": rejection.detail,
+            "uploaded_by": upload.submitted_by,
+            "uploaded_at": uploaded_at.isoformat(),
+            "sha256": sha256,
+            "size": size,
+            "original_name": upload.filename,
+            "upload": asdict(upload),
+        }
+        self._store.put_json(bucket, f"{quarantine_id}/sidecar.json", sidecar)
         with self._sessions() as session:
             session.add(
-                DocumentRow(
-                    document_id=str(document_id),
-                    correlation_id=str(event.correlation_id),
+                QuarantineRow(
+                    quarantine_id=quarantine_id,
+                    reason=rejection.reason.value,
+                    detail=rejection.detail,
                     sha256=sha256,
                     size=size,
-                    bucket=original.bucket,
-                    object_key=original.key,
-                    filename=upload.filename,
-                    title=upload.title,
-                    aktenzeichen=upload.aktenzeichen,
-                    workflow=upload.workflow,
-                    pages=facts.pages,
-                    submitted_by=upload.submitted_by,
+                    original_name=upload.filename,
+                    uploaded_by=upload.submitted_by,
+                    source=upload.source,
+                    uploaded_at=uploaded_at,
                 )
             )
+            session.commit()
+        return Quarantined(quarantine_id=quarantine_id, sha256=sha256, rejection=rejection)
+
+    def _accept(self, path: Path, sha256: str, size: int, inspected: Inspected, upload: Upload) -> Accepted:
+        document_id = uuid.uuid4()
+        prefix = f"documents/{document_id}"
+        bucket = self._settings.inbox_bucket
+        original = StoredObject(
+            bucket=bucket, key=f"{prefix}/original.{inspected.kind.extension}", size=size, sha256=sha256
+        )
+        # Objects are stored before the record: a crash in between leaves an orphan object, never a lost one.
+        self._store.put_file(bucket, original.key, path, inspected.kind.value, sha256)
+        rendition = self._store_rendition(bucket, prefix, inspected.rendition)
+        with self._sessions() as session:
+            placement = self._filing.place(
+                session,
+                upload.aktenzeichen,
+                upload.vorgang_id,
+                (upload.new_akte_class, upload.new_akte_title or upload.title) if upload.new_akte_class else None,
+                upload.title,
+                upload.submitted_by,
+            )
+            event = DocumentIngested(
+                document_id=document_id,
+                correlation_id=uuid.uuid4(),
+                original=original,
+                rendition=rendition,
+                metadata=_metadata(upload, inspected, placement),
+                workflow=upload.workflow,
+                submitted_by=upload.submitted_by,
+            )
+            session.add(_document_row(event, upload, placement))
             session.add(
                 StatusRow(
                     document_id=str(document_id),
@@ -178,7 +270,16 @@ class IngestService:
             add_event(session, event)
             session.commit()
         self._relay.notify()
-        return Accepted(document_id=str(document_id), sha256=sha256, status=DocumentStatus.RECEIVED)
+        aktenzeichen = placement.akte.aktenzeichen if placement.akte else None
+        return Accepted(str(document_id), sha256, DocumentStatus.RECEIVED, aktenzeichen)
+
+    def _store_rendition(self, bucket: str, prefix: str, rendition: Path | None) -> StoredObject | None:
+        if rendition is None:
+            return None
+        digest = hashlib.sha256(rendition.read_bytes()).hexdigest()
+        key = f"{prefix}/rendition.pdf"
+        self._store.put_file(bucket, key, rendition, FileKind.PDF.value, digest)
+        return StoredObject(bucket=bucket, key=key, size=rendition.stat().st_size, sha256=digest)
 
     def record_status(
         self, event_id: uuid.UUID, document_id: uuid.UUID, status: DocumentStatus, at: datetime, by: str
@@ -203,13 +304,54 @@ class IngestService:
                 sha256=row.sha256,
                 status=furthest_status([h.status for h in history]),
                 title=row.title,
-                aktenzeichen=row.aktenzeichen,
+                document_type=row.document_type,
+                aktenzeichen=row.aktenzeichen or "",
+                vorgang_id=row.vorgang_id or "",
+                content_type=row.content_type,
+                pages=row.pages,
                 filename=row.filename,
                 submitted_by=row.submitted_by,
                 history=history,
             )
 
 
-class _Discard:
-    def write(self, data: bytes) -> int:
-        return len(data)
+def _metadata(upload: Upload, inspected: Inspected, placement: Placement) -> DocumentMetadata:
+    akte = placement.akte
+    plan_class = akte.file_plan_class if akte else None
+    return DocumentMetadata(
+        title=upload.title,
+        document_type=upload.document_type,
+        aktenzeichen=akte.aktenzeichen if akte else "",
+        akte_title=akte.title if akte else "",
+        vorgang_id=placement.vorgang_id or "",
+        file_plan_class=plan_class.number if plan_class else "",
+        file_plan_title=plan_class.title if plan_class else "",
+        retention_years=plan_class.retention_years if plan_class else None,
+        disposal=plan_class.disposal.value if plan_class else "",
+        filename=upload.filename,
+        content_type=inspected.kind.value,
+        pages=inspected.pages,
+        source=upload.source,
+    )
+
+
+def _document_row(event: DocumentIngested, upload: Upload, placement: Placement) -> DocumentRow:
+    return DocumentRow(
+        document_id=str(event.document_id),
+        correlation_id=str(event.correlation_id),
+        sha256=event.original.sha256,
+        size=event.original.size,
+        bucket=event.original.bucket,
+        object_key=event.original.key,
+        content_type=event.metadata.content_type,
+        rendition_key=event.rendition.key if event.rendition else None,
+        filename=upload.filename,
+        title=upload.title,
+        document_type=upload.document_type,
+        aktenzeichen=placement.akte.aktenzeichen if placement.akte else None,
+        vorgang_id=placement.vorgang_id,
+        workflow=upload.workflow,
+        pages=event.metadata.pages,
+        source=upload.source,
+        submitted_by=upload.submitted_by,
+    )

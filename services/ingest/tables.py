@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import UtcDateTime
@@ -11,6 +11,32 @@ from shared.events import utcnow
 
 class IngestBase(DeclarativeBase):
     pass
+
+
+class AkteRow(IngestBase):
+    """A case file (`Akte`), identified by its file reference (`Aktenzeichen`)."""
+
+    __tablename__ = "akten"
+    __table_args__ = (UniqueConstraint("file_plan_class", "year", "seq"),)
+
+    aktenzeichen: Mapped[str] = mapped_column(String(100), primary_key=True)
+    file_plan_class: Mapped[str] = mapped_column(String(50), index=True)
+    year: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(500))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class VorgangRow(IngestBase):
+    """A process (`Vorgang`): one matter inside an Akte."""
+
+    __tablename__ = "vorgaenge"
+
+    vorgang_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    aktenzeichen: Mapped[str] = mapped_column(ForeignKey("akten.aktenzeichen"), index=True)
+    title: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 
 
 class DocumentRow(IngestBase):
@@ -22,11 +48,16 @@ class DocumentRow(IngestBase):
     size: Mapped[int] = mapped_column(Integer)
     bucket: Mapped[str] = mapped_column(String(100))
     object_key: Mapped[str] = mapped_column(String(500))
+    content_type: Mapped[str] = mapped_column(String(100), default="application/pdf")
+    rendition_key: Mapped[str | None] = mapped_column(String(500))
     filename: Mapped[str] = mapped_column(String(255))
     title: Mapped[str] = mapped_column(String(500), default="")
-    aktenzeichen: Mapped[str] = mapped_column(String(100), default="")
+    document_type: Mapped[str] = mapped_column(String(100), default="")
+    aktenzeichen: Mapped[str | None] = mapped_column(ForeignKey("akten.aktenzeichen"), index=True)
+    vorgang_id: Mapped[str | None] = mapped_column(ForeignKey("vorgaenge.vorgang_id"), index=True)
     workflow: Mapped[str] = mapped_column(String(100))
     pages: Mapped[int] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(20), default="upload")
     submitted_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     history: Mapped[list["StatusRow"]] = relationship(order_by="StatusRow.at", lazy="selectin")
@@ -40,3 +71,22 @@ class StatusRow(IngestBase):
     status: Mapped[str] = mapped_column(String(20))
     at: Mapped[datetime] = mapped_column(UtcDateTime)
     by: Mapped[str] = mapped_column(String(200))
+
+
+class QuarantineRow(IngestBase):
+    """A file that did not enter the e-file; its bytes and a JSON sidecar lie in the quarantine bucket."""
+
+    __tablename__ = "quarantine"
+
+    quarantine_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(50), index=True)
+    detail: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    original_name: Mapped[str] = mapped_column(String(255))
+    uploaded_by: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(20), default="upload")
+    uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    state: Mapped[str] = mapped_column(String(20), default="held", index=True)
+    released_as: Mapped[str | None] = mapped_column(String(36))
+    released_by: Mapped[str | None] = mapped_column(String(200))

@@ -70,6 +70,7 @@ class WorkflowService:
             state=WorkflowState.IN_REVIEW.value,
             submitted_by=event.submitted_by,
             original=event.original.model_dump(mode="json"),
+            rendition=event.rendition.model_dump(mode="json") if event.rendition else None,
             document_metadata=event.metadata.model_dump(mode="json"),
         )
         session.add(workflow)
@@ -166,6 +167,7 @@ class WorkflowService:
             "document_id": uuid.UUID(workflow.document_id),
             "correlation_id": uuid.UUID(workflow.correlation_id),
             "original": events.StoredObject.model_validate(workflow.original),
+            "rendition": events.StoredObject.model_validate(workflow.rendition) if workflow.rendition else None,
             "metadata": events.DocumentMetadata.model_validate(workflow.document_metadata),
             "submitted_by": workflow.submitted_by,
             "decisions": decisions,

@@ -24,6 +24,7 @@ class WorkflowRow(WorkflowBase):
     state: Mapped[str] = mapped_column(String(20))
     submitted_by: Mapped[str] = mapped_column(String(200))
     original: Mapped[dict] = mapped_column(JSON)
+    rendition: Mapped[dict | None] = mapped_column(JSON)
     document_metadata: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
 

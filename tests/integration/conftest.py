@@ -13,7 +13,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from devstack.stack import Ports, Stack
 from shared.settings import Settings
-from tests.conftest import corpus_file, token
+from tests.conftest import token, unique_bytes
 
 T = TypeVar("T")
 JWT_SECRET = "integration-test-secret-0123456789abcdef"
@@ -119,8 +119,11 @@ def api(stack: Stack) -> Iterator[Api]:
 
 
 @pytest.fixture
-def pdf() -> Path:
-    return corpus_file("sf__minimal-document.pdf")
+def pdf(tmp_path: Path) -> Path:
+    """A real one-page PDF from the corpus, unique to this test."""
+    path = tmp_path / "brief.pdf"
+    path.write_bytes(unique_bytes("sf__minimal-document.pdf"))
+    return path
 
 
 class TopicReader:

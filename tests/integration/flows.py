@@ -11,7 +11,14 @@ def upload_approve_download(api: Api, pdf: Path) -> str:
     original = pdf.read_bytes()
     sha256 = hashlib.sha256(original).hexdigest()
 
-    created = api.upload(pdf, title="Bauantrag Müller", aktenzeichen="63.01-2026/0042")
+    akte = api.http.post(
+        f"{api.stack.url('ingest')}/api/v1/akten",
+        headers=api.headers("clara", "clerk"),
+        json={"file_plan_class": "63.01", "title": "Neubau Einfamilienhaus Müller"},
+    )
+    assert akte.status_code == 201, akte.text
+    aktenzeichen = akte.json()["aktenzeichen"]
+    created = api.upload(pdf, title="Bauantrag Müller", aktenzeichen=aktenzeichen)
     assert created.status_code == 201, created.text
     body = created.json()
     assert body["sha256"] == sha256 and body["status"] == "received"
@@ -33,7 +40,7 @@ def upload_approve_download(api: Api, pdf: Path) -> str:
     archived = api.archived(document_id)
     assert archived.status_code == 200
     assert archived.json()["sha256"] == sha256
-    assert archived.json()["aktenzeichen"] == "63.01-2026/0042"
+    assert archived.json()["aktenzeichen"] == aktenzeichen
     assert archived.json()["decisions"][0]["decided_by"] == "anton"
 
     content = api.archived_content(document_id)

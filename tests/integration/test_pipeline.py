@@ -96,7 +96,9 @@ def test_not_a_pdf_and_encrypted_are_named(api: Api) -> None:
 def test_unknown_workflow_is_a_clear_422(api: Api, pdf: Path) -> None:
     response = api.upload(pdf, workflow="does-not-exist")
     assert response.status_code == 422
-    assert response.json()["error"] == "invalid_request" and "does-not-exist" in response.json()["reason"]
+    body = response.json()
+    assert body["error"] == "invalid_request" and body["reason"] == "unknown_workflow"
+    assert "does-not-exist" in body["message"]
 
 
 def test_every_route_checks_the_caller(api: Api, pdf: Path) -> None:

@@ -5,7 +5,15 @@ from datetime import UTC, datetime
 import pytest
 
 from services.archive.domain import check_fixity
-from services.ingest.domain import DocumentStatus, RejectionReason, clean_filename, furthest_status, sniff
+from services.ingest.domain import (
+    DocumentStatus,
+    FileKind,
+    Rejection,
+    RejectionReason,
+    clean_filename,
+    furthest_status,
+    sniff,
+)
 from services.workflow.domain import Approver, Decision, DecisionRefused, check_decision, check_may_decide
 
 
@@ -39,16 +47,22 @@ def test_status_is_the_furthest_step_whatever_order_events_arrived_in() -> None:
 @pytest.mark.parametrize(
     ("head", "expected"),
     [
-        (b"%PDF-1.7\n...", None),
+        (b"%PDF-1.7\n...", FileKind.PDF),
+        (b"   junk before %PDF-1.4", FileKind.PDF),
+        (b"\x89PNG\r\n\x1a\n....", FileKind.PNG),
+        (b"\xff\xd8\xff\xe0....", FileKind.JPEG),
+        (b"II*\x00....", FileKind.TIFF),
+        (b"MM\x00*....", FileKind.TIFF),
         (b"", RejectionReason.EMPTY),
         (b"potato salad", RejectionReason.NOT_A_PDF),
-        (b"\x89PNG\r\n\x1a\n....", RejectionReason.UNSUPPORTED_TYPE),
-        (b"\xff\xd8\xff\xe0....", RejectionReason.UNSUPPORTED_TYPE),
+        (b"PK\x03\x04 a .docx renamed to .pdf", RejectionReason.UNSUPPORTED_TYPE),
+        (b"GIF89a....", RejectionReason.UNSUPPORTED_TYPE),
+        (b"MZ\x90\x00 an .exe named scan.pdf", RejectionReason.UNSUPPORTED_TYPE),
     ],
 )
-def test_type_is_sniffed_from_the_bytes(head: bytes, expected: RejectionReason | None) -> None:
+def test_type_is_sniffed_from_the_bytes(head: bytes, expected: FileKind | RejectionReason) -> None:
     verdict = sniff(head)
-    assert (verdict.reason if verdict else None) == expected
+    assert (verdict.reason if isinstance(verdict, Rejection) else verdict) == expected
 
 
 @pytest.mark.parametrize(

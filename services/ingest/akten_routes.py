@@ -1,0 +1,146 @@
+"""HTTP entrypoints for the file plan and case files (Akten)."""
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
+from pydantic import BaseModel, Field
+
+from services.ingest.filing import AkteView, FilingRefused, FilingService
+from services.ingest.routes import any_role
+from shared.auth import Principal, require_roles
+
+router = APIRouter(prefix="/api/v1")
+
+
+class FilePlanClassOut(BaseModel):
+    number: str
+    title: str
+    retention_years: int
+    disposal: str
+
+
+class AkteIn(BaseModel):
+    file_plan_class: str = Field(min_length=2, max_length=50)
+    title: str = Field(min_length=1, max_length=500)
+
+
+class AkteOut(BaseModel):
+    aktenzeichen: str
+    title: str
+    file_plan_class: FilePlanClassOut
+    created_by: str
+    created_at: datetime
+
+
+class AktenPage(BaseModel):
+    total: int
+    items: list[AkteOut]
+
+
+class DocumentRef(BaseModel):
+    document_id: str
+    title: str
+    filename: str
+    sha256: str
+    content_type: str
+    created_at: datetime
+
+
+class VorgangOut(BaseModel):
+    vorgang_id: str
+    title: str
+    created_at: datetime
+    documents: list[DocumentRef]
+
+
+class AkteDetail(AkteOut):
+    vorgaenge: list[VorgangOut]
+
+
+def _filing(request: Request) -> FilingService:
+    return request.app.state.filing
+
+
+def _akte_out(view: AkteView) -> AkteOut:
+    plan_class = view.file_plan_class
+    return AkteOut(
+        aktenzeichen=view.aktenzeichen,
+        title=view.title,
+        file_plan_class=FilePlanClassOut(
+            number=plan_class.number,
+            title=plan_class.title,
+            retention_years=plan_class.retention_years,
+            disposal=plan_class.disposal.value,
+        ),
+        created_by=view.created_by,
+        created_at=view.created_at,
+    )
+
+
+@router.get("/fileplan", response_model=list[FilePlanClassOut])
+async def file_plan(request: Request, _principal: Annotated[Principal, Depends(any_role)]) -> list[FilePlanClassOut]:
+    return [
+        FilePlanClassOut(number=c.number, title=c.title, retention_years=c.retention_years, disposal=c.disposal.value)
+        for c in _filing(request).file_plan.ordered()
+    ]
+
+
+@router.post("/akten", status_code=status.HTTP_201_CREATED, response_model=AkteOut)
+async def open_akte(
+    request: Request, body: AkteIn, principal: Annotated[Principal, Depends(require_roles("clerk", "admin"))]
+) -> AkteOut:
+    try:
+        view = await run_in_threadpool(
+            _filing(request).open_akte, body.file_plan_class, body.title.strip(), principal.user
+        )
+    except FilingRefused as exc:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            detail={"error": "invalid_request", "reason": exc.reason, "message": str(exc)},
+        ) from exc
+    return _akte_out(view)
+
+
+@router.get("/akten", response_model=AktenPage)
+async def list_akten(
+    request: Request,
+    _principal: Annotated[Principal, Depends(any_role)],
+    file_plan_class: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> AktenPage:
+    total, views = await run_in_threadpool(_filing(request).akten, file_plan_class, limit, offset)
+    return AktenPage(total=total, items=[_akte_out(v) for v in views])
+
+
+@router.get("/akten/{aktenzeichen:path}", response_model=AkteDetail)
+async def get_akte(
+    request: Request, aktenzeichen: str, _principal: Annotated[Principal, Depends(any_role)]
+) -> AkteDetail:
+    filing = _filing(request)
+    view = await run_in_threadpool(filing.akte, aktenzeichen)
+    if view is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail={"error": "not_found", "reason": "no such Akte"})
+    contents = await run_in_threadpool(filing.contents, aktenzeichen)
+    vorgaenge = [
+        VorgangOut(
+            vorgang_id=v.vorgang_id,
+            title=v.title,
+            created_at=v.created_at,
+            documents=[
+                DocumentRef(
+                    document_id=d.document_id,
+                    title=d.title,
+                    filename=d.filename,
+                    sha256=d.sha256,
+                    content_type=d.content_type,
+                    created_at=d.created_at,
+                )
+                for d in documents
+            ],
+        )
+        for v, documents in contents
+    ]
+    return AkteDetail(**_akte_out(view).model_dump(), vorgaenge=vorgaenge)

@@ -1,0 +1,91 @@
+"""The file plan (`Aktenplan`) and file references (`Aktenzeichen`). Imports nothing of Kafka, MinIO or HTTP."""
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import yaml
+
+# `50.10-2026/0042`: file plan class, year the Akte was opened, running number within class and year.
+AKTENZEICHEN = re.compile(r"^(?P<cls>\d{2}(?:\.\d{2})*)-(?P<year>\d{4})/(?P<seq>\d{4,})$")
+CLASS_NUMBER = re.compile(r"^\d{2}(?:\.\d{2})*$")
+
+
+class Disposal(StrEnum):
+    ARCHIVE = "archive"
+    DESTROY = "destroy"
+
+
+@dataclass(frozen=True)
+class FilePlanClass:
+    """A class of the file plan, with its retention period (`Aufbewahrungsfrist`) and disposal decision."""
+
+    number: str
+    title: str
+    retention_years: int
+    disposal: Disposal
+
+
+class FilePlanError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class FilePlan:
+    classes: dict[str, FilePlanClass]
+
+    def get(self, number: str) -> FilePlanClass | None:
+        return self.classes.get(number)
+
+    def ordered(self) -> list[FilePlanClass]:
+        return [self.classes[number] for number in sorted(self.classes)]
+
+
+def parse_file_plan(document: object, source: str = "file plan") -> FilePlan:
+    """Check every entry and say exactly which one is wrong."""
+    if not isinstance(document, dict) or not isinstance(document.get("classes"), list):
+        raise FilePlanError(f"{source}: expected a mapping with a list `classes`")
+    classes: dict[str, FilePlanClass] = {}
+    for index, entry in enumerate(document["classes"]):
+        where = f"{source}: classes[{index}]"
+        if not isinstance(entry, dict):
+            raise FilePlanError(f"{where}: expected a mapping")
+        number = str(entry.get("number", ""))
+        if not CLASS_NUMBER.match(number):
+            raise FilePlanError(f"{where}: number {number!r} is not like '50.10'")
+        if number in classes:
+            raise FilePlanError(f"{where}: number {number} appears twice")
+        title = str(entry.get("title", "")).strip()
+        if not title:
+            raise FilePlanError(f"{where} ({number}): title is missing")
+        years = entry.get("retention_years")
+        if not isinstance(years, int) or isinstance(years, bool) or not 0 <= years <= 200:
+            raise FilePlanError(f"{where} ({number}): retention_years must be a whole number of years (0-200)")
+        try:
+            disposal = Disposal(entry.get("disposal"))
+        except ValueError as exc:
+            raise FilePlanError(f"{where} ({number}): disposal must be 'archive' or 'destroy'") from exc
+        classes[number] = FilePlanClass(number, title, years, disposal)
+    if not classes:
+        raise FilePlanError(f"{source}: no classes")
+    return FilePlan(classes)
+
+
+def load_file_plan(path: Path) -> FilePlan:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise FilePlanError(f"cannot read the file plan {path}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise FilePlanError(f"file plan {path} is not valid YAML: {exc}") from exc
+    return parse_file_plan(document, str(path))
+
+
+def format_aktenzeichen(class_number: str, year: int, seq: int) -> str:
+    return f"{class_number}-{year}/{seq:04d}"
+
+
+def class_of(aktenzeichen: str) -> str | None:
+    match = AKTENZEICHEN.match(aktenzeichen)
+    return match["cls"] if match else None

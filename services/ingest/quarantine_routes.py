@@ -1,0 +1,99 @@
+"""HTTP entrypoints for the quarantine (admins only)."""
+
+from datetime import datetime
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel
+
+from services.ingest.quarantine import QuarantineService
+from services.ingest.routes import outcome_response
+from shared.auth import Principal, require_roles
+
+router = APIRouter(prefix="/api/v1/quarantine")
+admin = require_roles("admin")
+
+
+class QuarantinedOut(BaseModel):
+    quarantine_id: str
+    reason: str
+    detail: str
+    sha256: str
+    size: int
+    original_name: str
+    uploaded_by: str
+    uploaded_at: datetime
+    source: str
+    state: str
+    released_as: str | None
+
+
+class QuarantinePage(BaseModel):
+    total: int
+    items: list[QuarantinedOut]
+
+
+def _service(request: Request) -> QuarantineService:
+    return request.app.state.quarantine
+
+
+def _not_found() -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, detail={"error": "not_found", "reason": "no such quarantine item"})
+
+
+@router.get("", response_model=QuarantinePage)
+async def list_quarantine(
+    request: Request,
+    _principal: Annotated[Principal, Depends(admin)],
+    state: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> QuarantinePage:
+    total, items = await run_in_threadpool(_service(request).items, state, limit, offset)
+    return QuarantinePage(total=total, items=[QuarantinedOut(**vars(i)) for i in items])
+
+
+@router.get("/{quarantine_id}", response_model=QuarantinedOut)
+async def get_quarantined(
+    request: Request, quarantine_id: str, _principal: Annotated[Principal, Depends(admin)]
+) -> QuarantinedOut:
+    item = await run_in_threadpool(_service(request).item, quarantine_id)
+    if item is None:
+        raise _not_found()
+    return QuarantinedOut(**vars(item))
+
+
+@router.get("/{quarantine_id}/content")
+async def quarantined_content(
+    request: Request, quarantine_id: str, _principal: Annotated[Principal, Depends(admin)]
+) -> StreamingResponse:
+    service = _service(request)
+    item = await run_in_threadpool(service.item, quarantine_id)
+    if item is None:
+        raise _not_found()
+    # Served as an opaque download, never rendered: the bytes are untrusted by definition.
+    return StreamingResponse(
+        service.content(quarantine_id),
+        media_type="application/octet-stream",
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(item.original_name)}",
+            "X-Content-SHA256": item.sha256,
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+@router.post("/{quarantine_id}/release")
+async def release(
+    request: Request, quarantine_id: str, principal: Annotated[Principal, Depends(admin)]
+) -> JSONResponse:
+    try:
+        outcome = await run_in_threadpool(_service(request).release, quarantine_id, principal.user)
+    except LookupError as exc:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail={"error": "not_found", "reason": "no held quarantine item with this id"}
+        ) from exc
+    return outcome_response(outcome)

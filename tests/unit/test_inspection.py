@@ -1,0 +1,61 @@
+"""The inspection verdicts on the real-world corpus, in-process (the HTTP run is in tests/integration)."""
+
+from pathlib import Path
+
+import pytest
+
+from services.ingest.domain import FileKind, PdfFacts, Rejection, RejectionReason, sniff
+from services.ingest.inspection import check_pdf, image_to_pdf
+from tests.conftest import CORPUS, corpus_manifest
+
+ENTRIES = corpus_manifest()
+
+
+def _inspect(path: Path, output: Path) -> PdfFacts | Rejection:
+    kind = sniff(path.read_bytes()[:1024])
+    if isinstance(kind, Rejection):
+        return kind
+    if kind is FileKind.PDF:
+        return check_pdf(path, max_pages=2000, timeout_s=30)
+    return image_to_pdf(path, output, max_pages=2000, timeout_s=30)
+
+
+@pytest.mark.parametrize("row", ENTRIES, ids=[row["file"] for row in ENTRIES])
+def test_corpus_verdict(row: dict[str, str], tmp_path: Path) -> None:
+    verdict = _inspect(CORPUS / row["file"], tmp_path / "rendition.pdf")
+    got = "accept" if isinstance(verdict, PdfFacts) else "reject"
+    assert got == row["expected"], f"{row['file']}: {verdict} ({row['note']})"
+
+
+def test_multipage_tiff_becomes_a_pdf_without_reencoding(tmp_path: Path) -> None:
+    from PIL import Image
+
+    pages = [Image.new("1", (200, 300), color=1) for _ in range(3)]
+    tiff = tmp_path / "scan.tif"
+    pages[0].save(tiff, save_all=True, append_images=pages[1:], compression="group4", dpi=(300, 300))
+    verdict = image_to_pdf(tiff, tmp_path / "scan.pdf", max_pages=2000, timeout_s=30)
+    assert verdict == PdfFacts(pages=3)
+    # CCITT G4 data is copied into the PDF as is (img2pdf), not decoded and compressed again.
+    assert b"/CCITTFaxDecode" in (tmp_path / "scan.pdf").read_bytes()
+
+
+def test_broken_image_is_named(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.png"
+    broken.write_bytes((CORPUS / "ocr__crom.png").read_bytes()[:60])
+    verdict = image_to_pdf(broken, tmp_path / "out.pdf", max_pages=2000, timeout_s=30)
+    assert isinstance(verdict, Rejection) and verdict.reason is RejectionReason.BAD_IMAGE
+
+
+def test_encrypted_with_user_password_is_named_encrypted() -> None:
+    verdict = check_pdf(CORPUS / "pypdf__r2-user-password.pdf", max_pages=2000, timeout_s=30)
+    assert isinstance(verdict, Rejection) and verdict.reason is RejectionReason.ENCRYPTED
+
+
+def test_page_limit_applies() -> None:
+    verdict = check_pdf(CORPUS / "qpdf__minimal-signed-restrictions-removed.pdf", max_pages=1, timeout_s=30)
+    assert isinstance(verdict, Rejection) and verdict.reason is RejectionReason.TOO_MANY_PAGES
+
+
+def test_a_check_that_overruns_its_time_is_stopped_and_named() -> None:
+    verdict = check_pdf(CORPUS / "ocr__multipage.pdf", max_pages=2000, timeout_s=0.0001)
+    assert isinstance(verdict, Rejection) and verdict.reason is RejectionReason.TIMEOUT
