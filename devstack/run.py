@@ -72,6 +72,7 @@ def _print_banner(stack: Stack, jwt_secret: str, seconds: float) -> None:
         f"  kafka     {settings.kafka_bootstrap}",
         f"  minio     http://{settings.s3_endpoint}  "
         f"access key {settings.s3_access_key!r}, secret {settings.s3_secret_key!r}",
+        f"  hot-folder {stack.hotfolder}  (drop scans here; they move to processed/ or failed/)",
         f"  logs      {stack.data_dir / 'logs'}",
     ]
     if jwt_secret == DEV_JWT_SECRET:

@@ -49,6 +49,7 @@ class Stack:
     secret_key: str = "eakte-dev-secret"
     jwt_secret: str = ""
     database_urls: dict[str, str] = field(default_factory=dict)
+    hotfolder: Path | None = None
     # Per-service environment on top of the stack's settings (tests restart a service with other limits).
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
     kafka: KafkaServer | None = None
@@ -92,6 +93,8 @@ class Stack:
         env.update({f"EAKTE_{key.upper()}": value for key, value in self._settings_values().items()})
         if name in self.database_urls:
             env["EAKTE_DATABASE_URL"] = self.database_urls[name]
+        if name == "ingest" and self.hotfolder is not None:
+            env["EAKTE_HOTFOLDER"] = str(self.hotfolder)
         env.update(self.extra_env.get(name, {}))
         env["PYTHONPATH"] = str(PROJECT_ROOT)
         return env

@@ -19,6 +19,27 @@ def _token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _status(args: argparse.Namespace) -> int:
+    """The intake progress figure, asked from the running ingest service with a short-lived admin token."""
+    import httpx
+
+    settings = get_settings()
+    token = issue_token("eakte-cli", frozenset({"admin"}), settings.jwt_secret, timedelta(minutes=5))
+    url = args.url or f"http://127.0.0.1:{settings.ingest_port}"
+    try:
+        response = httpx.get(f"{url}/api/v1/intake/progress", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        response.raise_for_status()
+    except httpx.HTTPError as exc:
+        print(f"eakte status: the ingest service at {url} does not answer: {exc}", file=sys.stderr)
+        return 1
+    p = response.json()
+    print(
+        f"intake: {p['done']} done, {p['pending']} pending, {p['failed']} failed, "
+        f"{p['duplicates']} duplicates ({p['total']} in all)"
+    )
+    return 0
+
+
 def _up(_args: argparse.Namespace) -> int:
     from devstack.run import run_up
 
@@ -40,6 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--roles", required=True, help="comma-separated: clerk,approver,records_officer,admin")
     token.add_argument("--hours", type=int, default=0, help="validity in hours (default: EAKTE_TOKEN_TTL_HOURS)")
     token.set_defaults(func=_token)
+
+    status = commands.add_parser("status", help="intake progress: done / pending / failed")
+    status.add_argument(
+        "--url", default="", help="ingest service address (default: http://127.0.0.1:EAKTE_INGEST_PORT)"
+    )
+    status.set_defaults(func=_status)
 
     commands.add_parser("up", help="start Kafka, MinIO and the services on 127.0.0.1; Ctrl-C stops them").set_defaults(
         func=_up

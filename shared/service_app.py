@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import uvicorn
@@ -40,20 +40,30 @@ def build_runtime(name: str, settings: Settings, *bases: type[DeclarativeBase]) 
     return ServiceRuntime(name=name, settings=settings, sessions=sessions, broker=broker, relay=relay)
 
 
-def build_app(runtime: ServiceRuntime, routers: Iterable[APIRouter]) -> FastAPI:
+BackgroundJob = Callable[[], Awaitable[None]]
+
+
+def build_app(
+    runtime: ServiceRuntime, routers: Iterable[APIRouter], background: Iterable[BackgroundJob] = ()
+) -> FastAPI:
+    """The service's app; `background` jobs (loops) run while it runs, beside the outbox relay."""
+    jobs = [runtime.relay.run, *background]
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         settings = runtime.settings
         await asyncio.to_thread(create_topics, settings.kafka_bootstrap, ALL_TOPICS, settings.kafka_partitions)
         await runtime.broker.start()
-        relay_task = asyncio.create_task(runtime.relay.run(), name=f"{runtime.name}-outbox-relay")
+        tasks = [asyncio.create_task(job(), name=f"{runtime.name}-{job.__qualname__}") for job in jobs]
         log.info("%s service started", runtime.name)
         try:
             yield
         finally:
-            relay_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await relay_task
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await runtime.broker.stop()
 
     # Interactive API docs are off: every route must check its caller, and these would not.

@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     # A deliberate second copy of the same bytes may be filed in another Akte when this is on.
     allow_duplicates_in_other_akte: bool = False
 
+    # Scanner drop directory (hot-folder); empty: none. Polled, so it works on network shares too.
+    hotfolder: Path | None = None
+    hotfolder_poll_s: float = 1.0
+    hotfolder_user: str = "scanner"
+    max_batch_files: int = 1000
+
     max_upload_bytes: int = 100 * 1024 * 1024
     max_pages: int = 2000
     pdf_check_timeout_s: float = 30.0

@@ -2,9 +2,11 @@
 
 from fastapi import FastAPI
 
-from services.ingest import akten_routes, handlers, quarantine_routes, routes
+from services.ingest import akten_routes, handlers, intake_routes, quarantine_routes, routes
 from services.ingest.fileplan import load_file_plan
 from services.ingest.filing import FilingService
+from services.ingest.hotfolder import HotFolder
+from services.ingest.intake import IntakeQueue
 from services.ingest.quarantine import QuarantineService
 from services.ingest.service import IngestService
 from services.ingest.tables import IngestBase
@@ -21,9 +23,16 @@ def create_app() -> FastAPI:
     ensure_buckets(store, settings)
     filing = FilingService(runtime.sessions, file_plan)
     service = IngestService(settings, runtime.sessions, store, runtime.relay, filing)
+    intake = IntakeQueue(settings, runtime.sessions, service, filing)
+    background = [intake.run]
+    if settings.hotfolder:
+        background.append(HotFolder(settings.hotfolder, intake, settings.hotfolder_user, settings.hotfolder_poll_s).run)
     handlers.register(runtime.broker, service)
-    app = build_app(runtime, [routes.router, akten_routes.router, quarantine_routes.router])
+    routers = [routes.router, akten_routes.router, intake_routes.router, quarantine_routes.router]
+    app = build_app(runtime, routers, background)
+    app.state.settings = settings
     app.state.ingest = service
     app.state.filing = filing
+    app.state.intake = intake
     app.state.quarantine = QuarantineService(settings, runtime.sessions, store, service)
     return app

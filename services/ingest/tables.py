@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import UtcDateTime
@@ -90,3 +90,22 @@ class QuarantineRow(IngestBase):
     state: Mapped[str] = mapped_column(String(20), default="held", index=True)
     released_as: Mapped[str | None] = mapped_column(String(36))
     released_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class IntakeItemRow(IngestBase):
+    """One file waiting for intake, from the hot-folder or a multi-file upload; survives restarts."""
+
+    __tablename__ = "intake_items"
+
+    item_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    source: Mapped[str] = mapped_column(String(20), index=True)
+    batch_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    spool_path: Mapped[str] = mapped_column(Text)
+    upload: Mapped[dict] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(20), index=True, default="pending")
+    document_id: Mapped[str | None] = mapped_column(String(36))
+    quarantine_id: Mapped[str | None] = mapped_column(String(36))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

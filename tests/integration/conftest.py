@@ -22,7 +22,8 @@ JWT_SECRET = "integration-test-secret-0123456789abcdef"
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Kafka + MinIO + the three services on SQLite, all real, on free ports."""
-    running = Stack(tmp_path_factory.mktemp("stack"), Ports.free(), jwt_secret=JWT_SECRET)
+    data_dir = tmp_path_factory.mktemp("stack")
+    running = Stack(data_dir, Ports.free(), jwt_secret=JWT_SECRET, hotfolder=data_dir / "hotfolder")
     try:
         running.start_infra()
         running.start_services()
