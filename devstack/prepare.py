@@ -6,8 +6,10 @@ import time
 
 from devstack.kafka import kafka_libs
 from devstack.minio import minio_binary
+from devstack.ocr_tools import ensure_ocr_tools
 from devstack.postgres import postgres_bin_dir
 from devstack.processes import SetupError
+from shared.settings import get_settings
 
 
 def main() -> int:
@@ -18,6 +20,8 @@ def main() -> int:
     try:
         print(f"[eakte] Kafka jars: {kafka_libs()}", flush=True)
         print(f"[eakte] MinIO server: {minio_binary()}", flush=True)
+        if get_settings().ocr_enabled:
+            print(f"[eakte] OCR: {ensure_ocr_tools()} with German and English", flush=True)
         if args.postgres:
             print(f"[eakte] PostgreSQL: {postgres_bin_dir()}", flush=True)
     except SetupError as exc:

@@ -50,7 +50,9 @@ class Stack:
     jwt_secret: str = ""
     database_urls: dict[str, str] = field(default_factory=dict)
     hotfolder: Path | None = None
-    # Per-service environment on top of the stack's settings (tests restart a service with other limits).
+    # Per-service environment on top of the stack's settings: `base_env` always, `extra_env` until the
+    # next restart (tests restart a service with other limits).
+    base_env: dict[str, dict[str, str]] = field(default_factory=dict)
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
     kafka: KafkaServer | None = None
     minio: MinioServer | None = None
@@ -95,6 +97,7 @@ class Stack:
             env["EAKTE_DATABASE_URL"] = self.database_urls[name]
         if name == "ingest" and self.hotfolder is not None:
             env["EAKTE_HOTFOLDER"] = str(self.hotfolder)
+        env.update(self.base_env.get(name, {}))
         env.update(self.extra_env.get(name, {}))
         env["PYTHONPATH"] = str(PROJECT_ROOT)
         return env

@@ -82,12 +82,23 @@ class DocumentMetadata(BaseModel):
     source: str = "upload"
 
 
+class OcrResult(BaseModel):
+    """The text layer made by OCR: a searchable PDF/A derivative and the plain text, for full-text search."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    derivative: StoredObject
+    text: StoredObject
+    languages: str
+
+
 class DocumentIngested(Event):
     TOPIC: ClassVar[str] = "documents.ingested"
 
     original: StoredObject
     # For scanned images: the PDF made from them without re-encoding; the image stays the original of record.
     rendition: StoredObject | None = None
+    ocr: OcrResult | None = None
     metadata: DocumentMetadata
     workflow: str
     submitted_by: str

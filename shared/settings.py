@@ -45,6 +45,13 @@ class Settings(BaseSettings):
     hotfolder_user: str = "scanner"
     max_batch_files: int = 1000
 
+    # OCR (OCRmyPDF + Tesseract) for scans without a text layer, off the request path.
+    ocr_enabled: bool = True
+    ocr_languages: str = "deu+eng"
+    ocr_page_timeout_s: float = 120.0
+    ocr_startup_allowance_s: float = 30.0
+    ocr_max_pages: int = 300
+
     max_upload_bytes: int = 100 * 1024 * 1024
     max_pages: int = 2000
     pdf_check_timeout_s: float = 30.0

@@ -7,6 +7,7 @@ from services.ingest.fileplan import load_file_plan
 from services.ingest.filing import FilingService
 from services.ingest.hotfolder import HotFolder
 from services.ingest.intake import IntakeQueue
+from services.ingest.ocr import OcrWorker
 from services.ingest.quarantine import QuarantineService
 from services.ingest.service import IngestService
 from services.ingest.tables import IngestBase
@@ -24,7 +25,8 @@ def create_app() -> FastAPI:
     filing = FilingService(runtime.sessions, file_plan)
     service = IngestService(settings, runtime.sessions, store, runtime.relay, filing)
     intake = IntakeQueue(settings, runtime.sessions, service, filing)
-    background = [intake.run]
+    # The OCR worker runs even when OCR is off, to release documents still waiting from before.
+    background = [intake.run, OcrWorker(settings, runtime.sessions, store, runtime.relay).run]
     if settings.hotfolder:
         background.append(HotFolder(settings.hotfolder, intake, settings.hotfolder_user, settings.hotfolder_poll_s).run)
     handlers.register(runtime.broker, service)

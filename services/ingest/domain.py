@@ -11,6 +11,9 @@ class DocumentStatus(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     ARCHIVED = "archived"
+    # Entries of the history that are not lifecycle steps: OCR ran beside the lifecycle.
+    OCR_DONE = "ocr_done"
+    OCR_FAILED = "ocr_failed"
 
 
 # Events from different topics may arrive in any order; a document's status is the furthest step reached.
@@ -24,7 +27,8 @@ _STAGE = {
 
 
 def furthest_status(statuses: list[DocumentStatus]) -> DocumentStatus:
-    return max(statuses, key=lambda s: _STAGE[s], default=DocumentStatus.RECEIVED)
+    lifecycle = [s for s in statuses if s in _STAGE]
+    return max(lifecycle, key=lambda s: _STAGE[s], default=DocumentStatus.RECEIVED)
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,7 @@ class Rejection:
 @dataclass(frozen=True)
 class PdfFacts:
     pages: int
+    has_text: bool = False
 
 
 class FileKind(StrEnum):

@@ -30,6 +30,7 @@ def inspect_pdf(path: str, max_pages: int) -> dict:
         if reader.is_encrypted and reader.decrypt("") == PasswordType.NOT_DECRYPTED:
             return {"ok": False, "reason": "encrypted", "detail": "a user password is required to open it"}
         pages = len(reader.pages)
+        has_text = _has_text(reader)
     except Exception as exc:  # pypdf raises many types on broken files (TypeError, AssertionError, ...)
         text = f"{type(exc).__name__}: {exc}"
         truncated = "startxref" in text or "EOF" in text or "Stream has ended" in text
@@ -38,7 +39,18 @@ def inspect_pdf(path: str, max_pages: int) -> dict:
         return {"ok": False, "reason": "no_pages", "detail": "the page tree is empty"}
     if pages > max_pages:
         return {"ok": False, "reason": "too_many_pages", "detail": f"{pages} pages, limit {max_pages}"}
-    return {"ok": True, "pages": pages}
+    return {"ok": True, "pages": pages, "has_text": has_text}
+
+
+def _has_text(reader: "PdfReader", pages: int = 3) -> bool:  # noqa: F821
+    """Whether the first pages carry a text layer (born digital or OCRed before): then no OCR is needed."""
+    for page in reader.pages[:pages]:
+        try:
+            if page.extract_text().strip():
+                return True
+        except Exception:  # an unreadable content stream is no text layer
+            continue
+    return False
 
 
 def convert_image(path: str, max_pages: int, output: str) -> dict:
@@ -90,7 +102,7 @@ def _run_limited(work: Callable[..., dict], args: tuple, timeout_s: float) -> Pd
         child.join(5)
         child.close()
     if verdict["ok"]:
-        return PdfFacts(pages=int(verdict["pages"]))
+        return PdfFacts(pages=int(verdict["pages"]), has_text=bool(verdict.get("has_text")))
     return Rejection(RejectionReason(verdict["reason"]), verdict["detail"])
 
 

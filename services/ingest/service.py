@@ -22,7 +22,7 @@ from services.ingest.domain import (
 )
 from services.ingest.filing import FilingService, Placement
 from services.ingest.inspection import check_pdf, image_to_pdf
-from services.ingest.tables import DocumentRow, QuarantineRow, StatusRow
+from services.ingest.tables import DocumentRow, OcrJobRow, QuarantineRow, StatusRow
 from shared.db import commit_once, mark_processed, was_processed
 from shared.events import DocumentIngested, DocumentMetadata, StoredObject, utcnow
 from shared.outbox import OutboxRelay, add_event
@@ -77,6 +77,7 @@ Outcome = Accepted | Quarantined | Duplicate
 class Inspected:
     kind: FileKind
     pages: int
+    has_text: bool
     rendition: Path | None
 
 
@@ -192,9 +193,9 @@ class IngestService:
         limits = (self._settings.max_pages, self._settings.pdf_check_timeout_s)
         if kind.is_image:
             facts = image_to_pdf(path, rendition, *limits)
-            return facts if isinstance(facts, Rejection) else Inspected(kind, facts.pages, rendition)
+            return facts if isinstance(facts, Rejection) else Inspected(kind, facts.pages, facts.has_text, rendition)
         facts = check_pdf(path, *limits)
-        return facts if isinstance(facts, Rejection) else Inspected(kind, facts.pages, None)
+        return facts if isinstance(facts, Rejection) else Inspected(kind, facts.pages, facts.has_text, None)
 
     def _quarantine(self, path: Path, sha256: str, size: int, upload: Upload, rejection: Rejection) -> Quarantined:
         quarantine_id = str(uuid.uuid4())
@@ -267,11 +268,22 @@ class IngestService:
                     by=upload.submitted_by,
                 )
             )
-            add_event(session, event)
+            if self._needs_ocr(inspected):
+                session.flush()  # the OCR job refers to the document row
+                # documents.ingested waits for the text layer; the OCR worker publishes it (with or without).
+                session.add(
+                    OcrJobRow(document_id=str(document_id), pages=inspected.pages, event=event.model_dump(mode="json"))
+                )
+            else:
+                add_event(session, event)
             session.commit()
         self._relay.notify()
         aktenzeichen = placement.akte.aktenzeichen if placement.akte else None
         return Accepted(str(document_id), sha256, DocumentStatus.RECEIVED, aktenzeichen)
+
+    def _needs_ocr(self, inspected: Inspected) -> bool:
+        settings = self._settings
+        return settings.ocr_enabled and not inspected.has_text and inspected.pages <= settings.ocr_max_pages
 
     def _store_rendition(self, bucket: str, prefix: str, rendition: Path | None) -> StoredObject | None:
         if rendition is None:

@@ -23,7 +23,14 @@ JWT_SECRET = "integration-test-secret-0123456789abcdef"
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Kafka + MinIO + the three services on SQLite, all real, on free ports."""
     data_dir = tmp_path_factory.mktemp("stack")
-    running = Stack(data_dir, Ports.free(), jwt_secret=JWT_SECRET, hotfolder=data_dir / "hotfolder")
+    running = Stack(
+        data_dir,
+        Ports.free(),
+        jwt_secret=JWT_SECRET,
+        hotfolder=data_dir / "hotfolder",
+        # OCR takes seconds per page; test_ocr.py turns it on, the other tests need no text layer.
+        base_env={"ingest": {"EAKTE_OCR_ENABLED": "false"}},
+    )
     try:
         running.start_infra()
         running.start_services()

@@ -34,7 +34,7 @@ def test_multipage_tiff_becomes_a_pdf_without_reencoding(tmp_path: Path) -> None
     tiff = tmp_path / "scan.tif"
     pages[0].save(tiff, save_all=True, append_images=pages[1:], compression="group4", dpi=(300, 300))
     verdict = image_to_pdf(tiff, tmp_path / "scan.pdf", max_pages=2000, timeout_s=30)
-    assert verdict == PdfFacts(pages=3)
+    assert verdict == PdfFacts(pages=3, has_text=False)
     # CCITT G4 data is copied into the PDF as is (img2pdf), not decoded and compressed again.
     assert b"/CCITTFaxDecode" in (tmp_path / "scan.pdf").read_bytes()
 
