@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: up down test unit integration lint bench setup clean-data
+.PHONY: up down test unit lint bench bench-pipeline bench-bulk bench-ingest setup
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11+ is required ($(PYTHON) not found)"; exit 1; }
@@ -34,5 +34,14 @@ test: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
-bench: setup
+# Benchmarks write JSON to bench-results/; they measure, they never fail on a figure.
+bench: bench-pipeline bench-ingest
+
+bench-pipeline: setup
 	$(BIN)/python -m tests.bench.pipeline --documents $${N:-500} --output bench-results/pipeline.json
+
+bench-ingest: setup
+	$(BIN)/python -m tests.bench.ingest --output bench-results/ingest.json
+
+bench-bulk: setup
+	$(BIN)/python -m tests.bench.bulk --files $${FILES:-10000} --upload $${UPLOAD:-1000} --output bench-results/bulk.json
