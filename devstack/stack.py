@@ -52,6 +52,8 @@ class Stack:
     kafka: KafkaServer | None = None
     minio: MinioServer | None = None
     services: dict[str, ManagedProcess] = field(default_factory=dict)
+    # Extra environment per service, e.g. {"workflow": {"EAKTE_CLOCK": "controllable"}}; read at each start.
+    extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.data_dir = self.data_dir.resolve()
@@ -90,6 +92,7 @@ class Stack:
         env.update({f"EAKTE_{key.upper()}": value for key, value in self._settings_values().items()})
         if name in self.database_urls:
             env["EAKTE_DATABASE_URL"] = self.database_urls[name]
+        env.update(self.extra_env.get(name, {}))
         env["PYTHONPATH"] = str(PROJECT_ROOT)
         return env
 

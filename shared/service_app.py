@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import uvicorn
@@ -40,20 +40,32 @@ def build_runtime(name: str, settings: Settings, *bases: type[DeclarativeBase]) 
     return ServiceRuntime(name=name, settings=settings, sessions=sessions, broker=broker, relay=relay)
 
 
-def build_app(runtime: ServiceRuntime, routers: Iterable[APIRouter]) -> FastAPI:
+def build_app(
+    runtime: ServiceRuntime,
+    routers: Iterable[APIRouter],
+    background: Iterable[Callable[[], Awaitable[None]]] = (),
+) -> FastAPI:
+    """`background`: extra long-running coroutines (e.g. a scheduler), started after the broker, cancelled at stop."""
+
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         settings = runtime.settings
         await asyncio.to_thread(create_topics, settings.kafka_bootstrap, ALL_TOPICS, settings.kafka_partitions)
         await runtime.broker.start()
-        relay_task = asyncio.create_task(runtime.relay.run(), name=f"{runtime.name}-outbox-relay")
+        tasks = [asyncio.create_task(job(), name=f"{runtime.name}-background") for job in background]
+        if settings.outbox_relay_paused:
+            log.warning("%s: outbox relay PAUSED (EAKTE_OUTBOX_RELAY_PAUSED): nothing is published", runtime.name)
+        else:
+            tasks.append(asyncio.create_task(runtime.relay.run(), name=f"{runtime.name}-outbox-relay"))
         log.info("%s service started", runtime.name)
         try:
             yield
         finally:
-            relay_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await relay_task
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await runtime.broker.stop()
 
     # Interactive API docs are off: every route must check its caller, and these would not.
