@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: up down test unit integration lint bench setup clean-data
+.PHONY: up down test unit integration lint bench bench-pipeline bench-decisions setup clean-data
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11+ is required ($(PYTHON) not found)"; exit 1; }
@@ -34,5 +34,10 @@ test: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
-bench: setup
+bench: bench-pipeline bench-decisions
+
+bench-pipeline: setup
 	$(BIN)/python -m tests.bench.pipeline --documents $${N:-500} --output bench-results/pipeline.json
+
+bench-decisions: setup
+	$(BIN)/python -m tests.bench.decisions --decisions $${DECISIONS:-1000} --output bench-results/decisions.json

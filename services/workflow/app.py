@@ -15,6 +15,9 @@ from services.workflow.definitions import load_definitions, load_organisation, s
 from services.workflow.service import WorkflowService, audit_object_key
 from services.workflow.tables import WorkflowBase
 from shared import events
+from shared.db import serialize_sqlite_writers
+from shared.messaging import enqueuer_for, publisher_for
+from shared.outbox import OutboxRelay
 from shared.service_app import build_app, build_runtime
 from shared.settings import Settings, get_settings
 from shared.storage import ObjectStore
@@ -64,6 +67,9 @@ def create_app() -> FastAPI:
     registry, digests = load_definitions(directory, organisation)
     clock = make_clock(settings.clock)
     runtime = build_runtime("workflow", settings, WorkflowBase)
+    serialize_sqlite_writers(runtime.sessions.kw["bind"])
+    # Decisions come in bursts: pipeline the outbox (one ack wait and one commit per batch, not per message).
+    runtime.relay = OutboxRelay(runtime.sessions, publisher_for(runtime.broker), enqueue=enqueuer_for(runtime.broker))
     service = WorkflowService(
         runtime.sessions,
         runtime.relay,

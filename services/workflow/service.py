@@ -1027,12 +1027,16 @@ class WorkflowService:
         on_behalf_of: str | None,
         payload: dict[str, Any],
     ) -> None:
-        last = session.scalars(
-            select(AuditRow).where(AuditRow.document_id == document_id).order_by(AuditRow.seq.desc()).limit(1)
-        ).first()
-        entry = chain_entry(
-            _entry(last) if last else None, document_id, action, actor, on_behalf_of, payload, self.clock.now()
-        )
+        # The chain's tail per document, kept for this transaction (the document is locked, nobody else appends).
+        tails: dict[str, AuditEntry] = session.info.setdefault("audit_tails", {})
+        previous = tails.get(document_id)
+        if previous is None:
+            last = session.scalars(
+                select(AuditRow).where(AuditRow.document_id == document_id).order_by(AuditRow.seq.desc()).limit(1)
+            ).first()
+            previous = _entry(last) if last else None
+        entry = chain_entry(previous, document_id, action, actor, on_behalf_of, payload, self.clock.now())
+        tails[document_id] = entry
         session.add(
             AuditRow(
                 document_id=document_id,
@@ -1046,7 +1050,6 @@ class WorkflowService:
                 hash=entry.hash,
             )
         )
-        session.flush()
 
     @staticmethod
     def _entries(session: Session, document_id: str) -> list[AuditEntry]:
