@@ -5,7 +5,7 @@ Pure rules only: imports nothing of Kafka, MinIO, HTTP or the database.
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -238,18 +238,19 @@ class Access:
     on_behalf_of: str | None = None
 
 
-def check_access(me: Actor, absentees: Sequence[Actor], offer: Offer, submitted_by: str) -> Access:
+def check_access(me: Actor, absentees: Sequence[Actor], offer: Offer, submitted_by: str | Collection[str]) -> Access:
     """Four-eyes (Vier-Augen-Prinzip) and substitution in one rule.
 
-    Whoever submitted a document never acts on it: not through a role, an org unit, an escalation, nor as a
-    deputy; and no deputy acts on behalf of the submitter either.
+    Whoever submitted a document (any version of it) never acts on it: not through a role, an org unit, an
+    escalation, nor as a deputy; and no deputy acts on behalf of a submitter either.
     """
-    if me.user == submitted_by:
+    submitters = frozenset((submitted_by,)) if isinstance(submitted_by, str) else frozenset(submitted_by)
+    if me.user in submitters:
         raise DecisionRefused("four_eyes", "the submitter of a document may not decide on it")
     if reaches(me, offer):
         return Access()
     for absent in absentees:
-        if absent.user != submitted_by and reaches(absent, offer):
+        if absent.user not in submitters and reaches(absent, offer):
             return Access(on_behalf_of=absent.user)
     if offer.claimed_by is not None and offer.claimed_by != me.user:
         raise DecisionRefused("claimed", f"this task has been claimed by {offer.claimed_by}")

@@ -209,6 +209,7 @@ class WorkflowService:
             requested_workflow=event.workflow,
             state=WorkflowState.IN_REVIEW.value,
             submitted_by=event.submitted_by,
+            submitters=[event.submitted_by],
             original=event.original.model_dump(mode="json"),
             document_metadata=meta.model_dump(mode="json"),
             version=event.version,
@@ -239,6 +240,8 @@ class WorkflowService:
         """A new version after a return for revision: same document, version + 1, back to step one."""
         self._cancel_open_tasks(session, workflow, reason="new version")
         workflow.version = event.version
+        if event.submitted_by not in _submitters(workflow):
+            workflow.submitters = [*_submitters(workflow), event.submitted_by]
         workflow.original = event.original.model_dump(mode="json")
         workflow.document_metadata = event.metadata.model_dump(mode="json")
         workflow.run += 1
@@ -374,7 +377,7 @@ class WorkflowService:
             views = []
             for task, workflow in rows:
                 try:
-                    access = check_access(me, absentees, _offer(task), workflow.submitted_by)
+                    access = check_access(me, absentees, _offer(task), _submitters(workflow))
                 except DecisionRefused:
                     continue
                 held = holders.get((task.document_id, task.run, task.step), {})
@@ -455,12 +458,12 @@ class WorkflowService:
         me = self._actor(user, roles)
         with self._sessions() as session:
             task, workflow = self._locked_task(session, task_id)
-            if me.user == workflow.submitted_by:
+            if me.user in _submitters(workflow):
                 raise DecisionRefused("four_eyes", "the submitter of a document may not act on it")
             if task.state != TaskState.OPEN.value:
                 raise DecisionRefused("already_decided", "this task has already been decided")
             check_claim(_offer(task))
-            access = check_access(me, self._absentees(session, user), _offer(task), workflow.submitted_by)
+            access = check_access(me, self._absentees(session, user), _offer(task), _submitters(workflow))
             if task.claimed_by is not None:
                 raise DecisionRefused("claimed", f"this task has already been claimed by {task.claimed_by}")
             self._check_one_slot(session, task, (me.user, access.on_behalf_of))
@@ -483,11 +486,11 @@ class WorkflowService:
         me = self._actor(user, roles)
         with self._sessions() as session:
             task, workflow = self._locked_task(session, task_id)
-            if me.user == workflow.submitted_by:
+            if me.user in _submitters(workflow):
                 raise DecisionRefused("four_eyes", "the submitter of a document may not decide on it")
             if task.state != TaskState.OPEN.value:
                 raise DecisionRefused("already_decided", "this task has already been decided")
-            access = check_access(me, self._absentees(session, user), _offer(task), workflow.submitted_by)
+            access = check_access(me, self._absentees(session, user), _offer(task), _submitters(workflow))
             self._check_one_slot(session, task, (me.user, access.on_behalf_of))
             check_decision(decision, comment)
             result = self._apply_decision(session, workflow, task, me.user, access, decision, comment)
@@ -1073,6 +1076,10 @@ def _entry(row: AuditRow) -> AuditEntry:
         prev_hash=row.prev_hash,
         hash=row.hash,
     )
+
+
+def _submitters(workflow: WorkflowRow) -> list[str]:
+    return list(workflow.submitters or [workflow.submitted_by])
 
 
 def _offer(task: TaskRow) -> Offer:

@@ -41,6 +41,7 @@ class WorkflowRow(WorkflowBase):
     requested_workflow: Mapped[str] = mapped_column(String(100), default="")
     state: Mapped[str] = mapped_column(String(20))
     submitted_by: Mapped[str] = mapped_column(String(200))
+    submitters: Mapped[list] = mapped_column(JSON, default=list)  # who uploaded any version: never approves
     original: Mapped[dict] = mapped_column(JSON)
     document_metadata: Mapped[dict] = mapped_column(JSON)
     version: Mapped[int] = mapped_column(Integer, default=1)

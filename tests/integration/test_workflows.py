@@ -402,14 +402,16 @@ def test_return_for_revision_goes_back_and_a_new_version_restarts_at_step_one(wf
     assert state["state"] == "returned" and state["open"] == []
     assert wf.tasks_for(document_id, "sven") == []
 
-    # The submitter uploads a new version: same document id, version 2.
-    wf.submit(workflow="t_quorum", document_id=document_id, version=2)
+    # A new version comes in (same document id, version 2), uploaded by henrik for the clerk.
+    wf.submit(workflow="t_quorum", document_id=document_id, version=2, submitted_by="henrik")
     restarted = wait_for(lambda: (s := wf.state(document_id))["version"] == 2 and s)
     assert restarted["state"] == "in_review" and restarted["run"] == 2 and restarted["current_step"] == 1
     assert all(t["decision"] is None for s in restarted["steps"] for t in s["tasks"])
     assert any(t["decision"] == "return" for t in restarted["earlier_runs"])
     again = wait_for(lambda: len(found := wf.tasks_for(document_id, "anton")) == 3 and found)
     assert {t["version"] for t in again} == {2}
+    assert wf.tasks_for(document_id, "henrik") == []  # he submitted a version: four-eyes holds for him too
+    assert wf.decide(again[0]["task_id"], "approve", "henrik").json()["error"] == "four_eyes"
     wf.approve(again[0]["task_id"], "anton")  # anton may sign the new version's step one again
     wf.approve(again[1]["task_id"], "berta")
     wf.approve(wf.task_for(document_id, "sabine", step=2)["task_id"], "sabine")

@@ -97,6 +97,14 @@ def test_submitter_never_acts_through_role_group_escalation_or_substitution() ->
         assert refused.value.code == "four_eyes"
 
 
+def test_everyone_who_submitted_a_version_is_excluded() -> None:
+    henrik = Actor("henrik", frozenset({"approver"}))
+    with pytest.raises(DecisionRefused) as refused:
+        check_access(henrik, [], ROLE_TASK, submitted_by=["clara", "henrik"])
+    assert refused.value.code == "four_eyes"
+    check_access(henrik, [], ROLE_TASK, submitted_by=["clara"])
+
+
 def test_no_deputy_acts_on_behalf_of_the_submitter() -> None:
     deputy = Actor("henrik", frozenset({"clerk"}))
     absent_submitter = [Actor("sabine", frozenset({"approver"}), frozenset({"50"}))]
