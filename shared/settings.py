@@ -44,6 +44,7 @@ class Settings(BaseSettings):
     workflow_definitions_dir: str = ""
     org_units_file: str = ""
     clock: str = "system"
+    timezone: str = "Europe/Berlin"  # whose calendar days absences and resubmissions mean
     scheduler_interval_s: float = 1.0
     audit_inline_max_bytes: int = 256 * 1024
     # Test aid: a service started with this publishes nothing from its outbox (commit without publish).

@@ -6,6 +6,7 @@ import hashlib
 import io
 import logging
 from collections.abc import Awaitable, Callable
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 
@@ -79,6 +80,7 @@ def create_app() -> FastAPI:
         digests,
         put_audit=audit_store(settings),
         audit_inline_max_bytes=settings.audit_inline_max_bytes,
+        zone=ZoneInfo(settings.timezone),
     )
     handlers.register(runtime.broker, service)
     routers = [routes.router]

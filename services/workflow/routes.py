@@ -254,7 +254,8 @@ async def finish_resubmission(
 
 @test_router.get("/clock")
 async def read_clock(request: Request, _principal: Annotated[Principal, Depends(require_roles("admin"))]) -> dict:
-    return {"now": _service(request).clock.now()}
+    service = _service(request)
+    return {"now": service.clock.now(), "today": service.today()}
 
 
 @test_router.post("/clock")
@@ -268,4 +269,4 @@ async def advance_clock(
         raise _not_found("route")
     now = clock.advance(body.advance_seconds)
     changed = await run_in_threadpool(service.tick)
-    return {"now": now, "changed": changed}
+    return {"now": now, "today": service.today(), "changed": changed}

@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import or_, select, update
@@ -131,8 +131,10 @@ class WorkflowService:
         digests: dict[str, str],
         put_audit: PutAudit | None = None,
         audit_inline_max_bytes: int = 256 * 1024,
+        zone: tzinfo = UTC,
     ) -> None:
         self._sessions = sessions
+        self._zone = zone
         self._relay = relay
         self.clock = clock
         self.registry = registry
@@ -334,13 +336,17 @@ class WorkflowService:
             ),
         )
 
+    def today(self) -> date:
+        """The calendar day of the municipality (absences and resubmissions are whole local days)."""
+        return self.clock.now().astimezone(self._zone).date()
+
     # --- inbox ---------------------------------------------------------------------------------------
     def _actor(self, user: str, roles: Iterable[str]) -> Actor:
         return Actor(user=user, roles=frozenset(roles), units=self.organisation.units_of(user))
 
     def _absentees(self, session: Session, deputy: str) -> list[Actor]:
         """Whom `deputy` stands in for today (`Vertretung`)."""
-        today = self.clock.now().date()
+        today = self.today()
         rows = session.scalars(
             select(AbsenceRow).where(
                 AbsenceRow.deputy == deputy, AbsenceRow.starts_on <= today, AbsenceRow.ends_on >= today
@@ -764,10 +770,10 @@ class WorkflowService:
             ).all()
             due = session.scalars(
                 select(ResubmissionRow.resubmission_id).where(
-                    ResubmissionRow.due_at.is_(None), ResubmissionRow.due_on <= now.date()
+                    ResubmissionRow.due_at.is_(None), ResubmissionRow.due_on <= self.today()
                 )
             ).all()
-            today = now.date()
+            today = self.today()
             absences = session.scalars(
                 select(AbsenceRow).where(AbsenceRow.starts_on <= today, AbsenceRow.ends_on >= today)
             ).all()
@@ -889,7 +895,7 @@ class WorkflowService:
 
     def _delegate(self, absence: AbsenceRow, now: datetime) -> int:
         """Record, once per task and absence, that an absent person's open tasks now show in the deputy's inbox."""
-        if not absent_on(now.date(), absence.starts_on, absence.ends_on):
+        if not absent_on(self.today(), absence.starts_on, absence.ends_on):
             return 0
         absent = self._actor(absence.user, absence.roles)
         with self._sessions() as session:

@@ -14,7 +14,7 @@ import sqlite3
 import threading
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -219,6 +219,12 @@ class Workflows:
         response = self.http.get(f"{self.url}/_test/clock", headers=self.headers("adam", "admin"))
         response.raise_for_status()
         return datetime.fromisoformat(response.json()["now"])
+
+    def today(self) -> date:
+        """The service's calendar day (its time zone), which absences and resubmissions go by."""
+        response = self.http.get(f"{self.url}/_test/clock", headers=self.headers("adam", "admin"))
+        response.raise_for_status()
+        return date.fromisoformat(response.json()["today"])
 
     def advance(self, delta: timedelta) -> datetime:
         response = self.http.post(
@@ -442,7 +448,7 @@ def test_submitter_never_approves_through_role_group_or_substitution(wf: Workflo
     wf.approve(group_task["task_id"], "anton")
     wf.approve(wf.task_for(document_id, "kira")["task_id"], "kira")
     head_task = wf.task_for(document_id, "sabine", step=2)
-    today = wf.now().date()
+    today = wf.today()
     absence = wf.http.post(
         f"{wf.url}/absences",
         headers=wf.headers("sabine"),
@@ -462,7 +468,7 @@ def test_absent_approvers_tasks_show_for_the_deputy_who_decides_on_their_behalf(
     document_id = wf.submit(workflow="t_rolf")
     wf.wait_state(document_id)
     task = wf.task_for(document_id, "rolf")
-    tomorrow = wf.now().date() + timedelta(days=1)
+    tomorrow = wf.today() + timedelta(days=1)
     recorded = wf.http.post(
         f"{wf.url}/absences",
         headers=wf.headers("rolf"),
@@ -531,7 +537,7 @@ def test_reminder_before_the_deadline_then_escalation_to_the_unit_head_or_a_name
 def test_wiedervorlage_puts_the_document_back_into_the_inbox_on_its_date(wf: Workflows) -> None:
     document_id = wf.submit(workflow="t_any")
     wf.wait_state(document_id)
-    on = wf.now().date() + timedelta(days=2)
+    on = wf.today() + timedelta(days=2)
     created = wf.http.post(
         f"{wf.url}/resubmissions",
         headers=wf.headers("anton"),
