@@ -57,6 +57,8 @@ class Stack:
     kafka: KafkaServer | None = None
     minio: MinioServer | None = None
     services: dict[str, ManagedProcess] = field(default_factory=dict)
+    # Extra environment per service, e.g. {"workflow": {"EAKTE_CLOCK": "controllable"}}; read at each start.
+    extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.data_dir = self.data_dir.resolve()

@@ -3,6 +3,7 @@
 Each service owns its own database; these two tables exist in each of them.
 """
 
+import threading
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -74,6 +75,45 @@ def make_engine(url: str) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(url, pool_pre_ping=True)
+
+
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+
+
+def serialize_sqlite_writers(engine: Engine, timeout_s: float = 30.0) -> None:
+    """Queue this process's SQLite write transactions on one lock instead of SQLite's busy-wait.
+
+    SQLite allows one writer; waiting writers sleep and retry (up to 100 ms a round) with no fairness, so under
+    concurrent writes one transaction can starve for seconds. Taking a process lock at the first write statement
+    and releasing it at commit/rollback makes writers take turns promptly. No effect on other databases.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+    lock = threading.Lock()
+    key = "eakte_write_lock_held"
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _take(conn, _cursor, statement: str, _params, _context, _many) -> None:  # noqa: ANN001
+        if not conn.info.get(key) and statement.lstrip()[:7].upper().startswith(_WRITES):
+            if not lock.acquire(timeout=timeout_s):
+                raise TimeoutError(f"no SQLite write turn within {timeout_s} s")
+            conn.info[key] = True
+
+    def _give_back(info: dict) -> None:
+        if info.pop(key, False):
+            lock.release()
+
+    @event.listens_for(engine, "commit")
+    def _committed(conn) -> None:  # noqa: ANN001
+        _give_back(conn.info)
+
+    @event.listens_for(engine, "rollback")
+    def _rolled_back(conn) -> None:  # noqa: ANN001
+        _give_back(conn.info)
+
+    @event.listens_for(engine.pool, "reset")
+    def _reset(_dbapi_connection, record, _state) -> None:  # noqa: ANN001
+        _give_back(record.info)
 
 
 def make_sessions(engine: Engine, *service_bases: type[DeclarativeBase]) -> sessionmaker[Session]:

@@ -36,6 +36,7 @@ class Decision(BaseModel):
     decision: str
     comment: str = ""
     decided_at: datetime
+    on_behalf_of: str | None = None
 
 
 class Event(BaseModel):
@@ -102,6 +103,7 @@ class DocumentIngested(Event):
     metadata: DocumentMetadata
     workflow: str
     submitted_by: str
+    version: int = 1
 
 
 class ReviewStarted(Event):
@@ -110,6 +112,8 @@ class ReviewStarted(Event):
     workflow: str
     step: int
     offered_to_role: str
+    step_name: str = ""
+    version: int = 1
 
 
 class DocumentApproved(Event):
@@ -117,9 +121,13 @@ class DocumentApproved(Event):
 
     original: StoredObject
     rendition: StoredObject | None = None
+    ocr: OcrResult | None = None
     metadata: DocumentMetadata
     submitted_by: str
     decisions: list[Decision]
+    version: int = 1
+    audit: list[dict] | None = None
+    audit_ref: StoredObject | None = None
 
 
 class DocumentRejected(Event):
@@ -127,10 +135,14 @@ class DocumentRejected(Event):
 
     original: StoredObject
     rendition: StoredObject | None = None
+    ocr: OcrResult | None = None
     metadata: DocumentMetadata
     submitted_by: str
     decisions: list[Decision]
     reason: str
+    version: int = 1
+    audit: list[dict] | None = None
+    audit_ref: StoredObject | None = None
 
 
 class DocumentArchived(Event):
@@ -141,12 +153,68 @@ class DocumentArchived(Event):
     archived_at: datetime
 
 
+class DocumentReturned(Event):
+    """Returned for revision: the submitter uploads a new version, and the workflow restarts at step one."""
+
+    TOPIC: ClassVar[str] = "documents.returned"
+
+    submitted_by: str
+    returned_by: str
+    on_behalf_of: str | None = None
+    comment: str
+    step: int
+    version: int = 1
+
+
+class DeadlineReminder(Event):
+    """A task's deadline (`Frist`) is near and it is still open."""
+
+    TOPIC: ClassVar[str] = "workflow.deadline_reminder"
+
+    task_id: str
+    step: int
+    step_name: str = ""
+    assignee_kind: str
+    assignee: str
+    deadline_at: datetime
+
+
+class TaskEscalated(Event):
+    """A task's deadline passed: it is now also offered to the escalation target."""
+
+    TOPIC: ClassVar[str] = "workflow.escalated"
+
+    task_id: str
+    step: int
+    step_name: str = ""
+    assignee_kind: str
+    assignee: str
+    deadline_at: datetime
+    escalated_to_user: str | None = None
+    escalated_to_role: str | None = None
+
+
+class ResubmissionDue(Event):
+    """A `Wiedervorlage` came due: the document is back in the user's inbox."""
+
+    TOPIC: ClassVar[str] = "workflow.resubmission_due"
+
+    resubmission_id: str
+    user: str
+    due_on: str
+    note: str = ""
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
     DocumentIngested,
     ReviewStarted,
     DocumentApproved,
     DocumentRejected,
     DocumentArchived,
+    DocumentReturned,
+    DeadlineReminder,
+    TaskEscalated,
+    ResubmissionDue,
 )
 
 

@@ -4,7 +4,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
@@ -47,6 +47,17 @@ def publisher_for(broker: KafkaBroker) -> Callable[[str, bytes, bytes], Awaitabl
         await broker.publish(payload, topic, key=key, headers={"content-type": "application/json"})
 
     return publish
+
+
+def enqueuer_for(broker: KafkaBroker) -> Callable[[str, bytes, bytes], Awaitable[Awaitable[Any]]]:
+    """Like `publisher_for`, but returns once the producer has the message, with a future of the broker's ack."""
+
+    async def enqueue(topic: str, key: bytes, payload: bytes) -> Awaitable[Any]:
+        return await broker.publish(
+            payload, topic, key=key, headers={"content-type": "application/json"}, no_confirm=True
+        )
+
+    return enqueue
 
 
 def subscribe(

@@ -47,14 +47,17 @@ def build_app(
     runtime: ServiceRuntime, routers: Iterable[APIRouter], background: Iterable[BackgroundJob] = ()
 ) -> FastAPI:
     """The service's app; `background` jobs (loops) run while it runs, beside the outbox relay."""
-    jobs = [runtime.relay.run, *background]
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         settings = runtime.settings
         await asyncio.to_thread(create_topics, settings.kafka_bootstrap, ALL_TOPICS, settings.kafka_partitions)
         await runtime.broker.start()
-        tasks = [asyncio.create_task(job(), name=f"{runtime.name}-{job.__qualname__}") for job in jobs]
+        tasks = [asyncio.create_task(job(), name=f"{runtime.name}-{job.__qualname__}") for job in background]
+        if settings.outbox_relay_paused:
+            log.warning("%s: outbox relay PAUSED (EAKTE_OUTBOX_RELAY_PAUSED): nothing is published", runtime.name)
+        else:
+            tasks.append(asyncio.create_task(runtime.relay.run(), name=f"{runtime.name}-outbox-relay"))
         log.info("%s service started", runtime.name)
         try:
             yield

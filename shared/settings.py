@@ -56,6 +56,18 @@ class Settings(BaseSettings):
     max_pages: int = 2000
     pdf_check_timeout_s: float = 30.0
 
+    # Workflow service: definitions (YAML directory; empty = the shipped examples), org units (empty =
+    # org_units.yaml in the definitions directory), the clock (`system`, or `controllable` for tests only),
+    # the deadline scheduler's period, and when the audit trail travels by object reference instead of inline.
+    workflow_definitions_dir: str = ""
+    org_units_file: str = ""
+    clock: str = "system"
+    timezone: str = "Europe/Berlin"  # whose calendar days absences and resubmissions mean
+    scheduler_interval_s: float = 1.0
+    audit_inline_max_bytes: int = 256 * 1024
+    # Test aid: a service started with this publishes nothing from its outbox (commit without publish).
+    outbox_relay_paused: bool = False
+
     def database_url_for(self, service: str) -> str:
         if self.database_url:
             return self.database_url

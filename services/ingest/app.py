@@ -14,6 +14,7 @@ from services.ingest.tables import IngestBase
 from shared.service_app import build_app, build_runtime
 from shared.settings import get_settings
 from shared.storage import ObjectStore, ensure_buckets
+from shared.workflow_catalog import definitions_dir, workflow_names
 
 
 def create_app() -> FastAPI:
@@ -23,7 +24,8 @@ def create_app() -> FastAPI:
     store = ObjectStore(settings)
     ensure_buckets(store, settings)
     filing = FilingService(runtime.sessions, file_plan)
-    service = IngestService(settings, runtime.sessions, store, runtime.relay, filing)
+    workflows = workflow_names(definitions_dir(settings))
+    service = IngestService(settings, runtime.sessions, store, runtime.relay, filing, workflows)
     intake = IntakeQueue(settings, runtime.sessions, service, filing)
     # The OCR worker runs even when OCR is off, to release documents still waiting from before.
     background = [intake.run, OcrWorker(settings, runtime.sessions, store, runtime.relay).run]

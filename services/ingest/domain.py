@@ -14,6 +14,8 @@ class DocumentStatus(StrEnum):
     # Entries of the history that are not lifecycle steps: OCR ran beside the lifecycle.
     OCR_DONE = "ocr_done"
     OCR_FAILED = "ocr_failed"
+    # Returned for revision: back to the submitter, who uploads a new version.
+    RETURNED = "returned"
 
 
 # Events from different topics may arrive in any order; a document's status is the furthest step reached.
@@ -24,6 +26,12 @@ _STAGE = {
     DocumentStatus.REJECTED: 2,
     DocumentStatus.ARCHIVED: 3,
 }
+
+
+def awaiting_revision(history: list[DocumentStatus]) -> bool:
+    """Returned for revision and no new version received since."""
+    relevant = [s for s in history if s in (DocumentStatus.RETURNED, DocumentStatus.RECEIVED)]
+    return bool(relevant) and relevant[-1] is DocumentStatus.RETURNED
 
 
 def furthest_status(statuses: list[DocumentStatus]) -> DocumentStatus:

@@ -7,13 +7,15 @@ from faststream.kafka import KafkaBroker
 
 from services.ingest.domain import DocumentStatus
 from services.ingest.service import CONSUMER, IngestService
-from shared.events import DocumentApproved, DocumentArchived, DocumentRejected, Event, ReviewStarted
+from shared.events import DocumentApproved, DocumentArchived, DocumentRejected, DocumentReturned, Event, ReviewStarted
 from shared.messaging import subscribe
 
 
 def _actor(event: Event) -> str:
     if isinstance(event, DocumentApproved | DocumentRejected) and event.decisions:
         return event.decisions[-1].decided_by
+    if isinstance(event, DocumentReturned):
+        return event.returned_by
     return "workflow" if isinstance(event, ReviewStarted) else "system"
 
 
@@ -22,6 +24,7 @@ STATUS_OF: dict[type[Event], DocumentStatus] = {
     DocumentApproved: DocumentStatus.APPROVED,
     DocumentRejected: DocumentStatus.REJECTED,
     DocumentArchived: DocumentStatus.ARCHIVED,
+    DocumentReturned: DocumentStatus.RETURNED,
 }
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.ingest.filing import FilingRefused, FilingService
-from services.ingest.service import WORKFLOWS, Accepted, Duplicate, IngestService, Outcome, Upload
+from services.ingest.service import Accepted, Duplicate, IngestService, Outcome, Upload
 from services.ingest.tables import IntakeItemRow
 from shared.events import utcnow
 from shared.settings import Settings
@@ -161,7 +161,7 @@ class IntakeQueue:
     def _take_in(self, path: Path, upload: Upload) -> tuple[IntakeState, Outcome | None, str]:
         if not path.exists():
             return IntakeState.FAILED, None, "the file disappeared before it was taken in"
-        if upload.workflow not in WORKFLOWS:
+        if upload.workflow not in self._ingest.workflows:
             return IntakeState.FAILED, None, f"unknown_workflow: {upload.workflow!r}"
         try:
             self._filing.check_request(upload.aktenzeichen, upload.new_akte_class)

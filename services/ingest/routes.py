@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from services.ingest.domain import clean_filename
 from services.ingest.filing import FilingRefused, FilingService
 from services.ingest.multipart import MalformedUpload, ReceivedForm, receive_form
-from services.ingest.service import WORKFLOWS, Accepted, Duplicate, IngestService, Outcome, Upload
+from services.ingest.service import Accepted, Duplicate, IngestService, Outcome, Upload
 from shared.auth import Principal, require_roles
 
 router = APIRouter(prefix="/api/v1")
@@ -36,6 +36,9 @@ class DocumentOut(BaseModel):
     pages: int
     filename: str
     submitted_by: str
+    workflow: str
+    version: int
+    awaiting_revision: bool
     history: list[StatusOut]
 
 
@@ -64,8 +67,9 @@ async def receive(request: Request, max_files: int) -> ReceivedForm:
 async def upload_from(request: Request, form: ReceivedForm, principal: Principal, filename: str) -> Upload:
     """The upload's metadata, checked before any file is judged: unknown references are a 422 at once."""
     workflow = form.text("workflow", "default") or "default"
-    if workflow not in WORKFLOWS:
-        raise invalid("unknown_workflow", f"unknown workflow {workflow!r}; known: {sorted(WORKFLOWS)}")
+    known = _service(request).workflows
+    if workflow not in known:
+        raise invalid("unknown_workflow", f"unknown workflow {workflow!r}; known: {sorted(known)}")
     upload = Upload(
         filename=clean_filename(filename),
         submitted_by=principal.user,
@@ -93,6 +97,7 @@ def outcome_response(outcome: Outcome) -> JSONResponse:
             "sha256": outcome.sha256,
             "status": outcome.status.value,
             "aktenzeichen": outcome.aktenzeichen,
+            "version": outcome.version,
         }
         return JSONResponse(body, status_code=status.HTTP_201_CREATED)
     if isinstance(outcome, Duplicate):
@@ -130,6 +135,50 @@ async def upload_document(
         upload = await upload_from(request, form, principal, received.filename)
         outcome = await run_in_threadpool(
             _service(request).ingest_file, received.path, received.sha256, received.size, received.too_large, upload
+        )
+    finally:
+        for spooled in form.files:
+            spooled.path.unlink(missing_ok=True)
+    return outcome_response(outcome)
+
+
+@router.post("/documents/{document_id}/versions", status_code=status.HTTP_201_CREATED)
+async def upload_version(
+    request: Request, document_id: str, principal: Annotated[Principal, Depends(require_roles("clerk", "admin"))]
+) -> JSONResponse:
+    """A new version of a document returned for revision (multipart `file`): same document id, version + 1,
+    and its workflow starts again at step one. Only its submitter (or an admin) may upload it."""
+    service = _service(request)
+    view = await run_in_threadpool(service.document, document_id)
+    if view is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, detail={"error": "not_found", "reason": "no such document"})
+    if principal.user != view.submitted_by and "admin" not in principal.roles:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail={"error": "not_submitter", "reason": "only the submitter uploads a new version"},
+        )
+    if not view.awaiting_revision:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail={"error": "not_returned", "reason": "the document was not returned for revision"},
+        )
+    form = await receive(request, max_files=1)
+    try:
+        received = next((f for f in form.files if f.field_name == "file"), None)
+        if received is None:
+            raise invalid("missing_file", "the multipart field `file` is missing")
+        upload = Upload(
+            filename=clean_filename(received.filename),
+            submitted_by=view.submitted_by,
+            title=view.title,
+            document_type=view.document_type,
+            aktenzeichen=view.aktenzeichen,
+            vorgang_id=view.vorgang_id,
+            workflow=view.workflow,
+            new_version_of=document_id,
+        )
+        outcome = await run_in_threadpool(
+            service.ingest_file, received.path, received.sha256, received.size, received.too_large, upload
         )
     finally:
         for spooled in form.files:

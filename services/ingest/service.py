@@ -17,6 +17,7 @@ from services.ingest.domain import (
     Rejection,
     RejectionReason,
     StatusChange,
+    awaiting_revision,
     furthest_status,
     sniff,
 )
@@ -30,7 +31,6 @@ from shared.settings import Settings
 from shared.storage import CHUNK, ObjectStore
 
 CONSUMER = "ingest"
-WORKFLOWS = frozenset({"default", "none"})
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ class Upload:
     new_akte_title: str = ""
     workflow: str = "default"
     source: str = "upload"
+    new_version_of: str = ""  # a document returned for revision: this upload is its next version
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class Accepted:
     sha256: str
     status: DocumentStatus
     aktenzeichen: str | None = None
+    version: int = 1
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,9 @@ class DocumentView:
     pages: int
     filename: str
     submitted_by: str
+    workflow: str
+    version: int
+    awaiting_revision: bool
     history: list[StatusChange]
 
 
@@ -105,7 +110,9 @@ class IngestService:
         store: ObjectStore,
         relay: OutboxRelay,
         filing: FilingService,
+        workflows: frozenset[str],
     ) -> None:
+        self.workflows = workflows  # the names the workflow service knows (shared configuration)
         self._settings = settings
         self._sessions = sessions
         self._store = store
@@ -232,8 +239,10 @@ class IngestService:
         return Quarantined(quarantine_id=quarantine_id, sha256=sha256, rejection=rejection)
 
     def _accept(self, path: Path, sha256: str, size: int, inspected: Inspected, upload: Upload) -> Accepted:
-        document_id = uuid.uuid4()
-        prefix = f"documents/{document_id}"
+        previous = self._current_version(upload.new_version_of)
+        document_id = uuid.UUID(upload.new_version_of) if previous else uuid.uuid4()
+        version = previous.version + 1 if previous else 1
+        prefix = f"documents/{document_id}" + (f"/v{version}" if version > 1 else "")
         bucket = self._settings.inbox_bucket
         original = StoredObject(
             bucket=bucket, key=f"{prefix}/original.{inspected.kind.extension}", size=size, sha256=sha256
@@ -252,14 +261,20 @@ class IngestService:
             )
             event = DocumentIngested(
                 document_id=document_id,
-                correlation_id=uuid.uuid4(),
+                correlation_id=uuid.UUID(previous.correlation_id) if previous else uuid.uuid4(),
                 original=original,
                 rendition=rendition,
                 metadata=_metadata(upload, inspected, placement),
                 workflow=upload.workflow,
                 submitted_by=upload.submitted_by,
+                version=version,
             )
-            session.add(_document_row(event, upload, placement))
+            row = _document_row(event, upload, placement)
+            if previous:
+                row.created_at = previous.created_at
+                session.merge(row)
+            else:
+                session.add(row)
             session.add(
                 StatusRow(
                     document_id=str(document_id),
@@ -271,15 +286,30 @@ class IngestService:
             if self._needs_ocr(inspected):
                 session.flush()  # the OCR job refers to the document row
                 # documents.ingested waits for the text layer; the OCR worker publishes it (with or without).
-                session.add(
-                    OcrJobRow(document_id=str(document_id), pages=inspected.pages, event=event.model_dump(mode="json"))
+                session.merge(
+                    OcrJobRow(
+                        document_id=str(document_id),
+                        pages=inspected.pages,
+                        event=event.model_dump(mode="json"),
+                        state="pending",
+                        attempts=0,
+                        error="",
+                        created_at=utcnow(),
+                        finished_at=None,
+                    )
                 )
             else:
                 add_event(session, event)
             session.commit()
         self._relay.notify()
         aktenzeichen = placement.akte.aktenzeichen if placement.akte else None
-        return Accepted(str(document_id), sha256, DocumentStatus.RECEIVED, aktenzeichen)
+        return Accepted(str(document_id), sha256, DocumentStatus.RECEIVED, aktenzeichen, version)
+
+    def _current_version(self, document_id: str) -> DocumentRow | None:
+        if not document_id:
+            return None
+        with self._sessions() as session:
+            return session.get_one(DocumentRow, document_id)
 
     def _needs_ocr(self, inspected: Inspected) -> bool:
         settings = self._settings
@@ -323,6 +353,9 @@ class IngestService:
                 pages=row.pages,
                 filename=row.filename,
                 submitted_by=row.submitted_by,
+                workflow=row.workflow,
+                version=row.version,
+                awaiting_revision=awaiting_revision([h.status for h in history]),
                 history=history,
             )
 
@@ -363,6 +396,7 @@ def _document_row(event: DocumentIngested, upload: Upload, placement: Placement)
         aktenzeichen=placement.akte.aktenzeichen if placement.akte else None,
         vorgang_id=placement.vorgang_id,
         workflow=upload.workflow,
+        version=event.version,
         pages=event.metadata.pages,
         source=upload.source,
         submitted_by=upload.submitted_by,

@@ -56,6 +56,7 @@ class DocumentRow(IngestBase):
     aktenzeichen: Mapped[str | None] = mapped_column(ForeignKey("akten.aktenzeichen"), index=True)
     vorgang_id: Mapped[str | None] = mapped_column(ForeignKey("vorgaenge.vorgang_id"), index=True)
     workflow: Mapped[str] = mapped_column(String(100))
+    version: Mapped[int] = mapped_column(Integer, default=1)
     pages: Mapped[int] = mapped_column(Integer)
     source: Mapped[str] = mapped_column(String(20), default="upload")
     submitted_by: Mapped[str] = mapped_column(String(200))

@@ -1,18 +1,97 @@
-"""Wires the workflow service together."""
+"""Wires the workflow service together: definitions, org units, clock, scheduler, HTTP and Kafka."""
+
+import asyncio
+import contextlib
+import hashlib
+import io
+import logging
+from collections.abc import Awaitable, Callable
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 
 from services.workflow import handlers, routes
-from services.workflow.service import WorkflowService
+from services.workflow.clock import Clock, ControllableClock, make_clock
+from services.workflow.definitions import load_definitions, load_organisation, source_paths
+from services.workflow.service import WorkflowService, audit_object_key
 from services.workflow.tables import WorkflowBase
+from shared import events
+from shared.db import serialize_sqlite_writers
+from shared.messaging import enqueuer_for, publisher_for
+from shared.outbox import OutboxRelay
 from shared.service_app import build_app, build_runtime
-from shared.settings import get_settings
+from shared.settings import Settings, get_settings
+from shared.storage import ObjectStore
+
+log = logging.getLogger(__name__)
+
+
+def audit_store(settings: Settings) -> Callable[[str, bytes], events.StoredObject]:
+    """A large audit trail goes beside the document in the inbox bucket; the event carries the reference."""
+    store = ObjectStore(settings)
+
+    def put(document_id: str, data: bytes) -> events.StoredObject:
+        key = audit_object_key(document_id, data)
+        store.client.put_object(
+            settings.inbox_bucket, key, io.BytesIO(data), len(data), content_type="application/json"
+        )
+        return events.StoredObject(
+            bucket=settings.inbox_bucket, key=key, size=len(data), sha256=hashlib.sha256(data).hexdigest()
+        )
+
+    return put
+
+
+def scheduler(service: WorkflowService, clock: Clock, interval_s: float) -> Callable[[], Awaitable[None]]:
+    """Checks deadlines, resubmissions and absences every `interval_s`, and at once when the clock is moved."""
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        wake = asyncio.Event()
+        clock.on_change(lambda: loop.call_soon_threadsafe(wake.set))
+        while True:
+            wake.clear()
+            try:
+                await asyncio.to_thread(service.tick)
+            except Exception:  # the database is away for a moment: try again next round
+                log.exception("workflow scheduler tick failed; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), interval_s)
+
+    return run
 
 
 def create_app() -> FastAPI:
-    runtime = build_runtime("workflow", get_settings(), WorkflowBase)
-    service = WorkflowService(runtime.sessions, runtime.relay)
+    settings = get_settings()
+    directory, org_file = source_paths(settings.workflow_definitions_dir, settings.org_units_file)
+    organisation = load_organisation(org_file)  # invalid files stop the start-up with a clear message
+    registry, digests = load_definitions(directory, organisation)
+    clock = make_clock(settings.clock)
+    runtime = build_runtime("workflow", settings, WorkflowBase)
+    serialize_sqlite_writers(runtime.sessions.kw["bind"])
+    # Decisions come in bursts: pipeline the outbox (one ack wait and one commit per batch, not per message).
+    runtime.relay = OutboxRelay(runtime.sessions, publisher_for(runtime.broker), enqueue=enqueuer_for(runtime.broker))
+    service = WorkflowService(
+        runtime.sessions,
+        runtime.relay,
+        clock,
+        registry,
+        organisation,
+        digests,
+        put_audit=audit_store(settings),
+        audit_inline_max_bytes=settings.audit_inline_max_bytes,
+        zone=ZoneInfo(settings.timezone),
+    )
     handlers.register(runtime.broker, service)
-    app = build_app(runtime, [routes.router])
+    routers = [routes.router]
+    if isinstance(clock, ControllableClock):
+        log.warning("EAKTE_CLOCK=controllable: admins can move time with POST /api/v1/_test/clock (tests only)")
+        routers.append(routes.test_router)
+    app = build_app(runtime, routers, background=[scheduler(service, clock, settings.scheduler_interval_s)])
     app.state.workflow = service
+    log.info(
+        "workflow definitions from %s: %s",
+        directory,
+        ", ".join(f"{name} v{version}" for name, version in sorted(service.versions.items())),
+    )
     return app

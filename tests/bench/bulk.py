@@ -19,6 +19,7 @@ import httpx
 
 from devstack.stack import Ports, Stack
 from shared.auth import issue_token
+from tests.bench import stop_cleanly_on_sigterm
 from tests.bench.pipeline import unique_documents
 
 JWT_SECRET = "bench-secret-0123456789abcdef0123456789"
@@ -78,6 +79,7 @@ def main() -> int:
     parser.add_argument("--upload", type=int, default=1_000)
     parser.add_argument("--output", type=Path, default=Path("bench-results/bulk.json"))
     args = parser.parse_args()
+    stop_cleanly_on_sigterm()
     headers = {"Authorization": f"Bearer {issue_token('bench', frozenset({'admin'}), JWT_SECRET, timedelta(hours=4))}"}
 
     with tempfile.TemporaryDirectory(prefix="eakte-bench-bulk-") as tmp:

@@ -22,6 +22,7 @@ from kafka import KafkaConsumer
 
 from devstack.stack import Ports, Stack
 from shared.storage import ObjectStore
+from tests.bench import stop_cleanly_on_sigterm
 from tests.conftest import CORPUS, corpus_manifest, token
 
 JWT_SECRET = "bench-secret-0123456789abcdef0123456789"
@@ -128,6 +129,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--output", type=Path, default=Path("bench-results/pipeline.json"))
     args = parser.parse_args()
+    stop_cleanly_on_sigterm()
 
     documents = unique_documents(args.documents)
     with tempfile.TemporaryDirectory(prefix="eakte-bench-") as tmp:

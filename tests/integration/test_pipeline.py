@@ -4,7 +4,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from tests.conftest import corpus_file
+from tests.conftest import corpus_file, unique_bytes
 from tests.integration.conftest import Api, TopicReader, wait_for
 from tests.integration.flows import upload_approve_download
 
@@ -143,3 +143,40 @@ def test_ingested_event_carries_the_claim_check(api: Api, pdf: Path, topics: Top
     assert event["original"]["size"] == pdf.stat().st_size
     # A claim check, never the bytes: the message is far smaller than the 16 KB file it announces.
     assert len(json.dumps(event)) < 2048 < pdf.stat().st_size
+
+
+def test_returned_document_comes_back_as_a_new_version_and_starts_again(api: Api, pdf: Path, tmp_path: Path) -> None:
+    document_id = api.upload(pdf, title="Antrag Kita-Platz").json()["document_id"]
+    task = api.task_for(document_id)
+    returned = api.decide(task["task_id"], "return", comment="Bitte Unterschrift ergänzen")
+    assert returned.status_code == 200, returned.text
+    wait_for(lambda: api.document(document_id)["awaiting_revision"])
+
+    ingest = api.stack.url("ingest")
+    corrected = tmp_path / "korrigiert.pdf"
+    corrected.write_bytes(unique_bytes("sf__annotated_pdf.pdf"))
+    files = {"file": (corrected.name, corrected.read_bytes(), "application/pdf")}
+    someone_else = api.http.post(
+        f"{ingest}/api/v1/documents/{document_id}/versions", headers=api.headers("otto", "clerk"), files=files
+    )
+    assert someone_else.status_code == 403
+    version = api.http.post(
+        f"{ingest}/api/v1/documents/{document_id}/versions", headers=api.headers("clara", "clerk"), files=files
+    )
+    assert version.status_code == 201, version.text
+    assert version.json()["document_id"] == document_id and version.json()["version"] == 2
+    again = api.http.post(
+        f"{ingest}/api/v1/documents/{document_id}/versions", headers=api.headers("clara", "clerk"), files=files
+    )
+    assert again.status_code == 409 and again.json()["error"] == "not_returned"
+
+    restarted = wait_for(
+        lambda: next(
+            (t for t in api.tasks() if t["document_id"] == document_id and t["task_id"] != task["task_id"]), None
+        )
+    )
+    assert restarted["step"] == 1 and restarted["sha256"] == hashlib.sha256(corrected.read_bytes()).hexdigest()
+    assert api.decide(restarted["task_id"], "approve").status_code == 200
+    document = api.wait_status(document_id, "archived")
+    assert document["version"] == 2 and "returned" in [h["status"] for h in document["history"]]
+    assert api.archived_content(document_id).content == corrected.read_bytes()
