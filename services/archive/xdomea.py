@@ -613,15 +613,20 @@ def build_transfer(
 def select_for_transfer(files: Sequence[FileRecord], evaluation: Evaluation) -> list[FileRecord]:
     """The objects the archive chose (`A`) in its 0502 answer, ready for `build_transfer`.
 
-    A Vorgang follows its own decision if the archive gave one, else its Akte's. An Akte is handed over
-    with the Vorgänge that are to be archived; an Akte nobody chose, or with nothing left, is not.
+    Decisions are inherited downwards: a Vorgang follows its own decision if the archive gave one, else its
+    Akte's; a Dokument its own, else its Vorgang's. An Akte is handed over with the Vorgänge (and those with
+    the Dokumente) that are to be archived; an Akte nobody chose, or with nothing left, is not.
     """
+    decided = evaluation.decisions
     chosen: list[FileRecord] = []
     for akte in files:
-        akte_decision = evaluation.decisions.get(akte.object_id)
-        processes = [
-            p for p in akte.processes if evaluation.decisions.get(p.object_id, akte_decision) is Disposal.ARCHIVE
-        ]
+        akte_decision = decided.get(akte.object_id)
+        processes = []
+        for process in akte.processes:
+            process_decision = decided.get(process.object_id, akte_decision)
+            documents = [d for d in process.documents if decided.get(d.object_id, process_decision) is Disposal.ARCHIVE]
+            if process_decision is Disposal.ARCHIVE or documents:
+                processes.append(replace(process, documents=documents))
         if processes or (akte_decision is Disposal.ARCHIVE and not akte.processes):
             chosen.append(replace(akte, processes=processes))
     return chosen

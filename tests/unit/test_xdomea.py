@@ -256,7 +256,7 @@ def test_evaluation_built_with_lxml_and_per_process_decisions(official_schema: e
     for name, who in (("Absender", "Landesarchiv Musterland"), ("Empfaenger", "Stadt Musterstadt")):
         etree.SubElement(etree.SubElement(etree.SubElement(head, x + name), x + "Institution"), x + "Name").text = who
     etree.SubElement(head, x + "Empfangsbestaetigung").text = "0"
-    for object_id, code in ((AKTE_SOCIAL, "V"), (VORGANG_SOCIAL, "A"), (AKTE_BUILDING, "V")):
+    for object_id, code in ((AKTE_SOCIAL, "V"), (VORGANG_SOCIAL, "A"), (DOC_NOTICE, "V"), (AKTE_BUILDING, "V")):
         item = etree.SubElement(root, x + "BewertetesObjekt")
         etree.SubElement(item, x + "ID").text = object_id
         art = etree.SubElement(etree.SubElement(item, x + "Aussonderungsart"), x + "Aussonderungsart")
@@ -268,10 +268,15 @@ def test_evaluation_built_with_lxml_and_per_process_decisions(official_schema: e
     assert evaluation.decisions == {
         AKTE_SOCIAL: Disposal.DESTROY,
         VORGANG_SOCIAL: Disposal.ARCHIVE,
+        DOC_NOTICE: Disposal.DESTROY,
         AKTE_BUILDING: Disposal.DESTROY,
     }
     chosen = select_for_transfer(_files(), evaluation)
     assert [(f.object_id, [p.object_id for p in f.processes]) for f in chosen] == [(AKTE_SOCIAL, [VORGANG_SOCIAL])]
+    assert [d.object_id for d in chosen[0].processes[0].documents] == [DOC_APPLICATION]
+    xml, entries = build_transfer(PROCESS_ID, CITY, ARCHIVE, chosen)
+    _assert_valid(official_schema, xml, "0503")
+    assert entries == [(f"{DOC_APPLICATION}_Antrag_Mueller.pdf", DOC_APPLICATION)]
 
 
 def test_evaluation_and_confirmation_builders_round_trip(official_schema: etree.XMLSchema) -> None:
