@@ -458,3 +458,16 @@ def test_file_format_table_matches_the_code_list() -> None:
         assert rows[code].split(" - ", 1)[0] == extension
     assert rows[xdomea.DATEIFORMAT_PDF_A].startswith("pdf - Portable Document Format (Archival)")
     assert rows[xdomea.DATEIFORMAT_OTHER] == "Sonstiges"
+
+
+def test_module_is_pure_of_kafka_minio_and_http() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, services.archive.xdomea; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('kafka', 'faststream', 'minio', 'fastapi', 'starlette', 'httpx', 'sqlalchemy', 'shared')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
