@@ -70,6 +70,7 @@ class DocumentMetadata(BaseModel):
 
     title: str = ""
     document_type: str = ""
+    sender: str = ""
     aktenzeichen: str = ""
     akte_title: str = ""
     vorgang_id: str = ""
@@ -77,6 +78,7 @@ class DocumentMetadata(BaseModel):
     file_plan_title: str = ""
     retention_years: int | None = None
     disposal: str = ""
+    archive_rejected: bool = False  # the file plan keeps rejected documents of this class too
     filename: str = ""
     content_type: str = "application/pdf"
     pages: int = 0

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     ocr_startup_allowance_s: float = 30.0
     ocr_max_pages: int = 300
 
+    # Archive: presigned download links expire after this; retention override is for development/tests only.
+    presigned_url_ttl_s: int = 300
+    archive_retention_override_s: int | None = None
+    archive_object_lock: bool = True  # False only for development/tests: a bucket without WORM
+
     max_upload_bytes: int = 100 * 1024 * 1024
     max_pages: int = 2000
     pdf_check_timeout_s: float = 30.0

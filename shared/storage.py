@@ -98,4 +98,4 @@ def ensure_buckets(store: ObjectStore, settings: Settings) -> None:
     """The product's buckets; the archive bucket has S3 Object Lock (WORM), which can only be set at creation."""
     store.ensure_bucket(settings.inbox_bucket)
     store.ensure_bucket(settings.quarantine_bucket)
-    store.ensure_bucket(settings.archive_bucket, object_lock=True)
+    store.ensure_bucket(settings.archive_bucket, object_lock=settings.archive_object_lock)

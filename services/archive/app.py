@@ -3,6 +3,7 @@
 from fastapi import FastAPI
 
 from services.archive import handlers, routes
+from services.archive.search import SearchIndex
 from services.archive.service import ArchiveService
 from services.archive.tables import ArchiveBase
 from shared.service_app import build_app, build_runtime
@@ -15,7 +16,8 @@ def create_app() -> FastAPI:
     runtime = build_runtime("archive", settings, ArchiveBase)
     store = ObjectStore(settings)
     ensure_buckets(store, settings)
-    service = ArchiveService(settings, runtime.sessions, store, runtime.relay)
+    search = SearchIndex(runtime.sessions.kw["bind"])
+    service = ArchiveService(settings, runtime.sessions, store, runtime.relay, search)
     handlers.register(runtime.broker, service)
     app = build_app(runtime, [routes.router])
     app.state.archive = service

@@ -2,10 +2,11 @@
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Integer, String
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import UtcDateTime
+from shared.events import utcnow
 
 
 class ArchiveBase(DeclarativeBase):
@@ -13,21 +14,75 @@ class ArchiveBase(DeclarativeBase):
 
 
 class ArchivedDocumentRow(ArchiveBase):
+    """One archival package: a document with its metadata, audit trail and retention."""
+
     __tablename__ = "archived_documents"
 
     document_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     correlation_id: Mapped[str] = mapped_column(String(36))
-    bucket: Mapped[str] = mapped_column(String(100))
-    object_key: Mapped[str] = mapped_column(String(500))
-    version_id: Mapped[str | None] = mapped_column(String(100))
+    outcome: Mapped[str] = mapped_column(String(20), default="approved")  # approved | rejected
+    state: Mapped[str] = mapped_column(String(20), default="archived", index=True)  # archived | handed_over
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)
+    bucket: Mapped[str] = mapped_column(String(100))
     content_type: Mapped[str] = mapped_column(String(100), default="application/pdf")
-    rendition_key: Mapped[str | None] = mapped_column(String(500))
-    rendition_sha256: Mapped[str | None] = mapped_column(String(64))
-    title: Mapped[str] = mapped_column(String(500))
-    aktenzeichen: Mapped[str] = mapped_column(String(100), index=True)
-    filename: Mapped[str] = mapped_column(String(255))
-    submitted_by: Mapped[str] = mapped_column(String(200))
+    original_path: Mapped[str] = mapped_column(String(200))
+    title: Mapped[str] = mapped_column(String(500), default="")
+    document_type: Mapped[str] = mapped_column(String(100), default="")
+    sender: Mapped[str] = mapped_column(String(500), default="")
+    aktenzeichen: Mapped[str] = mapped_column(String(100), index=True, default="")
+    akte_title: Mapped[str] = mapped_column(String(500), default="")
+    vorgang_id: Mapped[str] = mapped_column(String(36), default="")
+    file_plan_class: Mapped[str] = mapped_column(String(50), default="")
+    retention_years: Mapped[int | None] = mapped_column(Integer)
+    disposal: Mapped[str] = mapped_column(String(20), default="")
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    submitted_by: Mapped[str] = mapped_column(String(200), default="")
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     decisions: Mapped[list] = mapped_column(JSON)
-    archived_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    archived_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    retain_until: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    legal_hold: Mapped[bool] = mapped_column(Boolean, default=False)
+    last_verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_verify_result: Mapped[str | None] = mapped_column(String(20))
+    last_verify_problems: Mapped[list | None] = mapped_column(JSON)
+    files: Mapped[list["PackageFileRow"]] = relationship(lazy="selectin", order_by="PackageFileRow.path")
+
+
+class PackageFileRow(ArchiveBase):
+    """One object of a package, by the exact version written (the archive bucket keeps versions)."""
+
+    __tablename__ = "package_files"
+
+    document_id: Mapped[str] = mapped_column(ForeignKey("archived_documents.document_id"), primary_key=True)
+    path: Mapped[str] = mapped_column(String(200), primary_key=True)
+    key: Mapped[str] = mapped_column(String(500))
+    version_id: Mapped[str | None] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+
+
+class AccessLogRow(ArchiveBase):
+    """Who retrieved what, when (DSGVO: records officers can read it)."""
+
+    __tablename__ = "access_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(String(36), index=True)
+    user: Mapped[str] = mapped_column(String(200), index=True)
+    action: Mapped[str] = mapped_column(String(30))
+    at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+
+
+class DeletionRecordRow(ArchiveBase):
+    """What was deleted, when, by whom, under which rule; no title, sender or content of the person's record."""
+
+    __tablename__ = "deletion_records"
+
+    document_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    aktenzeichen: Mapped[str] = mapped_column(String(100))
+    file_plan_class: Mapped[str] = mapped_column(String(50))
+    rule: Mapped[str] = mapped_column(Text)
+    objects: Mapped[list] = mapped_column(JSON)
+    deleted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    deleted_by: Mapped[str] = mapped_column(String(200))

@@ -25,6 +25,7 @@ class FilePlanClass:
     title: str
     retention_years: int
     disposal: Disposal
+    archive_rejected: bool = False  # a rejection is part of the record: keep rejected documents too
 
 
 class FilePlanError(ValueError):
@@ -66,7 +67,10 @@ def parse_file_plan(document: object, source: str = "file plan") -> FilePlan:
             disposal = Disposal(entry.get("disposal"))
         except ValueError as exc:
             raise FilePlanError(f"{where} ({number}): disposal must be 'archive' or 'destroy'") from exc
-        classes[number] = FilePlanClass(number, title, years, disposal)
+        archive_rejected = entry.get("archive_rejected", False)
+        if not isinstance(archive_rejected, bool):
+            raise FilePlanError(f"{where} ({number}): archive_rejected must be true or false")
+        classes[number] = FilePlanClass(number, title, years, disposal, archive_rejected)
     if not classes:
         raise FilePlanError(f"{source}: no classes")
     return FilePlan(classes)

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 SIDECAR_FIELDS = {
     "title": "title",
     "document_type": "document_type",
+    "sender": "sender",
     "aktenzeichen": "aktenzeichen",
     "vorgang_id": "vorgang_id",
     "file_plan_class": "new_akte_class",

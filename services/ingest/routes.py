@@ -75,6 +75,7 @@ async def upload_from(request: Request, form: ReceivedForm, principal: Principal
         submitted_by=principal.user,
         title=form.text("title")[:500],
         document_type=form.text("document_type")[:100],
+        sender=form.text("sender")[:500],
         aktenzeichen=form.text("aktenzeichen"),
         vorgang_id=form.text("vorgang_id"),
         new_akte_class=form.text("file_plan_class"),

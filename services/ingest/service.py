@@ -41,6 +41,7 @@ class Upload:
     submitted_by: str
     title: str = ""
     document_type: str = ""
+    sender: str = ""
     aktenzeichen: str = ""
     vorgang_id: str = ""
     new_akte_class: str = ""
@@ -373,6 +374,8 @@ def _metadata(upload: Upload, inspected: Inspected, placement: Placement) -> Doc
         file_plan_title=plan_class.title if plan_class else "",
         retention_years=plan_class.retention_years if plan_class else None,
         disposal=plan_class.disposal.value if plan_class else "",
+        archive_rejected=plan_class.archive_rejected if plan_class else False,
+        sender=upload.sender,
         filename=upload.filename,
         content_type=inspected.kind.value,
         pages=inspected.pages,

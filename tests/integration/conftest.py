@@ -29,7 +29,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         jwt_secret=JWT_SECRET,
         hotfolder=data_dir / "hotfolder",
         # OCR takes seconds per page; test_ocr.py turns it on, the other tests need no text layer.
-        base_env={"ingest": {"EAKTE_OCR_ENABLED": "false"}},
+        base_env={
+            "ingest": {"EAKTE_OCR_ENABLED": "false"},
+            # A real COMPLIANCE lock, but for an hour, not for the file plan's years.
+            "archive": {"EAKTE_ARCHIVE_RETENTION_OVERRIDE_S": "3600"},
+        },
     )
     try:
         running.start_infra()

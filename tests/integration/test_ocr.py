@@ -10,7 +10,7 @@ import pytest
 from devstack.stack import Stack
 from shared.storage import ObjectStore
 from tests.conftest import corpus_file, unique_bytes
-from tests.integration.conftest import Api, TopicReader
+from tests.integration.conftest import Api, TopicReader, wait_for
 
 
 def _upload(api: Api, name: str, data: bytes, **fields: str):
@@ -69,6 +69,20 @@ def test_scan_without_text_gets_a_text_layer_and_the_original_stays(
     assert b"pdfaid" in derivative  # PDF/A identification in the XMP metadata
     original = client.get_object(event["original"]["bucket"], event["original"]["key"]).read()
     assert original == scan
+
+    # The OCR text is what the records office searches in, and the derivative is part of the package.
+    found = wait_for(
+        lambda: api.http.get(
+            f"{stack.url('archive')}/api/v1/archive/search",
+            headers=api.headers("rita", "records_officer"),
+            params={"q": "Sequencer Composition"},
+        ).json()["items"]
+    )
+    assert document_id in {i["document_id"] for i in found}
+    package = api.http.get(
+        f"{stack.url('archive')}/api/v1/archive/{document_id}/package", headers=api.headers("rita", "records_officer")
+    ).json()
+    assert {"data/ocr.pdf", "data/ocr.txt", "data/original.pdf"} <= {o["path"] for o in package["objects"]}
 
 
 def test_born_digital_pdf_needs_no_ocr(api: Api, topics: TopicReader) -> None:

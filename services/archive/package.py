@@ -1,0 +1,136 @@
+"""Archival packages in the object store: written once with a COMPLIANCE retention lock (WORM)."""
+
+import hashlib
+import io
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from minio.commonconfig import COMPLIANCE
+from minio.error import S3Error
+from minio.retention import Retention
+
+from services.archive.domain import package_prefix
+from shared.storage import CHUNK, ObjectStore, sha256_of_file
+
+MISSING = ("NoSuchKey", "NoSuchObject", "NoSuchVersion")
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    bucket: str
+    path: str  # inside the bag, e.g. data/original.pdf
+    key: str
+    version_id: str | None
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ObjectState:
+    """What the object store itself reports about one object version."""
+
+    path: str
+    key: str
+    version_id: str | None
+    size: int | None
+    sha256: str | None
+    retention_mode: str | None
+    retain_until: datetime | None
+    legal_hold: bool
+
+
+class PackageStore:
+    def __init__(self, store: ObjectStore, bucket: str, locked: bool = True) -> None:
+        self._client = store.client
+        self.bucket = bucket
+        self.locked = locked  # False only in development and tests (a bucket without object lock)
+
+    def key(self, document_id: str, path: str) -> str:
+        return package_prefix(document_id) + path
+
+    def put(self, document_id: str, path: str, source: Path | bytes, content_type: str, retain: datetime) -> StoredFile:
+        data = source if isinstance(source, bytes) else None
+        digest, size = (hashlib.sha256(data).hexdigest(), len(data)) if data is not None else sha256_of_file(source)
+        key = self.key(document_id, path)
+        retention = Retention(COMPLIANCE, retain) if self.locked else None
+        metadata = {"sha256": digest}
+        if data is not None:
+            result = self._client.put_object(
+                self.bucket,
+                key,
+                io.BytesIO(data),
+                size,
+                content_type=content_type,
+                metadata=metadata,
+                retention=retention,
+            )
+        else:
+            result = self._client.fput_object(
+                self.bucket, key, str(source), content_type=content_type, metadata=metadata, retention=retention
+            )
+        return StoredFile(self.bucket, path, key, result.version_id, digest, size)
+
+    def state(self, file: StoredFile) -> ObjectState:
+        try:
+            stat = self._client.stat_object(file.bucket, file.key, version_id=file.version_id)
+        except S3Error as exc:
+            if exc.code in MISSING:
+                return ObjectState(file.path, file.key, file.version_id, None, None, None, None, False)
+            raise
+        retention = self._client.get_object_retention(file.bucket, file.key, version_id=file.version_id)
+        hold = self._client.is_object_legal_hold_enabled(file.bucket, file.key, version_id=file.version_id)
+        return ObjectState(
+            path=file.path,
+            key=file.key,
+            version_id=stat.version_id,
+            size=stat.size,
+            sha256=(stat.metadata or {}).get("x-amz-meta-sha256"),
+            retention_mode=retention.mode if retention else None,
+            retain_until=retention.retain_until_date if retention else None,
+            legal_hold=bool(hold),
+        )
+
+    def reread_sha256(self, file: StoredFile) -> str | None:
+        """SHA-256 of the stored bytes, read again in chunks; None when the object is gone."""
+        digest = hashlib.sha256()
+        try:
+            response = self._client.get_object(file.bucket, file.key, version_id=file.version_id)
+        except S3Error as exc:
+            if exc.code in MISSING:
+                return None
+            raise
+        try:
+            for chunk in response.stream(CHUNK):
+                digest.update(chunk)
+        finally:
+            response.close()
+            response.release_conn()
+        return digest.hexdigest()
+
+    def stream(self, file: StoredFile):  # noqa: ANN201 - an iterator of byte chunks
+        response = self._client.get_object(file.bucket, file.key, version_id=file.version_id)
+        try:
+            yield from response.stream(CHUNK)
+        finally:
+            response.close()
+            response.release_conn()
+
+    def presigned_url(self, file: StoredFile, expires: timedelta, filename: str) -> str:
+        return self._client.presigned_get_object(
+            file.bucket,
+            file.key,
+            expires=expires,
+            version_id=file.version_id,
+            response_headers={"response-content-disposition": f'attachment; filename="{filename}"'},
+        )
+
+    def set_legal_hold(self, file: StoredFile, on: bool) -> None:
+        if on:
+            self._client.enable_object_legal_hold(file.bucket, file.key, version_id=file.version_id)
+        else:
+            self._client.disable_object_legal_hold(file.bucket, file.key, version_id=file.version_id)
+
+    def delete(self, file: StoredFile) -> None:
+        """Delete this very version (not a delete marker); the store refuses while it is locked."""
+        self._client.remove_object(file.bucket, file.key, version_id=file.version_id)
