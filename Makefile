@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: up down test unit lint bench bench-pipeline bench-ingest bench-bulk bench-decisions setup
+.PHONY: up down test unit lint bench bench-pipeline bench-ingest bench-bulk bench-decisions bench-archive setup
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11+ is required ($(PYTHON) not found)"; exit 1; }
@@ -35,7 +35,7 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
 # Benchmarks write JSON to bench-results/; they measure, they never fail on a figure.
-bench: bench-pipeline bench-ingest bench-decisions
+bench: bench-pipeline bench-ingest bench-decisions bench-archive
 
 bench-pipeline: setup
 	$(BIN)/python -m tests.bench.pipeline --documents $${N:-500} --output bench-results/pipeline.json
@@ -48,3 +48,6 @@ bench-bulk: setup
 
 bench-decisions: setup
 	$(BIN)/python -m tests.bench.decisions --decisions $${DECISIONS:-1000} --output bench-results/decisions.json
+
+bench-archive: setup
+	$(BIN)/python -m tests.bench.archive --documents $${N:-200} --search-corpus $${SEARCH_CORPUS:-10000} --output bench-results/archive.json

@@ -40,6 +40,29 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _archive_verify(args: argparse.Namespace) -> int:
+    """Re-read archived packages and compare every manifest hash; exit code 2 when any is not ok."""
+    import httpx
+
+    settings = get_settings()
+    token = issue_token("eakte-cli", frozenset({"admin"}), settings.jwt_secret, timedelta(minutes=30))
+    url = args.url or f"http://127.0.0.1:{settings.archive_port}"
+    body = {"sample": args.sample} if args.sample else {}
+    try:
+        response = httpx.post(
+            f"{url}/api/v1/archive/verify", json=body, timeout=None, headers={"Authorization": f"Bearer {token}"}
+        )
+        response.raise_for_status()
+    except httpx.HTTPError as exc:
+        print(f"eakte archive verify: the archive service at {url} does not answer: {exc}", file=sys.stderr)
+        return 1
+    report = response.json()
+    for result in report["results"]:
+        print(f"{result['document_id']}  {result['result']}  {'; '.join(result['problems'])}".rstrip())
+    print(f"checked {report['checked']}: {report['ok']} ok, {report['mismatch']} mismatch, {report['missing']} missing")
+    return 0 if report["ok"] == report["checked"] else 2
+
+
 def _up(_args: argparse.Namespace) -> int:
     from devstack.run import run_up
 
@@ -67,6 +90,12 @@ def main(argv: list[str] | None = None) -> int:
         "--url", default="", help="ingest service address (default: http://127.0.0.1:EAKTE_INGEST_PORT)"
     )
     status.set_defaults(func=_status)
+
+    archive = commands.add_parser("archive", help="records office tasks").add_subparsers(dest="archive", required=True)
+    verify = archive.add_parser("verify", help="re-read archived packages and compare every manifest hash")
+    verify.add_argument("--sample", type=int, default=0, help="check N random packages (default: all)")
+    verify.add_argument("--url", default="", help="archive service address (default: 127.0.0.1:EAKTE_ARCHIVE_PORT)")
+    verify.set_defaults(func=_archive_verify)
 
     commands.add_parser("up", help="start Kafka, MinIO and the services on 127.0.0.1; Ctrl-C stops them").set_defaults(
         func=_up

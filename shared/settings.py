@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     presigned_url_ttl_s: int = 300
     archive_retention_override_s: int | None = None
     archive_object_lock: bool = True  # False only for development/tests: a bucket without WORM
+    # xdomea disposal: who offers (this authority) and who receives (the state archive); the schema to check with.
+    xdomea_sender: str = "Stadtverwaltung"
+    xdomea_receiver: str = "Landesarchiv"
+    xdomea_schema: str = ""
 
     max_upload_bytes: int = 100 * 1024 * 1024
     max_pages: int = 2000

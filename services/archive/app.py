@@ -2,7 +2,8 @@
 
 from fastapi import FastAPI
 
-from services.archive import handlers, routes
+from services.archive import handlers, routes, xdomea_routes
+from services.archive.aussonderung import AussonderungService
 from services.archive.search import SearchIndex
 from services.archive.service import ArchiveService
 from services.archive.tables import ArchiveBase
@@ -19,6 +20,8 @@ def create_app() -> FastAPI:
     search = SearchIndex(runtime.sessions.kw["bind"])
     service = ArchiveService(settings, runtime.sessions, store, runtime.relay, search)
     handlers.register(runtime.broker, service)
-    app = build_app(runtime, [routes.router])
+    # The xdomea routes come first: `/xdomea/...` must not be taken for a document id.
+    app = build_app(runtime, [xdomea_routes.router, routes.router])
     app.state.archive = service
+    app.state.aussonderung = AussonderungService(settings, runtime.sessions, service)
     return app

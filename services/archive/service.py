@@ -209,6 +209,7 @@ class ArchiveService:
                     akte_title=meta.akte_title,
                     vorgang_id=meta.vorgang_id,
                     file_plan_class=meta.file_plan_class,
+                    file_plan_title=meta.file_plan_title,
                     retention_years=meta.retention_years,
                     disposal=meta.disposal,
                     filename=meta.filename,

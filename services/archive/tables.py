@@ -34,6 +34,7 @@ class ArchivedDocumentRow(ArchiveBase):
     akte_title: Mapped[str] = mapped_column(String(500), default="")
     vorgang_id: Mapped[str] = mapped_column(String(36), default="")
     file_plan_class: Mapped[str] = mapped_column(String(50), default="")
+    file_plan_title: Mapped[str] = mapped_column(String(500), default="")
     retention_years: Mapped[int | None] = mapped_column(Integer)
     disposal: Mapped[str] = mapped_column(String(20), default="")
     filename: Mapped[str] = mapped_column(String(255), default="")
@@ -86,3 +87,18 @@ class DeletionRecordRow(ArchiveBase):
     objects: Mapped[list] = mapped_column(JSON)
     deleted_at: Mapped[datetime] = mapped_column(UtcDateTime)
     deleted_by: Mapped[str] = mapped_column(String(200))
+
+
+class XdomeaProcessRow(ArchiveBase):
+    """One disposal procedure (Aussonderung) with the state archive, by its xdomea ProzessID."""
+
+    __tablename__ = "xdomea_processes"
+
+    process_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    aktenzeichen: Mapped[list] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(20), default="offered")  # offered, evaluated, transferred, confirmed
+    decisions: Mapped[dict | None] = mapped_column(JSON)  # object id -> archive | destroy (from 0502)
+    transferred: Mapped[list | None] = mapped_column(JSON)  # document ids handed over in 0503
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -3,6 +3,9 @@
 import hashlib
 import io
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -14,7 +17,7 @@ from minio.error import S3Error
 from devstack.stack import Stack
 from shared.storage import ObjectStore
 from tests.conftest import unique_bytes
-from tests.integration.conftest import Api, wait_for
+from tests.integration.conftest import JWT_SECRET, Api, wait_for
 
 
 def _archive_document(api: Api, file_plan_class: str = "63.01", decision: str = "approve", **fields: str) -> str:
@@ -185,6 +188,15 @@ def test_verify_reports_a_corrupted_unlocked_object(api: Api, stack: Stack) -> N
         assert results[removed]["result"] == "missing" and "data/audit.json" in results[removed]["problems"][0]
         assert results[intact]["result"] == "ok"
         assert (report["ok"], report["mismatch"], report["missing"]) == (1, 1, 1)
+        cli = subprocess.run(
+            [sys.executable, "-m", "shared.cli", "archive", "verify", "--url", stack.url("archive")],
+            env={**os.environ, "EAKTE_JWT_SECRET": JWT_SECRET},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert cli.returncode == 2, cli.stderr  # not all packages are ok
+        assert f"{changed}  mismatch" in cli.stdout and f"{removed}  missing" in cli.stdout
         shown = api.archived(changed).json()
         assert shown["last_verify_result"] == "mismatch" and shown["last_verified_at"]
         assert api.archived_content(changed).status_code == 409  # not handed out when it no longer matches
