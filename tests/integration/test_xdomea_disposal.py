@@ -69,9 +69,8 @@ def test_four_step_disposal(api: Api) -> None:
     _schema().assertValid(etree.fromstring(message).getroottree())
     assert kept.encode() in message and dropped.encode() in message
 
-    answer = xdomea.build_evaluation(
-        process_id, STATE_ARCHIVE, CITY, {akte_object_id(kept): "A", akte_object_id(dropped): "V"}
-    )
+    decisions = {akte_object_id(kept): xdomea.Disposal.ARCHIVE, akte_object_id(dropped): xdomea.Disposal.DESTROY}
+    answer = xdomea.build_evaluation(process_id, STATE_ARCHIVE, CITY, decisions)
     evaluated = _post_xml(api, "evaluation", answer)
     assert evaluated.status_code == 200, evaluated.text
     assert evaluated.json()["decisions"] == {akte_object_id(kept): "archive", akte_object_id(dropped): "destroy"}
