@@ -57,3 +57,14 @@ def test_pipeline_on_postgresql(pg_api: Api, pdf: Path, postgres: PostgresServer
             assert found.scalar_one() == 1, f"{name} has no row in PostgreSQL"
         engine.dispose()
     assert not list(pg_api.stack.data_dir.glob("*.db"))
+
+
+def test_archive_search_uses_postgresql_full_text_search(pg_api: Api, pdf: Path) -> None:
+    document_id = upload_approve_download(pg_api, pdf)  # titled "Bauantrag Müller"
+    url = f"{pg_api.stack.url('archive')}/api/v1/archive/search"
+    records = pg_api.headers("rita", "records_officer")
+    # Full text (PostgreSQL tsvector, German configuration) together with the Aktenzeichen prefix filter.
+    found = pg_api.http.get(url, headers=records, params={"q": "Müller", "aktenzeichen": "63.01-"}).json()
+    assert document_id in {i["document_id"] for i in found["items"]} and found["total"] >= 1
+    none = pg_api.http.get(url, headers=records, params={"q": "Nichtvorhandenwort"}).json()
+    assert none["total"] == 0
