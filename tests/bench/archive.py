@@ -99,6 +99,14 @@ def fill_search_corpus(database: Path, total: int, existing: int) -> None:
                     "retain": received + timedelta(days=3650),
                 },
             )
+            # The search result shows each package's original, so every row gets its package file too.
+            conn.execute(
+                text(
+                    "INSERT INTO package_files (document_id, path, key, version_id, sha256, size)"
+                    " VALUES (:id, 'data/original.pdf', :key, NULL, :sha, 1000)"
+                ),
+                {"id": document_id, "key": f"packages/{document_id}/data/original.pdf", "sha": "0" * 64},
+            )
             conn.execute(
                 text("INSERT INTO archive_fts (document_id, body) VALUES (:id, :body)"),
                 {"id": document_id, "body": f"{title} Absender {index % 500} " + " ".join(random.choices(WORDS, k=40))},
