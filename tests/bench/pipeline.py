@@ -133,7 +133,10 @@ def main() -> int:
 
     documents = unique_documents(args.documents)
     with tempfile.TemporaryDirectory(prefix="eakte-bench-") as tmp:
-        stack = Stack(Path(tmp), Ports.free(), jwt_secret=JWT_SECRET)
+        # OCR is measured by bench-ingest; here it would only queue behind the pipeline.
+        stack = Stack(
+            Path(tmp), Ports.free(), jwt_secret=JWT_SECRET, base_env={"ingest": {"EAKTE_OCR_ENABLED": "false"}}
+        )
         try:
             stack.start_infra()
             stack.start_services()
