@@ -207,7 +207,19 @@ class ResubmissionDue(Event):
     note: str = ""
 
 
+class DocumentDestroyed(Event):
+    """Disposal: the archive deleted the package; every service removes what it still holds of the document."""
+
+    TOPIC: ClassVar[str] = "documents.destroyed"
+
+    aktenzeichen: str = ""
+    rule: str
+    deleted_at: datetime
+    handed_over: bool = False  # taken over by the state archive (xdomea) before deletion here
+
+
 EVENT_TYPES: tuple[type[Event], ...] = (
+    DocumentDestroyed,
     DocumentIngested,
     ReviewStarted,
     DocumentApproved,

@@ -3,6 +3,7 @@ storage as BagIt packages; find, hand out, verify, hold and dispose of them."""
 
 import json
 import tempfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -395,11 +396,24 @@ class ArchiveService:
         )
         with self._sessions() as session:
             session.add(record)
+            # Tell the other services to remove what they still hold of it (inbox copy, workflow state).
+            add_event(
+                session,
+                events.DocumentDestroyed(
+                    document_id=uuid.UUID(document_id),
+                    correlation_id=uuid.UUID(row.correlation_id),
+                    aktenzeichen=row.aktenzeichen,
+                    rule=rule,
+                    deleted_at=now,
+                    handed_over=handed_over,
+                ),
+            )
             self._search.remove(session, document_id)
             for f in session.scalars(select(PackageFileRow).where(PackageFileRow.document_id == document_id)):
                 session.delete(f)
             session.delete(session.get_one(ArchivedDocumentRow, document_id))
             session.commit()
+        self._relay.notify()
         return record
 
     def deletion_record(self, document_id: str) -> DeletionRecordRow | None:

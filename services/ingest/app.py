@@ -8,6 +8,7 @@ from services.ingest.filing import FilingService
 from services.ingest.hotfolder import HotFolder
 from services.ingest.intake import IntakeQueue
 from services.ingest.ocr import OcrWorker
+from services.ingest.purge import Purge
 from services.ingest.quarantine import QuarantineService
 from services.ingest.service import IngestService
 from services.ingest.tables import IngestBase
@@ -31,7 +32,7 @@ def create_app() -> FastAPI:
     background = [intake.run, OcrWorker(settings, runtime.sessions, store, runtime.relay).run]
     if settings.hotfolder:
         background.append(HotFolder(settings.hotfolder, intake, settings.hotfolder_user, settings.hotfolder_poll_s).run)
-    handlers.register(runtime.broker, service)
+    handlers.register(runtime.broker, service, Purge(runtime.sessions, store, settings.inbox_bucket))
     routers = [routes.router, akten_routes.router, intake_routes.router, quarantine_routes.router]
     app = build_app(runtime, routers, background)
     app.state.settings = settings

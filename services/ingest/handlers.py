@@ -6,8 +6,18 @@ from collections.abc import Awaitable, Callable
 from faststream.kafka import KafkaBroker
 
 from services.ingest.domain import DocumentStatus
+from services.ingest.purge import CONSUMER as PURGE_CONSUMER
+from services.ingest.purge import Purge
 from services.ingest.service import CONSUMER, IngestService
-from shared.events import DocumentApproved, DocumentArchived, DocumentRejected, DocumentReturned, Event, ReviewStarted
+from shared.events import (
+    DocumentApproved,
+    DocumentArchived,
+    DocumentDestroyed,
+    DocumentRejected,
+    DocumentReturned,
+    Event,
+    ReviewStarted,
+)
 from shared.messaging import subscribe
 
 
@@ -37,7 +47,11 @@ def _status_handler(service: IngestService, status: DocumentStatus) -> Callable[
     return handle
 
 
-def register(broker: KafkaBroker, service: IngestService) -> None:
+def register(broker: KafkaBroker, service: IngestService, purge: Purge) -> None:
+    async def on_destroyed(event: DocumentDestroyed) -> None:
+        await asyncio.to_thread(purge.document, event.event_id, str(event.document_id))
+
+    subscribe(broker, DocumentDestroyed, PURGE_CONSUMER, on_destroyed)
     for event_type, status in STATUS_OF.items():
         # One consumer group per topic keeps rebalances of one subscription from pausing the others.
         subscribe(broker, event_type, f"{CONSUMER}.{event_type.TOPIC}", _status_handler(service, status))

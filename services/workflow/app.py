@@ -82,7 +82,7 @@ def create_app() -> FastAPI:
         audit_inline_max_bytes=settings.audit_inline_max_bytes,
         zone=ZoneInfo(settings.timezone),
     )
-    handlers.register(runtime.broker, service)
+    handlers.register(runtime.broker, service, runtime.sessions)
     routers = [routes.router]
     if isinstance(clock, ControllableClock):
         log.warning("EAKTE_CLOCK=controllable: admins can move time with POST /api/v1/_test/clock (tests only)")

@@ -248,5 +248,19 @@ def test_legal_hold_retention_and_destroy(api: Api, stack: Stack) -> None:
         search = api.http.get(f"{base}/search", headers=records, params={"q": "Meier"}).json()
         assert destroyable not in {i["document_id"] for i in search["items"]}
         assert api.http.get(f"{base}/deletions/{destroyable}", headers=records).json()["aktenzeichen"]
+
+        # Nothing else of the person's data stays behind: ingest and workflow remove theirs too.
+        ingest_doc = f"{stack.url('ingest')}/api/v1/documents/{destroyable}"
+        wait_for(lambda: api.http.get(ingest_doc, headers=api.headers("clara", "clerk")).status_code == 404)
+        inbox = stack.settings().inbox_bucket
+        assert list(client.list_objects(inbox, prefix=f"documents/{destroyable}/", recursive=True)) == []
+        workflow = f"{stack.url('workflow')}/api/v1/workflows/{destroyable}"
+        wait_for(lambda: api.http.get(workflow, headers=api.headers("anton", "approver")).status_code == 404)
+        assert (
+            api.http.get(
+                f"{stack.url('ingest')}/api/v1/documents/{to_offer}", headers=api.headers("clara", "clerk")
+            ).status_code
+            == 200
+        )  # others untouched
     finally:
         stack.restart_service("archive")
