@@ -56,6 +56,7 @@ class Settings(BaseSettings):
     presigned_url_ttl_s: int = 300
     archive_retention_override_s: int | None = None
     archive_object_lock: bool = True  # False only for development/tests: a bucket without WORM
+    archive_disposal_interval_s: float = 60.0  # how often handed-over packages are checked for deletion
     # xdomea disposal: who offers (this authority) and who receives (the state archive); the schema to check with.
     xdomea_sender: str = "Stadtverwaltung"
     xdomea_receiver: str = "Landesarchiv"

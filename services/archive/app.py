@@ -21,7 +21,7 @@ def create_app() -> FastAPI:
     service = ArchiveService(settings, runtime.sessions, store, runtime.relay, search)
     handlers.register(runtime.broker, service)
     # The xdomea routes come first: `/xdomea/...` must not be taken for a document id.
-    app = build_app(runtime, [xdomea_routes.router, routes.router])
+    app = build_app(runtime, [xdomea_routes.router, routes.router], [service.delete_handed_over_regularly])
     app.state.archive = service
     app.state.aussonderung = AussonderungService(settings, runtime.sessions, service)
     return app

@@ -1,7 +1,9 @@
 """Archive use cases: take approved (and, where the file plan says so, rejected) documents into WORM
 storage as BagIt packages; find, hand out, verify, hold and dispose of them."""
 
+import asyncio
 import json
+import logging
 import tempfile
 import uuid
 from collections.abc import Iterator
@@ -34,6 +36,7 @@ from shared.settings import Settings
 from shared.storage import ObjectStore
 
 CONSUMER = "archive"
+log = logging.getLogger(__name__)
 Outcome = events.DocumentApproved | events.DocumentRejected
 
 
@@ -348,6 +351,33 @@ class ArchiveService:
         return report
 
     # --- retention, hold, disposal --------------------------------------------------------------------
+    def delete_handed_over(self, now: datetime) -> list[str]:
+        """Packages the state archive confirmed (xdomea 0506) go as soon as their lock allows."""
+        with self._sessions() as session:
+            ready = list(
+                session.scalars(
+                    select(ArchivedDocumentRow.document_id).where(
+                        ArchivedDocumentRow.state == "handed_over",
+                        ArchivedDocumentRow.retain_until <= now,
+                        ArchivedDocumentRow.legal_hold.is_(False),
+                    )
+                )
+            )
+        for document_id in ready:
+            self.destroy(document_id, "system (Aussonderung)", now, handed_over=True)
+        return ready
+
+    async def delete_handed_over_regularly(self) -> None:
+        """Background job of the archive service: delete handed-over packages once their locks expire."""
+        while True:
+            try:
+                deleted = await asyncio.to_thread(self.delete_handed_over, events.utcnow())
+                if deleted:
+                    log.info("deleted %d package(s) handed over to the state archive", len(deleted))
+            except Exception:
+                log.exception("deleting handed-over packages failed; retrying")
+            await asyncio.sleep(self._settings.archive_disposal_interval_s)
+
     def due(self, now: datetime) -> list[ArchivedDocumentRow]:
         with self._sessions() as session:
             return list(
@@ -376,6 +406,7 @@ class ArchiveService:
     def destroy(self, document_id: str, user: str, now: datetime, handed_over: bool = False) -> DeletionRecordRow:
         """Delete every object version of the package and keep only a deletion record."""
         row = self.get(document_id)
+        handed_over = handed_over or row.state == "handed_over"  # the state archive has it: ours may go
         domain.check_may_destroy(row.disposal, row.retain_until, row.legal_hold, now, handed_over)
         files = _stored_files(row)
         for f in files:

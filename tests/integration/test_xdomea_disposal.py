@@ -131,3 +131,23 @@ def _post_zip_status(api: Api, step: str, aktenzeichen: list[str]) -> int:
         headers=api.headers("rita", "records_officer"),
         json={"aktenzeichen": aktenzeichen},
     ).status_code
+
+
+def test_handed_over_packages_are_deleted_here_once_their_lock_allows(api: Api) -> None:
+    api.stack.restart_service("archive", EAKTE_ARCHIVE_RETENTION_OVERRIDE_S="8", EAKTE_ARCHIVE_DISPOSAL_INTERVAL_S="1")
+    try:
+        aktenzeichen, documents = _akte_with_documents(api, 1)
+        _, _, process_id = _post_zip(api, "offer", [aktenzeichen])
+        _post_zip(api, "transfer", [aktenzeichen])
+        imported = [xdomea.ImportedObject(object_id=akte_object_id(aktenzeichen), success=True)]
+        confirmed = _post_xml(api, "confirmation", xdomea.build_confirmation(process_id, STATE_ARCHIVE, CITY, imported))
+        assert sorted(confirmed.json()["handed_over"]) == sorted(documents)
+        (document_id,) = documents
+        wait_for(lambda: api.archived(document_id).status_code == 404, timeout_s=60)
+        record = api.http.get(
+            f"{api.stack.url('archive')}/api/v1/archive/deletions/{document_id}",
+            headers=api.headers("rita", "records_officer"),
+        ).json()
+        assert "hand over to the state archive" in record["rule"]
+    finally:
+        api.stack.restart_service("archive")
