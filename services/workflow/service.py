@@ -804,14 +804,7 @@ class WorkflowService:
             add_event(
                 session,
                 events.DeadlineReminder(
-                    document_id=uuid.UUID(workflow.document_id),
-                    correlation_id=uuid.UUID(workflow.correlation_id),
-                    task_id=task.task_id,
-                    step=task.step,
-                    step_name=task.step_name,
-                    assignee_kind=task.assignee_kind,
-                    assignee=task.claimed_by or task.assignee,
-                    deadline_at=task.deadline_at,
+                    **_deadline_fields(task, workflow),
                 ),
             )
             self._audit(
@@ -839,14 +832,7 @@ class WorkflowService:
             add_event(
                 session,
                 events.TaskEscalated(
-                    document_id=uuid.UUID(workflow.document_id),
-                    correlation_id=uuid.UUID(workflow.correlation_id),
-                    task_id=task.task_id,
-                    step=task.step,
-                    step_name=task.step_name,
-                    assignee_kind=task.assignee_kind,
-                    assignee=task.claimed_by or task.assignee,
-                    deadline_at=task.deadline_at,
+                    **_deadline_fields(task, workflow),
                     escalated_to_user=target.user,
                     escalated_to_role=target.role,
                 ),
@@ -1146,6 +1132,20 @@ def _task_dict(task: TaskRow) -> dict[str, Any]:
         "decision": task.decision,
         "comment": task.comment,
         "decided_at": task.decided_at,
+    }
+
+
+def _deadline_fields(task: TaskRow, workflow: WorkflowRow) -> dict[str, Any]:
+    """What reminder and escalation events both say about the task whose deadline is near or past."""
+    return {
+        "document_id": uuid.UUID(workflow.document_id),
+        "correlation_id": uuid.UUID(workflow.correlation_id),
+        "task_id": task.task_id,
+        "step": task.step,
+        "step_name": task.step_name,
+        "assignee_kind": task.assignee_kind,
+        "assignee": task.claimed_by or task.assignee,
+        "deadline_at": task.deadline_at,
     }
 
 
