@@ -4,6 +4,7 @@ import hashlib
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from minio import Minio
@@ -13,6 +14,12 @@ from shared.events import StoredObject
 from shared.settings import Settings
 
 CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    size: int
+    sha256: str  # as recorded when the object was stored (`put_file`); empty if it was stored without one
 
 
 class ObjectStore:
@@ -73,6 +80,14 @@ class ObjectStore:
         finally:
             response.close()
             response.release_conn()
+
+    def stat(self, bucket: str, key: str) -> ObjectInfo:
+        found = self._client.stat_object(bucket, key)
+        return ObjectInfo(size=found.size or 0, sha256=(found.metadata or {}).get("x-amz-meta-sha256", ""))
+
+    def remove(self, bucket: str, key: str) -> None:
+        """Delete an object; deleting one that is already gone is no error (S3 semantics), so retries are safe."""
+        self._client.remove_object(bucket, key)
 
     def exists(self, obj: StoredObject) -> bool:
         try:

@@ -26,6 +26,8 @@ _STAGE = {
     DocumentStatus.REJECTED: 2,
     DocumentStatus.ARCHIVED: 3,
 }
+# What `furthest_status` can yield: the values a list of documents may be filtered by.
+LIFECYCLE_STATUSES: frozenset[DocumentStatus] = frozenset(_STAGE)
 
 
 def awaiting_revision(history: list[DocumentStatus]) -> bool:
@@ -146,3 +148,10 @@ def clean_filename(name: str | None) -> str:
     base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
     printable = "".join(ch for ch in base if ch.isprintable()).strip().lstrip(".")
     return printable[:255] or "unbenannt.pdf"
+
+
+def rendition_filename(name: str) -> str:
+    """The name a PDF rendition is offered under: the original's name with `.pdf` in place of its extension."""
+    stem, dot, _extension = name.rpartition(".")
+    base = stem if dot and stem else name
+    return base[:251] + ".pdf"

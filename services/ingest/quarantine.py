@@ -1,4 +1,4 @@
-"""Quarantine use cases for admins: list what was refused, fetch its bytes, and release it after a fix."""
+"""Quarantine use cases for admins: list what was refused, fetch its bytes, release it after a fix or discard it."""
 
 import json
 import uuid
@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.ingest.domain import Rejection, RejectionReason
 from services.ingest.service import Accepted, Duplicate, IngestService, Outcome, Quarantined, Upload
 from services.ingest.tables import QuarantineRow
+from shared.events import utcnow
 from shared.settings import Settings
 from shared.storage import ObjectStore
 
@@ -30,6 +31,8 @@ class QuarantinedItem:
     source: str
     state: str
     released_as: str | None
+    discarded_by: str | None
+    discarded_at: datetime | None
 
 
 class QuarantineService:
@@ -85,6 +88,26 @@ class QuarantineService:
                 session.commit()
         return outcome
 
+    def discard(self, quarantine_id: str, admin: str) -> QuarantinedItem:
+        """Delete a held item's bytes for good; its record (reason, hash, name, uploader) stays, marked discarded."""
+        item = self.item(quarantine_id)
+        if item is None or item.state != "held":
+            raise LookupError(quarantine_id)
+        # Bytes first: if the record cannot be updated after this, the item is still held and a retry completes it.
+        self._store.remove(self._settings.quarantine_bucket, f"{quarantine_id}/content")
+        with self._sessions() as session:
+            marked = session.execute(
+                update(QuarantineRow)
+                .where(QuarantineRow.quarantine_id == quarantine_id, QuarantineRow.state == "held")
+                .values(state="discarded", discarded_by=admin, discarded_at=utcnow())
+            )
+            if marked.rowcount != 1:  # a concurrent discard or release changed it first
+                session.rollback()
+                raise LookupError(quarantine_id)
+            row = session.get_one(QuarantineRow, quarantine_id)
+            session.commit()
+            return _item(row)
+
 
 def _item(row: QuarantineRow) -> QuarantinedItem:
     return QuarantinedItem(
@@ -99,4 +122,6 @@ def _item(row: QuarantineRow) -> QuarantinedItem:
         source=row.source,
         state=row.state,
         released_as=row.released_as,
+        discarded_by=row.discarded_by,
+        discarded_at=row.discarded_at,
     )

@@ -29,6 +29,8 @@ class QuarantinedOut(BaseModel):
     source: str
     state: str
     released_as: str | None
+    discarded_by: str | None
+    discarded_at: datetime | None
 
 
 class QuarantinePage(BaseModel):
@@ -42,6 +44,12 @@ def _service(request: Request) -> QuarantineService:
 
 def _not_found() -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, detail={"error": "not_found", "reason": "no such quarantine item"})
+
+
+def _not_held() -> HTTPException:
+    return HTTPException(
+        status.HTTP_404_NOT_FOUND, detail={"error": "not_found", "reason": "no held quarantine item with this id"}
+    )
 
 
 @router.get("", response_model=QuarantinePage)
@@ -74,6 +82,10 @@ async def quarantined_content(
     item = await run_in_threadpool(service.item, quarantine_id)
     if item is None:
         raise _not_found()
+    if item.state == "discarded":
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, detail={"error": "not_found", "reason": "the item's bytes were discarded"}
+        )
     # Served as an opaque download, never rendered: the bytes are untrusted by definition.
     return StreamingResponse(
         service.content(quarantine_id),
@@ -93,7 +105,17 @@ async def release(
     try:
         outcome = await run_in_threadpool(_service(request).release, quarantine_id, principal.user)
     except LookupError as exc:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, detail={"error": "not_found", "reason": "no held quarantine item with this id"}
-        ) from exc
+        raise _not_held() from exc
     return outcome_response(outcome)
+
+
+@router.post("/{quarantine_id}/discard", response_model=QuarantinedOut)
+async def discard(
+    request: Request, quarantine_id: str, principal: Annotated[Principal, Depends(admin)]
+) -> QuarantinedOut:
+    """An admin judged a held item rubbish: its bytes are deleted, its record stays as `discarded`."""
+    try:
+        item = await run_in_threadpool(_service(request).discard, quarantine_id, principal.user)
+    except LookupError as exc:
+        raise _not_held() from exc
+    return QuarantinedOut(**vars(item))

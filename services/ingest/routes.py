@@ -2,20 +2,22 @@
 
 from datetime import datetime
 from typing import Annotated
+from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
-from services.ingest.domain import clean_filename
+from services.ingest.domain import LIFECYCLE_STATUSES, DocumentStatus, clean_filename
 from services.ingest.filing import FilingRefused, FilingService
 from services.ingest.multipart import MalformedUpload, ReceivedForm, receive_form
-from services.ingest.service import Accepted, Duplicate, IngestService, Outcome, Upload
+from services.ingest.service import Accepted, DocumentSummary, Duplicate, IngestService, Outcome, Upload
 from shared.auth import Principal, require_roles
 
 router = APIRouter(prefix="/api/v1")
 any_role = require_roles("clerk", "approver", "records_officer", "admin")
+clerk_or_admin = require_roles("clerk", "admin")
 
 
 class StatusOut(BaseModel):
@@ -40,6 +42,27 @@ class DocumentOut(BaseModel):
     version: int
     awaiting_revision: bool
     history: list[StatusOut]
+
+
+class DocumentSummaryOut(BaseModel):
+    document_id: str
+    title: str
+    document_type: str
+    aktenzeichen: str
+    filename: str
+    status: str
+    version: int
+    workflow: str
+    submitted_by: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class DocumentPage(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    items: list[DocumentSummaryOut]
 
 
 def _service(request: Request) -> IngestService:
@@ -122,6 +145,51 @@ def outcome_response(outcome: Outcome) -> JSONResponse:
     return JSONResponse(body, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
+def _not_found() -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, detail={"error": "not_found", "reason": "no such document"})
+
+
+def _whose_documents(principal: Principal, submitted_by: str | None) -> str:
+    """A clerk lists their own documents; an admin may name someone else."""
+    if not submitted_by or submitted_by == principal.user:
+        return principal.user
+    if "admin" not in principal.roles:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail={"error": "forbidden", "reason": "only an admin may list another user's documents"},
+        )
+    return submitted_by
+
+
+def _lifecycle_status(text: str | None) -> DocumentStatus | None:
+    if not text:
+        return None
+    if text not in LIFECYCLE_STATUSES:
+        raise invalid("unknown_status", f"unknown status {text!r}; known: {sorted(LIFECYCLE_STATUSES)}")
+    return DocumentStatus(text)
+
+
+def _summary_out(summary: DocumentSummary) -> DocumentSummaryOut:
+    fields = {name: getattr(summary, name) for name in DocumentSummaryOut.model_fields if name != "status"}
+    return DocumentSummaryOut(**fields, status=summary.status.value)
+
+
+@router.get("/documents", response_model=DocumentPage)
+async def list_documents(
+    request: Request,
+    principal: Annotated[Principal, Depends(clerk_or_admin)],
+    limit: Annotated[int, Query(ge=1, le=200)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    status_filter: Annotated[str | None, Query(alias="status")] = None,
+    submitted_by: str | None = None,
+) -> DocumentPage:
+    """The caller's own submitted documents (an admin: `submitted_by`'s), newest first, by current status."""
+    owner = _whose_documents(principal, submitted_by)
+    wanted = _lifecycle_status(status_filter)
+    total, summaries = await run_in_threadpool(_service(request).documents_of, owner, wanted, limit, offset)
+    return DocumentPage(total=total, limit=limit, offset=offset, items=[_summary_out(s) for s in summaries])
+
+
 @router.post("/documents", status_code=status.HTTP_201_CREATED)
 async def upload_document(
     request: Request, principal: Annotated[Principal, Depends(require_roles("clerk", "admin"))]
@@ -152,7 +220,7 @@ async def upload_version(
     service = _service(request)
     view = await run_in_threadpool(service.document, document_id)
     if view is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail={"error": "not_found", "reason": "no such document"})
+        raise _not_found()
     if principal.user != view.submitted_by and "admin" not in principal.roles:
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
@@ -193,9 +261,34 @@ async def get_document(
 ) -> DocumentOut:
     view = await run_in_threadpool(_service(request).document, document_id)
     if view is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail={"error": "not_found", "reason": "no such document"})
+        raise _not_found()
     return DocumentOut(
         **{name: getattr(view, name) for name in DocumentOut.model_fields if name not in ("status", "history")},
         status=view.status.value,
         history=[StatusOut(status=h.status.value, at=h.at, by=h.by) for h in view.history],
+    )
+
+
+@router.get("/documents/{document_id}/content")
+async def document_content(
+    request: Request,
+    document_id: str,
+    _principal: Annotated[Principal, Depends(any_role)],
+    original: bool = False,
+) -> StreamingResponse:
+    """The document for viewing in a browser: its PDF rendition if it has one, else (or with `original=true`)
+    the original bytes; streamed from the object store."""
+    content = await run_in_threadpool(_service(request).content, document_id, original)
+    if content is None:
+        raise _not_found()
+    return StreamingResponse(
+        content.chunks,
+        media_type=content.content_type,
+        headers={
+            "Content-Disposition": f"inline; filename*=UTF-8''{quote(clean_filename(content.filename), safe='')}",
+            "Content-Length": str(content.size),
+            "X-Content-SHA256": content.sha256,
+            # Shown inline, so the browser must take the type we recognised from the bytes, never guess its own.
+            "X-Content-Type-Options": "nosniff",
+        },
     )

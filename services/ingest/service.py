@@ -3,13 +3,14 @@
 import hashlib
 import threading
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, noload, sessionmaker
 
 from services.ingest.domain import (
     DocumentStatus,
@@ -19,6 +20,7 @@ from services.ingest.domain import (
     StatusChange,
     awaiting_revision,
     furthest_status,
+    rendition_filename,
     sniff,
 )
 from services.ingest.filing import FilingService, Placement
@@ -101,6 +103,42 @@ class DocumentView:
     version: int
     awaiting_revision: bool
     history: list[StatusChange]
+
+
+@dataclass(frozen=True)
+class DocumentSummary:
+    """One line of a submitter's list of documents."""
+
+    document_id: str
+    title: str
+    document_type: str
+    aktenzeichen: str
+    filename: str
+    status: DocumentStatus
+    version: int
+    workflow: str
+    submitted_by: str
+    created_at: datetime
+    updated_at: datetime  # the latest history entry
+
+
+@dataclass(frozen=True)
+class DocumentContent:
+    """Bytes to show: the original or its PDF rendition, streamed from the object store when iterated."""
+
+    filename: str
+    content_type: str
+    sha256: str
+    size: int
+    chunks: Iterator[bytes]
+
+
+@dataclass(frozen=True)
+class _Progress:
+    document_id: str
+    created_at: datetime
+    status: DocumentStatus
+    updated_at: datetime
 
 
 class IngestService:
@@ -359,6 +397,83 @@ class IngestService:
                 awaiting_revision=awaiting_revision([h.status for h in history]),
                 history=history,
             )
+
+    def documents_of(
+        self, submitted_by: str, status: DocumentStatus | None, limit: int, offset: int
+    ) -> tuple[int, list[DocumentSummary]]:
+        """A submitter's documents, newest first, optionally only those whose current status is `status`."""
+        with self._sessions() as session:
+            chosen = [p for p in _progress_of(session, submitted_by) if status is None or p.status is status]
+            chosen.sort(key=lambda p: (p.created_at, p.document_id), reverse=True)
+            page = chosen[offset : offset + limit]
+            rows = session.scalars(
+                select(DocumentRow)
+                .options(noload(DocumentRow.history))  # the page's history was read already
+                .where(DocumentRow.document_id.in_([p.document_id for p in page]))
+            ).all()
+        by_id = {row.document_id: row for row in rows}
+        # A document purged between the two queries is left out rather than failing the whole list.
+        return len(chosen), [_summary(by_id[p.document_id], p) for p in page if p.document_id in by_id]
+
+    def content(self, document_id: str, original: bool) -> DocumentContent | None:
+        """What a browser shows: the PDF rendition of an image, else (or when `original`) the original bytes."""
+        with self._sessions() as session:
+            row = session.get(DocumentRow, document_id, options=[noload(DocumentRow.history)])
+        if row is None:
+            return None
+        if row.rendition_key and not original:
+            # The rendition's hash is not in the table; the object carries it from when it was stored.
+            info = self._store.stat(row.bucket, row.rendition_key)
+            chunks = self._store.stream(row.bucket, row.rendition_key)
+            return DocumentContent(rendition_filename(row.filename), FileKind.PDF.value, info.sha256, info.size, chunks)
+        chunks = self._store.stream(row.bucket, row.object_key)
+        return DocumentContent(row.filename, row.content_type, row.sha256, row.size, chunks)
+
+
+def _progress_of(session: Session, submitted_by: str) -> list[_Progress]:
+    """Every document of one submitter with its current status, from one query over their status histories.
+
+    The status is derived from the whole history (`furthest_status`), so it cannot be filtered in SQL alone;
+    a submitter has a few hundred documents, which is cheap to judge here.
+    """
+    rows = session.execute(
+        select(DocumentRow.document_id, DocumentRow.created_at, StatusRow.status, StatusRow.at)
+        .outerjoin(StatusRow, StatusRow.document_id == DocumentRow.document_id)
+        .where(DocumentRow.submitted_by == submitted_by)
+        .order_by(StatusRow.at, StatusRow.id)
+    ).all()
+    created: dict[str, datetime] = {}
+    histories: dict[str, list[tuple[DocumentStatus, datetime]]] = {}
+    for document_id, created_at, status, at in rows:
+        created[document_id] = created_at
+        entries = histories.setdefault(document_id, [])
+        if status is not None:
+            entries.append((DocumentStatus(status), at))
+    return [
+        _Progress(
+            document_id=document_id,
+            created_at=created_at,
+            status=furthest_status([s for s, _ in histories[document_id]]),
+            updated_at=max((at for _, at in histories[document_id]), default=created_at),
+        )
+        for document_id, created_at in created.items()
+    ]
+
+
+def _summary(row: DocumentRow, progress: _Progress) -> DocumentSummary:
+    return DocumentSummary(
+        document_id=row.document_id,
+        title=row.title,
+        document_type=row.document_type,
+        aktenzeichen=row.aktenzeichen or "",
+        filename=row.filename,
+        status=progress.status,
+        version=row.version,
+        workflow=row.workflow,
+        submitted_by=row.submitted_by,
+        created_at=row.created_at,
+        updated_at=progress.updated_at,
+    )
 
 
 def _metadata(upload: Upload, inspected: Inspected, placement: Placement) -> DocumentMetadata:

@@ -59,7 +59,7 @@ class DocumentRow(IngestBase):
     version: Mapped[int] = mapped_column(Integer, default=1)
     pages: Mapped[int] = mapped_column(Integer)
     source: Mapped[str] = mapped_column(String(20), default="upload")
-    submitted_by: Mapped[str] = mapped_column(String(200))
+    submitted_by: Mapped[str] = mapped_column(String(200), index=True)  # a clerk lists their own documents
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     history: Mapped[list["StatusRow"]] = relationship(order_by="StatusRow.at", lazy="selectin")
 
@@ -75,7 +75,10 @@ class StatusRow(IngestBase):
 
 
 class QuarantineRow(IngestBase):
-    """A file that did not enter the e-file; its bytes and a JSON sidecar lie in the quarantine bucket."""
+    """A file that did not enter the e-file; its bytes and a JSON sidecar lie in the quarantine bucket.
+
+    `state`: `held`, `released` (taken in after a fix) or `discarded` (bytes deleted).
+    """
 
     __tablename__ = "quarantine"
 
@@ -91,6 +94,9 @@ class QuarantineRow(IngestBase):
     state: Mapped[str] = mapped_column(String(20), default="held", index=True)
     released_as: Mapped[str | None] = mapped_column(String(36))
     released_by: Mapped[str | None] = mapped_column(String(200))
+    # Discarded: an admin judged it rubbish; its bytes are deleted, this record of what came in stays.
+    discarded_by: Mapped[str | None] = mapped_column(String(200))
+    discarded_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class IntakeItemRow(IngestBase):

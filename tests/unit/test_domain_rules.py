@@ -12,6 +12,7 @@ from services.ingest.domain import (
     RejectionReason,
     clean_filename,
     furthest_status,
+    rendition_filename,
     sniff,
 )
 from services.workflow.domain import Approver, Decision, DecisionRefused, check_decision, check_may_decide
@@ -79,6 +80,20 @@ def test_type_is_sniffed_from_the_bytes(head: bytes, expected: FileKind | Reject
 )
 def test_file_names_are_cleaned(given: str | None, cleaned: str) -> None:
     assert clean_filename(given) == cleaned
+
+
+@pytest.mark.parametrize(
+    ("original", "offered"),
+    [
+        ("scan.tif", "scan.pdf"),
+        ("Rechnung März.jpeg", "Rechnung März.pdf"),
+        ("scan.2026.png", "scan.2026.pdf"),
+        ("ohne_endung", "ohne_endung.pdf"),
+        ("x" * 255, "x" * 251 + ".pdf"),
+    ],
+)
+def test_an_image_is_offered_as_pdf_under_its_own_name(original: str, offered: str) -> None:
+    assert rendition_filename(original) == offered
 
 
 def test_fixity_check_names_the_mismatch() -> None:
