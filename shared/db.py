@@ -7,7 +7,20 @@ import threading
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import DateTime, Dialect, Engine, LargeBinary, String, Text, TypeDecorator, create_engine, event, select
+from sqlalchemy import (
+    DateTime,
+    Dialect,
+    Engine,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    create_engine,
+    event,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -121,7 +134,34 @@ def make_sessions(engine: Engine, *service_bases: type[DeclarativeBase]) -> sess
     InfraBase.metadata.create_all(engine)
     for base in service_bases:
         base.metadata.create_all(engine)
+        add_missing_columns(engine, base)
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def add_missing_columns(engine: Engine, base: type[DeclarativeBase]) -> list[str]:
+    """Add new nullable columns to tables an older version created (`create_all` only creates whole tables).
+
+    A stopgap until the services have real migrations (alembic): it only ever adds nullable columns, which
+    is what the schema has grown by so far; anything else stops start-up with a clear message.
+    """
+    inspector = inspect(engine)
+    added = []
+    with engine.begin() as connection:
+        for table in base.metadata.sorted_tables:
+            if not inspector.has_table(table.name):
+                continue
+            present = {column["name"] for column in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                if not column.nullable:
+                    raise RuntimeError(
+                        f"table {table.name} lacks the required column {column.name}: this database needs a migration"
+                    )
+                kind = column.type.compile(dialect=engine.dialect)
+                connection.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
+                added.append(f"{table.name}.{column.name}")
+    return added
 
 
 def was_processed(session: Session, consumer: str, event_id: UUID) -> bool:

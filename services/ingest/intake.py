@@ -10,7 +10,7 @@ import logging
 import os
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -145,7 +145,7 @@ class IntakeQueue:
             row = session.get_one(IntakeItemRow, item_id)
             if row.state != IntakeState.PENDING.value:
                 return
-            path, upload = Path(row.spool_path), Upload(**row.upload)
+            path, upload = Path(row.spool_path), replace(Upload(**row.upload), document_id=item_id)
         state, outcome, reason = self._take_in(path, upload)
         with self._sessions() as session:
             row = session.get_one(IntakeItemRow, item_id)
@@ -172,6 +172,8 @@ class IntakeQueue:
         outcome = self._ingest.ingest_file(path, sha256, size, too_large, upload)
         if isinstance(outcome, Accepted):
             return IntakeState.DONE, outcome, ""
+        if isinstance(outcome, Duplicate) and outcome.document_id == upload.document_id:
+            return IntakeState.DONE, outcome, ""  # taken in before a crash; only the queue's record was missing
         if isinstance(outcome, Duplicate):
             return IntakeState.DUPLICATE, outcome, f"duplicate of {outcome.document_id}"
         return IntakeState.FAILED, outcome, f"{outcome.rejection.reason.value}: {outcome.rejection.detail}"

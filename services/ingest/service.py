@@ -51,6 +51,9 @@ class Upload:
     workflow: str = "default"
     source: str = "upload"
     new_version_of: str = ""  # a document returned for revision: this upload is its next version
+    # The id the new document gets; the intake queue passes its item id, so that a re-run after a crash
+    # (document committed, queue item not yet marked done) recognises the document it already made.
+    document_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -279,7 +282,10 @@ class IngestService:
 
     def _accept(self, path: Path, sha256: str, size: int, inspected: Inspected, upload: Upload) -> Accepted:
         previous = self._current_version(upload.new_version_of)
-        document_id = uuid.UUID(upload.new_version_of) if previous else uuid.uuid4()
+        if previous:
+            document_id = uuid.UUID(upload.new_version_of)
+        else:
+            document_id = uuid.UUID(upload.document_id) if upload.document_id else uuid.uuid4()
         version = previous.version + 1 if previous else 1
         prefix = f"documents/{document_id}" + (f"/v{version}" if version > 1 else "")
         bucket = self._settings.inbox_bucket
