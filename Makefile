@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: up down test unit lint bench bench-pipeline bench-ingest bench-bulk bench-decisions bench-archive setup
+.PHONY: up down test unit lint bench bench-pipeline bench-ingest bench-bulk bench-decisions bench-archive bench-portal setup
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11+ is required ($(PYTHON) not found)"; exit 1; }
@@ -27,7 +27,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 test: $(STAMP)
-	$(BIN)/python -m devstack.prepare --postgres
+	$(BIN)/python -m devstack.prepare --postgres --browser
 	$(MAKE) lint
 	$(BIN)/python -m pytest tests/unit tests/integration
 
@@ -35,7 +35,7 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit
 
 # Benchmarks write JSON to bench-results/; they measure, they never fail on a figure.
-bench: bench-pipeline bench-ingest bench-decisions bench-archive
+bench: bench-pipeline bench-ingest bench-decisions bench-archive bench-portal
 
 bench-pipeline: setup
 	$(BIN)/python -m tests.bench.pipeline --documents $${N:-500} --output bench-results/pipeline.json
@@ -51,3 +51,7 @@ bench-decisions: setup
 
 bench-archive: setup
 	$(BIN)/python -m tests.bench.archive --documents $${N:-200} --search-corpus $${SEARCH_CORPUS:-10000} --output bench-results/archive.json
+
+bench-portal: setup
+	$(BIN)/python -m devstack.prepare --browser
+	$(BIN)/python -m tests.bench.portal --loads $${LOADS:-20} --output bench-results/portal.json

@@ -4,6 +4,7 @@ import argparse
 import sys
 import time
 
+from devstack.browser_tools import ensure_chromium
 from devstack.kafka import kafka_libs
 from devstack.minio import minio_binary
 from devstack.ocr_tools import ensure_ocr_tools
@@ -15,6 +16,7 @@ from shared.settings import get_settings
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--postgres", action="store_true", help="also make sure PostgreSQL server binaries exist")
+    parser.add_argument("--browser", action="store_true", help="also make sure Chromium exists (browser tests)")
     args = parser.parse_args()
     started = time.monotonic()
     try:
@@ -24,6 +26,8 @@ def main() -> int:
             print(f"[eakte] OCR: {ensure_ocr_tools()} with German and English", flush=True)
         if args.postgres:
             print(f"[eakte] PostgreSQL: {postgres_bin_dir()}", flush=True)
+        if args.browser:
+            print(f"[eakte] browser for the portal tests: {ensure_chromium()}", flush=True)
     except SetupError as exc:
         print(f"[eakte] set-up failed: {exc}", file=sys.stderr, flush=True)
         return 1

@@ -32,7 +32,13 @@ def run_up() -> int:
         print(f"eakte up is already running (PID {pid_file.read_text().split()[0]}); `make down` stops it")
         return 1
     stack = Stack(
-        data_dir, Ports.defaults(settings), settings.s3_access_key, settings.s3_secret_key, settings.jwt_secret
+        data_dir,
+        Ports.defaults(settings),
+        settings.s3_access_key,
+        settings.s3_secret_key,
+        settings.jwt_secret,
+        # The scanner drop directory the README promises: EAKTE_HOTFOLDER, or hotfolder/ in the data directory.
+        hotfolder=(settings.hotfolder or data_dir / "hotfolder").resolve(),
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -65,6 +71,7 @@ def run_up() -> int:
 def _print_banner(stack: Stack, jwt_secret: str, seconds: float) -> None:
     settings = stack.settings()
     lines = [
+        f"[eakte] E-Akte portal: {stack.url('portal')}   <- open this in a browser",
         f"[eakte] stack is up in {seconds:.0f} s",
         f"  ingest    {stack.url('ingest')}   POST /api/v1/documents, GET /api/v1/documents/{{id}}",
         f"  workflow  {stack.url('workflow')}   GET /api/v1/tasks, POST /api/v1/tasks/{{id}}/decision",

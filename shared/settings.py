@@ -17,6 +17,11 @@ class Settings(BaseSettings):
     ingest_port: int = 8081
     workflow_port: int = 8082
     archive_port: int = 8083
+    portal_port: int = 8080
+    # Where the portal reaches the three services; empty: http://127.0.0.1:<port> (compose sets the host names).
+    ingest_url: str = ""
+    workflow_url: str = ""
+    archive_url: str = ""
 
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_partitions: int = 3
@@ -77,6 +82,26 @@ class Settings(BaseSettings):
     audit_inline_max_bytes: int = 256 * 1024
     # Test aid: a service started with this publishes nothing from its outbox (commit without publish).
     outbox_relay_paused: bool = False
+
+    # Browser portal: `dev` shows a sign-in page where you pick a user and roles (development only);
+    # `oidc` signs in through an OpenID Connect provider (e.g. Keycloak) with the settings below.
+    portal_auth: str = "dev"
+    portal_public_url: str = ""  # e.g. https://eakte.kiel.de; an https address makes session cookies Secure
+    portal_session_secret: str = ""  # empty: derived from jwt_secret
+    portal_session_hours: int = 8
+    portal_oidc_issuer: str = ""  # e.g. https://sso.example.org/realms/stadt
+    portal_oidc_client_id: str = ""
+    portal_oidc_client_secret: str = ""
+    portal_oidc_scope: str = "openid profile email"
+    portal_oidc_roles_claim: str = "roles"  # dotted path into the ID token / userinfo, e.g. realm_access.roles
+    portal_oidc_user_claim: str = "preferred_username"
+
+    def service_url(self, service: str) -> str:
+        configured = {"ingest": self.ingest_url, "workflow": self.workflow_url, "archive": self.archive_url}[service]
+        if configured:
+            return configured.rstrip("/")
+        port = {"ingest": self.ingest_port, "workflow": self.workflow_port, "archive": self.archive_port}[service]
+        return f"http://127.0.0.1:{port}"
 
     def database_url_for(self, service: str) -> str:
         if self.database_url:

@@ -19,9 +19,9 @@ def definitions_dir(settings: Settings) -> Path:
     return Path(settings.workflow_definitions_dir) if settings.workflow_definitions_dir else WORKFLOWS_DIR
 
 
-def workflow_names(directory: Path) -> frozenset[str]:
-    """Every definition's name and aliases; unreadable files are the workflow service's to report."""
-    names: set[str] = set()
+def _definitions(directory: Path) -> list[dict]:
+    """Every readable definition document; unreadable files are the workflow service's to report."""
+    documents = []
     for path in sorted(directory.glob("*.yaml")):
         if path.name == ORG_UNITS_FILE:
             continue
@@ -30,6 +30,20 @@ def workflow_names(directory: Path) -> frozenset[str]:
         except (OSError, yaml.YAMLError):
             continue
         if isinstance(document, dict) and document.get("name"):
-            names.add(str(document["name"]))
-            names.update(str(alias) for alias in document.get("aliases") or [])
+            documents.append(document)
+    return documents
+
+
+def workflow_names(directory: Path) -> frozenset[str]:
+    """Every definition's name and aliases."""
+    names: set[str] = set()
+    for document in _definitions(directory):
+        names.add(str(document["name"]))
+        names.update(str(alias) for alias in document.get("aliases") or [])
     return frozenset(names)
+
+
+def workflow_titles(directory: Path) -> dict[str, str]:
+    """Name -> human title of each definition, the default one first (what a clerk picks from)."""
+    documents = sorted(_definitions(directory), key=lambda d: (not d.get("default"), str(d["name"])))
+    return {str(d["name"]): str(d.get("title") or d["name"]) for d in documents}

@@ -28,6 +28,9 @@ def test_every_service_is_health_checked_and_keeps_its_data_in_a_volume() -> Non
     declared = set(compose["volumes"])
     for name, service in compose["services"].items():
         assert service["healthcheck"]["test"], name
+        if name == "portal":
+            assert not service.get("volumes"), "the portal owns no data"
+            continue
         mounts = [v.split(":")[0] for v in service.get("volumes", [])]
         assert any(m in declared for m in mounts), f"{name} keeps no data in a named volume"
 
@@ -65,3 +68,15 @@ def test_docker_compose_accepts_the_file() -> None:
         pytest.skip("the docker compose client is not installed here; the structural checks above still ran")
     done = subprocess.run([docker, "compose", "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_portal_serves_on_8080_and_reaches_the_services_by_their_compose_names() -> None:
+    portal = _compose()["services"]["portal"]
+    assert portal["command"] == ["python", "-m", "services.portal"]
+    assert portal["ports"] == ["127.0.0.1:8080:8080"]
+    assert "127.0.0.1:8080/health" in " ".join(portal["healthcheck"]["test"])
+    assert set(portal["depends_on"]) == set(PRODUCT)
+    env = portal["environment"]
+    for name, port in PRODUCT.items():
+        assert env[f"EAKTE_{name.upper()}_URL"] == f"http://{name}:{port}"
+    assert env["EAKTE_PORTAL_AUTH"].startswith("${EAKTE_PORTAL_AUTH")

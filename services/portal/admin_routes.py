@@ -1,0 +1,71 @@
+"""Admin pages: the quarantine (reasons, release, discard) and the state of the services and topics."""
+
+import asyncio
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from services.portal.backend import SERVICES, Backend, ServiceRefused, calls
+from services.portal.identity import ADMIN, Csrf, User, allowed
+from services.portal.lag import KafkaError, consumer_lag
+from services.portal.pages import flash, render
+from services.portal.wording import t
+
+router = APIRouter(prefix="/admin")
+Admin = Annotated[User, Depends(allowed(*ADMIN))]
+PAGE_SIZE = 50
+STATES = ("held", "released", "discarded")
+
+
+@router.get("/quarantaene")
+async def quarantine_page(
+    request: Request, user: Admin, zustand: str = "held", seite: Annotated[int, Query(ge=1)] = 1
+) -> Response:
+    state = zustand if zustand in STATES else "held"
+    page = await calls(request, user).get(
+        "ingest", "/api/v1/quarantine", state=state, limit=PAGE_SIZE, offset=(seite - 1) * PAGE_SIZE
+    )
+    pages = max(1, -(-page["total"] // PAGE_SIZE))
+    return render(request, "quarantine.html", page=page, state=state, states=STATES, seite=seite, pages=pages)
+
+
+@router.post("/quarantaene/{quarantine_id}/{action}", dependencies=[Csrf])
+async def quarantine_action(request: Request, quarantine_id: str, action: str, user: Admin) -> Response:
+    paths = {"freigeben": "release", "verwerfen": "discard"}
+    if action not in paths:
+        return render(request, "error.html", 404, title=t("errors.not_found_title"), message=t("errors.not_found"))
+    try:
+        result = await calls(request, user).post("ingest", f"/api/v1/quarantine/{quote(quarantine_id)}/{paths[action]}")
+        flash(request, _released(result) if action == "freigeben" else t("quarantine.discarded"))
+    except ServiceRefused as exc:
+        flash(request, _refused(exc), "error")
+    return RedirectResponse("/admin/quarantaene", status_code=303)
+
+
+def _released(result: dict[str, Any]) -> str:
+    return t("quarantine.released", document_id=result.get("document_id", ""))
+
+
+def _refused(exc: ServiceRefused) -> str:
+    if exc.status == 404:
+        return t("quarantine.not_held")
+    if exc.body.get("error") == "document_rejected":
+        return t("quarantine.still_rejected", reason=str(exc.body.get("message") or exc.body.get("reason")))
+    return t("quarantine.refused", reason=str(exc.body.get("message") or exc.body.get("reason") or exc.status))
+
+
+@router.get("/system")
+async def system_page(request: Request, user: Admin) -> Response:
+    backend: Backend = request.app.state.backend
+    healthy = await asyncio.gather(*(backend.health(name) for name in SERVICES))
+    try:
+        lag = await asyncio.to_thread(consumer_lag, request.app.state.settings.kafka_bootstrap)
+        kafka_ok = True
+    except KafkaError:
+        lag, kafka_ok = [], False
+    services = [
+        {"name": name, "label": t(f"services.{name}"), "ok": ok} for name, ok in zip(SERVICES, healthy, strict=True)
+    ]
+    return render(request, "system.html", services=services, kafka_ok=kafka_ok, lag=lag)

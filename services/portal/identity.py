@@ -1,0 +1,116 @@
+"""Who is signed in: the user and roles in the session cookie, CSRF tokens, and the role check on every page.
+
+The session is Starlette's signed cookie (HttpOnly, SameSite=Lax, Secure on https). It holds only the user
+name, the roles and the CSRF token; nothing a page shows comes from it.
+"""
+
+import secrets
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import Depends, Request
+
+from shared.auth import ROLES
+
+SESSION_USER = "user"
+SESSION_ROLES = "roles"
+SESSION_CSRF = "csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    roles: frozenset[str]
+
+    def has(self, *roles: str) -> bool:
+        return bool(self.roles & set(roles))
+
+
+class NotSignedIn(Exception):
+    def __init__(self, next_path: str) -> None:
+        self.next_path = next_path
+
+
+class NotAllowed(Exception):
+    pass
+
+
+class CsrfRejected(Exception):
+    pass
+
+
+def sign_in(request: Request, user: str, roles: frozenset[str]) -> None:
+    # A fresh session on every sign-in: nothing from before (a planted session id, an old token) survives.
+    request.session.clear()
+    request.session[SESSION_USER] = user
+    request.session[SESSION_ROLES] = sorted(roles & ROLES)
+    request.session[SESSION_CSRF] = secrets.token_urlsafe(32)
+
+
+def sign_out(request: Request) -> None:
+    request.session.clear()
+
+
+def session_user(request: Request) -> User | None:
+    name = request.session.get(SESSION_USER)
+    roles = frozenset(request.session.get(SESSION_ROLES) or ()) & ROLES
+    if not name or not roles:
+        return None
+    return User(str(name), roles)
+
+
+def csrf_token(request: Request) -> str:
+    token = request.session.get(SESSION_CSRF)
+    if not token:
+        token = request.session[SESSION_CSRF] = secrets.token_urlsafe(32)
+    return str(token)
+
+
+def safe_next(path: str | None) -> str:
+    """Only a path on this site: `next=https://evil.example` or `//evil.example` must not redirect away."""
+    if not path or not path.startswith("/") or path.startswith("//") or "\\" in path:
+        return "/"
+    return path
+
+
+def signed_in(request: Request) -> User:
+    user = session_user(request)
+    if user is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise NotSignedIn(quote(target, safe="/?=&"))
+    return user
+
+
+def allowed(*roles: str):  # noqa: ANN201 - returns a FastAPI dependency
+    """A page dependency: signed in and holding one of `roles`, checked on the server for every request."""
+
+    def check(user: Annotated[User, Depends(signed_in)]) -> User:
+        if not user.has(*roles):
+            raise NotAllowed()
+        return user
+
+    return check
+
+
+async def check_csrf(request: Request) -> None:
+    """Every state-changing request carries the session's token, in a form field or (scripts) a header."""
+    expected = request.session.get(SESSION_CSRF)
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        form = await request.form()  # cached by Starlette: the route reads the same form again
+        value = form.get(CSRF_FIELD)
+        sent = value if isinstance(value, str) else None
+    if not expected or not sent or not secrets.compare_digest(str(expected), sent):
+        raise CsrfRejected()
+
+
+Csrf = Depends(check_csrf)
+CLERK = ("clerk", "admin")
+APPROVER = ("approver", "admin")
+RECORDS = ("records_officer", "admin")
+ADMIN = ("admin",)
