@@ -10,7 +10,7 @@ from fastapi.responses import RedirectResponse, Response
 from services.portal.backend import SERVICES, Backend, ServiceRefused, calls
 from services.portal.identity import ADMIN, Csrf, User, allowed
 from services.portal.lag import KafkaError, consumer_lag
-from services.portal.pages import flash, render
+from services.portal.pages import flash, not_found, render
 from services.portal.wording import t
 
 router = APIRouter(prefix="/admin")
@@ -35,7 +35,7 @@ async def quarantine_page(
 async def quarantine_action(request: Request, quarantine_id: str, action: str, user: Admin) -> Response:
     paths = {"freigeben": "release", "verwerfen": "discard"}
     if action not in paths:
-        return render(request, "error.html", 404, title=t("errors.not_found_title"), message=t("errors.not_found"))
+        return not_found(request)
     try:
         result = await calls(request, user).post("ingest", f"/api/v1/quarantine/{quote(quarantine_id)}/{paths[action]}")
         flash(request, _released(result) if action == "freigeben" else t("quarantine.discarded"))

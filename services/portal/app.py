@@ -15,7 +15,7 @@ from services.portal import admin_routes, approver_routes, auth_routes, clerk_ro
 from services.portal.backend import Backend, ServiceDown, ServiceRefused
 from services.portal.identity import CsrfRejected, NotAllowed, NotSignedIn
 from services.portal.oidc import make_oidc
-from services.portal.pages import TEMPLATES_DIR, make_templates, render
+from services.portal.pages import TEMPLATES_DIR, make_templates, not_found, render
 from services.portal.wording import t
 from shared.settings import Settings, get_settings
 
@@ -112,7 +112,7 @@ def _add_error_pages(app: FastAPI) -> None:
     async def _refused(request: Request, exc: ServiceRefused) -> Response:
         # What a page did not handle itself: 404 and 403 have their own wording, the rest shows the reason.
         if exc.status == 404:
-            return render(request, "error.html", 404, title=t("errors.not_found_title"), message=t("errors.not_found"))
+            return not_found(request)
         if exc.status in (401, 403):
             return render(request, "error.html", 403, title=t("errors.forbidden_title"), message=t("errors.forbidden"))
         message = str(exc.body.get("message") or exc.body.get("reason") or exc.status)
@@ -121,5 +121,5 @@ def _add_error_pages(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> Response:
         if exc.status_code == 404:
-            return render(request, "error.html", 404, title=t("errors.not_found_title"), message=t("errors.not_found"))
+            return not_found(request)
         return render(request, "error.html", exc.status_code, title=t("errors.refused_title"), message=str(exc.detail))

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 from fastapi import Request
+from fastapi.responses import StreamingResponse
 
 from services.portal.identity import User
 from shared.auth import issue_token
@@ -41,12 +42,20 @@ class ServiceRefused(Exception):
         return str(self.body.get("error", ""))
 
 
+# What a download keeps of the service's answer: type, size, file name and the checksum the service took.
+PASSED_HEADERS = ("content-type", "content-length", "content-disposition", "x-content-sha256")
+
+
 @dataclass
 class Download:
     """A streamed answer: headers to pass on and the bytes, read while the browser receives them."""
 
     headers: dict[str, str]
     chunks: AsyncIterator[bytes]
+
+    def response(self) -> StreamingResponse:
+        headers = {name: value for name, value in self.headers.items() if name.lower() in PASSED_HEADERS}
+        return StreamingResponse(self.chunks, headers=headers)
 
 
 class Backend:

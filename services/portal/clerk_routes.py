@@ -5,12 +5,12 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from starlette.datastructures import UploadFile
 
 from services.portal.backend import ServiceRefused, calls
 from services.portal.identity import CLERK, Csrf, User, allowed, signed_in
-from services.portal.pages import render
+from services.portal.pages import flash, render
 from services.portal.timeline import timeline
 from services.portal.wording import t, t_or
 from shared.workflow_catalog import definitions_dir, workflow_titles
@@ -108,6 +108,26 @@ async def document_page(request: Request, document_id: str, user: AnyUser) -> Re
     return render(request, "document.html", document=document, steps=timeline(document))
 
 
+@router.post("/dokumente/{document_id}/neue-fassung", dependencies=[Csrf])
+async def new_version(request: Request, document_id: str, user: Clerk) -> Response:
+    """A document returned for revision: the clerk uploads its next version; the workflow starts again."""
+    form = await request.form()
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile) or not upload.filename:
+        flash(request, t("upload.no_files"), "error")
+        return RedirectResponse(f"/dokumente/{quote(document_id)}", status_code=303)
+    try:
+        answer = await calls(request, user).post(
+            "ingest",
+            f"/api/v1/documents/{quote(document_id)}/versions",
+            files={"file": (upload.filename, upload.file)},
+        )
+        flash(request, t("document.new_version_saved", version=answer.get("version", "")))
+    except ServiceRefused as exc:
+        flash(request, upload_result(exc.status, exc.body)["message"], "error")
+    return RedirectResponse(f"/dokumente/{quote(document_id)}", status_code=303)
+
+
 @router.get("/dokumente/{document_id}/verlauf")
 async def timeline_fragment(request: Request, document_id: str, user: AnyUser) -> Response:
     """The timeline alone, which the page's script fetches every few seconds until the document is archived."""
@@ -118,12 +138,7 @@ async def timeline_fragment(request: Request, document_id: str, user: AnyUser) -
 @router.get("/dokumente/{document_id}/inhalt")
 async def document_content(request: Request, document_id: str, user: AnyUser) -> Response:
     download = await calls(request, user).stream("ingest", "GET", f"/api/v1/documents/{quote(document_id)}/content")
-    headers = {
-        name: value
-        for name, value in download.headers.items()
-        if name.lower() in ("content-type", "content-length", "content-disposition", "x-content-sha256")
-    }
-    return StreamingResponse(download.chunks, headers=headers)
+    return download.response()
 
 
 def _json(response: Any) -> dict[str, Any]:

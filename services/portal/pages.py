@@ -70,3 +70,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
         "auth_mode": request.app.state.settings.portal_auth,
     }
     return templates.TemplateResponse(request, template, {**base, **context}, status_code=status_code)
+
+
+def not_found(request: Request) -> HTMLResponse:
+    return render(request, "error.html", 404, title=t("errors.not_found_title"), message=t("errors.not_found"))

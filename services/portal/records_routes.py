@@ -5,11 +5,11 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request, UploadFile
-from fastapi.responses import RedirectResponse, Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response
 
 from services.portal.backend import ServiceRefused, calls
 from services.portal.identity import RECORDS, Csrf, User, allowed
-from services.portal.pages import flash, render
+from services.portal.pages import flash, not_found, render
 from services.portal.wording import t, t_or
 
 router = APIRouter()
@@ -53,12 +53,7 @@ async def package_page(request: Request, document_id: str, user: Records) -> Res
 async def download(request: Request, document_id: str, user: Records) -> Response:
     """The original, streamed after the archive re-checked its checksum (the archive logs the access)."""
     answer = await calls(request, user).stream("archive", "GET", f"/api/v1/archive/{quote(document_id)}/content")
-    headers = {
-        name: value
-        for name, value in answer.headers.items()
-        if name.lower() in ("content-type", "content-length", "content-disposition", "x-content-sha256")
-    }
-    return StreamingResponse(answer.chunks, headers=headers)
+    return answer.response()
 
 
 @router.post("/archiv/{document_id}/pruefen", dependencies=[Csrf])
@@ -103,7 +98,7 @@ async def disposal_message(
     """Offer (0501) or transfer (0503) for the chosen Akten, as the ZIP the state archive expects."""
     paths = {"angebot": "offer", "abgabe": "transfer"}
     if step not in paths:
-        return render(request, "error.html", 404, title=t("errors.not_found_title"), message=t("errors.not_found"))
+        return not_found(request)
     if not aktenzeichen:
         flash(request, t("disposal.choose_akten"), "error")
         return RedirectResponse("/aussonderung", status_code=303)
@@ -114,8 +109,7 @@ async def disposal_message(
     except ServiceRefused as exc:
         flash(request, t("disposal.refused", reason=str(exc.body.get("reason") or exc.status)), "error")
         return RedirectResponse("/aussonderung", status_code=303)
-    headers = {k: v for k, v in answer.headers.items() if k.lower() in ("content-type", "content-disposition")}
-    return StreamingResponse(answer.chunks, headers=headers)
+    return answer.response()
 
 
 @router.post("/aussonderung/antwort/{step}", dependencies=[Csrf])
@@ -123,7 +117,7 @@ async def disposal_answer(request: Request, step: str, user: Records, nachricht:
     """The state archive's evaluation (0502) or import confirmation (0506), uploaded as the XML it sent."""
     paths = {"bewertung": "evaluation", "bestaetigung": "confirmation"}
     if step not in paths:
-        return render(request, "error.html", 404, title=t("errors.not_found_title"), message=t("errors.not_found"))
+        return not_found(request)
     body = await nachricht.read(MAX_XML_BYTES + 1)
     if not body or len(body) > MAX_XML_BYTES:
         flash(request, t("disposal.bad_file"), "error")

@@ -11,7 +11,6 @@ Writes bench-results/archive.json.
 """
 
 import argparse
-import json
 import random
 import statistics
 import sys
@@ -28,7 +27,7 @@ from sqlalchemy import create_engine, text
 from devstack.stack import Ports, Stack
 from shared.auth import issue_token
 from shared.storage import ObjectStore
-from tests.bench import stop_cleanly_on_sigterm
+from tests.bench import stop_cleanly_on_sigterm, write_result
 from tests.bench.pipeline import percentile, unique_documents
 
 JWT_SECRET = "bench-secret-0123456789abcdef0123456789"
@@ -215,9 +214,7 @@ def main() -> int:
         **search,
         **verify,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(args.output, result)
     return 0
 
 

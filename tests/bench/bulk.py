@@ -6,7 +6,6 @@ the two are close. Writes JSON to bench-results/bulk.json.
 """
 
 import argparse
-import json
 import sys
 import tempfile
 import threading
@@ -19,7 +18,7 @@ import httpx
 
 from devstack.stack import Ports, Stack
 from shared.auth import issue_token
-from tests.bench import stop_cleanly_on_sigterm
+from tests.bench import stop_cleanly_on_sigterm, write_result
 from tests.bench.pipeline import unique_documents
 
 JWT_SECRET = "bench-secret-0123456789abcdef0123456789"
@@ -157,9 +156,7 @@ def main() -> int:
         "ingest_rss_mib_peak_overall": round(max(rss for _, _, rss in watch.samples), 1),
         "run_id": str(uuid.uuid4()),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(args.output, result)
     return 0
 
 

@@ -14,7 +14,6 @@ import io
 import json
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -24,10 +23,10 @@ from pathlib import Path
 import httpx
 from kafka import KafkaConsumer, KafkaProducer
 
-from devstack.stack import Ports, Stack
+from devstack.stack import Stack
 from shared.events import DocumentIngested, DocumentMetadata, StoredObject
 from shared.storage import ObjectStore
-from tests.bench import stop_cleanly_on_sigterm
+from tests.bench import bench_stack, stop_cleanly_on_sigterm, write_result
 from tests.bench.pipeline import percentile
 from tests.conftest import CORPUS, token
 
@@ -151,24 +150,16 @@ def main() -> int:
     args = parser.parse_args()
     stop_cleanly_on_sigterm()
 
-    with tempfile.TemporaryDirectory(prefix="eakte-bench-") as tmp:
-        stack = Stack(Path(tmp), Ports.free(), jwt_secret=JWT_SECRET)
-        try:
-            stack.start_infra()
-            stack.start_services()
-            print(f"[bench] stack up; {args.decisions} decisions, concurrency {args.concurrency}", file=sys.stderr)
-            measured = run(stack, args.decisions, args.concurrency)
-        finally:
-            stack.stop()
+    with bench_stack(JWT_SECRET) as stack:
+        print(f"[bench] stack up; {args.decisions} decisions, concurrency {args.concurrency}", file=sys.stderr)
+        measured = run(stack, args.decisions, args.concurrency)
     result = {
         "benchmark": "workflow decision (HTTP 200) → event visible on documents.approved, workflow=default, SQLite",
         "decisions": args.decisions,
         "concurrency": args.concurrency,
         **measured,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(args.output, result)
     return 0
 
 

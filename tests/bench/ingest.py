@@ -7,7 +7,6 @@ process tree (inspection children, OCRmyPDF, Tesseract) is sampled. Writes bench
 """
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -21,7 +20,7 @@ import httpx
 
 from devstack.stack import Ports, Stack
 from shared.auth import issue_token
-from tests.bench import stop_cleanly_on_sigterm
+from tests.bench import stop_cleanly_on_sigterm, write_result
 from tests.conftest import CORPUS, corpus_manifest
 
 JWT_SECRET = "bench-secret-0123456789abcdef0123456789"
@@ -151,9 +150,7 @@ def main() -> int:
         "ingest_rss_mib_peak": round(peaks["process"], 1),
         "ingest_tree_rss_mib_peak": round(peaks["tree"], 1),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(args.output, result)
     return 0
 
 

@@ -9,7 +9,6 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -20,9 +19,9 @@ from pathlib import Path
 import httpx
 from kafka import KafkaConsumer
 
-from devstack.stack import Ports, Stack
+from devstack.stack import Stack
 from shared.storage import ObjectStore
-from tests.bench import stop_cleanly_on_sigterm
+from tests.bench import bench_stack, stop_cleanly_on_sigterm, write_result
 from tests.conftest import CORPUS, corpus_manifest, token
 
 JWT_SECRET = "bench-secret-0123456789abcdef0123456789"
@@ -132,19 +131,11 @@ def main() -> int:
     stop_cleanly_on_sigterm()
 
     documents = unique_documents(args.documents)
-    with tempfile.TemporaryDirectory(prefix="eakte-bench-") as tmp:
-        # OCR is measured by bench-ingest; here it would only queue behind the pipeline.
-        stack = Stack(
-            Path(tmp), Ports.free(), jwt_secret=JWT_SECRET, base_env={"ingest": {"EAKTE_OCR_ENABLED": "false"}}
-        )
-        try:
-            stack.start_infra()
-            stack.start_services()
-            print(f"[bench] stack up; {len(documents)} documents, concurrency {args.concurrency}", file=sys.stderr)
-            raw = raw_put_rate(ObjectStore(stack.settings()), documents, args.concurrency)
-            pipeline = run_pipeline(stack, documents, args.concurrency)
-        finally:
-            stack.stop()
+    # OCR is measured by bench-ingest; here it would only queue behind the pipeline.
+    with bench_stack(JWT_SECRET, base_env={"ingest": {"EAKTE_OCR_ENABLED": "false"}}) as stack:
+        print(f"[bench] stack up; {len(documents)} documents, concurrency {args.concurrency}", file=sys.stderr)
+        raw = raw_put_rate(ObjectStore(stack.settings()), documents, args.concurrency)
+        pipeline = run_pipeline(stack, documents, args.concurrency)
     result = {
         "benchmark": "pipeline upload→archived, workflow=none",
         "documents": len(documents),
@@ -154,9 +145,7 @@ def main() -> int:
         "raw_minio_put_per_s": round(raw, 2),
         "pipeline_to_raw_put_ratio": round(pipeline["documents_per_s"] / raw, 4),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(args.output, result)
     return 0
 
 

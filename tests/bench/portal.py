@@ -9,10 +9,8 @@ Measures (medians over `--loads` loads per page, after one warm-up):
 """
 
 import argparse
-import json
 import statistics
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -20,8 +18,8 @@ from pathlib import Path
 import httpx
 from playwright.sync_api import Page
 
-from devstack.stack import Ports, Stack
-from tests.bench import stop_cleanly_on_sigterm
+from devstack.stack import Stack
+from tests.bench import bench_stack, stop_cleanly_on_sigterm, write_result
 from tests.conftest import token, unique_bytes
 from tests.integration.browser import launch, new_context
 
@@ -150,26 +148,16 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=Path("bench-results/portal.json"))
     args = parser.parse_args()
     stop_cleanly_on_sigterm()
-    with tempfile.TemporaryDirectory(prefix="eakte-bench-") as tmp:
-        stack = Stack(
-            Path(tmp), Ports.free(), jwt_secret=JWT_SECRET, base_env={"ingest": {"EAKTE_OCR_ENABLED": "false"}}
-        )
-        try:
-            stack.start_infra()
-            stack.start_services()
-            print(f"[bench] stack up; {args.loads} loads per page", file=sys.stderr, flush=True)
-            measured = run(stack, args.loads, args.documents)
-        finally:
-            stack.stop()
+    with bench_stack(JWT_SECRET, base_env={"ingest": {"EAKTE_OCR_ENABLED": "false"}}) as stack:
+        print(f"[bench] stack up; {args.loads} loads per page", file=sys.stderr, flush=True)
+        measured = run(stack, args.loads, args.documents)
     result = {
         "benchmark": "portal pages in headless Debian Chromium (Playwright), loopback, SQLite, OCR off",
         "loads_per_page": args.loads,
         "tasks_in_inbox": args.documents,
         **measured,
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(args.output, result)
     return 0
 
 

@@ -240,3 +240,42 @@ def test_admin_sees_the_rejected_file_in_quarantine_and_the_system_state(
     expect(admin.locator("table")).to_contain_text("documents.ingested")
     page_checks.check(admin, "13-systemzustand")
     admin.context.close()
+
+
+def test_a_returned_document_goes_back_to_the_clerk_who_submits_a_new_version(
+    browser: Browser, stack: Stack, api: Api, tmp_path: Path, page_checks: PageChecks
+) -> None:
+    first = tmp_path / "widerspruch.pdf"
+    first.write_bytes(unique_bytes("sf__minimal-document.pdf"))
+    title = f"Widerspruch Schulz {uuid.uuid4().hex[:6]}"
+    created = api.upload(first, workflow="standard", title=title)
+    assert created.status_code == 201, created.text
+    document_id = created.json()["document_id"]
+    api.task_for(document_id)
+
+    approver = sign_in(browser, stack, "anton", "approver")
+    approver.goto(f"{stack.url('portal')}/aufgaben")
+    approver.get_by_role("link", name=title).click()
+    approver.get_by_label("Zur Überarbeitung zurückgeben").check()
+    approver.get_by_role("button", name="Entscheidung speichern").click()
+    expect(approver.get_by_role("alert")).to_contain_text("Bitte geben Sie eine Begründung an.")
+    approver.get_by_label("Zur Überarbeitung zurückgeben").check()
+    approver.get_by_label("Begründung / Anmerkung").fill("Bitte die Anlage 2 beifügen.")
+    approver.get_by_role("button", name="Entscheidung speichern").click()
+    expect(approver.get_by_role("status")).to_contain_text("wurde zur Überarbeitung zurückgegeben")
+    approver.context.close()
+
+    clerk = sign_in(browser, stack, "clara", "clerk")
+    clerk.goto(f"{stack.url('portal')}/dokumente/{document_id}")
+    expect(clerk.locator("#timeline")).to_contain_text("Zur Überarbeitung zurückgegeben", timeout=30_000)
+    clerk.reload()  # the revision form belongs to the page, not to the live timeline
+    page_checks.check(clerk, "14-zurueckgegeben")
+    second = unique_bytes("sf__minimal-document.pdf")
+    clerk.get_by_label("Überarbeitete Fassung (PDF, TIFF, PNG oder JPEG)").set_input_files(
+        {"name": "widerspruch-v2.pdf", "mimeType": "application/pdf", "buffer": second}
+    )
+    clerk.get_by_role("button", name="Fassung einreichen").click()
+    expect(clerk.get_by_role("status")).to_contain_text("Version 2")
+    assert api.document(document_id)["version"] == 2
+    assert api.task_for(document_id)["version"] == 2
+    clerk.context.close()
