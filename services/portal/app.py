@@ -47,6 +47,8 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if settings.portal_auth == "dev":
+            log.warning("portal: development sign-in, anyone may pick any role; EAKTE_PORTAL_AUTH=oidc for real use")
         log.info("portal started (sign-in: %s)", settings.portal_auth)
         yield
         await backend.close()

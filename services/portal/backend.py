@@ -110,12 +110,15 @@ class Backend:
 
         async def chunks() -> AsyncIterator[bytes]:
             try:
-                async for chunk in response.aiter_raw():
+                async for chunk in response.aiter_bytes():
                     yield chunk
             finally:
                 await response.aclose()
 
-        return Download(dict(response.headers), chunks())
+        headers = dict(response.headers)
+        if "content-encoding" in headers:
+            headers.pop("content-length", None)  # the bytes are passed on decoded, so that length would be wrong
+        return Download(headers, chunks())
 
 
 def _raise_for_error(response: httpx.Response) -> None:

@@ -249,3 +249,86 @@ def test_wording_file_is_valid_and_flat_keys_are_unique() -> None:
     assert texts["nav.upload"] == "Dokumente erfassen"
     assert all(isinstance(value, str) and value for value in texts.values())
     json.dumps(texts, ensure_ascii=False)
+
+
+def test_records_office_starts_the_xdomea_offer_for_the_chosen_akten(services: FakeServices) -> None:
+    client = make_client(services)
+    due = [
+        {
+            "aktenzeichen": "50.10-2016/0001",
+            "disposal": "archive",
+            "retain_until": "2026-01-01T00:00:00Z",
+            "legal_hold": False,
+            "document_id": "d1",
+            "file_plan_class": "50.10",
+        },
+        {
+            "aktenzeichen": "50.10-2016/0001",
+            "disposal": "archive",
+            "retain_until": "2026-02-01T00:00:00Z",
+            "legal_hold": True,
+            "document_id": "d2",
+            "file_plan_class": "50.10",
+        },
+    ]
+    services.answers[("GET", "/api/v1/archive/due")] = (200, due)
+    token = sign_in(client, "rita", "records_officer")
+    page = client.get("/aussonderung")
+    assert "50.10-2016/0001" in page.text and "01.02.2026" in page.text
+    assert (
+        client.post("/aussonderung/angebot", data={"csrf_token": token}, follow_redirects=True).text.count(
+            "Bitte wählen Sie mindestens eine Akte aus."
+        )
+        == 1
+    )
+
+    def offer(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(200, json=due)
+        assert json.loads(request.read()) == {"aktenzeichen": ["50.10-2016/0001"]}
+        zip_headers = {"Content-Type": "application/zip", "Content-Disposition": 'attachment; filename="x_0501.zip"'}
+        return httpx.Response(200, content=b"PK\x03\x04zip", headers=zip_headers)
+
+    config = Settings(jwt_secret=SECRET)
+    client = TestClient(create_app(config, Backend(config, transport=httpx.MockTransport(offer))))
+    token = sign_in(client, "rita", "records_officer")
+    answer = client.post("/aussonderung/angebot", data={"csrf_token": token, "aktenzeichen": "50.10-2016/0001"})
+    assert answer.status_code == 200 and answer.content == b"PK\x03\x04zip"
+    assert answer.headers["content-disposition"] == 'attachment; filename="x_0501.zip"'
+
+
+def test_the_state_archives_evaluation_is_read_in_and_summed_up(services: FakeServices) -> None:
+    services.answers[("POST", "/api/v1/archive/xdomea/evaluation")] = (
+        200,
+        {"process_id": "p1", "decisions": {"a": "archive", "b": "destroy", "c": "archive"}},
+    )
+    services.answers[("GET", "/api/v1/archive/due")] = (200, [])
+    client = make_client(services)
+    token = sign_in(client, "rita", "records_officer")
+    answer = client.post(
+        "/aussonderung/antwort/bewertung",
+        data={"csrf_token": token},
+        files={"nachricht": ("0502.xml", b"<xdomea/>", "application/xml")},
+    )
+    assert "Bewertung eingelesen: 2 archivwürdig, 1 zu vernichten." in answer.text
+    sent = next(c for c in services.calls if c.url.path.endswith("/evaluation"))
+    assert sent.content == b"<xdomea/>" and sent.headers["content-type"] == "application/xml"
+
+
+def test_a_failed_fixity_check_is_shown_as_a_warning(services: FakeServices) -> None:
+    services.answers[("POST", "/api/v1/archive/verify")] = (
+        200,
+        {
+            "checked": 1,
+            "ok": 0,
+            "mismatch": 1,
+            "missing": 0,
+            "results": [{"document_id": "d1", "result": "mismatch", "problems": ["data/original.pdf"]}],
+        },
+    )
+    client = make_client(services)
+    token = sign_in(client, "rita", "records_officer")
+    answer = client.post("/archiv/d1/pruefen", data={"csrf_token": token}, follow_redirects=False)
+    assert answer.status_code == 303 and answer.headers["location"] == "/archiv/d1"
+    shown = client.get("/abgemeldet")
+    assert "Die Prüfsumme stimmt nicht überein" in shown.text and 'class="message error"' in shown.text
