@@ -279,3 +279,18 @@ def test_a_returned_document_goes_back_to_the_clerk_who_submits_a_new_version(
     assert api.document(document_id)["version"] == 2
     assert api.task_for(document_id)["version"] == 2
     clerk.context.close()
+
+
+def test_sign_in_works_with_the_keyboard_alone(browser: Browser, stack: Stack) -> None:
+    page = new_context(browser).new_page()
+    page.goto(f"{stack.url('portal')}/anmelden")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent.trim()") == "Zum Inhalt springen"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent.trim()") == "E-Akte"
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent.trim()") == "clara (Sachbearbeitung)"
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("Angemeldet als clara")).to_be_visible()
+    assert page.url.endswith("/erfassen")
+    page.context.close()
