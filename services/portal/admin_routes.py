@@ -31,6 +31,15 @@ async def quarantine_page(
     return render(request, "quarantine.html", page=page, state=state, states=STATES, seite=seite, pages=pages)
 
 
+@router.get("/quarantaene/{quarantine_id}/datei")
+async def quarantined_file(request: Request, quarantine_id: str, user: Admin) -> Response:
+    """The refused bytes as a download, never shown in the page (the service sends them as an attachment)."""
+    answer = await calls(request, user).stream("ingest", "GET", f"/api/v1/quarantine/{quote(quarantine_id)}/content")
+    response = answer.response()
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 @router.post("/quarantaene/{quarantine_id}/{action}", dependencies=[Csrf])
 async def quarantine_action(request: Request, quarantine_id: str, action: str, user: Admin) -> Response:
     paths = {"freigeben": "release", "verwerfen": "discard"}

@@ -65,6 +65,22 @@ async def fixity_check(request: Request, document_id: str, user: Records) -> Res
     return RedirectResponse(f"/archiv/{quote(document_id)}", status_code=303)
 
 
+@router.post("/archiv/{document_id}/sperre", dependencies=[Csrf])
+async def legal_hold(
+    request: Request, document_id: str, user: Records, aktion: Annotated[str, Form()] = ""
+) -> Response:
+    """Set or lift a legal hold (rechtliche Sperre): while it is set, nothing of the package can be disposed of."""
+    path = f"/api/v1/archive/{quote(document_id)}/hold"
+    api = calls(request, user)
+    if aktion == "setzen":
+        await api.post("archive", path)
+        flash(request, t("package.hold_set"))
+    elif aktion == "aufheben":
+        await api.delete("archive", path)
+        flash(request, t("package.hold_lifted"))
+    return RedirectResponse(f"/archiv/{quote(document_id)}", status_code=303)
+
+
 @router.get("/aussonderung")
 async def disposal_page(request: Request, user: Records) -> Response:
     due = await calls(request, user).get("archive", "/api/v1/archive/due")

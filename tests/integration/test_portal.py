@@ -166,6 +166,11 @@ def test_records_officer_finds_the_document_and_downloads_identical_bytes(
     rita.get_by_role("button", name="Unversehrtheit prüfen").click()
     expect(rita.get_by_role("status")).to_contain_text("Geprüft – das Dokument ist unverändert.")
     expect(rita.locator("dd", has_text="unverändert")).to_contain_text(": unverändert")
+    rita.get_by_role("button", name="Rechtliche Sperre setzen").click()
+    expect(rita.get_by_role("status")).to_contain_text("Die rechtliche Sperre ist gesetzt")
+    expect(rita.locator("table")).to_contain_text("Ja")  # every object of the package carries the hold
+    rita.get_by_role("button", name="Rechtliche Sperre aufheben").click()
+    expect(rita.get_by_role("status")).to_contain_text("Die rechtliche Sperre ist aufgehoben.")
     rita.goto(f"{stack.url('portal')}/aussonderung")
     page_checks.check(rita, "09-aussonderung")
     rita.context.close()
@@ -230,6 +235,9 @@ def test_admin_sees_the_rejected_file_in_quarantine_and_the_system_state(
     expect(row).to_contain_text(NOT_A_PDF)
     expect(row).to_contain_text("von clara")
     page_checks.check(admin, "12-quarantaene")
+    with admin.expect_download() as info:
+        row.get_by_role("link", name="notiz.pdf herunterladen").click()
+    assert Path(info.value.path()).read_bytes() == b"Dies ist nur eine Textnotiz.\n"
     row.get_by_role("button", name="Verwerfen").click()
     expect(admin.get_by_role("status")).to_contain_text("Die Datei wurde verworfen und gelöscht.")
     admin.get_by_role("link", name="Verworfen").click()

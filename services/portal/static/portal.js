@@ -122,11 +122,15 @@
   function setUpRefresh() {
     document.querySelectorAll("[data-refresh-url]").forEach(function (region) {
       var every = parseInt(region.dataset.refreshMs, 10) || 3000;
-      function finished() { return region.querySelector('[data-final="true"]') !== null; }
+      var expired = false;
+      function finished() { return expired || region.querySelector('[data-final="true"]') !== null; }
       function refresh() {
         if (finished()) { return; }
         fetch(region.dataset.refreshUrl, { headers: { "X-Requested-With": "fetch" }, credentials: "same-origin" })
-          .then(function (response) { return response.ok ? response.text() : null; })
+          .then(function (response) {
+            if (response.status === 401) { expired = true; region.insertAdjacentText("beforeend", region.dataset.textExpired || ""); }
+            return response.ok ? response.text() : null;
+          })
           .then(function (html) {
             if (html !== null && html.trim() !== region.innerHTML.trim()) { region.innerHTML = html; }
           })
