@@ -236,7 +236,7 @@ def test_admin_sees_the_rejected_file_in_quarantine_and_the_system_state(
     expect(row).to_contain_text("von clara")
     page_checks.check(admin, "12-quarantaene")
     with admin.expect_download() as info:
-        row.get_by_role("link", name="notiz.pdf herunterladen").click()
+        row.get_by_role("link", name="Datei herunterladen: notiz.pdf").click()
     assert Path(info.value.path()).read_bytes() == b"Dies ist nur eine Textnotiz.\n"
     row.get_by_role("button", name="Verwerfen").click()
     expect(admin.get_by_role("status")).to_contain_text("Die Datei wurde verworfen und gelöscht.")
