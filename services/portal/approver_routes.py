@@ -117,7 +117,7 @@ async def record_absence(
     ends_on: Annotated[str, Form()] = "",
 ) -> Response:
     form = {"deputy": deputy, "starts_on": starts_on, "ends_on": ends_on}
-    error = _absence_error(deputy, starts_on, ends_on)
+    error = _absence_error(user.name, deputy, starts_on, ends_on)
     if not error:
         try:
             await calls(request, user).post("workflow", "/api/v1/absences", json=form)
@@ -132,9 +132,12 @@ async def record_absence(
     return RedirectResponse("/abwesenheit", status_code=303)
 
 
-def _absence_error(deputy: str, starts_on: str, ends_on: str) -> str:
+def _absence_error(user: str, deputy: str, starts_on: str, ends_on: str) -> str:
+    """The form's mistakes in German before the workflow service is asked (it checks the same again)."""
     if not deputy.strip():
         return t("absence.deputy_required")
+    if deputy.strip() == user:
+        return t("absence.not_yourself")
     try:
         start, end = date.fromisoformat(starts_on), date.fromisoformat(ends_on)
     except ValueError:

@@ -332,3 +332,20 @@ def test_a_failed_fixity_check_is_shown_as_a_warning(services: FakeServices) -> 
     assert answer.status_code == 303 and answer.headers["location"] == "/archiv/d1"
     shown = client.get("/abgemeldet")
     assert "Die Prüfsumme stimmt nicht überein" in shown.text and 'class="message error"' in shown.text
+
+
+def test_absence_form_mistakes_are_explained_in_german_before_the_service_is_asked(services: FakeServices) -> None:
+    services.answers[("GET", "/api/v1/absences")] = (200, [])
+    client = make_client(services)
+    token = sign_in(client, "anton", "approver")
+    cases = {
+        ("", "2030-01-01", "2030-01-02"): "Bitte geben Sie Ihre Vertretung an.",
+        ("anton", "2030-01-01", "2030-01-02"): "Sie können sich nicht selbst vertreten.",
+        ("sven", "2030-01-05", "2030-01-02"): "Das Ende darf nicht vor dem Beginn liegen.",
+        ("sven", "morgen", "2030-01-02"): "Bitte geben Sie Beginn und Ende als Datum an.",
+    }
+    for (deputy, starts_on, ends_on), message in cases.items():
+        form = {"csrf_token": token, "deputy": deputy, "starts_on": starts_on, "ends_on": ends_on}
+        answer = client.post("/abwesenheit", data=form)
+        assert answer.status_code == 422 and message in answer.text
+    assert not any(call.method == "POST" for call in services.calls)
