@@ -19,6 +19,7 @@ from services.archive import xdomea
 from services.archive.domain import DisposalRefused
 from services.archive.service import ArchiveService
 from services.archive.tables import ArchivedDocumentRow, XdomeaProcessRow
+from shared.errors import Refused
 from shared.events import utcnow
 from shared.settings import Settings
 
@@ -26,10 +27,8 @@ from shared.settings import Settings
 AKTE_NAMESPACE = uuid.UUID("6f1f3b7e-7c1e-4d38-9a55-5b1f2f1d4e10")
 
 
-class AussonderungRefused(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+class AussonderungRefused(Refused):
+    """A disposal step to the state archive that cannot be taken (nothing offered, unknown process, ...)."""
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from shared.errors import Refused
+
 BAGIT_TXT = "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 # Documents filed in no Akte (no file plan class) are kept this long; their disposal is decided by a person.
 DEFAULT_RETENTION_YEARS = 10
@@ -110,10 +112,8 @@ class Disposal(StrEnum):
     DESTROY = "destroy"
 
 
-class DisposalRefused(Exception):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+class DisposalRefused(Refused):
+    """Disposal the rules forbid now (legal hold, retention running, or the file plan says archive)."""
 
 
 def check_may_destroy(

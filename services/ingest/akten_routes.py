@@ -98,7 +98,7 @@ async def open_akte(
     except FilingRefused as exc:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail={"error": "invalid_request", "reason": exc.reason, "message": str(exc)},
+            detail={"error": "invalid_request", "reason": exc.code, "message": str(exc)},
         ) from exc
     return _akte_out(view)
 

@@ -10,15 +10,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from services.ingest.fileplan import Disposal, FilePlan, FilePlanClass, format_aktenzeichen
 from services.ingest.tables import AkteRow, DocumentRow, VorgangRow
+from shared.errors import Refused
 from shared.events import utcnow
 
 
-class FilingRefused(Exception):
-    """The request names a file plan class, Akte or Vorgang that does not exist; `reason` is the API's code."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+class FilingRefused(Refused):
+    """The request names a file plan class, Akte or Vorgang that does not exist; `code` is the API's reason."""
 
 
 @dataclass(frozen=True)

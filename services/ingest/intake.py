@@ -166,7 +166,7 @@ class IntakeQueue:
         try:
             self._filing.check_request(upload.aktenzeichen, upload.new_akte_class)
         except FilingRefused as exc:
-            return IntakeState.FAILED, None, f"{exc.reason}: {exc}"
+            return IntakeState.FAILED, None, f"{exc.code}: {exc}"
         sha256, size = sha256_of_file(path)
         too_large = size > self._settings.max_upload_bytes
         outcome = self._ingest.ingest_file(path, sha256, size, too_large, upload)

@@ -110,7 +110,7 @@ async def upload_from(request: Request, form: ReceivedForm, principal: Principal
     try:
         await run_in_threadpool(_filing(request).check_request, upload.aktenzeichen, upload.new_akte_class)
     except FilingRefused as exc:
-        raise invalid(exc.reason, str(exc)) from exc
+        raise invalid(exc.code, str(exc)) from exc
     return upload
 
 

@@ -11,9 +11,10 @@ from zoneinfo import ZoneInfo
 from fastapi import FastAPI
 
 from services.workflow import handlers, routes
+from services.workflow.audit_log import audit_object_key
 from services.workflow.clock import Clock, ControllableClock, make_clock
 from services.workflow.definitions import load_definitions, load_organisation, source_paths
-from services.workflow.service import WorkflowService, audit_object_key
+from services.workflow.service import WorkflowService
 from services.workflow.tables import WorkflowBase
 from shared import events
 from shared.db import serialize_sqlite_writers
@@ -42,7 +43,7 @@ def audit_store(settings: Settings) -> Callable[[str, bytes], events.StoredObjec
     return put
 
 
-def scheduler(service: WorkflowService, clock: Clock, interval_s: float) -> Callable[[], Awaitable[None]]:
+def scheduler(tick: Callable[[], int], clock: Clock, interval_s: float) -> Callable[[], Awaitable[None]]:
     """Checks deadlines, resubmissions and absences every `interval_s`, and at once when the clock is moved."""
 
     async def run() -> None:
@@ -52,7 +53,7 @@ def scheduler(service: WorkflowService, clock: Clock, interval_s: float) -> Call
         while True:
             wake.clear()
             try:
-                await asyncio.to_thread(service.tick)
+                await asyncio.to_thread(tick)
             except Exception:  # the database is away for a moment: try again next round
                 log.exception("workflow scheduler tick failed; retrying")
             with contextlib.suppress(TimeoutError):
@@ -87,7 +88,8 @@ def create_app() -> FastAPI:
     if isinstance(clock, ControllableClock):
         log.warning("EAKTE_CLOCK=controllable: admins can move time with POST /api/v1/_test/clock (tests only)")
         routers.append(routes.test_router)
-    app = build_app(runtime, routers, background=[scheduler(service, clock, settings.scheduler_interval_s)])
+    due_work = scheduler(service.scheduler.tick, clock, settings.scheduler_interval_s)
+    app = build_app(runtime, routers, background=[due_work])
     app.state.workflow = service
     log.info(
         "workflow definitions from %s: %s",

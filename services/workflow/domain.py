@@ -11,6 +11,8 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from shared.errors import Refused
+
 NO_REVIEW = "none"
 DEFAULT_WORKFLOW = "default"
 APPROVER_ROLE = "approver"
@@ -53,12 +55,8 @@ class AssigneeKind(StrEnum):
     ORG_UNIT = "org_unit"  # offered to the unit's members as a group
 
 
-class DecisionRefused(Exception):
+class DecisionRefused(Refused):
     """An action that the rules forbid; `code` is the API's error, the message says why."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 # --- organisation -----------------------------------------------------------------------------------

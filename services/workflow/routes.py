@@ -7,9 +7,11 @@ from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
+from services.workflow.absences import InvalidRequest
 from services.workflow.clock import ControllableClock
 from services.workflow.domain import Decision, DecisionRefused
-from services.workflow.service import InvalidRequest, TaskNotFound, WorkflowNotFound, WorkflowService
+from services.workflow.rows import TaskNotFound, WorkflowNotFound
+from services.workflow.service import WorkflowService
 from shared.auth import Principal, require_roles
 
 router = APIRouter(prefix="/api/v1")
@@ -160,7 +162,7 @@ async def workflow_state(
     request: Request, document_id: str, _principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))]
 ) -> dict[str, Any]:
     try:
-        return await run_in_threadpool(_service(request).workflow_state, document_id)
+        return await run_in_threadpool(_service(request).views.workflow_state, document_id)
     except WorkflowNotFound as exc:
         raise _not_found("workflow") from exc
 
@@ -170,7 +172,7 @@ async def audit_trail(
     request: Request, document_id: str, _principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))]
 ) -> dict[str, Any]:
     try:
-        view = await run_in_threadpool(_service(request).audit, document_id)
+        view = await run_in_threadpool(_service(request).audit_log.view, document_id)
     except WorkflowNotFound as exc:
         raise _not_found("workflow") from exc
     return {
@@ -188,7 +190,12 @@ async def record_absence(
 ) -> AbsenceOut:
     try:
         row = await run_in_threadpool(
-            _service(request).record_absence, principal.user, principal.roles, body.deputy, body.starts_on, body.ends_on
+            _service(request).absences.record,
+            principal.user,
+            principal.roles,
+            body.deputy,
+            body.starts_on,
+            body.ends_on,
         )
     except InvalidRequest as exc:
         raise HTTPException(422, detail={"error": "invalid_request", "reason": str(exc)}) from exc
@@ -201,7 +208,7 @@ async def record_absence(
 async def list_absences(
     request: Request, principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))]
 ) -> list[AbsenceOut]:
-    rows = await run_in_threadpool(_service(request).absences, principal.user)
+    rows = await run_in_threadpool(_service(request).absences.of, principal.user)
     return [
         AbsenceOut(absence_id=r.absence_id, user=r.user, deputy=r.deputy, starts_on=r.starts_on, ends_on=r.ends_on)
         for r in rows
@@ -226,7 +233,7 @@ async def add_resubmission(
 ) -> ResubmissionOut:
     try:
         row = await run_in_threadpool(
-            _service(request).add_resubmission, principal.user, body.document_id, body.on, body.note
+            _service(request).resubmissions.add, principal.user, body.document_id, body.on, body.note
         )
     except WorkflowNotFound as exc:
         raise _not_found("workflow") from exc
@@ -237,7 +244,7 @@ async def add_resubmission(
 async def list_resubmissions(
     request: Request, principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))]
 ) -> list[ResubmissionOut]:
-    rows = await run_in_threadpool(_service(request).resubmissions, principal.user)
+    rows = await run_in_threadpool(_service(request).resubmissions.of, principal.user)
     return [_resubmission_out(r) for r in rows]
 
 
@@ -246,7 +253,7 @@ async def finish_resubmission(
     request: Request, resubmission_id: str, principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))]
 ) -> ResubmissionOut:
     try:
-        row = await run_in_threadpool(_service(request).finish_resubmission, principal.user, resubmission_id)
+        row = await run_in_threadpool(_service(request).resubmissions.finish, principal.user, resubmission_id)
     except TaskNotFound as exc:
         raise _not_found("resubmission") from exc
     return _resubmission_out(row)
@@ -254,8 +261,8 @@ async def finish_resubmission(
 
 @test_router.get("/clock")
 async def read_clock(request: Request, _principal: Annotated[Principal, Depends(require_roles("admin"))]) -> dict:
-    service = _service(request)
-    return {"now": service.clock.now(), "today": service.today()}
+    context = _service(request).context
+    return {"now": context.clock.now(), "today": context.today()}
 
 
 @test_router.post("/clock")
@@ -264,9 +271,9 @@ async def advance_clock(
 ) -> dict:
     """Move the controllable clock forward and do at once what became due (test stacks only)."""
     service = _service(request)
-    clock = service.clock
+    clock = service.context.clock
     if not isinstance(clock, ControllableClock):  # not mounted otherwise; belt and braces
         raise _not_found("route")
     now = clock.advance(body.advance_seconds)
-    changed = await run_in_threadpool(service.tick)
-    return {"now": now, "today": service.today(), "changed": changed}
+    changed = await run_in_threadpool(service.scheduler.tick)
+    return {"now": now, "today": service.context.today(), "changed": changed}

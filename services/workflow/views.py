@@ -1,0 +1,169 @@
+"""Read views of the workflow: an inbox entry (`TaskView`) and the whole state of a document's workflow."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.workflow.domain import AssigneeKind, Decision, StepDefinition, TaskState, step_complete
+from services.workflow.rows import WorkflowNotFound, definition_of
+from services.workflow.tables import ResubmissionRow, TaskRow, WorkflowRow
+
+
+@dataclass(frozen=True)
+class TaskView:
+    task_id: str
+    document_id: str
+    step: int
+    offered_to_role: str
+    state: str
+    title: str
+    aktenzeichen: str
+    sha256: str
+    submitted_by: str
+    created_at: datetime
+    kind: str = "approval"
+    step_name: str = ""
+    assignee_kind: str = ""
+    assignee: str = ""
+    claimed_by: str | None = None
+    on_behalf_of: str | None = None
+    deadline_at: datetime | None = None
+    escalated: bool = False
+    version: int = 1
+    definition: str = ""
+    note: str = ""
+
+
+def task_view(task: TaskRow, workflow: WorkflowRow, on_behalf_of: str | None) -> TaskView:
+    return TaskView(
+        task_id=task.task_id,
+        document_id=task.document_id,
+        step=task.step,
+        offered_to_role=task.offered_to_role,
+        state=task.state,
+        title=workflow.document_metadata.get("title", ""),
+        aktenzeichen=workflow.document_metadata.get("aktenzeichen", ""),
+        sha256=workflow.original["sha256"],
+        submitted_by=workflow.submitted_by,
+        created_at=task.created_at,
+        step_name=task.step_name,
+        assignee_kind=task.assignee_kind,
+        assignee=task.assignee,
+        claimed_by=task.claimed_by,
+        on_behalf_of=on_behalf_of,
+        deadline_at=task.deadline_at,
+        escalated=task.escalated_at is not None,
+        version=workflow.version,
+        definition=workflow.definition,
+    )
+
+
+def resubmission_view(row: ResubmissionRow, workflow: WorkflowRow) -> TaskView:
+    """A due resubmission as it shows in its owner's inbox, beside the tasks."""
+    return TaskView(
+        task_id=row.resubmission_id,
+        document_id=row.document_id,
+        step=0,
+        offered_to_role="",
+        state="due",
+        title=workflow.document_metadata.get("title", ""),
+        aktenzeichen=workflow.document_metadata.get("aktenzeichen", ""),
+        sha256=workflow.original["sha256"],
+        submitted_by=workflow.submitted_by,
+        created_at=row.due_at or row.created_at,
+        kind="resubmission",
+        assignee_kind=AssigneeKind.USER.value,
+        assignee=row.user,
+        version=workflow.version,
+        definition=workflow.definition,
+        note=row.note,
+    )
+
+
+class WorkflowStateView:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def workflow_state(self, document_id: str) -> dict[str, Any]:
+        """Definition and version, run, state, the steps with their tasks, what is open, and earlier runs."""
+        with self._sessions() as session:
+            workflow = session.get(WorkflowRow, document_id)
+            if workflow is None:
+                raise WorkflowNotFound(document_id)
+            definition = definition_of(workflow)
+            tasks = session.scalars(
+                select(TaskRow)
+                .where(TaskRow.document_id == document_id)
+                .order_by(TaskRow.run, TaskRow.step, TaskRow.slot)
+            ).all()
+            current = [t for t in tasks if t.run == workflow.run]
+            steps = [
+                _step_dict(number, step, [t for t in current if t.step == number])
+                for number, step in enumerate(definition.steps, start=1)
+            ]
+            open_tasks = [_task_dict(t) for t in current if t.state == TaskState.OPEN.value]
+            return {
+                "document_id": workflow.document_id,
+                "definition": workflow.definition,
+                "definition_version": workflow.definition_version,
+                "definition_title": definition.title,
+                "requested_workflow": workflow.requested_workflow,
+                "state": workflow.state,
+                "submitted_by": workflow.submitted_by,
+                "version": workflow.version,
+                "run": workflow.run,
+                "current_step": workflow.current_step,
+                "title": workflow.document_metadata.get("title", ""),
+                "aktenzeichen": workflow.document_metadata.get("aktenzeichen", ""),
+                "created_at": workflow.created_at,
+                "finished_at": workflow.finished_at,
+                "steps": steps,
+                "open": open_tasks,
+                "earlier_runs": [_task_dict(t) for t in tasks if t.run != workflow.run],
+            }
+
+
+def _step_dict(number: int, step: StepDefinition, step_tasks: list[TaskRow]) -> dict[str, Any]:
+    approvals = sum(1 for t in step_tasks if t.decision == Decision.APPROVE.value)
+    if any(t.state == TaskState.OPEN.value for t in step_tasks):
+        state = "open"
+    elif step_tasks and step_complete(step, approvals):
+        state = "completed"
+    elif step_tasks:
+        state = "stopped"
+    else:
+        state = "pending"
+    return {
+        "step": number,
+        "name": step.name,
+        "type": step.type.value,
+        "mode": step.mode.value,
+        "required_approvals": step.required_approvals(),
+        "approvals": approvals,
+        "state": state,
+        "tasks": [_task_dict(t) for t in step_tasks],
+    }
+
+
+def _task_dict(task: TaskRow) -> dict[str, Any]:
+    return {
+        "task_id": task.task_id,
+        "run": task.run,
+        "step": task.step,
+        "slot": task.slot,
+        "assignee_kind": task.assignee_kind,
+        "assignee": task.assignee,
+        "claimed_by": task.claimed_by,
+        "state": task.state,
+        "deadline_at": task.deadline_at,
+        "escalated_to_user": task.escalated_to_user,
+        "escalated_to_role": task.escalated_to_role,
+        "decided_by": task.decided_by,
+        "on_behalf_of": task.on_behalf_of,
+        "decision": task.decision,
+        "comment": task.comment,
+        "decided_at": task.decided_at,
+    }
