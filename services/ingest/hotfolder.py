@@ -151,5 +151,12 @@ class HotFolder:
         elif item.state is IntakeState.DUPLICATE:
             note |= {"duplicate": True}
         suffix = ".receipt.json" if ok else ".reason.json"
-        target.with_name(f"{target.name}{suffix}").write_text(json.dumps(note, ensure_ascii=False, indent=2))
+        _write_atomically(target.with_name(f"{target.name}{suffix}"), json.dumps(note, ensure_ascii=False, indent=2))
         os.replace(item.path, target)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Scanner software and people read receipts while they appear: never let them see a half-written one."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text)
+    os.replace(partial, path)
