@@ -1,6 +1,5 @@
 """HTTP entrypoints for the quarantine (admins only)."""
 
-from datetime import datetime
 from typing import Annotated
 from urllib.parse import quote
 
@@ -9,7 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
-from services.ingest.quarantine import QuarantineService
+from services.ingest.quarantine import QuarantinedItem, QuarantineService
 from services.ingest.routes import outcome_response
 from shared.auth import Principal, require_roles
 
@@ -17,25 +16,9 @@ router = APIRouter(prefix="/api/v1/quarantine")
 admin = require_roles("admin")
 
 
-class QuarantinedOut(BaseModel):
-    quarantine_id: str
-    reason: str
-    detail: str
-    sha256: str
-    size: int
-    original_name: str
-    uploaded_by: str
-    uploaded_at: datetime
-    source: str
-    state: str
-    released_as: str | None
-    discarded_by: str | None
-    discarded_at: datetime | None
-
-
 class QuarantinePage(BaseModel):
     total: int
-    items: list[QuarantinedOut]
+    items: list[QuarantinedItem]
 
 
 def _service(request: Request) -> QuarantineService:
@@ -61,17 +44,17 @@ async def list_quarantine(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> QuarantinePage:
     total, items = await run_in_threadpool(_service(request).items, state, limit, offset)
-    return QuarantinePage(total=total, items=[QuarantinedOut(**vars(i)) for i in items])
+    return QuarantinePage(total=total, items=items)
 
 
-@router.get("/{quarantine_id}", response_model=QuarantinedOut)
+@router.get("/{quarantine_id}", response_model=QuarantinedItem)
 async def get_quarantined(
     request: Request, quarantine_id: str, _principal: Annotated[Principal, Depends(admin)]
-) -> QuarantinedOut:
+) -> QuarantinedItem:
     item = await run_in_threadpool(_service(request).item, quarantine_id)
     if item is None:
         raise _not_found()
-    return QuarantinedOut(**vars(item))
+    return item
 
 
 @router.get("/{quarantine_id}/content")
@@ -109,13 +92,13 @@ async def release(
     return outcome_response(outcome)
 
 
-@router.post("/{quarantine_id}/discard", response_model=QuarantinedOut)
+@router.post("/{quarantine_id}/discard", response_model=QuarantinedItem)
 async def discard(
     request: Request, quarantine_id: str, principal: Annotated[Principal, Depends(admin)]
-) -> QuarantinedOut:
+) -> QuarantinedItem:
     """An admin judged a held item rubbish: its bytes are deleted, its record stays as `discarded`."""
     try:
         item = await run_in_threadpool(_service(request).discard, quarantine_id, principal.user)
     except LookupError as exc:
         raise _not_held() from exc
-    return QuarantinedOut(**vars(item))
+    return item

@@ -1,6 +1,6 @@
 """HTTP entrypoints of the workflow service."""
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
@@ -12,6 +12,7 @@ from services.workflow.clock import ControllableClock
 from services.workflow.domain import Decision, DecisionRefused
 from services.workflow.rows import TaskNotFound, WorkflowNotFound
 from services.workflow.service import WorkflowService
+from services.workflow.views import TaskView
 from shared.auth import Principal, require_roles
 
 router = APIRouter(prefix="/api/v1")
@@ -29,30 +30,6 @@ REFUSAL_STATUS = {
     "already_signed": status.HTTP_409_CONFLICT,
     "not_claimable": status.HTTP_409_CONFLICT,
 }
-
-
-class TaskOut(BaseModel):
-    task_id: str
-    document_id: str
-    step: int
-    offered_to_role: str
-    state: str
-    title: str
-    aktenzeichen: str
-    sha256: str
-    submitted_by: str
-    created_at: datetime
-    kind: str = "approval"
-    step_name: str = ""
-    assignee_kind: str = ""
-    assignee: str = ""
-    claimed_by: str | None = None
-    on_behalf_of: str | None = None
-    deadline_at: datetime | None = None
-    escalated: bool = False
-    version: int = 1
-    definition: str = ""
-    note: str = ""
 
 
 class DecisionIn(BaseModel):
@@ -113,25 +90,25 @@ def _not_found(what: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, detail={"error": "not_found", "reason": f"no such {what}"})
 
 
-@router.get("/tasks", response_model=list[TaskOut])
+@router.get("/tasks", response_model=list[TaskView])
 async def list_tasks(
     request: Request, principal: Annotated[Principal, Depends(require_roles(*DECIDERS))]
-) -> list[TaskOut]:
+) -> list[TaskView]:
     tasks = await run_in_threadpool(_service(request).open_tasks, principal.user, principal.roles)
-    return [TaskOut(**vars(task)) for task in tasks]
+    return tasks
 
 
-@router.post("/tasks/{task_id}/claim", response_model=TaskOut)
+@router.post("/tasks/{task_id}/claim", response_model=TaskView)
 async def claim(
     request: Request, task_id: str, principal: Annotated[Principal, Depends(require_roles(*DECIDERS))]
-) -> TaskOut:
+) -> TaskView:
     try:
         task = await run_in_threadpool(_service(request).claim, task_id, principal.user, principal.roles)
     except TaskNotFound as exc:
         raise _not_found("task") from exc
     except DecisionRefused as exc:
         raise _refused(exc) from exc
-    return TaskOut(**vars(task))
+    return task
 
 
 @router.post("/tasks/{task_id}/decision", response_model=DecisionOut)
