@@ -11,6 +11,7 @@ COPY pyproject.toml README.md ./
 COPY shared ./shared
 COPY services ./services
 COPY devstack ./devstack
+COPY eakte_cli ./eakte_cli
 COPY config ./config
 RUN pip install . && useradd --system --uid 10001 --home /data eakte && mkdir -p /data && chown eakte /data
 USER eakte

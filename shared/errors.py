@@ -1,4 +1,10 @@
-"""The one shape of a refusal: the rules say no, with a code the API reports and a message that says why."""
+"""The one shape of a refusal: the rules say no, with a code the API reports and a message that says why.
+
+Routes do not catch refusals: `shared.service_app.build_app` registers one handler that answers
+`{"error": code, "reason": message}` with the status the service's table gives the code.
+"""
+
+from collections.abc import Mapping
 
 
 class Refused(Exception):
@@ -7,3 +13,24 @@ class Refused(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class NotFound(Refused):
+    """What was asked for does not exist (or is not the caller's to see)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("not_found", message)
+
+
+# Codes every service shares; a service's own table adds to (or overrides) these.
+COMMON_STATUS: Mapping[str, int] = {
+    "not_found": 404,
+    "forbidden": 403,
+    "invalid_request": 422,
+}
+# A code no table names is a conflict with the current state.
+DEFAULT_STATUS = 409
+
+
+def status_of(code: str, table: Mapping[str, int]) -> int:
+    return table.get(code) or COMMON_STATUS.get(code) or DEFAULT_STATUS

@@ -60,6 +60,22 @@ def enqueuer_for(broker: KafkaBroker) -> Callable[[str, bytes, bytes], Awaitable
     return enqueue
 
 
+Handler = Callable[[EventT], Awaitable[None]]
+
+
+def consumer(broker: KafkaBroker, event_type: type[EventT], group: str) -> Callable[[Handler[EventT]], Handler[EventT]]:
+    """Decorate the one handler of `event_type`'s topic in consumer group `group` (FastStream's subscriber shape).
+
+    Write the group name out at the decorator, so that grep finds every consumer of a topic.
+    """
+
+    def register(handle: Handler[EventT]) -> Handler[EventT]:
+        subscribe(broker, event_type, group, handle)
+        return handle
+
+    return register
+
+
 def subscribe(
     broker: KafkaBroker,
     event_type: type[EventT],

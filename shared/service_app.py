@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import uvicorn
@@ -15,6 +15,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from starlette.exceptions import HTTPException
 
 from shared.db import make_engine, make_sessions
+from shared.errors import Refused, status_of
 from shared.events import ALL_TOPICS
 from shared.messaging import create_topics, make_broker, publisher_for
 from shared.outbox import OutboxRelay
@@ -44,9 +45,17 @@ BackgroundJob = Callable[[], Awaitable[None]]
 
 
 def build_app(
-    runtime: ServiceRuntime, routers: Iterable[APIRouter], background: Iterable[BackgroundJob] = ()
+    runtime: ServiceRuntime,
+    routers: Iterable[APIRouter],
+    background: Iterable[BackgroundJob] = (),
+    refusal_status: Mapping[str, int] | None = None,
 ) -> FastAPI:
-    """The service's app; `background` jobs (loops) run while it runs, beside the outbox relay."""
+    """The service's app; `background` jobs (loops) run while it runs, beside the outbox relay.
+
+    A `shared.errors.Refused` raised by a route becomes `{"error": code, "reason": message}` with the status
+    `refusal_status` gives its code (see `shared.errors.status_of` for the codes every service shares).
+    """
+    refusals = dict(refusal_status or {})
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -77,6 +86,10 @@ def build_app(
     async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
         body = exc.detail if isinstance(exc.detail, dict) else {"error": "http_error", "reason": str(exc.detail)}
         return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Refused)
+    async def _refused(_request: Request, exc: Refused) -> JSONResponse:
+        return JSONResponse({"error": exc.code, "reason": str(exc)}, status_code=status_of(exc.code, refusals))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:

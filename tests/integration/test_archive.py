@@ -189,7 +189,7 @@ def test_verify_reports_a_corrupted_unlocked_object(api: Api, stack: Stack) -> N
         assert results[intact]["result"] == "ok"
         assert (report["ok"], report["mismatch"], report["missing"]) == (1, 1, 1)
         cli = subprocess.run(
-            [sys.executable, "-m", "shared.cli", "archive", "verify", "--url", stack.url("archive")],
+            [sys.executable, "-m", "eakte_cli", "archive", "verify", "--url", stack.url("archive")],
             env={**os.environ, "EAKTE_JWT_SECRET": JWT_SECRET},
             capture_output=True,
             text=True,

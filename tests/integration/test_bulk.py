@@ -130,7 +130,7 @@ def test_multi_file_upload_is_queued_and_followed(api: Api, stack: Stack) -> Non
     overall = api.http.get(f"{ingest}/api/v1/intake/progress", headers=clerk).json()
     assert overall["total"] >= 27 and overall["done"] >= 25
     cli = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "status", "--url", ingest],
+        [sys.executable, "-m", "eakte_cli", "status", "--url", ingest],
         env={**os.environ, "EAKTE_JWT_SECRET": JWT_SECRET},
         capture_output=True,
         text=True,

@@ -7,8 +7,8 @@ import jwt
 import pytest
 from pydantic import ValidationError
 
+from eakte_cli import main
 from shared.auth import InvalidRoles, decode_token, issue_token, parse_roles
-from shared.cli import main
 from shared.events import ALL_TOPICS, DocumentIngested, DocumentMetadata, StoredObject
 
 SECRET = "unit-test-secret-0123456789abcdef0123"

@@ -1,9 +1,15 @@
-"""The `eakte` command: development tokens, and running the stack on this machine."""
+"""The `eakte` command: development tokens, intake progress, archive checks, and running the stack here.
+
+It lives beside the services, not in `shared/`: it may use the development tooling (`devstack`).
+"""
 
 import argparse
 import sys
 from datetime import timedelta
 
+import httpx
+
+from devstack.run import run_down, run_up
 from shared.auth import InvalidRoles, issue_token, parse_roles
 from shared.settings import get_settings
 
@@ -21,8 +27,6 @@ def _token(args: argparse.Namespace) -> int:
 
 def _status(args: argparse.Namespace) -> int:
     """The intake progress figure, asked from the running ingest service with a short-lived admin token."""
-    import httpx
-
     settings = get_settings()
     token = issue_token("eakte-cli", frozenset({"admin"}), settings.jwt_secret, timedelta(minutes=5))
     url = args.url or f"http://127.0.0.1:{settings.ingest_port}"
@@ -42,8 +46,6 @@ def _status(args: argparse.Namespace) -> int:
 
 def _archive_verify(args: argparse.Namespace) -> int:
     """Re-read archived packages and compare every manifest hash; exit code 2 when any is not ok."""
-    import httpx
-
     settings = get_settings()
     token = issue_token("eakte-cli", frozenset({"admin"}), settings.jwt_secret, timedelta(minutes=30))
     url = args.url or f"http://127.0.0.1:{settings.archive_port}"
@@ -64,14 +66,10 @@ def _archive_verify(args: argparse.Namespace) -> int:
 
 
 def _up(_args: argparse.Namespace) -> int:
-    from devstack.run import run_up
-
     return run_up()
 
 
 def _down(_args: argparse.Namespace) -> int:
-    from devstack.run import run_down
-
     return run_down()
 
 
@@ -104,7 +102,3 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

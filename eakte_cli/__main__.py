@@ -1,0 +1,5 @@
+import sys
+
+from eakte_cli import main
+
+sys.exit(main())

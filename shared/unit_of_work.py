@@ -1,0 +1,166 @@
+"""The unit of work: one place per service where a transaction begins and ends.
+
+A service-layer function takes the unit of work it needs, opens it with `with uow:`, works through the
+repositories it offers, adds the events it announces (they go to the transactional outbox) and calls
+`uow.commit()`. Leaving the `with` block without a commit rolls everything back. Each service subclasses
+`SqlUnitOfWork` with its own repositories (its tables); tests use a fake with in-memory repositories.
+
+`consume_once` is the one path every Kafka handler takes: the processed-event row, the effect and the outbox
+messages it adds are one transaction, so a redelivered event changes nothing.
+"""
+
+import abc
+from collections.abc import Callable
+from types import TracebackType
+from typing import Self, TypeVar
+from uuid import UUID
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.db import OutboxMessage, ProcessedEvent
+from shared.events import DeadLetter, Event, dead_letter_topic
+
+
+class UnitOfWork(abc.ABC):
+    """What every service's unit of work offers beside its repositories: outbox, processed events, commit."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.rollback()  # after a commit there is nothing left to roll back
+
+    @abc.abstractmethod
+    def commit(self) -> None: ...
+
+    @abc.abstractmethod
+    def rollback(self) -> None: ...
+
+    @abc.abstractmethod
+    def add_event(self, event: Event) -> None:
+        """Announce `event` once this unit of work commits (transactional outbox)."""
+
+    @abc.abstractmethod
+    def add_dead_letter(self, letter: DeadLetter) -> None:
+        """Keep an event no rule can place, with the reason, on its topic's dead-letter topic."""
+
+    @abc.abstractmethod
+    def was_processed(self, consumer: str, event_id: UUID) -> bool: ...
+
+    @abc.abstractmethod
+    def mark_processed(self, consumer: str, event_id: UUID, note: str = "") -> None: ...
+
+    @abc.abstractmethod
+    def commit_once(self, consumer: str, event_id: UUID) -> bool:
+        """Commit an event's effect; False when a concurrent delivery of the same event committed it first."""
+
+
+class SqlUnitOfWork(UnitOfWork):
+    """A unit of work over one SQLAlchemy session; subclasses add repositories in `_open_repositories`."""
+
+    def __init__(self, sessions: sessionmaker[Session], notify: Callable[[], None] = lambda: None) -> None:
+        """`notify` wakes the outbox relay after a commit that added messages."""
+        self._sessions = sessions
+        self._notify = notify
+        self._announced = False
+        self._session: Session | None = None
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("the unit of work is not open: use it in a `with` block")
+        return self._session
+
+    def __enter__(self) -> Self:
+        self._session = self._sessions()
+        self._announced = False
+        self._open_repositories(self._session)
+        return super().__enter__()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            super().__exit__(exc_type, exc, traceback)
+        finally:
+            self.session.close()
+            self._session = None
+
+    def _open_repositories(self, session: Session) -> None:
+        """Build the service's repositories over the new session."""
+
+    def commit(self) -> None:
+        self.session.commit()
+        if self._announced:
+            self._announced = False
+            self._notify()
+
+    def rollback(self) -> None:
+        self.session.rollback()
+        self._announced = False
+
+    def add_event(self, event: Event) -> None:
+        self.session.add(OutboxMessage(topic=event.TOPIC, key=event.key, payload=event.model_dump_json().encode()))
+        self._announced = True
+
+    def add_dead_letter(self, letter: DeadLetter) -> None:
+        self.session.add(
+            OutboxMessage(
+                topic=dead_letter_topic(letter.source_topic),
+                key=(letter.document_id or "").encode(),
+                payload=letter.model_dump_json().encode(),
+            )
+        )
+        self._announced = True
+
+    def was_processed(self, consumer: str, event_id: UUID) -> bool:
+        found = self.session.scalar(
+            select(ProcessedEvent.event_id).where(
+                ProcessedEvent.consumer == consumer, ProcessedEvent.event_id == str(event_id)
+            )
+        )
+        return found is not None
+
+    def mark_processed(self, consumer: str, event_id: UUID, note: str = "") -> None:
+        self.session.add(ProcessedEvent(consumer=consumer, event_id=str(event_id), note=note))
+
+    def commit_once(self, consumer: str, event_id: UUID) -> bool:
+        # Any other integrity error is a bug and is raised, never swallowed.
+        try:
+            self.commit()
+        except IntegrityError:
+            self.rollback()
+            if self.was_processed(consumer, event_id):
+                return False
+            raise
+        return True
+
+
+UowT = TypeVar("UowT", bound=UnitOfWork)
+
+# The effect of one event: works through the unit of work, returns a note for the processed-event row.
+Effect = Callable[[UowT], str | None]
+
+
+def consume_once(uow: UowT, consumer: str, event_id: UUID, effect: Effect[UowT]) -> bool:
+    """Apply `effect` for event `event_id` at most once per `consumer`; True when it was applied now.
+
+    The processed-event row, the effect's changes and the outbox messages it adds commit together: a crash
+    before the commit leaves nothing behind, and the redelivered event is applied then.
+    """
+    with uow:
+        if uow.was_processed(consumer, event_id):
+            return False
+        note = effect(uow) or ""
+        uow.mark_processed(consumer, event_id, note)
+        return uow.commit_once(consumer, event_id)
