@@ -1,9 +1,10 @@
 """The unit of work: one place per service where a transaction begins and ends.
 
 A service-layer function takes the unit of work it needs, opens it with `with uow:`, works through the
-repositories it offers, adds the events it announces (they go to the transactional outbox) and calls
-`uow.commit()`. Leaving the `with` block without a commit rolls everything back. Each service subclasses
-`SqlUnitOfWork` with its own repositories (its tables); tests use a fake with in-memory repositories.
+repositories it offers and adds the events it announces (they go to the transactional outbox). The block is
+the transaction: it commits when the block ends normally and rolls back when it raises (a refusal, a crash),
+so service code never calls `commit()` itself. Each service subclasses `SqlUnitOfWork` with its own
+repositories (its tables); tests use a fake with in-memory repositories.
 
 `consume_once` is the one path every Kafka handler takes: the processed-event row, the effect and the outbox
 messages it adds are one transaction, so a redelivered event changes nothing.
@@ -35,10 +36,14 @@ class UnitOfWork(abc.ABC):
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self.rollback()  # after a commit there is nothing left to roll back
+        if exc_type is None:
+            self.commit()
+        else:
+            self.rollback()
 
     @abc.abstractmethod
-    def commit(self) -> None: ...
+    def commit(self) -> None:
+        """Commit now; only for work that must commit in steps (batches). Normally the block's end commits."""
 
     @abc.abstractmethod
     def rollback(self) -> None: ...
