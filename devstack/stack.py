@@ -56,14 +56,12 @@ class Stack:
     database_urls: dict[str, str] = field(default_factory=dict)
     hotfolder: Path | None = None
     # Per-service environment on top of the stack's settings: `base_env` always, `extra_env` until the
-    # next restart (tests restart a service with other limits).
+    # next restart (tests restart a service with other limits), e.g. {"workflow": {"EAKTE_CLOCK": "controllable"}}.
     base_env: dict[str, dict[str, str]] = field(default_factory=dict)
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
     kafka: KafkaServer | None = None
     minio: MinioServer | None = None
     services: dict[str, ManagedProcess] = field(default_factory=dict)
-    # Extra environment per service, e.g. {"workflow": {"EAKTE_CLOCK": "controllable"}}; read at each start.
-    extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.data_dir = self.data_dir.resolve()
@@ -79,7 +77,7 @@ class Stack:
         ensure_buckets(ObjectStore(settings), settings)
 
     def settings(self) -> Settings:
-        return Settings(**self._settings_values())
+        return Settings(**self._settings_values())  # type: ignore[arg-type]  # pydantic parses the strings
 
     def _settings_values(self) -> dict[str, str]:
         values = {

@@ -5,6 +5,7 @@ Each service owns its own database; these two tables exist in each of them.
 
 import threading
 from datetime import UTC, datetime
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import (
@@ -77,7 +78,7 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
 
         @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+        def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
@@ -106,26 +107,26 @@ def serialize_sqlite_writers(engine: Engine, timeout_s: float = 30.0) -> None:
     key = "eakte_write_lock_held"
 
     @event.listens_for(engine, "before_cursor_execute")
-    def _take(conn, _cursor, statement: str, _params, _context, _many) -> None:  # noqa: ANN001
+    def _take(conn: Any, _cursor: Any, statement: str, _params: Any, _context: Any, _many: Any) -> None:
         if not conn.info.get(key) and statement.lstrip()[:7].upper().startswith(_WRITES):
             if not lock.acquire(timeout=timeout_s):
                 raise TimeoutError(f"no SQLite write turn within {timeout_s} s")
             conn.info[key] = True
 
-    def _give_back(info: dict) -> None:
+    def _give_back(info: dict[str, Any]) -> None:
         if info.pop(key, False):
             lock.release()
 
     @event.listens_for(engine, "commit")
-    def _committed(conn) -> None:  # noqa: ANN001
+    def _committed(conn: Any) -> None:
         _give_back(conn.info)
 
     @event.listens_for(engine, "rollback")
-    def _rolled_back(conn) -> None:  # noqa: ANN001
+    def _rolled_back(conn: Any) -> None:
         _give_back(conn.info)
 
     @event.listens_for(engine.pool, "reset")
-    def _reset(_dbapi_connection, record, _state) -> None:  # noqa: ANN001
+    def _reset(_dbapi_connection: Any, record: Any, _state: Any) -> None:
         _give_back(record.info)
 
 

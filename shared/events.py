@@ -5,7 +5,7 @@ Consumers ignore fields they do not know and refuse schema versions they cannot 
 """
 
 from datetime import UTC, datetime
-from typing import ClassVar
+from typing import Any, ClassVar
 from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -128,7 +128,7 @@ class DocumentApproved(Event):
     submitted_by: str
     decisions: list[Decision]
     version: int = 1
-    audit: list[dict] | None = None
+    audit: list[dict[str, Any]] | None = None
     audit_ref: StoredObject | None = None
 
 
@@ -143,7 +143,7 @@ class DocumentRejected(Event):
     decisions: list[Decision]
     reason: str
     version: int = 1
-    audit: list[dict] | None = None
+    audit: list[dict[str, Any]] | None = None
     audit_ref: StoredObject | None = None
 
 

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
+from aiokafka import ConsumerRecord
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from kafka.admin import KafkaAdminClient
@@ -21,6 +22,13 @@ EventT = TypeVar("EventT", bound=Event)
 # A message that fails this many times in a row is a poison message: it goes to the dead-letter topic.
 MAX_ATTEMPTS = 5
 RETRY_PAUSE_S = 1.0
+
+
+def _record_of(message: KafkaMessage) -> ConsumerRecord:
+    """The Kafka record of a message from a single-message subscriber (never a batch here)."""
+    raw = message.raw_message
+    assert isinstance(raw, ConsumerRecord), "subscribers here take one message at a time"
+    return raw
 
 
 def create_topics(bootstrap: str, topics: Iterable[str], partitions: int) -> list[str]:
@@ -90,7 +98,7 @@ def subscribe(
     failures: dict[tuple[int, int], int] = {}
 
     async def dead_letter(message: KafkaMessage, reason: str) -> None:
-        raw = message.raw_message
+        raw = _record_of(message)
         letter = DeadLetter(
             source_topic=topic,
             consumer=consumer,
@@ -110,7 +118,7 @@ def subscribe(
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def consume(message: KafkaMessage) -> None:
-        raw = message.raw_message
+        raw = _record_of(message)
         position = (raw.partition, raw.offset)
         try:
             event = event_type.model_validate_json(message.body)

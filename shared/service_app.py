@@ -3,8 +3,9 @@
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 from fastapi import APIRouter, FastAPI, Request
@@ -41,7 +42,7 @@ def build_runtime(name: str, settings: Settings, *bases: type[DeclarativeBase]) 
     return ServiceRuntime(name=name, settings=settings, sessions=sessions, broker=broker, relay=relay)
 
 
-BackgroundJob = Callable[[], Awaitable[None]]
+BackgroundJob = Callable[[], Coroutine[Any, Any, None]]
 
 
 def build_app(
@@ -62,7 +63,9 @@ def build_app(
         settings = runtime.settings
         await asyncio.to_thread(create_topics, settings.kafka_bootstrap, ALL_TOPICS, settings.kafka_partitions)
         await runtime.broker.start()
-        tasks = [asyncio.create_task(job(), name=f"{runtime.name}-{job.__qualname__}") for job in background]
+        tasks: list[asyncio.Task[None]] = [
+            asyncio.create_task(job(), name=f"{runtime.name}-{job.__qualname__}") for job in background
+        ]
         if settings.outbox_relay_paused:
             log.warning("%s: outbox relay PAUSED (EAKTE_OUTBOX_RELAY_PAUSED): nothing is published", runtime.name)
         else:

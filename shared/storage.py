@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from minio import Minio
 from minio.error import S3Error
@@ -53,7 +54,7 @@ class ObjectStore:
         )
         return result.version_id
 
-    def put_json(self, bucket: str, key: str, document: dict) -> None:
+    def put_json(self, bucket: str, key: str, document: dict[str, Any]) -> None:
         data = json.dumps(document, ensure_ascii=False, indent=2, default=str).encode()
         self._client.put_object(bucket, key, io.BytesIO(data), len(data), content_type="application/json")
 

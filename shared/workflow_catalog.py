@@ -6,6 +6,7 @@ definitions themselves (services/workflow/definitions.py); this reads only their
 """
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -19,7 +20,7 @@ def definitions_dir(settings: Settings) -> Path:
     return Path(settings.workflow_definitions_dir) if settings.workflow_definitions_dir else WORKFLOWS_DIR
 
 
-def _definitions(directory: Path) -> list[dict]:
+def _definitions(directory: Path) -> list[dict[str, Any]]:
     """Every readable definition document; unreadable files are the workflow service's to report."""
     documents = []
     for path in sorted(directory.glob("*.yaml")):

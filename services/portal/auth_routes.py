@@ -58,9 +58,9 @@ async def dev_sign_in(
         return render(
             request, "sign_in.html", 422, people=DEV_PEOPLE, roles=ROLE_ORDER, next=safe_next(next), error=message
         )
-    sign_in(request, name, chosen)
+    signed_in = sign_in(request, name, chosen)
     target = safe_next(next)
-    return RedirectResponse(target if target != "/" else home_path(session_user(request)), status_code=303)
+    return RedirectResponse(target if target != "/" else home_path(signed_in), status_code=303)
 
 
 @router.get("/anmelden/rueckkehr")
@@ -77,8 +77,8 @@ async def oidc_return(request: Request) -> Response:
     if not user or not roles:
         return render(request, "error.html", 403, title=t("signin.no_roles_title"), message=t("signin.no_roles"))
     target = safe_next(request.session.get("next"))
-    sign_in(request, user, roles)
-    return RedirectResponse(target if target != "/" else home_path(session_user(request)), status_code=303)
+    signed_in = sign_in(request, user, roles)
+    return RedirectResponse(target if target != "/" else home_path(signed_in), status_code=303)
 
 
 @router.post("/abmelden", dependencies=[Csrf])

@@ -42,12 +42,13 @@ class CsrfRejected(Exception):
     pass
 
 
-def sign_in(request: Request, user: str, roles: frozenset[str]) -> None:
+def sign_in(request: Request, user: str, roles: frozenset[str]) -> User:
     # A fresh session on every sign-in: nothing from before (a planted session id, an old token) survives.
     request.session.clear()
     request.session[SESSION_USER] = user
     request.session[SESSION_ROLES] = sorted(roles & ROLES)
     request.session[SESSION_CSRF] = secrets.token_urlsafe(32)
+    return User(user, roles & ROLES)
 
 
 def sign_out(request: Request) -> None:

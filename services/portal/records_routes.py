@@ -61,7 +61,7 @@ async def fixity_check(request: Request, document_id: str, user: Records) -> Res
     outcome = await calls(request, user).post("archive", "/api/v1/archive/verify", json={"document_ids": [document_id]})
     result = outcome["results"][0] if outcome["results"] else {"result": "missing", "problems": []}
     kind = "ok" if result["result"] == "ok" else "error"
-    flash(request, t_or(f"fixity.{result['result']}", result["result"]), kind)
+    flash(request, t_or(f"fixity.{result['result']}", str(result["result"])), kind)
     return RedirectResponse(f"/archiv/{quote(document_id)}", status_code=303)
 
 

@@ -1,0 +1,146 @@
+"""The shared unit of work on a real SQLite database: one transaction per block, outbox and processed events in it."""
+
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from shared.db import OutboxMessage, ProcessedEvent, make_engine, make_sessions
+from shared.events import DeadLetter, DocumentDestroyed, utcnow
+from shared.unit_of_work import SqlUnitOfWork, consume_once
+from tests.unit.fakes import FakeUnitOfWork
+
+
+class Woken:
+    def __init__(self) -> None:
+        self.times = 0
+
+    def __call__(self) -> None:
+        self.times += 1
+
+
+@pytest.fixture
+def sessions(tmp_path: Path):
+    return make_sessions(make_engine(f"sqlite:///{tmp_path / 'uow.db'}"))
+
+
+def destroyed() -> DocumentDestroyed:
+    return DocumentDestroyed(
+        document_id=uuid.uuid4(),
+        correlation_id=uuid.uuid4(),
+        aktenzeichen="01.02",
+        rule="test",
+        deleted_at=utcnow(),
+    )
+
+
+def outbox_count(sessions) -> int:
+    with sessions() as session:
+        return session.scalar(select(func.count()).select_from(OutboxMessage)) or 0
+
+
+def test_a_block_that_ends_normally_commits_its_events_and_wakes_the_relay(sessions) -> None:
+    woken = Woken()
+    with SqlUnitOfWork(sessions, woken) as uow:
+        uow.add_event(destroyed())
+    assert outbox_count(sessions) == 1
+    assert woken.times == 1
+
+
+def test_a_block_that_raises_leaves_nothing_behind(sessions) -> None:
+    woken = Woken()
+    with pytest.raises(RuntimeError), SqlUnitOfWork(sessions, woken) as uow:
+        uow.add_event(destroyed())
+        raise RuntimeError("the rules said no")
+    assert outbox_count(sessions) == 0
+    assert woken.times == 0
+
+
+def test_a_block_without_events_does_not_wake_the_relay(sessions) -> None:
+    woken = Woken()
+    with SqlUnitOfWork(sessions, woken) as uow:
+        uow.mark_processed("test", uuid.uuid4())
+    assert woken.times == 0
+
+
+def test_dead_letters_go_to_the_topics_dead_letter_topic(sessions) -> None:
+    letter = DeadLetter(source_topic="documents.approved", consumer="archive", reason="x", payload="{}")
+    with SqlUnitOfWork(sessions) as uow:
+        uow.add_dead_letter(letter)
+    with sessions() as session:
+        assert session.scalars(select(OutboxMessage.topic)).all() == ["documents.approved.dlq"]
+
+
+def test_the_session_is_only_there_inside_the_block(sessions) -> None:
+    uow = SqlUnitOfWork(sessions)
+    with pytest.raises(RuntimeError, match="not open"):
+        _ = uow.session
+
+
+def test_consume_once_applies_an_event_once_with_its_note(sessions) -> None:
+    event_id = uuid.uuid4()
+    applied: list[str] = []
+
+    def effect(uow: SqlUnitOfWork) -> str:
+        applied.append("done")
+        uow.add_event(destroyed())
+        return "purged"
+
+    assert consume_once(SqlUnitOfWork(sessions), "test.purge", event_id, effect) is True
+    assert consume_once(SqlUnitOfWork(sessions), "test.purge", event_id, effect) is False
+    assert applied == ["done"]
+    assert outbox_count(sessions) == 1
+    with sessions() as session:
+        row = session.get_one(ProcessedEvent, ("test.purge", str(event_id)))
+        assert row.note == "purged"
+
+
+def test_consume_once_keeps_consumers_apart(sessions) -> None:
+    event_id = uuid.uuid4()
+    assert consume_once(SqlUnitOfWork(sessions), "ingest", event_id, lambda _uow: None)
+    assert consume_once(SqlUnitOfWork(sessions), "workflow", event_id, lambda _uow: None)
+
+
+def test_a_failing_effect_is_not_marked_processed_and_runs_again(sessions) -> None:
+    event_id = uuid.uuid4()
+    attempts: list[int] = []
+
+    def effect(uow: SqlUnitOfWork) -> None:
+        attempts.append(1)
+        uow.add_event(destroyed())
+        if len(attempts) == 1:
+            raise ConnectionError("object store away")
+
+    with pytest.raises(ConnectionError):
+        consume_once(SqlUnitOfWork(sessions), "test", event_id, effect)
+    assert outbox_count(sessions) == 0
+    assert consume_once(SqlUnitOfWork(sessions), "test", event_id, effect)
+    assert len(attempts) == 2
+    assert outbox_count(sessions) == 1
+
+
+def test_a_concurrent_delivery_that_committed_first_wins(sessions) -> None:
+    """Two deliveries of one event both pass the check; the second commit finds the first and reports False."""
+    event_id = uuid.uuid4()
+    first, second = SqlUnitOfWork(sessions), SqlUnitOfWork(sessions)
+    with first, second:
+        assert not first.was_processed("test", event_id)
+        assert not second.was_processed("test", event_id)
+        first.mark_processed("test", event_id)
+        assert first.commit_once("test", event_id)
+        second.mark_processed("test", event_id)
+        second.add_event(destroyed())
+        assert second.commit_once("test", event_id) is False
+    assert outbox_count(sessions) == 0
+
+
+def test_the_fake_unit_of_work_keeps_only_what_was_committed() -> None:
+    uow = FakeUnitOfWork()
+    with pytest.raises(ValueError), uow:
+        uow.add_event(destroyed())
+        raise ValueError("refused")
+    assert uow.events == []
+    assert consume_once(uow, "test", uuid.UUID(int=1), lambda u: u.add_event(destroyed()))
+    assert consume_once(uow, "test", uuid.UUID(int=1), lambda u: u.add_event(destroyed())) is False
+    assert len(uow.events) == 1
