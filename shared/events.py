@@ -2,6 +2,30 @@
 
 Messages never carry file bytes, only a reference to the stored object (claim check).
 Consumers ignore fields they do not know and refuse schema versions they cannot read.
+
+Every topic, who writes it and who reads it (consumer group → handler). Producers write through their
+transactional outbox; each consumer is one decorated function in its service's `handlers.py`, applied once per
+event through `shared.unit_of_work.consume_once`:
+
+topic                       producer (where)                          consumer groups
+--------------------------  ----------------------------------------  -------------------------------------------------
+documents.ingested          ingest (intake; OCR worker after OCR)     workflow
+documents.review_started    workflow (a run opens its first step)     ingest.documents.review_started
+documents.approved          workflow (last step approved)             archive; ingest.documents.approved
+documents.rejected          workflow (a step rejected)                archive.documents.rejected;
+                                                                      ingest.documents.rejected
+documents.returned          workflow (returned for revision)          ingest.documents.returned
+documents.archived          archive (package written)                 ingest.documents.archived
+documents.destroyed         archive (disposal, handed-over deletion)  ingest.purge; workflow.purge
+workflow.deadline_reminder  workflow scheduler                        none here (for notification systems)
+workflow.escalated          workflow scheduler                        none here (for notification systems)
+workflow.resubmission_due   workflow scheduler                        none here (for notification systems)
+<topic>.dlq                 any consumer (unreadable or poison);      none: kept for IT to inspect and replay
+                            workflow (unknown workflow); archive
+                            (fingerprint mismatch)
+
+A consumer group's handler is the function decorated with `@consumer(..., group="<group>")` in
+`services/<service>/handlers.py` (the first part of the group names the service): grep for the group name.
 """
 
 from datetime import UTC, datetime
