@@ -29,7 +29,7 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m devstack.prepare --postgres --browser
 	$(MAKE) lint
-	$(BIN)/python -m pytest tests/unit tests/integration
+	$(BIN)/python -m pytest tests/unit tests/integration tests/e2e
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit

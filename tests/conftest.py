@@ -32,3 +32,7 @@ def corpus_manifest() -> list[dict[str, str]]:
 
 def token(user: str, *roles: str, secret: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {issue_token(user, frozenset(roles), secret, timedelta(hours=1))}"}
+
+
+# The real stack's fixtures, defined once here so that integration and end-to-end tests share one stack per session.
+from tests.stack import api, pdf, settings, stack, topics  # noqa: E402, F401

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -17,7 +16,7 @@ from minio.error import S3Error
 from devstack.stack import Stack
 from shared.storage import ObjectStore
 from tests.conftest import unique_bytes
-from tests.integration.conftest import JWT_SECRET, Api, wait_for
+from tests.integration.conftest import JWT_SECRET, Api, TopicReader, wait_for
 
 
 def _archive_document(api: Api, file_plan_class: str = "63.01", decision: str = "approve", **fields: str) -> str:
@@ -107,12 +106,14 @@ def test_locked_versions_can_be_neither_deleted_nor_overwritten(api: Api, stack:
     assert api.archived_content(document_id).content == before
 
 
-def test_rejection_is_kept_where_the_file_plan_says_so(api: Api) -> None:
+def test_rejection_is_kept_where_the_file_plan_says_so(api: Api, topics: TopicReader) -> None:
     kept = _archive_document(api, "63.01", decision="reject")
     assert _archived(api, kept)["outcome"] == "rejected"
     dropped = _archive_document(api, "50.10", decision="reject")
     api.wait_status(dropped, "rejected")
-    time.sleep(2)  # give the archive the chance to (wrongly) take it
+    # The archive has handled the rejection (its consumer group committed past it) and did not take it.
+    partition, offset = topics.position_of("documents.rejected", dropped)
+    topics.wait_consumed("archive.documents.rejected", "documents.rejected", partition, offset)
     assert api.archived(dropped).status_code == 404
 
 
@@ -221,8 +222,16 @@ def test_legal_hold_retention_and_destroy(api: Api, stack: Stack) -> None:
         package = api.http.get(f"{base}/{destroyable}/package", headers=records).json()
         assert all(o["legal_hold"] for o in package["objects"])
 
-        time.sleep(5)  # the real S3 lock must run out; there is no clock to move in the object store
-        due = {d["document_id"]: d for d in api.http.get(f"{base}/due", headers=records).json()}
+        # The real S3 lock must run out (there is no clock to move in the object store): wait until it is due.
+        due = wait_for(
+            lambda: (
+                (found := {d["document_id"]: d for d in api.http.get(f"{base}/due", headers=records).json()})
+                and destroyable in found
+                and to_offer in found
+                and found
+            ),
+            timeout_s=30,
+        )
         assert due[destroyable]["disposal"] == "destroy" and due[destroyable]["legal_hold"] is True
         assert due[to_offer]["disposal"] == "archive"
         blocked = api.http.post(f"{base}/{destroyable}/destroy", headers=records)
