@@ -57,7 +57,7 @@ def _take_in(uow: ArchiveUnitOfWork, event: Outcome, intake: Intake) -> str | No
             uow.add_dead_letter(_dead_letter(event, fetched))
             return f"refused: {fetched.reason}"
         stored = _write_package(event, intake, fetched, archived_at, retain)
-    text = _ocr_text(event, intake.sources)
+    text = domain.search_text(event, _ocr_text(event, intake.sources))
     uow.documents.add(_archived_row(event, stored, intake.packages.bucket, archived_at, retain), text)
     uow.add_event(_archived_event(event, stored[0], intake.packages.bucket, archived_at))
     return None

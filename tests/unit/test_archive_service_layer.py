@@ -248,6 +248,7 @@ def test_search_by_aktenzeichen_prefix(
 
     assert page.total == 2 and {v.aktenzeichen for v in page.items} == {"63.01-2026/0001", "63.01-2026/0002"}
     assert all(v.version_id for v in page.items)
+    assert retrieval.search(uow, SearchQuery(text="Architekturbüro")).total == 3
 
 
 def test_verify_reports_a_changed_object(
