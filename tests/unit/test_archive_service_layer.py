@@ -1,14 +1,23 @@
 """The archive's service layer on a fake unit of work and an in-memory object store: no Kafka, MinIO or database."""
 
 import json
+import shutil
 import uuid
+import zipfile
 from datetime import timedelta
 
 import pytest
 
-from services.archive import archiving, disposal, retrieval
+from services.archive import archiving, aussonderung, disposal, retrieval, xdomea
 from services.archive.archiving import CONSUMER, Intake
-from services.archive.domain import DisposalRefused, IntegrityBroken, NotArchived, SearchQuery
+from services.archive.domain import (
+    AussonderungRefused,
+    DisposalRefused,
+    IntegrityBroken,
+    InvalidXdomea,
+    NotArchived,
+    SearchQuery,
+)
 from shared.events import (
     Decision,
     DocumentApproved,
@@ -312,3 +321,49 @@ def test_link_is_logged_and_expires(uow: FakeArchiveUnitOfWork, sources: FakeSou
 
     assert "expires=300" in link.url and before + timedelta(seconds=299) < link.expires_at
     assert [e.action for e in uow.access_log.entries] == ["link"]
+
+
+CITY = xdomea.Institution(name="Stadtverwaltung")
+STATE_ARCHIVE = xdomea.Institution(name="Landesarchiv")
+PARTIES = aussonderung.Parties(sender=CITY, receiver=STATE_ARCHIVE)
+
+
+def test_aussonderung_hands_over_what_the_state_archive_took_and_deletes_it_when_the_lock_allows(
+    uow: FakeArchiveUnitOfWork, sources: FakeSources, packages: FakePackages
+) -> None:
+    expired = _archive(uow, sources, packages, retention_s=0, aktenzeichen="50.10-2016/0001")
+    locked = _archive(uow, sources, packages, aktenzeichen="50.10-2016/0001")
+
+    offered = aussonderung.offer(uow, PARTIES, ["50.10-2016/0001"], "rita")
+    process_id = offered.process_id
+    assert offered.path.name == xdomea.offer_zip_name(process_id)
+    answer = xdomea.build_evaluation(process_id, STATE_ARCHIVE, CITY, {expired: "archive", locked: "archive"})
+    assert aussonderung.evaluation(uow, PARTIES, answer) == (process_id, {expired: "archive", locked: "archive"})
+    transferred = aussonderung.transfer(uow, packages, PARTIES, ["50.10-2016/0001"])
+    with zipfile.ZipFile(transferred.path) as package:
+        assert len(package.namelist()) == 3  # the 0503 message and both originals
+    imported = [xdomea.ImportedObject(expired, True), xdomea.ImportedObject(locked, True)]
+    confirmed = xdomea.build_confirmation(process_id, STATE_ARCHIVE, CITY, imported)
+    result = aussonderung.confirmation(uow, packages, PARTIES, confirmed, "rita")
+
+    for built in (offered, transferred):
+        shutil.rmtree(built.path.parent)
+    assert result.deleted == [expired] and result.waiting_for_lock == [locked] and not result.failed
+    assert uow.documents.rows[locked].state == "handed_over"
+    assert uow.processes.rows[process_id].state == "confirmed"
+
+
+def test_aussonderung_refuses_unknown_processes_and_unreadable_messages(
+    uow: FakeArchiveUnitOfWork, sources: FakeSources, packages: FakePackages
+) -> None:
+    _archive(uow, sources, packages, aktenzeichen="50.10-2016/0001")
+    stranger = xdomea.build_evaluation(str(uuid.uuid4()), STATE_ARCHIVE, CITY, {str(uuid.uuid4()): "archive"})
+
+    with pytest.raises(AussonderungRefused) as unknown:
+        aussonderung.evaluation(uow, PARTIES, stranger)
+    with pytest.raises(InvalidXdomea):
+        aussonderung.evaluation(uow, PARTIES, b"<not-xdomea/>")
+    with pytest.raises(AussonderungRefused) as not_offered:
+        aussonderung.transfer(uow, packages, PARTIES, ["50.10-2016/0001"])
+
+    assert unknown.value.code == "unknown_process" and not_offered.value.code == "not_offered"
