@@ -8,7 +8,7 @@ from datetime import datetime
 from pathlib import Path
 
 from services.archive.xdomea_model import Disposal, ImportedObject, Institution, XdomeaError, object_uuid
-from services.archive.xdomea_xml import AUSSONDERUNGSART, _bool, _code, _el, _new_message, _serialize
+from services.archive.xdomea_xml import AUSSONDERUNGSART, add_code, add_element, new_message, serialize, xml_bool
 
 
 def build_evaluation(
@@ -25,13 +25,13 @@ def build_evaluation(
     """0502 as a state archive would send it (for tests and a simulated archive)."""
     if not decisions:
         raise XdomeaError("a Bewertungsverzeichnis needs at least one evaluated object")
-    root, head = _new_message("0502", process_id, sender, receiver, created_at, None)
-    _el(head, "Empfangsbestaetigung", _bool(request_receipt))
+    root, head = new_message("0502", process_id, sender, receiver, created_at, None)
+    add_element(head, "Empfangsbestaetigung", xml_bool(request_receipt))
     for object_id, decision in decisions.items():
-        item = _el(root, "BewertetesObjekt")
-        _el(item, "ID", object_uuid(object_id))
-        _code(_el(item, "Aussonderungsart"), "Aussonderungsart", Disposal(decision).code, AUSSONDERUNGSART)
-    return _serialize(root, "0502", schema, check)
+        item = add_element(root, "BewertetesObjekt")
+        add_element(item, "ID", object_uuid(object_id))
+        add_code(add_element(item, "Aussonderungsart"), "Aussonderungsart", Disposal(decision).code, AUSSONDERUNGSART)
+    return serialize(root, "0502", schema, check)
 
 
 def build_confirmation(
@@ -47,13 +47,13 @@ def build_confirmation(
     """0506 as a state archive would send it (for tests and a simulated archive). Error codes are left out."""
     if not objects:
         raise XdomeaError("an import confirmation needs at least one object")
-    root, _ = _new_message("0506", process_id, sender, receiver, created_at, None)
+    root, _ = new_message("0506", process_id, sender, receiver, created_at, None)
     for obj in objects:
-        item = _el(root, "AusgesondertesSGO")
-        _el(item, "IDSGO", object_uuid(obj.object_id))
-        _el(item, "Erfolgreich", _bool(obj.success))
+        item = add_element(root, "AusgesondertesSGO")
+        add_element(item, "IDSGO", object_uuid(obj.object_id))
+        add_element(item, "Erfolgreich", xml_bool(obj.success))
         for error in obj.errors:
-            _el(item, "Fehlermeldung", error)
+            add_element(item, "Fehlermeldung", error)
         if obj.archive_id:
-            _el(item, "Archivkennung", obj.archive_id)
-    return _serialize(root, "0506", schema, check)
+            add_element(item, "Archivkennung", obj.archive_id)
+    return serialize(root, "0506", schema, check)

@@ -27,63 +27,65 @@ from services.archive.xdomea_xml import (
     EXTENSION_ID,
     MEDIUM,
     MEDIUM_ELECTRONIC,
-    _bool,
-    _code,
-    _datetime,
-    _el,
-    _extension,
-    _new_message,
-    _serialize,
+    add_code,
+    add_element,
+    file_extension,
+    new_message,
     primary_file_name,
+    serialize,
+    xml_bool,
+    xml_datetime,
 )
 
 
 def _retention(parent: etree._Element, akte: FileRecord) -> None:
     """ArchivspezifischeMetadaten (MetadatenAussonderung): retention, disposal, proposal, end of retention."""
-    meta = _el(parent, "ArchivspezifischeMetadaten")
-    duration = _el(meta, "Aufbewahrungsdauer")
+    meta = add_element(parent, "ArchivspezifischeMetadaten")
+    duration = add_element(meta, "Aufbewahrungsdauer")
     if akte.retention_years is None:
-        _el(duration, "Unbefristet", "1")
+        add_element(duration, "Unbefristet", "1")
     else:
-        _el(duration, "AnzahlJahre", str(akte.retention_years))
-    _code(_el(meta, "Aussonderungsart"), "Aussonderungsart", akte.disposal.code, AUSSONDERUNGSART)
-    _code(meta, "Bewertungsvorschlag", akte.disposal.code, BEWERTUNGSVORSCHLAG)
+        add_element(duration, "AnzahlJahre", str(akte.retention_years))
+    add_code(add_element(meta, "Aussonderungsart"), "Aussonderungsart", akte.disposal.code, AUSSONDERUNGSART)
+    add_code(meta, "Bewertungsvorschlag", akte.disposal.code, BEWERTUNGSVORSCHLAG)
     end = akte.retention_end()
     if end is not None:
-        _el(meta, "Aufbewahrungsende", end.isoformat())
+        add_element(meta, "Aufbewahrungsende", end.isoformat())
 
 
 def _period(parent: etree._Element, start: date | None, end: date | None) -> None:
     if start is None and end is None:
         return
-    period = _el(parent, "Laufzeit")
+    period = add_element(parent, "Laufzeit")
     if start is not None:
-        _el(period, "Beginn", start.isoformat())
+        add_element(period, "Beginn", start.isoformat())
     if end is not None:
-        _el(period, "Ende", end.isoformat())
+        add_element(period, "Ende", end.isoformat())
 
 
 def _field(parent: etree._Element, name: str, datatype: str, value: str) -> None:
-    field = _el(parent, "Feld")
-    _el(field, "Name", name)
-    _code(field, "Datentyp", datatype, DATENTYP)
-    _el(field, "Wert", value)
+    field = add_element(parent, "Feld")
+    add_element(field, "Name", name)
+    add_code(field, "Datentyp", datatype, DATENTYP)
+    add_element(field, "Wert", value)
 
 
 def _integrity_extension(parent: etree._Element, document: DocumentRecord) -> None:
     """SHA-256, size, MIME type and intake time of the primary file (xdomea has no element for them)."""
-    extension = _el(parent, "AnwendungsspezifischeErweiterung")
-    _el(extension, "Kennung", EXTENSION_ID)
-    _el(extension, "Name", "E-Akte Integritätsdaten")
-    _el(extension, "Beschreibung", "Prüfsumme und Größe der Primärdatei, bei der Erfassung ermittelt (BSI TR-RESISCAN)")
+    extension = add_element(parent, "AnwendungsspezifischeErweiterung")
+    add_element(extension, "Kennung", EXTENSION_ID)
+    add_element(extension, "Name", "E-Akte Integritätsdaten")
+    add_element(
+        extension, "Beschreibung", "Prüfsumme und Größe der Primärdatei, bei der Erfassung ermittelt (BSI TR-RESISCAN)"
+    )
     _field(extension, "SHA256", "018", document.sha256)  # 018 hexBinary
     _field(extension, "Dateigroesse", "043", str(document.size))  # 043 unsignedLong
     _field(extension, "MIMEType", "038", document.content_type)  # 038 string
-    _field(extension, "Erfassungszeitpunkt", "006", _datetime(document.created_at))  # 006 dateTime
+    _field(extension, "Erfassungszeitpunkt", "006", xml_datetime(document.created_at))  # 006 dateTime
 
 
 def _format_code(document: DocumentRecord) -> tuple[str, str]:
-    ext = _extension(document)
+    ext = file_extension(document)
     if ext == "pdf" and document.pdf_a:
         return DATEIFORMAT_PDF_A, ""
     code = DATEIFORMAT_BY_EXTENSION.get(ext)
@@ -95,28 +97,28 @@ def _format_code(document: DocumentRecord) -> tuple[str, str]:
 def _document(
     parent: etree._Element, document: DocumentRecord, number: int, with_primary: bool
 ) -> tuple[str, str] | None:
-    element = _el(parent, "Dokument")
-    ident = _el(element, "Identifikation")
-    _el(ident, "ID", document.object_id)
-    _el(ident, "NummerImUebergeordnetenContainer", str(number))
-    general = _el(element, "AllgemeineMetadaten")
-    _el(general, "Betreff", document.title)
-    _code(general, "Medium", MEDIUM_ELECTRONIC, MEDIUM)
+    element = add_element(parent, "Dokument")
+    ident = add_element(element, "Identifikation")
+    add_element(ident, "ID", document.object_id)
+    add_element(ident, "NummerImUebergeordnetenContainer", str(number))
+    general = add_element(element, "AllgemeineMetadaten")
+    add_element(general, "Betreff", document.title)
+    add_code(general, "Medium", MEDIUM_ELECTRONIC, MEDIUM)
     entry = None
     if with_primary:
-        version = _el(element, "Version")
-        _el(version, "Nummer", str(document.version))
-        fmt = _el(version, "Format")
+        version = add_element(element, "Version")
+        add_element(version, "Nummer", str(document.version))
+        fmt = add_element(version, "Format")
         code, other = _format_code(document)
-        _code(fmt, "Name", code, DATEIFORMAT)
+        add_code(fmt, "Name", code, DATEIFORMAT)
         if other:
-            _el(fmt, "SonstigerName", other)
-        _el(fmt, "Version", document.format_version)
-        primary = _el(fmt, "Primaerdokument")
+            add_element(fmt, "SonstigerName", other)
+        add_element(fmt, "Version", document.format_version)
+        primary = add_element(fmt, "Primaerdokument")
         file_name = primary_file_name(document)
-        _el(primary, "Dateiname", file_name)
-        _el(primary, "DateinameOriginal", document.filename)
-        _el(primary, "DatumUhrzeit", _datetime(document.created_at))
+        add_element(primary, "Dateiname", file_name)
+        add_element(primary, "DateinameOriginal", document.filename)
+        add_element(primary, "DatumUhrzeit", xml_datetime(document.created_at))
         entry = (file_name, document.object_id)
     _integrity_extension(element, document)
     return entry
@@ -130,13 +132,13 @@ def _process(
     with_primary: bool,
     documents_by_id: Mapping[str, DocumentRecord] | None,
 ) -> list[tuple[str, str]]:
-    element = _el(parent, "Vorgang")
-    ident = _el(element, "Identifikation")
-    _el(ident, "ID", process.object_id)
-    _el(ident, "NummerImUebergeordnetenContainer", str(number))
-    general = _el(element, "AllgemeineMetadaten")
-    _el(general, "Betreff", process.title)
-    _code(general, "Medium", MEDIUM_ELECTRONIC, MEDIUM)
+    element = add_element(parent, "Vorgang")
+    ident = add_element(element, "Identifikation")
+    add_element(ident, "ID", process.object_id)
+    add_element(ident, "NummerImUebergeordnetenContainer", str(number))
+    general = add_element(element, "AllgemeineMetadaten")
+    add_element(general, "Betreff", process.title)
+    add_code(general, "Medium", MEDIUM_ELECTRONIC, MEDIUM)
     _retention(element, akte)  # inherited from the Akte, so the archive can decide per Vorgang
     documents = [_resolve(d, documents_by_id) for d in process.documents]
     dates = [d.created_at.date() for d in documents]
@@ -167,25 +169,25 @@ def _file(
     with_primary: bool,
     documents_by_id: Mapping[str, DocumentRecord] | None = None,
 ) -> list[tuple[str, str]]:
-    element = _el(_el(parent, "Schriftgutobjekt"), "Akte")
-    _el(_el(element, "Identifikation"), "ID", akte.object_id)
-    general = _el(element, "AllgemeineMetadaten")
-    _el(general, "Betreff", akte.title)
-    _el(general, "Kennzeichen", akte.aktenzeichen)
-    _code(general, "Medium", MEDIUM_ELECTRONIC, MEDIUM)
-    plan_unit = _el(general, "Aktenplaneinheit")
-    _el(plan_unit, "Kennzeichen", akte.file_plan_class)
-    _el(plan_unit, "Inhaltsangabe", akte.file_plan_class_title)
+    element = add_element(add_element(parent, "Schriftgutobjekt"), "Akte")
+    add_element(add_element(element, "Identifikation"), "ID", akte.object_id)
+    general = add_element(element, "AllgemeineMetadaten")
+    add_element(general, "Betreff", akte.title)
+    add_element(general, "Kennzeichen", akte.aktenzeichen)
+    add_code(general, "Medium", MEDIUM_ELECTRONIC, MEDIUM)
+    plan_unit = add_element(general, "Aktenplaneinheit")
+    add_element(plan_unit, "Kennzeichen", akte.file_plan_class)
+    add_element(plan_unit, "Inhaltsangabe", akte.file_plan_class_title)
     _retention(element, akte)
     _period(element, akte.opened_on, akte.closed_on)
     entries: list[tuple[str, str]] = []
     if akte.processes:
-        content = _el(element, "Akteninhalt")
+        content = add_element(element, "Akteninhalt")
         for index, process in enumerate(akte.processes, start=1):
             entries += _process(content, akte, process, index, with_primary, documents_by_id)
     if akte.closed_on is not None:
-        _el(element, "ZdA", _bool(True))
-        _el(element, "ZdADatum", akte.closed_on.isoformat())
+        add_element(element, "ZdA", xml_bool(True))
+        add_element(element, "ZdADatum", akte.closed_on.isoformat())
     return entries
 
 
@@ -225,11 +227,11 @@ def build_offer(
     The result is validated against the schema (`check`); an invalid message raises XdomeaError.
     """
     _check_unique(files)
-    root, head = _new_message("0501", process_id, sender, receiver, created_at, note)
-    _el(head, "Empfangsbestaetigung", _bool(request_receipt))
+    root, head = new_message("0501", process_id, sender, receiver, created_at, note)
+    add_element(head, "Empfangsbestaetigung", xml_bool(request_receipt))
     for akte in files:
         _file(root, akte, with_primary=False)
-    return _serialize(root, "0501", schema, check)
+    return serialize(root, "0501", schema, check)
 
 
 def build_transfer(
@@ -255,17 +257,17 @@ def build_transfer(
     `transfer_xml_name(process_id)`.
     """
     _check_unique(files)
-    root, head = _new_message("0503", process_id, sender, receiver, created_at, note)
-    _el(head, "Importbestaetigung", "1")  # fixed by the schema: the archive always confirms (0506)
-    _el(head, "RueckmeldungArchivkennung", _bool(request_archive_ids))
-    _el(head, "Empfangsbestaetigung", _bool(request_receipt))
+    root, head = new_message("0503", process_id, sender, receiver, created_at, note)
+    add_element(head, "Importbestaetigung", "1")  # fixed by the schema: the archive always confirms (0506)
+    add_element(head, "RueckmeldungArchivkennung", xml_bool(request_archive_ids))
+    add_element(head, "Empfangsbestaetigung", xml_bool(request_receipt))
     entries: list[tuple[str, str]] = []
     for akte in files:
         entries += _file(root, akte, with_primary=True, documents_by_id=documents_by_id)
     names = [name for name, _ in entries]
     if len(set(names)) != len(names):
         raise XdomeaError("two primary documents would get the same file name in the package")
-    return _serialize(root, "0503", schema, check), entries
+    return serialize(root, "0503", schema, check), entries
 
 
 def select_for_transfer(files: Sequence[FileRecord], evaluation: Evaluation) -> list[FileRecord]:

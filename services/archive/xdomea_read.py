@@ -16,7 +16,7 @@ from services.archive.xdomea_model import (
     XdomeaError,
     object_uuid,
 )
-from services.archive.xdomea_xml import _X, _read
+from services.archive.xdomea_xml import NS_PREFIX, read_message
 
 
 def _text(element: etree._Element, path: str) -> str:
@@ -24,14 +24,14 @@ def _text(element: etree._Element, path: str) -> str:
 
 
 def _institution(head: etree._Element, name: str) -> Institution:
-    contact = head.find(_X + name)
+    contact = head.find(NS_PREFIX + name)
     if contact is None:  # the schema makes it mandatory
         return Institution(name="")
     return Institution(
-        name=_text(contact, f"{_X}Institution/{_X}Name"),
-        abbreviation=_text(contact, f"{_X}Institution/{_X}Kurzbezeichnung"),
-        authority_key=_text(contact, f"{_X}Behoerdenkennung/{_X}Behoerdenschluessel/code"),
-        org_unit=_text(contact, f"{_X}Organisationseinheit/{_X}Name"),
+        name=_text(contact, f"{NS_PREFIX}Institution/{NS_PREFIX}Name"),
+        abbreviation=_text(contact, f"{NS_PREFIX}Institution/{NS_PREFIX}Kurzbezeichnung"),
+        authority_key=_text(contact, f"{NS_PREFIX}Behoerdenkennung/{NS_PREFIX}Behoerdenschluessel/code"),
+        org_unit=_text(contact, f"{NS_PREFIX}Organisationseinheit/{NS_PREFIX}Name"),
     )
 
 
@@ -45,12 +45,12 @@ def _parse_datetime(value: str) -> datetime:
 
 
 def _head(root: etree._Element, process_id: str | None) -> tuple[str, datetime, Institution]:
-    head = root.find(_X + "Kopf")
+    head = root.find(NS_PREFIX + "Kopf")
     assert head is not None  # guaranteed by the schema
-    found = object_uuid(_text(head, _X + "ProzessID"), "ProzessID")
+    found = object_uuid(_text(head, NS_PREFIX + "ProzessID"), "ProzessID")
     if process_id is not None and found != object_uuid(process_id, "process_id"):
         raise XdomeaError(f"ProzessID {found} does not belong to this disposal (expected {process_id})")
-    return found, _parse_datetime(_text(head, _X + "Erstellungszeitpunkt")), _institution(head, "Absender")
+    return found, _parse_datetime(_text(head, NS_PREFIX + "Erstellungszeitpunkt")), _institution(head, "Absender")
 
 
 def _unknown(ids: Iterable[str], known_ids: Collection[str] | None, what: str) -> None:
@@ -75,16 +75,16 @@ def parse_evaluation(
     `process_id` (when given), for objects outside `known_ids` (when given), for an object decided twice
     in different ways, and for entries without a decision (`B`, or a configurable Aussonderungsart).
     """
-    root = _read(xml, "0502", schema)
+    root = read_message(xml, "0502", schema)
     found_process, created_at, sender = _head(root, process_id)
     decisions: dict[str, Disposal] = {}
-    for item in root.iterfind(_X + "BewertetesObjekt"):
-        object_id = object_uuid(_text(item, _X + "ID"), "BewertetesObjekt ID")
-        art = item.find(_X + "Aussonderungsart")
+    for item in root.iterfind(NS_PREFIX + "BewertetesObjekt"):
+        object_id = object_uuid(_text(item, NS_PREFIX + "ID"), "BewertetesObjekt ID")
+        art = item.find(NS_PREFIX + "Aussonderungsart")
         assert art is not None  # guaranteed by the schema
-        code = _text(art, f"{_X}Aussonderungsart/code")
+        code = _text(art, f"{NS_PREFIX}Aussonderungsart/code")
         if not code:
-            configured = _text(art, _X + "AussonderungsartKonfigurierbar")
+            configured = _text(art, NS_PREFIX + "AussonderungsartKonfigurierbar")
             raise XdomeaError(
                 f"object {object_id}: configurable Aussonderungsart {configured!r} is not supported; "
                 "expected code A (archive) or V (destroy)"
@@ -113,22 +113,22 @@ def parse_confirmation(
     Raises XdomeaError for anything that is not a schema-valid 0506, for a ProzessID other than
     `process_id` (when given), for objects outside `known_ids` (when given) and for an object listed twice.
     """
-    root = _read(xml, "0506", schema)
+    root = read_message(xml, "0506", schema)
     found_process, created_at, sender = _head(root, process_id)
     objects: list[ImportedObject] = []
     seen: set[str] = set()
-    for item in root.iterfind(_X + "AusgesondertesSGO"):
-        object_id = object_uuid(_text(item, _X + "IDSGO"), "AusgesondertesSGO IDSGO")
+    for item in root.iterfind(NS_PREFIX + "AusgesondertesSGO"):
+        object_id = object_uuid(_text(item, NS_PREFIX + "IDSGO"), "AusgesondertesSGO IDSGO")
         if object_id in seen:
             raise XdomeaError(f"object {object_id} is confirmed twice")
         seen.add(object_id)
         objects.append(
             ImportedObject(
                 object_id=object_id,
-                success=_text(item, _X + "Erfolgreich") in ("true", "1"),
-                errors=tuple((e.text or "").strip() for e in item.iterfind(_X + "Fehlermeldung")),
-                error_codes=tuple(_text(e, "code") for e in item.iterfind(_X + "FehlermeldungCode")),
-                archive_id=_text(item, _X + "Archivkennung") or None,
+                success=_text(item, NS_PREFIX + "Erfolgreich") in ("true", "1"),
+                errors=tuple((e.text or "").strip() for e in item.iterfind(NS_PREFIX + "Fehlermeldung")),
+                error_codes=tuple(_text(e, "code") for e in item.iterfind(NS_PREFIX + "FehlermeldungCode")),
+                archive_id=_text(item, NS_PREFIX + "Archivkennung") or None,
             )
         )
     _unknown(seen, known_ids, "transferred")

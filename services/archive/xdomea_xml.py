@@ -15,7 +15,7 @@ from lxml import etree
 from services.archive.xdomea_model import DocumentRecord, Institution, XdomeaError, XdomeaSchemaUnavailable, object_uuid
 
 NS = "urn:xoev-de:xdomea:schema:3.0.0"
-_X = f"{{{NS}}}"
+NS_PREFIX = f"{{{NS}}}"
 SCHEMA_ENV = "EAKTE_XDOMEA_SCHEMA"
 DEFAULT_SCHEMA_PATH = Path(__file__).resolve().parents[2].parent / "shared" / "xdomea" / "xdomea_3.0.0" / "xdomea.xsd"
 
@@ -122,7 +122,7 @@ def transfer_xml_name(process_id: str) -> str:
 _UMLAUTS = str.maketrans({"ä": "ae", "ö": "oe", "ü": "ue", "Ä": "Ae", "Ö": "Oe", "Ü": "Ue", "ß": "ss"})
 
 
-def _extension(document: DocumentRecord) -> str:
+def file_extension(document: DocumentRecord) -> str:
     name = document.filename.replace("\\", "/").rsplit("/", 1)[-1]
     if "." in name.strip("."):
         return name.rsplit(".", 1)[1].lower()
@@ -139,7 +139,7 @@ def primary_file_name(document: DocumentRecord) -> str:
     stem, dot, ext = name.rpartition(".")
     if not dot or not stem.strip("."):
         stem, ext = name, ""
-    ext = re.sub(r"[^A-Za-z0-9]", "", ext)[:10].lower() or _extension(document)
+    ext = re.sub(r"[^A-Za-z0-9]", "", ext)[:10].lower() or file_extension(document)
     ascii_stem = unicodedata.normalize("NFKD", stem.translate(_UMLAUTS)).encode("ascii", "ignore").decode()
     safe = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_stem).strip("._-")[:100] or "dokument"
     return f"{document.object_id}_{safe}.{ext}" if ext else f"{document.object_id}_{safe}"
@@ -212,7 +212,7 @@ def _schema_check(tree: etree._ElementTree, expected: str, schema: Path | str | 
 
 
 def _check_message_code(root: etree._Element, expected: str) -> None:
-    code = (root.findtext(f"{_X}Kopf/{_X}Nachrichtentyp/code") or "").strip()
+    code = (root.findtext(f"{NS_PREFIX}Kopf/{NS_PREFIX}Nachrichtentyp/code") or "").strip()
     if code != expected.rsplit(".", 1)[1]:
         raise XdomeaError(f"Nachrichtentyp code {code!r} in the Kopf does not match the message {expected}")
 
@@ -223,10 +223,10 @@ def validate(xml: bytes, expected_message: str, *, schema: Path | str | None = N
     Raises XdomeaError naming the problem (not XML, other message, schema errors with line numbers),
     XdomeaSchemaUnavailable when the schema itself cannot be loaded.
     """
-    _read(xml, expected_message, schema)
+    read_message(xml, expected_message, schema)
 
 
-def _read(xml: bytes, message: str, schema: Path | str | None) -> etree._Element:
+def read_message(xml: bytes, message: str, schema: Path | str | None) -> etree._Element:
     expected = message_name(message)
     tree = _parse(xml)
     root = _check_root(tree, expected)
@@ -242,17 +242,17 @@ def _clean(text: str) -> str:
     return _INVALID_XML_CHARS.sub("", text)
 
 
-def _el(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
-    element = etree.SubElement(parent, _X + name)
+def add_element(parent: etree._Element, name: str, text: str | None = None) -> etree._Element:
+    element = etree.SubElement(parent, NS_PREFIX + name)
     if text is not None:
         element.text = _clean(text)
     return element
 
 
-def _code(
+def add_code(
     parent: etree._Element, name: str, code: str, code_list: tuple[str, str] | None = None, label: str = ""
 ) -> etree._Element:
-    element = _el(parent, name)
+    element = add_element(parent, name)
     if code_list:
         element.set("listURI", code_list[0])
         element.set("listVersionID", code_list[1])
@@ -262,33 +262,33 @@ def _code(
     return element
 
 
-def _bool(value: bool) -> str:
+def xml_bool(value: bool) -> str:
     return "true" if value else "false"
 
 
-def _datetime(value: datetime) -> str:
+def xml_datetime(value: datetime) -> str:
     return value.isoformat(timespec="seconds")
 
 
 def _contact(parent: etree._Element, name: str, who: Institution) -> None:
-    contact = _el(parent, name)
+    contact = add_element(parent, name)
     if who.authority_key:
-        authority = _el(contact, "Behoerdenkennung")
-        key = _el(authority, "Behoerdenschluessel")
+        authority = add_element(contact, "Behoerdenkennung")
+        key = add_element(authority, "Behoerdenschluessel")
         if who.authority_key_list_uri:
             key.set("listURI", who.authority_key_list_uri)
         if who.authority_key_list_version:
             key.set("listVersionID", who.authority_key_list_version)
         etree.SubElement(key, "code").text = _clean(who.authority_key)
-    institution = _el(contact, "Institution")
-    _el(institution, "Name", who.name)
+    institution = add_element(contact, "Institution")
+    add_element(institution, "Name", who.name)
     if who.abbreviation:
-        _el(institution, "Kurzbezeichnung", who.abbreviation)
+        add_element(institution, "Kurzbezeichnung", who.abbreviation)
     if who.org_unit:
-        _el(_el(contact, "Organisationseinheit"), "Name", who.org_unit)
+        add_element(add_element(contact, "Organisationseinheit"), "Name", who.org_unit)
 
 
-def _new_message(
+def new_message(
     code: str,
     process_id: str,
     sender: Institution,
@@ -296,22 +296,22 @@ def _new_message(
     created_at: datetime | None,
     note: str | None,
 ) -> tuple[etree._Element, etree._Element]:
-    root = etree.Element(_X + MESSAGES[code], nsmap={"xdomea": NS})
-    head = _el(root, "Kopf")
-    _el(head, "ProzessID", object_uuid(process_id, "process_id"))
-    _code(head, "Nachrichtentyp", code, NACHRICHTENTYP)
-    _el(head, "Erstellungszeitpunkt", _datetime(created_at or datetime.now(UTC)))
+    root = etree.Element(NS_PREFIX + MESSAGES[code], nsmap={"xdomea": NS})
+    head = add_element(root, "Kopf")
+    add_element(head, "ProzessID", object_uuid(process_id, "process_id"))
+    add_code(head, "Nachrichtentyp", code, NACHRICHTENTYP)
+    add_element(head, "Erstellungszeitpunkt", xml_datetime(created_at or datetime.now(UTC)))
     _contact(head, "Absender", sender)
     _contact(head, "Empfaenger", receiver)
-    system = _el(head, "SendendesSystem")
-    _el(system, "Produktname", PRODUCT_NAME)
-    _el(system, "Version", _product_version())
+    system = add_element(head, "SendendesSystem")
+    add_element(system, "Produktname", PRODUCT_NAME)
+    add_element(system, "Version", _product_version())
     if note:
-        _el(head, "Hinweis", note)
+        add_element(head, "Hinweis", note)
     return root, head
 
 
-def _serialize(root: etree._Element, code: str, schema: Path | str | None, check: bool) -> bytes:
+def serialize(root: etree._Element, code: str, schema: Path | str | None, check: bool) -> bytes:
     xml = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
     if check:
         validate(xml, code, schema=schema)
