@@ -6,34 +6,39 @@ confirmation (0506): what was taken over is marked handed over and deleted here 
 """
 
 import contextlib
+import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO, TypeVar
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
-
-from services.archive import xdomea
-from services.archive.domain import DisposalRefused
-from services.archive.service import ArchiveService
+from services.archive import disposal, retrieval, xdomea
+from services.archive.domain import AussonderungRefused, DisposalRefused, InvalidXdomea
+from services.archive.ports import Packages
 from services.archive.tables import ArchivedDocumentRow, XdomeaProcessRow
-from shared.errors import Refused
+from services.archive.unit_of_work import ArchiveUnitOfWork
 from shared.events import utcnow
-from shared.settings import Settings
 
 # Akten are identified in xdomea by a UUID; ours is derived from the Aktenzeichen, so it is stable.
 AKTE_NAMESPACE = uuid.UUID("6f1f3b7e-7c1e-4d38-9a55-5b1f2f1d4e10")
+T = TypeVar("T")
 
 
-class AussonderungRefused(Refused):
-    """A disposal step to the state archive that cannot be taken (nothing offered, unknown process, ...)."""
+@dataclass(frozen=True)
+class Parties:
+    """Who offers (this authority), who receives (the state archive), and the schema messages are checked with."""
+
+    sender: xdomea.Institution
+    receiver: xdomea.Institution
+    schema: str | None = None
 
 
 @dataclass(frozen=True)
 class Package:
-    """A ZIP to hand out: its file name, the process id and the entries (name, bytes or file path)."""
+    """A ZIP to hand out: the process id, its file name and where it lies (in a directory of its own)."""
 
     process_id: str
     zip_name: str
@@ -49,180 +54,227 @@ class ConfirmationResult:
     failed: list[str]
 
 
+@dataclass(frozen=True)
+class Process:
+    """A disposal procedure as read from its row."""
+
+    process_id: str
+    aktenzeichen: list[str]
+    state: str
+    decisions: dict[str, str] | None
+    transferred: list[str] | None
+    updated_at: datetime
+
+
 def akte_object_id(aktenzeichen: str) -> str:
     return str(uuid.uuid5(AKTE_NAMESPACE, aktenzeichen))
 
 
-class AussonderungService:
-    def __init__(self, settings: Settings, sessions: sessionmaker[Session], archive: ArchiveService) -> None:
-        self._settings = settings
-        self._sessions = sessions
-        self._archive = archive
-        self._schema = settings.xdomea_schema or None
-        self._sender = xdomea.Institution(name=settings.xdomea_sender)
-        self._receiver = xdomea.Institution(name=settings.xdomea_receiver)
-
-    # --- step 1: offer ----------------------------------------------------------------------------------
-    def offer(self, aktenzeichen: list[str], user: str, workdir: Path) -> Package:
-        files = self._file_records(aktenzeichen)
-        process_id = str(uuid.uuid4())
-        message = xdomea.build_offer(process_id, self._sender, self._receiver, files, schema=self._schema)
-        with self._sessions() as session:
-            session.add(
-                XdomeaProcessRow(
-                    process_id=process_id,
-                    aktenzeichen=sorted(set(aktenzeichen)),
-                    state="offered",
-                    created_by=user,
-                    created_at=utcnow(),
-                    updated_at=utcnow(),
-                )
+# --- step 1: offer ----------------------------------------------------------------------------------------
+def offer(uow: ArchiveUnitOfWork, parties: Parties, aktenzeichen: list[str], user: str) -> Package:
+    """The offer list (0501) for these Akten, as a ZIP in a new working directory."""
+    process_id = str(uuid.uuid4())
+    with uow:
+        files = _file_records(uow, aktenzeichen)
+        message = xdomea.build_offer(process_id, parties.sender, parties.receiver, files, schema=parties.schema)
+        now = utcnow()
+        uow.processes.add(
+            XdomeaProcessRow(
+                process_id=process_id,
+                aktenzeichen=sorted(set(aktenzeichen)),
+                state="offered",
+                created_by=user,
+                created_at=now,
+                updated_at=now,
             )
-            session.commit()
-        zip_path = workdir / xdomea.offer_zip_name(process_id)
-        with zip_path.open("wb") as out:
-            xdomea.write_zip(out, [(xdomea.offer_xml_name(process_id), message)])
-        return Package(process_id, zip_path.name, zip_path)
-
-    # --- step 2: evaluation -----------------------------------------------------------------------------
-    def evaluation(self, message: bytes) -> tuple[str, dict[str, str]]:
-        """Record the archive's answer (0502); raises xdomea.XdomeaError for an invalid message."""
-        process_id = xdomea.parse_evaluation(message, schema=self._schema).process_id  # which process it answers
-        process = self._process(process_id)
-        known = self._object_ids(self._file_records(process.aktenzeichen))
-        evaluation = xdomea.parse_evaluation(message, process_id=process_id, known_ids=known, schema=self._schema)
-        decisions = {object_id: disposal.value for object_id, disposal in evaluation.decisions.items()}
-        with self._sessions() as session:
-            row = session.get_one(XdomeaProcessRow, process_id)
-            row.decisions, row.state, row.updated_at = decisions, "evaluated", utcnow()
-            session.commit()
-        return process_id, decisions
-
-    # --- step 3: transfer -------------------------------------------------------------------------------
-    def transfer(self, aktenzeichen: list[str], workdir: Path) -> Package:
-        process = self._latest_process(aktenzeichen)
-        files = self._file_records(process.aktenzeichen)
-        if process.decisions:
-            evaluation = xdomea.Evaluation(
-                process_id=process.process_id,
-                created_at=process.updated_at,
-                sender=self._receiver,
-                decisions={k: xdomea.Disposal(v) for k, v in process.decisions.items()},
-            )
-            chosen = xdomea.select_for_transfer(files, evaluation)
-        else:
-            chosen = files  # the two-step procedure: no evaluation came, everything offered goes over
-        if not chosen:
-            raise AussonderungRefused("nothing_chosen", "the state archive chose none of the offered objects")
-        message, entries = xdomea.build_transfer(
-            process.process_id, self._sender, self._receiver, chosen, schema=self._schema
         )
-        document_ids = [document_id for _, document_id in entries]
-        zip_entries: list[tuple[str, bytes | Path]] = [(xdomea.transfer_xml_name(process.process_id), message)]
-        for name, document_id in entries:
-            local = workdir / f"{document_id}.bin"
-            row = self._archive.get(document_id)
-            with local.open("wb") as out:
-                for chunk in self._archive.verified_content(row):  # only bytes that still match their SHA-256
-                    out.write(chunk)
-            zip_entries.append((name, local))
-        zip_path = workdir / xdomea.transfer_zip_name(process.process_id)
-        with contextlib.ExitStack() as files, zip_path.open("wb") as out:
-            opened = [
-                (name, files.enter_context(src.open("rb")) if isinstance(src, Path) else src)
-                for name, src in zip_entries
-            ]
-            xdomea.write_zip(out, opened)
-        with self._sessions() as session:
-            row = session.get_one(XdomeaProcessRow, process.process_id)
-            row.transferred, row.state, row.updated_at = document_ids, "transferred", utcnow()
-            session.commit()
-        return Package(process.process_id, zip_path.name, zip_path)
+    return _in_workdir(lambda workdir: _offer_zip(workdir, process_id, message))
 
-    # --- step 4: confirmation ---------------------------------------------------------------------------
-    def confirmation(self, message: bytes, user: str) -> ConfirmationResult:
-        process_id = xdomea.parse_confirmation(message, schema=self._schema).process_id
-        process = self._process(process_id)
+
+def _offer_zip(workdir: Path, process_id: str, message: bytes) -> Package:
+    zip_path = workdir / xdomea.offer_zip_name(process_id)
+    with zip_path.open("wb") as out:
+        xdomea.write_zip(out, [(xdomea.offer_xml_name(process_id), message)])
+    return Package(process_id, zip_path.name, zip_path)
+
+
+# --- step 2: evaluation -----------------------------------------------------------------------------------
+def evaluation(uow: ArchiveUnitOfWork, parties: Parties, message: bytes) -> tuple[str, dict[str, str]]:
+    """Record the archive's answer (0502): archive or destroy per object offered."""
+    process_id = _readable(lambda: xdomea.parse_evaluation(message, schema=parties.schema)).process_id
+    with uow:
+        row = _process_row(uow, process_id)
+        known = _object_ids(_file_records(uow, row.aktenzeichen))
+        answer = _readable(
+            lambda: xdomea.parse_evaluation(message, process_id=process_id, known_ids=known, schema=parties.schema)
+        )
+        decisions = {object_id: decision.value for object_id, decision in answer.decisions.items()}
+        row.decisions, row.state, row.updated_at = decisions, "evaluated", utcnow()
+    return process_id, decisions
+
+
+# --- step 3: transfer -------------------------------------------------------------------------------------
+def transfer(uow: ArchiveUnitOfWork, packages: Packages, parties: Parties, aktenzeichen: list[str]) -> Package:
+    """The transfer package (0503: XML plus the primary documents) for what the archive chose."""
+    with uow:
+        process = _latest_process(uow, aktenzeichen)
+        files = _file_records(uow, process.aktenzeichen)
+    chosen = _chosen(process, files, parties)
+    if not chosen:
+        raise AussonderungRefused("nothing_chosen", "the state archive chose none of the offered objects")
+    message, entries = xdomea.build_transfer(
+        process.process_id, parties.sender, parties.receiver, chosen, schema=parties.schema
+    )
+    package = _in_workdir(lambda workdir: _transfer_zip(uow, packages, workdir, process.process_id, message, entries))
+    with uow:
+        row = _process_row(uow, process.process_id)
+        row.transferred = [document_id for _, document_id in entries]
+        row.state, row.updated_at = "transferred", utcnow()
+    return package
+
+
+def _chosen(process: Process, files: list[xdomea.FileRecord], parties: Parties) -> list[xdomea.FileRecord]:
+    if not process.decisions:
+        return files  # the two-step procedure: no evaluation came, everything offered goes over
+    answer = xdomea.Evaluation(
+        process_id=process.process_id,
+        created_at=process.updated_at,
+        sender=parties.receiver,
+        decisions={k: xdomea.Disposal(v) for k, v in process.decisions.items()},
+    )
+    return xdomea.select_for_transfer(files, answer)
+
+
+def _transfer_zip(
+    uow: ArchiveUnitOfWork,
+    packages: Packages,
+    workdir: Path,
+    process_id: str,
+    message: bytes,
+    entries: list[tuple[str, str]],
+) -> Package:
+    documents: list[tuple[str, Path]] = []
+    for name, document_id in entries:
+        local = workdir / f"{document_id}.bin"
+        content = retrieval.verified_content(uow, packages, document_id)  # only bytes that still match
+        with local.open("wb") as out:
+            for chunk in content.chunks:
+                out.write(chunk)
+        documents.append((name, local))
+    zip_path = workdir / xdomea.transfer_zip_name(process_id)
+    with contextlib.ExitStack() as opened, zip_path.open("wb") as out:
+        zip_entries: list[tuple[str, bytes | BinaryIO]] = [(xdomea.transfer_xml_name(process_id), message)]
+        zip_entries += [(name, opened.enter_context(local.open("rb"))) for name, local in documents]
+        xdomea.write_zip(out, zip_entries)
+    return Package(process_id, zip_path.name, zip_path)
+
+
+# --- step 4: confirmation ---------------------------------------------------------------------------------
+def confirmation(
+    uow: ArchiveUnitOfWork, packages: Packages, parties: Parties, message: bytes, user: str
+) -> ConfirmationResult:
+    """Record the import confirmation (0506): what was taken over is marked handed over and deleted here once
+    its lock allows it."""
+    process_id = _readable(lambda: xdomea.parse_confirmation(message, schema=parties.schema)).process_id
+    with uow:
+        process = _process(_process_row(uow, process_id))
         if process.state not in ("transferred", "confirmed"):
             raise AussonderungRefused("not_transferred", f"process {process_id} has not been transferred yet")
-        known = self._object_ids(self._file_records(process.aktenzeichen))
-        confirmation = xdomea.parse_confirmation(message, process_id=process_id, known_ids=known, schema=self._schema)
-        succeeded = set(confirmation.succeeded_ids())
+        known = _object_ids(_file_records(uow, process.aktenzeichen))
+        answer = _readable(
+            lambda: xdomea.parse_confirmation(message, process_id=process_id, known_ids=known, schema=parties.schema)
+        )
+        succeeded = set(answer.succeeded_ids())
         transferred = set(process.transferred or [])
         # A document counts as taken over when it, its Vorgang or its Akte is confirmed as imported.
-        handed = sorted(d for d in transferred if succeeded & self._lineage(d))
-        failed = sorted(transferred - set(handed))
-        deleted, waiting = [], []
-        now = utcnow()
+        handed = sorted(d for d in transferred if succeeded & _lineage(uow, d))
         for document_id in handed:
-            self._mark_handed_over(document_id)
-            try:
-                self._archive.destroy(document_id, user, now, handed_over=True)
-                deleted.append(document_id)
-            except DisposalRefused:
-                waiting.append(document_id)  # deleted here once the retention lock allows it
-        with self._sessions() as session:
-            row = session.get_one(XdomeaProcessRow, process_id)
-            row.state, row.updated_at = "confirmed", utcnow()
-            session.commit()
-        return ConfirmationResult(process_id, handed, deleted, waiting, failed)
+            retrieval.get_row(uow, document_id).state = "handed_over"
+    deleted, waiting = _delete_handed_over(uow, packages, handed, user)
+    with uow:
+        row = _process_row(uow, process_id)
+        row.state, row.updated_at = "confirmed", utcnow()
+    return ConfirmationResult(process_id, handed, deleted, waiting, sorted(transferred - set(handed)))
 
-    # --- helpers ----------------------------------------------------------------------------------------
-    def _process(self, process_id: str) -> XdomeaProcessRow:
-        with self._sessions() as session:
-            row = session.get(XdomeaProcessRow, process_id)
-        if row is None:
-            raise AussonderungRefused("unknown_process", f"no disposal process {process_id} was offered here")
-        return row
 
-    def _latest_process(self, aktenzeichen: list[str]) -> XdomeaProcessRow:
-        wanted = sorted(set(aktenzeichen))
-        with self._sessions() as session:
-            rows = session.scalars(select(XdomeaProcessRow).order_by(XdomeaProcessRow.created_at.desc())).all()
-        for row in rows:
-            if row.aktenzeichen == wanted and row.state in ("offered", "evaluated"):
-                return row
-        raise AussonderungRefused("not_offered", "offer these Akten first (POST /api/v1/archive/xdomea/offer)")
+def _delete_handed_over(
+    uow: ArchiveUnitOfWork, packages: Packages, handed: list[str], user: str
+) -> tuple[list[str], list[str]]:
+    """(deleted now, waiting for their retention lock)."""
+    deleted, waiting = [], []
+    now = utcnow()
+    for document_id in handed:
+        try:
+            disposal.destroy(uow, packages, document_id, user, now, handed_over=True)
+            deleted.append(document_id)
+        except DisposalRefused:
+            waiting.append(document_id)  # deleted here once the retention lock allows it
+    return deleted, waiting
 
-    def _documents(self, aktenzeichen: list[str]) -> dict[str, list[ArchivedDocumentRow]]:
-        if not aktenzeichen:
-            raise AussonderungRefused("no_akten", "name at least one Aktenzeichen")
-        with self._sessions() as session:
-            rows = session.scalars(
-                select(ArchivedDocumentRow)
-                .where(ArchivedDocumentRow.aktenzeichen.in_(aktenzeichen), ArchivedDocumentRow.state == "archived")
-                .order_by(ArchivedDocumentRow.received_at)
-            ).all()
-        grouped: dict[str, list[ArchivedDocumentRow]] = {}
-        for row in rows:
-            grouped.setdefault(row.aktenzeichen, []).append(row)
-        missing = sorted(set(aktenzeichen) - set(grouped))
-        if missing:
-            raise AussonderungRefused("unknown_aktenzeichen", f"no archived documents in {', '.join(missing)}")
-        return grouped
 
-    def _file_records(self, aktenzeichen: list[str]) -> list[xdomea.FileRecord]:
-        return [_file_record(az, rows) for az, rows in sorted(self._documents(aktenzeichen).items())]
+# --- helpers ----------------------------------------------------------------------------------------------
+def _readable(read: Callable[[], T]) -> T:
+    """Read a message from the state archive; an unreadable one is refused as `invalid_xdomea`."""
+    try:
+        return read()
+    except xdomea.XdomeaError as exc:
+        raise InvalidXdomea(str(exc)) from exc
 
-    @staticmethod
-    def _object_ids(files: list[xdomea.FileRecord]) -> set[str]:
-        ids = set()
-        for akte in files:
-            ids.add(akte.object_id)
-            for process in akte.processes:
-                ids.add(process.object_id)
-                ids.update(d.object_id for d in process.documents)
-        return ids
 
-    def _lineage(self, document_id: str) -> set[str]:
-        row = self._archive.get(document_id)
-        return {document_id, row.vorgang_id or _default_vorgang(row.aktenzeichen), akte_object_id(row.aktenzeichen)}
+def _in_workdir(build: Callable[[Path], Package]) -> Package:
+    """Build a package in a new working directory, which is removed again when building fails."""
+    workdir = Path(tempfile.mkdtemp(prefix="eakte-xdomea-"))
+    try:
+        return build(workdir)
+    except BaseException:
+        shutil.rmtree(workdir, True)
+        raise
 
-    def _mark_handed_over(self, document_id: str) -> None:
-        with self._sessions() as session:
-            row = session.get_one(ArchivedDocumentRow, document_id)
-            row.state = "handed_over"
-            session.commit()
+
+def _process_row(uow: ArchiveUnitOfWork, process_id: str) -> XdomeaProcessRow:
+    row = uow.processes.get(process_id)
+    if row is None:
+        raise AussonderungRefused("unknown_process", f"no disposal process {process_id} was offered here")
+    return row
+
+
+def _process(row: XdomeaProcessRow) -> Process:
+    return Process(row.process_id, row.aktenzeichen, row.state, row.decisions, row.transferred, row.updated_at)
+
+
+def _latest_process(uow: ArchiveUnitOfWork, aktenzeichen: list[str]) -> Process:
+    wanted = sorted(set(aktenzeichen))
+    for row in uow.processes.newest_first():
+        if row.aktenzeichen == wanted and row.state in ("offered", "evaluated"):
+            return _process(row)
+    raise AussonderungRefused("not_offered", "offer these Akten first (POST /api/v1/archive/xdomea/offer)")
+
+
+def _file_records(uow: ArchiveUnitOfWork, aktenzeichen: list[str]) -> list[xdomea.FileRecord]:
+    if not aktenzeichen:
+        raise AussonderungRefused("no_akten", "name at least one Aktenzeichen")
+    grouped: dict[str, list[ArchivedDocumentRow]] = {}
+    for row in uow.documents.archived_in(aktenzeichen):
+        grouped.setdefault(row.aktenzeichen, []).append(row)
+    missing = sorted(set(aktenzeichen) - set(grouped))
+    if missing:
+        raise AussonderungRefused("unknown_aktenzeichen", f"no archived documents in {', '.join(missing)}")
+    return [_file_record(az, rows) for az, rows in sorted(grouped.items())]
+
+
+def _object_ids(files: list[xdomea.FileRecord]) -> set[str]:
+    ids = set()
+    for akte in files:
+        ids.add(akte.object_id)
+        for process in akte.processes:
+            ids.add(process.object_id)
+            ids.update(d.object_id for d in process.documents)
+    return ids
+
+
+def _lineage(uow: ArchiveUnitOfWork, document_id: str) -> set[str]:
+    row = retrieval.get_row(uow, document_id)
+    return {document_id, row.vorgang_id or _default_vorgang(row.aktenzeichen), akte_object_id(row.aktenzeichen)}
 
 
 def _default_vorgang(aktenzeichen: str) -> str:
@@ -270,7 +322,3 @@ def stream_file(path: Path) -> Iterator[bytes]:
     with path.open("rb") as handle:
         while chunk := handle.read(1024 * 1024):
             yield chunk
-
-
-def new_workdir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="eakte-xdomea-"))

@@ -4,10 +4,12 @@ Imports nothing of Kafka, MinIO or HTTP.
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
-from shared.errors import Refused
+from shared.errors import NotFound, Refused
+from shared.events import DocumentApproved, DocumentRejected, StoredObject
 
 BAGIT_TXT = "BagIt-Version: 1.0\nTag-File-Character-Encoding: UTF-8\n"
 # Documents filed in no Akte (no file plan class) are kept this long; their disposal is decided by a person.
@@ -125,3 +127,171 @@ def check_may_destroy(
         raise DisposalRefused("retention_running", f"the retention period runs until {retain_until_at.isoformat()}")
     if disposal != Disposal.DESTROY and not handed_over:
         raise DisposalRefused("not_destroy", "the file plan says `archive`: offer it to the state archive first")
+
+
+# --- what a package holds ------------------------------------------------------------------------------------
+
+Outcome = DocumentApproved | DocumentRejected
+TEXT_PLAIN = "text/plain; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class PackageSource:
+    """An object the package copies from intake: its path in the bag, where it lies, its content type."""
+
+    path: str
+    source: StoredObject
+    content_type: str
+
+
+def is_kept(event: Outcome) -> bool:
+    """Approved documents are always kept; rejected ones only where the file plan says so."""
+    return not isinstance(event, DocumentRejected) or event.metadata.archive_rejected
+
+
+def outcome_name(event: Outcome) -> str:
+    return "approved" if isinstance(event, DocumentApproved) else "rejected"
+
+
+def received_at(event: Outcome) -> datetime:
+    """When the authority received the document: its first decision, else when the outcome was announced."""
+    return min((d.decided_at for d in event.decisions), default=event.occurred_at)
+
+
+def package_sources(event: Outcome) -> list[PackageSource]:
+    """Everything the package copies from intake: the original, its rendition, the OCR derivative and text."""
+    name = event.original.key.rsplit("/", 1)[-1]
+    extension = event.original.key.rsplit(".", 1)[-1] if "." in name else "bin"
+    sources = [PackageSource(f"data/original.{extension}", event.original, event.metadata.content_type)]
+    if event.rendition:
+        sources.append(PackageSource("data/rendition.pdf", event.rendition, "application/pdf"))
+    if event.ocr:
+        sources.append(PackageSource("data/ocr.pdf", event.ocr.derivative, "application/pdf"))
+        sources.append(PackageSource("data/ocr.txt", event.ocr.text, TEXT_PLAIN))
+    return sources
+
+
+def audit_without_trail(event: Outcome) -> dict[str, Any]:
+    """`data/audit.json` when no audit trail came with the decision: the decisions at least."""
+    return {
+        "note": "no audit trail came with the decision",
+        "decisions": [d.model_dump(mode="json") for d in event.decisions],
+    }
+
+
+def metadata_json(event: Outcome, archived_at: datetime, retain: datetime) -> dict[str, Any]:
+    """`data/metadata.json`: the record's metadata, file plan and approvals."""
+    meta = event.metadata
+    return {
+        "document_id": str(event.document_id),
+        "version": event.version,
+        "outcome": outcome_name(event),
+        "rejection_reason": getattr(event, "reason", None),
+        "title": meta.title,
+        "document_type": meta.document_type,
+        "sender": meta.sender,
+        "akte": {"aktenzeichen": meta.aktenzeichen, "title": meta.akte_title},
+        "vorgang_id": meta.vorgang_id,
+        "file_plan": {
+            "class": meta.file_plan_class,
+            "title": meta.file_plan_title,
+            "retention_years": meta.retention_years,
+            "disposal": meta.disposal,
+        },
+        "original": {
+            "filename": meta.filename,
+            "content_type": meta.content_type,
+            "pages": meta.pages,
+            "sha256": event.original.sha256,
+            "size": event.original.size,
+            "source": meta.source,
+        },
+        "submitted_by": event.submitted_by,
+        "approvals": [d.model_dump(mode="json") for d in event.decisions],
+        "archived_at": archived_at.isoformat(),
+        "retain_until": retain.isoformat(),
+    }
+
+
+def bag_info_fields(event: Outcome) -> dict[str, str]:
+    """Our fields of `bag-info.txt`, after the RFC's reserved ones."""
+    meta = event.metadata
+    return {
+        "Source-Organization": "E-Akte",
+        "External-Identifier": str(event.document_id),
+        "External-Description": meta.title,
+        "Aktenzeichen": meta.aktenzeichen,
+        "File-Plan-Class": meta.file_plan_class,
+        "Bag-Software-Agent": "eakte archive service",
+    }
+
+
+def tag_files(event: Outcome, payload: list[PayloadFile], archived_at: datetime) -> dict[str, str]:
+    """The bag's tag files but the tag manifest (which covers these): name -> content."""
+    return {
+        "bagit.txt": BAGIT_TXT,
+        "bag-info.txt": bag_info(bag_info_fields(event), payload, archived_at),
+        "manifest-sha256.txt": manifest(payload),
+    }
+
+
+def search_text(event: Outcome, ocr_text: str) -> str:
+    """What full-text search finds a document by."""
+    meta = event.metadata
+    return " ".join([meta.title, meta.sender, meta.aktenzeichen, ocr_text])
+
+
+# --- disposal ------------------------------------------------------------------------------------------------
+
+
+def disposal_rule(
+    file_plan_class: str, retention_years: int | None, disposal: str, retain_until_at: datetime, handed_over: bool
+) -> str:
+    """The rule a deletion record names: the file plan class, its retention and what happens after it."""
+    then = "hand over to the state archive" if handed_over else disposal or "decide"
+    return (
+        f"file plan class {file_plan_class or '(none)'}: keep {retention_years or '-'} years, then "
+        f"{then}; retention ended {retain_until_at.date().isoformat()}"
+    )
+
+
+# --- refusals ------------------------------------------------------------------------------------------------
+
+
+class NotArchived(NotFound):
+    def __init__(self, message: str = "not archived") -> None:
+        super().__init__(message)
+
+
+class IntegrityBroken(Refused):
+    """The stored bytes no longer match the fingerprint of record: they are not handed out."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("integrity", message)
+
+
+class AussonderungRefused(Refused):
+    """A disposal step to the state archive that cannot be taken (nothing offered, unknown process, ...)."""
+
+
+class InvalidXdomea(Refused):
+    """An xdomea message from the state archive that cannot be read (not XML, wrong message, schema errors)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("invalid_xdomea", message)
+
+
+# --- finding -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    aktenzeichen: str = ""
+    title: str = ""
+    document_type: str = ""
+    sender: str = ""
+    text: str = ""
+    received_from: date | None = None
+    received_to: date | None = None
+    limit: int = 20
+    offset: int = 0

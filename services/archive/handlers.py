@@ -1,18 +1,23 @@
-"""Kafka entrypoints of the archive service."""
+"""Kafka entrypoints of the archive service: one subscriber per topic and consumer group."""
 
 import asyncio
+from collections.abc import Callable
 
 from faststream.kafka import KafkaBroker
 
-from services.archive.service import CONSUMER, ArchiveService
+from services.archive import archiving
+from services.archive.archiving import Intake
+from services.archive.unit_of_work import ArchiveUnitOfWork
 from shared.events import DocumentApproved, DocumentRejected
-from shared.messaging import subscribe
+from shared.messaging import consumer
 
 
-def register(broker: KafkaBroker, service: ArchiveService) -> None:
-    async def on_decided(event: DocumentApproved | DocumentRejected) -> None:
-        await asyncio.to_thread(service.archive, event)
+def register(broker: KafkaBroker, uow_factory: Callable[[], ArchiveUnitOfWork], intake: Intake) -> None:
+    @consumer(broker, DocumentApproved, group="archive")
+    async def on_approved(event: DocumentApproved) -> None:
+        await asyncio.to_thread(archiving.archive, uow_factory(), event, intake)
 
-    subscribe(broker, DocumentApproved, CONSUMER, on_decided)
     # Rejected documents are kept too where the file plan says so (a rejection is part of the record).
-    subscribe(broker, DocumentRejected, f"{CONSUMER}.{DocumentRejected.TOPIC}", on_decided)
+    @consumer(broker, DocumentRejected, group="archive.documents.rejected")
+    async def on_rejected(event: DocumentRejected) -> None:
+        await asyncio.to_thread(archiving.archive, uow_factory(), event, intake)

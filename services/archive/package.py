@@ -2,7 +2,7 @@
 
 import hashlib
 import io
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -11,33 +11,11 @@ from minio.error import S3Error
 from minio.retention import Retention
 
 from services.archive.domain import package_prefix
+from services.archive.ports import ObjectState, SourceMissing, StoredFile
+from shared.events import StoredObject
 from shared.storage import CHUNK, ObjectStore, sha256_of_file
 
 MISSING = ("NoSuchKey", "NoSuchObject", "NoSuchVersion")
-
-
-@dataclass(frozen=True)
-class StoredFile:
-    bucket: str
-    path: str  # inside the bag, e.g. data/original.pdf
-    key: str
-    version_id: str | None
-    sha256: str
-    size: int
-
-
-@dataclass(frozen=True)
-class ObjectState:
-    """What the object store itself reports about one object version."""
-
-    path: str
-    key: str
-    version_id: str | None
-    size: int | None
-    sha256: str | None
-    retention_mode: str | None
-    retain_until: datetime | None
-    legal_hold: bool
 
 
 class PackageStore:
@@ -50,22 +28,24 @@ class PackageStore:
         return package_prefix(document_id) + path
 
     def put(self, document_id: str, path: str, source: Path | bytes, content_type: str, retain: datetime) -> StoredFile:
-        data = source if isinstance(source, bytes) else None
-        digest, size = (hashlib.sha256(data).hexdigest(), len(data)) if data is not None else sha256_of_file(source)
+        """Write one file of the package under the retention lock (when the bucket has object lock)."""
         key = self.key(document_id, path)
         retention = Retention(COMPLIANCE, retain) if self.locked else None
-        metadata = {"sha256": digest}
-        if data is not None:
+        if isinstance(source, bytes):
+            digest, size = hashlib.sha256(source).hexdigest(), len(source)
+            metadata: dict[str, str | list[str] | tuple[str]] = {"sha256": digest}
             result = self._client.put_object(
                 self.bucket,
                 key,
-                io.BytesIO(data),
+                io.BytesIO(source),
                 size,
                 content_type=content_type,
                 metadata=metadata,
                 retention=retention,
             )
         else:
+            digest, size = sha256_of_file(source)
+            metadata = {"sha256": digest}
             result = self._client.fput_object(
                 self.bucket, key, str(source), content_type=content_type, metadata=metadata, retention=retention
             )
@@ -108,7 +88,7 @@ class PackageStore:
             response.release_conn()
         return digest.hexdigest()
 
-    def stream(self, file: StoredFile):  # noqa: ANN201 - an iterator of byte chunks
+    def stream(self, file: StoredFile) -> Iterator[bytes]:
         response = self._client.get_object(file.bucket, file.key, version_id=file.version_id)
         try:
             yield from response.stream(CHUNK)
@@ -134,3 +114,22 @@ class PackageStore:
     def delete(self, file: StoredFile) -> None:
         """Delete this very version (not a delete marker); the store refuses while it is locked."""
         self._client.remove_object(file.bucket, file.key, version_id=file.version_id)
+
+
+class SourceStore:
+    """The intake objects a package copies, read through `shared.storage.ObjectStore`."""
+
+    def __init__(self, store: ObjectStore) -> None:
+        self._store = store
+
+    def download_hashed(self, source: StoredObject, destination: Path) -> tuple[str, int]:
+        """Copy `source` to `destination`; its SHA-256 and size. Raises SourceMissing when it is gone."""
+        try:
+            return self._store.download_hashed(source.bucket, source.key, destination)
+        except S3Error as exc:
+            if exc.code in (*MISSING, "NoSuchBucket"):
+                raise SourceMissing(f"{source.bucket}/{source.key} is missing ({exc.code})") from exc
+            raise
+
+    def read(self, source: StoredObject) -> bytes:
+        return b"".join(self._store.stream(source.bucket, source.key))

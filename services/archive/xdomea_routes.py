@@ -3,13 +3,15 @@
 import shutil
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Request, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from services.archive import xdomea
-from services.archive.aussonderung import AussonderungRefused, AussonderungService, Package, new_workdir, stream_file
+from services.archive import aussonderung
+from services.archive.aussonderung import ConfirmationResult, Package, stream_file
+from services.archive.bootstrap import Archive
+from services.archive.domain import InvalidXdomea
 from shared.auth import Principal, require_roles
 
 router = APIRouter(prefix="/api/v1/archive/xdomea")
@@ -26,25 +28,9 @@ class EvaluationOut(BaseModel):
     decisions: dict[str, str]
 
 
-class ConfirmationOut(BaseModel):
-    process_id: str
-    handed_over: list[str]
-    deleted: list[str]
-    waiting_for_lock: list[str]
-    failed: list[str]
-
-
-def _service(request: Request) -> AussonderungService:
-    return request.app.state.aussonderung
-
-
-def _refused(exc: AussonderungRefused) -> HTTPException:
-    code = status.HTTP_404_NOT_FOUND if exc.code in ("unknown_process",) else status.HTTP_422_UNPROCESSABLE_CONTENT
-    return HTTPException(code, detail={"error": exc.code, "reason": str(exc)})
-
-
-def _invalid_message(exc: xdomea.XdomeaError) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail={"error": "invalid_xdomea", "reason": str(exc)})
+def _archive(request: Request) -> Archive:
+    archive: Archive = request.app.state.archive
+    return archive
 
 
 def _zip_response(package: Package, background: BackgroundTasks) -> StreamingResponse:
@@ -63,35 +49,26 @@ def _zip_response(package: Package, background: BackgroundTasks) -> StreamingRes
 async def _message(request: Request) -> bytes:
     body = await request.body()
     if len(body) > MAX_MESSAGE_BYTES:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail={"error": "invalid_xdomea", "reason": "message larger than 20 MB"},
-        )
+        raise InvalidXdomea("message larger than 20 MB")
     return body
 
 
 @router.post("/offer")
 async def offer(request: Request, body: AktenIn, principal: Caller, background: BackgroundTasks) -> StreamingResponse:
     """Step 1: the offer list (0501 Anbieteverzeichnis, metadata only) for these Akten, as a ZIP."""
-    workdir = new_workdir()
-    try:
-        package = await run_in_threadpool(_service(request).offer, body.aktenzeichen, principal.user, workdir)
-    except AussonderungRefused as exc:
-        shutil.rmtree(workdir, True)
-        raise _refused(exc) from exc
+    archive = _archive(request)
+    package = await run_in_threadpool(
+        aussonderung.offer, archive.uow(), archive.parties, body.aktenzeichen, principal.user
+    )
     return _zip_response(package, background)
 
 
 @router.post("/evaluation", response_model=EvaluationOut)
 async def evaluation(request: Request, principal: Caller) -> EvaluationOut:
     """Step 2: the state archive's answer (0502 Bewertungsverzeichnis, XML body): archive or destroy per object."""
+    archive = _archive(request)
     message = await _message(request)
-    try:
-        process_id, decisions = await run_in_threadpool(_service(request).evaluation, message)
-    except xdomea.XdomeaError as exc:
-        raise _invalid_message(exc) from exc
-    except AussonderungRefused as exc:
-        raise _refused(exc) from exc
+    process_id, decisions = await run_in_threadpool(aussonderung.evaluation, archive.uow(), archive.parties, message)
     return EvaluationOut(process_id=process_id, decisions=decisions)
 
 
@@ -100,24 +77,19 @@ async def transfer(
     request: Request, body: AktenIn, principal: Caller, background: BackgroundTasks
 ) -> StreamingResponse:
     """Step 3: the transfer package (0503 Aussonderung: XML plus primary documents) for what the archive chose."""
-    workdir = new_workdir()
-    try:
-        package = await run_in_threadpool(_service(request).transfer, body.aktenzeichen, workdir)
-    except AussonderungRefused as exc:
-        shutil.rmtree(workdir, True)
-        raise _refused(exc) from exc
+    archive = _archive(request)
+    package = await run_in_threadpool(
+        aussonderung.transfer, archive.uow(), archive.packages, archive.parties, body.aktenzeichen
+    )
     return _zip_response(package, background)
 
 
-@router.post("/confirmation", response_model=ConfirmationOut)
-async def confirmation(request: Request, principal: Caller) -> ConfirmationOut:
+@router.post("/confirmation", response_model=ConfirmationResult)
+async def confirmation(request: Request, principal: Caller) -> ConfirmationResult:
     """Step 4: the import confirmation (0506): taken-over objects are marked handed over and deleted here once
     their lock allows it."""
+    archive = _archive(request)
     message = await _message(request)
-    try:
-        result = await run_in_threadpool(_service(request).confirmation, message, principal.user)
-    except xdomea.XdomeaError as exc:
-        raise _invalid_message(exc) from exc
-    except AussonderungRefused as exc:
-        raise _refused(exc) from exc
-    return ConfirmationOut(**vars(result))
+    return await run_in_threadpool(
+        aussonderung.confirmation, archive.uow(), archive.packages, archive.parties, message, principal.user
+    )

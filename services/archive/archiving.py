@@ -1,0 +1,183 @@
+"""Taking a document in: its approved (or, where the file plan says so, rejected) outcome becomes a BagIt
+package in WORM storage, after its intake fingerprint has been checked again; once per document."""
+
+import json
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from services.archive import domain
+from services.archive.domain import IntegrityFailure, Outcome, PayloadFile, check_fixity, manifest
+from services.archive.ports import Packages, SourceMissing, Sources, StoredFile
+from services.archive.tables import ArchivedDocumentRow, PackageFileRow
+from services.archive.unit_of_work import ArchiveUnitOfWork
+from shared import events
+from shared.unit_of_work import consume_once
+
+# The processed-event consumer of both outcomes (the Kafka consumer groups differ).
+CONSUMER = "archive"
+JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class Intake:
+    """Where packages are read from and written to, and the development-only retention override."""
+
+    sources: Sources
+    packages: Packages
+    retention_override_s: int | None = None
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A source object copied to local disk after its fingerprint held."""
+
+    path: str
+    local: Path
+    content_type: str
+
+
+def archive(uow: ArchiveUnitOfWork, event: Outcome, intake: Intake) -> bool:
+    """Write the document's package and record it; True when this delivery of `event` was applied."""
+    return consume_once(uow, CONSUMER, event.event_id, lambda work: _take_in(work, event, intake))
+
+
+def _take_in(uow: ArchiveUnitOfWork, event: Outcome, intake: Intake) -> str | None:
+    if uow.documents.get(str(event.document_id)) is not None:
+        return "already archived"
+    if not domain.is_kept(event):
+        return "not kept"
+    archived_at = events.utcnow()
+    retain = domain.retain_until(archived_at, event.metadata.retention_years, intake.retention_override_s)
+    with tempfile.TemporaryDirectory(prefix="eakte-archive-") as tmp:
+        fetched = _fetch_all(event, intake.sources, Path(tmp))
+        if isinstance(fetched, IntegrityFailure):
+            uow.add_dead_letter(_dead_letter(event, fetched))
+            return f"refused: {fetched.reason}"
+        stored = _write_package(event, intake, fetched, archived_at, retain)
+    text = domain.search_text(event, _ocr_text(event, intake.sources))
+    uow.documents.add(_archived_row(event, stored, intake.packages.bucket, archived_at, retain), text)
+    uow.add_event(_archived_event(event, stored[0], intake.packages.bucket, archived_at))
+    return None
+
+
+def _fetch_all(event: Outcome, sources: Sources, workdir: Path) -> list[Fetched] | IntegrityFailure:
+    fetched = []
+    for item in domain.package_sources(event):
+        local = workdir / item.path.replace("/", "_")
+        try:
+            sha256, size = sources.download_hashed(item.source, local)
+        except SourceMissing as exc:
+            return IntegrityFailure(str(exc))
+        failure = check_fixity(item.source.sha256, item.source.size, sha256, size)
+        if failure is not None:
+            return IntegrityFailure(f"{item.path}: {failure.reason}")
+        fetched.append(Fetched(item.path, local, item.content_type))
+    return fetched
+
+
+def _write_package(
+    event: Outcome, intake: Intake, fetched: list[Fetched], archived_at: datetime, retain: datetime
+) -> list[StoredFile]:
+    """The payload (the original first), then the tag files, then the tag manifest over them."""
+    document_id = str(event.document_id)
+    packages = intake.packages
+    payload_sources: list[tuple[str, Path | bytes, str]] = [
+        *((f.path, f.local, f.content_type) for f in fetched),
+        ("data/metadata.json", _json_bytes(domain.metadata_json(event, archived_at, retain)), JSON),
+        ("data/audit.json", _json_bytes(_audit(event, intake.sources)), JSON),
+    ]
+    stored = [packages.put(document_id, path, source, ctype, retain) for path, source, ctype in payload_sources]
+    payload = [PayloadFile(f.path, f.sha256, f.size) for f in stored]
+    tags = [
+        packages.put(document_id, name, body.encode(), domain.TEXT_PLAIN, retain)
+        for name, body in domain.tag_files(event, payload, archived_at).items()
+    ]
+    tag_manifest = manifest([PayloadFile(f.path, f.sha256, f.size) for f in tags])
+    tags.append(packages.put(document_id, "tagmanifest-sha256.txt", tag_manifest.encode(), domain.TEXT_PLAIN, retain))
+    return stored + tags
+
+
+def _audit(event: Outcome, sources: Sources) -> Any:
+    if event.audit is not None:
+        return event.audit
+    if event.audit_ref is not None:
+        return json.loads(sources.read(event.audit_ref))
+    return domain.audit_without_trail(event)
+
+
+def _ocr_text(event: Outcome, sources: Sources) -> str:
+    if not event.ocr:
+        return ""
+    return sources.read(event.ocr.text).decode("utf-8", "replace")
+
+
+def _json_bytes(document: object) -> bytes:
+    return json.dumps(document, ensure_ascii=False, indent=2, default=str).encode()
+
+
+def _dead_letter(event: Outcome, failure: IntegrityFailure) -> events.DeadLetter:
+    return events.DeadLetter(
+        source_topic=event.TOPIC,
+        consumer=CONSUMER,
+        reason=failure.reason,
+        payload=event.model_dump_json(),
+        document_id=str(event.document_id),
+    )
+
+
+def _archived_row(
+    event: Outcome, stored: list[StoredFile], bucket: str, archived_at: datetime, retain: datetime
+) -> ArchivedDocumentRow:
+    meta = event.metadata
+    return ArchivedDocumentRow(
+        document_id=str(event.document_id),
+        correlation_id=str(event.correlation_id),
+        outcome=domain.outcome_name(event),
+        sha256=event.original.sha256,
+        bucket=bucket,
+        size=event.original.size,
+        content_type=meta.content_type,
+        original_path=stored[0].path,
+        title=meta.title,
+        document_type=meta.document_type,
+        sender=meta.sender,
+        aktenzeichen=meta.aktenzeichen,
+        akte_title=meta.akte_title,
+        vorgang_id=meta.vorgang_id,
+        file_plan_class=meta.file_plan_class,
+        file_plan_title=meta.file_plan_title,
+        retention_years=meta.retention_years,
+        disposal=meta.disposal,
+        filename=meta.filename,
+        submitted_by=event.submitted_by,
+        received_at=domain.received_at(event),
+        decisions=[d.model_dump(mode="json") for d in event.decisions],
+        archived_at=archived_at,
+        retain_until=retain,
+        files=[
+            PackageFileRow(
+                document_id=str(event.document_id),
+                path=f.path,
+                key=f.key,
+                version_id=f.version_id,
+                sha256=f.sha256,
+                size=f.size,
+            )
+            for f in stored
+        ],
+    )
+
+
+def _archived_event(
+    event: Outcome, original: StoredFile, bucket: str, archived_at: datetime
+) -> events.DocumentArchived:
+    return events.DocumentArchived(
+        document_id=event.document_id,
+        correlation_id=event.correlation_id,
+        archived=events.StoredObject(bucket=bucket, key=original.key, size=original.size, sha256=original.sha256),
+        version_id=original.version_id,
+        archived_at=archived_at,
+    )

@@ -1,0 +1,46 @@
+"""The archive's composition root: everything its routes, subscribers and background job use, built once."""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from services.archive.archiving import Intake
+from services.archive.aussonderung import Parties
+from services.archive.package import PackageStore, SourceStore
+from services.archive.ports import Packages
+from services.archive.search import SearchIndex
+from services.archive.unit_of_work import ArchiveUnitOfWork, SqlArchiveUnitOfWork
+from services.archive.xdomea import Institution
+from shared.service_app import ServiceRuntime
+from shared.settings import Settings
+from shared.storage import ObjectStore
+
+
+@dataclass(frozen=True)
+class Archive:
+    """What the archive's entrypoints need: a fresh unit of work per use, the object store, the settings."""
+
+    uow: Callable[[], ArchiveUnitOfWork]
+    intake: Intake
+    parties: Parties
+    settings: Settings
+
+    @property
+    def packages(self) -> Packages:
+        return self.intake.packages
+
+
+def bootstrap(runtime: ServiceRuntime, store: ObjectStore) -> Archive:
+    settings = runtime.settings
+    index = SearchIndex(runtime.sessions.kw["bind"])
+
+    def uow() -> ArchiveUnitOfWork:
+        return SqlArchiveUnitOfWork(runtime.sessions, index, runtime.relay.notify)
+
+    packages = PackageStore(store, settings.archive_bucket, settings.archive_object_lock)
+    intake = Intake(SourceStore(store), packages, settings.archive_retention_override_s)
+    parties = Parties(
+        sender=Institution(name=settings.xdomea_sender),
+        receiver=Institution(name=settings.xdomea_receiver),
+        schema=settings.xdomea_schema or None,
+    )
+    return Archive(uow, intake, parties, settings)

@@ -1,0 +1,70 @@
+"""What the archive's service layer needs of the object store, as interfaces: MinIO in production
+(`services.archive.package`), in-memory fakes in the unit tests."""
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+from shared.events import StoredObject
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """One file of a package, by the exact object version written."""
+
+    bucket: str
+    path: str  # inside the bag, e.g. data/original.pdf
+    key: str
+    version_id: str | None
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class ObjectState:
+    """What the object store itself reports about one object version."""
+
+    path: str
+    key: str
+    version_id: str | None
+    size: int | None
+    sha256: str | None
+    retention_mode: str | None
+    retain_until: datetime | None
+    legal_hold: bool
+
+
+class SourceMissing(Exception):
+    """An intake object a package needs is gone (the message is the reason recorded for it)."""
+
+
+class Sources(Protocol):
+    """The intake objects (original, rendition, OCR) that a package copies."""
+
+    def download_hashed(self, source: StoredObject, destination: Path) -> tuple[str, int]: ...
+
+    def read(self, source: StoredObject) -> bytes: ...
+
+
+class Packages(Protocol):
+    """The WORM bucket the packages are written to."""
+
+    bucket: str
+
+    def put(
+        self, document_id: str, path: str, source: Path | bytes, content_type: str, retain: datetime
+    ) -> StoredFile: ...
+
+    def state(self, file: StoredFile) -> ObjectState: ...
+
+    def reread_sha256(self, file: StoredFile) -> str | None: ...
+
+    def stream(self, file: StoredFile) -> Iterator[bytes]: ...
+
+    def presigned_url(self, file: StoredFile, expires: timedelta, filename: str) -> str: ...
+
+    def set_legal_hold(self, file: StoredFile, on: bool) -> None: ...
+
+    def delete(self, file: StoredFile) -> None: ...

@@ -1,0 +1,207 @@
+"""The archive's repositories: what the service layer asks of its tables, and their SQLAlchemy versions.
+
+Only these and the unit of work touch SQLAlchemy sessions; the unit tests replace them with in-memory fakes.
+"""
+
+import abc
+from datetime import date, datetime, time, timedelta
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from services.archive.domain import SearchQuery
+from services.archive.search import SearchIndex
+from services.archive.tables import AccessLogRow, ArchivedDocumentRow, DeletionRecordRow, XdomeaProcessRow
+from shared.events import utcnow
+
+
+class Documents(abc.ABC):
+    """Archived documents with their package files, and the full-text index over them."""
+
+    @abc.abstractmethod
+    def get(self, document_id: str) -> ArchivedDocumentRow | None: ...
+
+    @abc.abstractmethod
+    def add(self, row: ArchivedDocumentRow, text: str) -> None:
+        """Add a document (its `files` with it) and index `text` for full-text search."""
+
+    @abc.abstractmethod
+    def remove(self, document_id: str) -> None:
+        """Remove the document, its package files and its full-text entry."""
+
+    @abc.abstractmethod
+    def search(self, query: SearchQuery) -> tuple[int, list[ArchivedDocumentRow]]:
+        """The total number of matches and the page `query` asks for, newest received first."""
+
+    @abc.abstractmethod
+    def ids(self, document_ids: list[str] | None, sample: int | None) -> list[str]:
+        """The given documents that exist, else a random sample of `sample`, else all."""
+
+    @abc.abstractmethod
+    def due(self, now: datetime) -> list[ArchivedDocumentRow]:
+        """Documents whose retention ended by `now`, the longest ended first."""
+
+    @abc.abstractmethod
+    def handed_over_deletable(self, now: datetime) -> list[str]:
+        """Documents handed over to the state archive whose lock ended and that no legal hold keeps."""
+
+    @abc.abstractmethod
+    def archived_in(self, aktenzeichen: list[str]) -> list[ArchivedDocumentRow]:
+        """Documents (not handed over) in these Akten, in the order they were received."""
+
+
+class AccessLog(abc.ABC):
+    @abc.abstractmethod
+    def add(self, document_id: str, user: str, action: str) -> None: ...
+
+    @abc.abstractmethod
+    def page(self, document_id: str | None, limit: int, offset: int) -> tuple[int, list[AccessLogRow]]:
+        """The total number of entries and a page of them, newest first."""
+
+
+class DeletionRecords(abc.ABC):
+    @abc.abstractmethod
+    def add(self, record: DeletionRecordRow) -> None: ...
+
+    @abc.abstractmethod
+    def get(self, document_id: str) -> DeletionRecordRow | None: ...
+
+
+class XdomeaProcesses(abc.ABC):
+    @abc.abstractmethod
+    def add(self, process: XdomeaProcessRow) -> None: ...
+
+    @abc.abstractmethod
+    def get(self, process_id: str) -> XdomeaProcessRow | None: ...
+
+    @abc.abstractmethod
+    def newest_first(self) -> list[XdomeaProcessRow]: ...
+
+
+class SqlDocuments(Documents):
+    def __init__(self, session: Session, index: SearchIndex) -> None:
+        self._session = session
+        self._index = index
+
+    def get(self, document_id: str) -> ArchivedDocumentRow | None:
+        return self._session.get(ArchivedDocumentRow, document_id)
+
+    def add(self, row: ArchivedDocumentRow, text: str) -> None:
+        self._session.add(row)
+        self._session.flush()
+        self._index.add(self._session, row.document_id, text)
+
+    def remove(self, document_id: str) -> None:
+        self._index.remove(self._session, document_id)
+        row = self._session.get_one(ArchivedDocumentRow, document_id)
+        for file in row.files:
+            self._session.delete(file)
+        self._session.delete(row)
+
+    def search(self, query: SearchQuery) -> tuple[int, list[ArchivedDocumentRow]]:
+        conditions = self._conditions(query)
+        total = self._session.scalar(select(func.count()).select_from(ArchivedDocumentRow).where(*conditions)) or 0
+        rows = self._session.scalars(
+            select(ArchivedDocumentRow)
+            .where(*conditions)
+            .order_by(ArchivedDocumentRow.received_at.desc(), ArchivedDocumentRow.document_id)
+            .limit(query.limit)
+            .offset(query.offset)
+        ).all()
+        return total, list(rows)
+
+    def _conditions(self, query: SearchQuery) -> list[ColumnElement[bool]]:
+        table = ArchivedDocumentRow
+        conditions = []
+        if query.aktenzeichen:
+            conditions.append(table.aktenzeichen.startswith(query.aktenzeichen, autoescape=True))
+        if query.title:
+            conditions.append(table.title.icontains(query.title, autoescape=True))
+        if query.document_type:
+            conditions.append(table.document_type == query.document_type)
+        if query.sender:
+            conditions.append(table.sender.icontains(query.sender, autoescape=True))
+        if query.received_from:
+            conditions.append(table.received_at >= _day_start(query.received_from))
+        if query.received_to:
+            conditions.append(table.received_at < _day_start(query.received_to + timedelta(days=1)))
+        if query.text:
+            conditions.append(self._index.matching(query.text))
+        return conditions
+
+    def ids(self, document_ids: list[str] | None, sample: int | None) -> list[str]:
+        query = select(ArchivedDocumentRow.document_id)
+        if document_ids:
+            query = query.where(ArchivedDocumentRow.document_id.in_(document_ids))
+        elif sample:
+            query = query.order_by(func.random()).limit(sample)
+        return list(self._session.scalars(query))
+
+    def due(self, now: datetime) -> list[ArchivedDocumentRow]:
+        query = (
+            select(ArchivedDocumentRow)
+            .where(ArchivedDocumentRow.retain_until <= now)
+            .order_by(ArchivedDocumentRow.retain_until)
+        )
+        return list(self._session.scalars(query))
+
+    def handed_over_deletable(self, now: datetime) -> list[str]:
+        query = select(ArchivedDocumentRow.document_id).where(
+            ArchivedDocumentRow.state == "handed_over",
+            ArchivedDocumentRow.retain_until <= now,
+            ArchivedDocumentRow.legal_hold.is_(False),
+        )
+        return list(self._session.scalars(query))
+
+    def archived_in(self, aktenzeichen: list[str]) -> list[ArchivedDocumentRow]:
+        query = (
+            select(ArchivedDocumentRow)
+            .where(ArchivedDocumentRow.aktenzeichen.in_(aktenzeichen), ArchivedDocumentRow.state == "archived")
+            .order_by(ArchivedDocumentRow.received_at)
+        )
+        return list(self._session.scalars(query))
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=utcnow().tzinfo)
+
+
+class SqlAccessLog(AccessLog):
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, document_id: str, user: str, action: str) -> None:
+        self._session.add(AccessLogRow(document_id=document_id, user=user, action=action, at=utcnow()))
+
+    def page(self, document_id: str | None, limit: int, offset: int) -> tuple[int, list[AccessLogRow]]:
+        query = select(AccessLogRow)
+        if document_id:
+            query = query.where(AccessLogRow.document_id == document_id)
+        total = self._session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = self._session.scalars(query.order_by(AccessLogRow.id.desc()).limit(limit).offset(offset)).all()
+        return total, list(rows)
+
+
+class SqlDeletionRecords(DeletionRecords):
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, record: DeletionRecordRow) -> None:
+        self._session.add(record)
+
+    def get(self, document_id: str) -> DeletionRecordRow | None:
+        return self._session.get(DeletionRecordRow, document_id)
+
+
+class SqlXdomeaProcesses(XdomeaProcesses):
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, process: XdomeaProcessRow) -> None:
+        self._session.add(process)
+
+    def get(self, process_id: str) -> XdomeaProcessRow | None:
+        return self._session.get(XdomeaProcessRow, process_id)
+
+    def newest_first(self) -> list[XdomeaProcessRow]:
+        return list(self._session.scalars(select(XdomeaProcessRow).order_by(XdomeaProcessRow.created_at.desc())))

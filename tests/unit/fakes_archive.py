@@ -1,0 +1,202 @@
+"""In-memory fakes of the archive's unit of work, repositories and object store, for service-layer tests."""
+
+import hashlib
+import itertools
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from services.archive.domain import SearchQuery
+from services.archive.ports import ObjectState, SourceMissing, StoredFile
+from services.archive.repositories import AccessLog, DeletionRecords, Documents, XdomeaProcesses
+from services.archive.tables import AccessLogRow, ArchivedDocumentRow, DeletionRecordRow, XdomeaProcessRow
+from services.archive.unit_of_work import ArchiveUnitOfWork
+from shared.events import StoredObject, utcnow
+from tests.unit.fakes import FakeUnitOfWork
+
+
+class FakeDocuments(Documents):
+    def __init__(self) -> None:
+        self.rows: dict[str, ArchivedDocumentRow] = {}
+        self.text: dict[str, str] = {}
+
+    def get(self, document_id: str) -> ArchivedDocumentRow | None:
+        return self.rows.get(document_id)
+
+    def add(self, row: ArchivedDocumentRow, text: str) -> None:
+        row.state = row.state or "archived"
+        row.legal_hold = bool(row.legal_hold)
+        self.rows[row.document_id] = row
+        self.text[row.document_id] = text
+
+    def remove(self, document_id: str) -> None:
+        del self.rows[document_id]
+        del self.text[document_id]
+
+    def search(self, query: SearchQuery) -> tuple[int, list[ArchivedDocumentRow]]:
+        found = [
+            row
+            for row in self.rows.values()
+            if row.aktenzeichen.startswith(query.aktenzeichen)
+            and query.title.lower() in row.title.lower()
+            and all(word.lower() in self.text[row.document_id].lower() for word in query.text.split())
+        ]
+        found.sort(key=lambda row: row.received_at, reverse=True)
+        return len(found), found[query.offset : query.offset + query.limit]
+
+    def ids(self, document_ids: list[str] | None, sample: int | None) -> list[str]:
+        if document_ids:
+            return [d for d in document_ids if d in self.rows]
+        return list(self.rows)[:sample] if sample else list(self.rows)
+
+    def due(self, now: datetime) -> list[ArchivedDocumentRow]:
+        return sorted((r for r in self.rows.values() if r.retain_until <= now), key=lambda r: r.retain_until)
+
+    def handed_over_deletable(self, now: datetime) -> list[str]:
+        return [
+            r.document_id
+            for r in self.rows.values()
+            if r.state == "handed_over" and r.retain_until <= now and not r.legal_hold
+        ]
+
+    def archived_in(self, aktenzeichen: list[str]) -> list[ArchivedDocumentRow]:
+        rows = [r for r in self.rows.values() if r.aktenzeichen in aktenzeichen and r.state == "archived"]
+        return sorted(rows, key=lambda r: r.received_at)
+
+
+class FakeAccessLog(AccessLog):
+    def __init__(self) -> None:
+        self.entries: list[AccessLogRow] = []
+
+    def add(self, document_id: str, user: str, action: str) -> None:
+        self.entries.append(AccessLogRow(document_id=document_id, user=user, action=action, at=utcnow()))
+
+    def page(self, document_id: str | None, limit: int, offset: int) -> tuple[int, list[AccessLogRow]]:
+        chosen = [e for e in reversed(self.entries) if document_id in (None, e.document_id)]
+        return len(chosen), chosen[offset : offset + limit]
+
+
+class FakeDeletionRecords(DeletionRecords):
+    def __init__(self) -> None:
+        self.records: dict[str, DeletionRecordRow] = {}
+
+    def add(self, record: DeletionRecordRow) -> None:
+        self.records[record.document_id] = record
+
+    def get(self, document_id: str) -> DeletionRecordRow | None:
+        return self.records.get(document_id)
+
+
+class FakeXdomeaProcesses(XdomeaProcesses):
+    def __init__(self) -> None:
+        self.rows: dict[str, XdomeaProcessRow] = {}
+
+    def add(self, process: XdomeaProcessRow) -> None:
+        self.rows[process.process_id] = process
+
+    def get(self, process_id: str) -> XdomeaProcessRow | None:
+        return self.rows.get(process_id)
+
+    def newest_first(self) -> list[XdomeaProcessRow]:
+        return sorted(self.rows.values(), key=lambda r: r.created_at, reverse=True)
+
+
+class FakeArchiveUnitOfWork(FakeUnitOfWork, ArchiveUnitOfWork):
+    """The archive's unit of work in memory; repository changes are visible at once (no rollback of rows)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.documents = FakeDocuments()
+        self.access_log = FakeAccessLog()
+        self.deletions = FakeDeletionRecords()
+        self.processes = FakeXdomeaProcesses()
+
+
+class FakeSources:
+    """Intake objects by (bucket, key)."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], bytes] = {}
+
+    def put(self, bucket: str, key: str, data: bytes) -> StoredObject:
+        self.objects[(bucket, key)] = data
+        return StoredObject(bucket=bucket, key=key, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+
+    def download_hashed(self, source: StoredObject, destination: Path) -> tuple[str, int]:
+        data = self.read(source)
+        destination.write_bytes(data)
+        return hashlib.sha256(data).hexdigest(), len(data)
+
+    def read(self, source: StoredObject) -> bytes:
+        try:
+            return self.objects[(source.bucket, source.key)]
+        except KeyError:
+            raise SourceMissing(f"{source.bucket}/{source.key} is missing (NoSuchKey)") from None
+
+
+class LockedError(Exception):
+    """The fake store refuses to delete a version under its retention lock or a legal hold."""
+
+
+class FakePackages:
+    """A versioned WORM bucket in memory: each put is a new version with its lock date."""
+
+    def __init__(self, bucket: str = "archive") -> None:
+        self.bucket = bucket
+        self.objects: dict[tuple[str, str], bytes] = {}
+        self.locks: dict[tuple[str, str], datetime] = {}
+        self.holds: set[tuple[str, str]] = set()
+        self._versions = itertools.count(1)
+
+    def put(self, document_id: str, path: str, source: Path | bytes, content_type: str, retain: datetime) -> StoredFile:
+        data = source if isinstance(source, bytes) else source.read_bytes()
+        key = f"packages/{document_id}/{path}"
+        version = str(next(self._versions))
+        self.objects[(key, version)] = data
+        self.locks[(key, version)] = retain
+        return StoredFile(self.bucket, path, key, version, hashlib.sha256(data).hexdigest(), len(data))
+
+    def content(self, document_id: str, path: str) -> bytes:
+        key = f"packages/{document_id}/{path}"
+        return next(data for (k, _), data in self.objects.items() if k == key)
+
+    def paths(self, document_id: str) -> set[str]:
+        prefix = f"packages/{document_id}/"
+        return {k.removeprefix(prefix) for k, _ in self.objects if k.startswith(prefix)}
+
+    def corrupt(self, document_id: str, path: str) -> None:
+        key = f"packages/{document_id}/{path}"
+        for version in [v for k, v in self.objects if k == key]:
+            self.objects[(key, version)] = b"changed"
+
+    def state(self, file: StoredFile) -> ObjectState:
+        data = self.objects.get((file.key, file.version_id or ""))
+        return ObjectState(
+            path=file.path,
+            key=file.key,
+            version_id=file.version_id,
+            size=None if data is None else len(data),
+            sha256=None if data is None else hashlib.sha256(data).hexdigest(),
+            retention_mode="COMPLIANCE",
+            retain_until=self.locks.get((file.key, file.version_id or "")),
+            legal_hold=(file.key, file.version_id or "") in self.holds,
+        )
+
+    def reread_sha256(self, file: StoredFile) -> str | None:
+        data = self.objects.get((file.key, file.version_id or ""))
+        return None if data is None else hashlib.sha256(data).hexdigest()
+
+    def stream(self, file: StoredFile) -> Iterator[bytes]:
+        yield self.objects[(file.key, file.version_id or "")]
+
+    def presigned_url(self, file: StoredFile, expires: timedelta, filename: str) -> str:
+        return f"https://store.example/{file.key}?version={file.version_id}&expires={int(expires.total_seconds())}"
+
+    def set_legal_hold(self, file: StoredFile, on: bool) -> None:
+        (self.holds.add if on else self.holds.discard)((file.key, file.version_id or ""))
+
+    def delete(self, file: StoredFile) -> None:
+        version = (file.key, file.version_id or "")
+        if version in self.holds or self.locks[version] > utcnow():
+            raise LockedError(file.key)
+        del self.objects[version]
