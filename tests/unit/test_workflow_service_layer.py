@@ -235,8 +235,7 @@ def test_a_group_task_is_claimed_once(wf, uow) -> None:
     assert "claimed" in uow.audit.actions(document_id)
 
 
-def test_a_deputy_decides_on_behalf_of_the_absent_assignee(built, uow) -> None:
-    wf, clock = built
+def test_a_deputy_decides_on_behalf_of_the_absent_assignee(wf, uow) -> None:
     document_id = _start(wf, "boss")
     task_id = _open_tasks(uow, document_id)[0].task_id
     assert _refusal(lambda: _decide(wf, task_id, "henrik")) == "forbidden"
