@@ -44,17 +44,17 @@ def audit_store(settings: Settings) -> Callable[[str, bytes], events.StoredObjec
     return put
 
 
-def _call_soon(loop: asyncio.AbstractEventLoop, callback: Callable[[], None]) -> None:
-    loop.call_soon_threadsafe(callback)
-
-
 def scheduler(tick: Callable[[], int], clock: Clock, interval_s: float) -> Callable[[], Awaitable[None]]:
     """Checks deadlines, resubmissions and absences every `interval_s`, and at once when the clock is moved."""
 
     async def run() -> None:
         loop = asyncio.get_running_loop()
         wake = asyncio.Event()
-        clock.on_change(lambda: _call_soon(loop, wake.set))
+
+        def wake_up() -> None:  # the clock moves in another thread
+            loop.call_soon_threadsafe(wake.set)
+
+        clock.on_change(wake_up)
         while True:
             wake.clear()
             try:
