@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from services.workflow.absences import Absences
 from services.workflow.context import SYSTEM_USER, WorkflowContext
 from services.workflow.domain import (
+    STATE_AFTER,
     Access,
     Actor,
     Decision,
@@ -43,16 +44,6 @@ from shared import events
 class DecisionResult:
     workflow_state: WorkflowState
     on_behalf_of: str | None = None
-
-
-# The workflow state each outcome of a decision leaves behind.
-STATE_AFTER = {
-    Outcome.REJECTED: WorkflowState.REJECTED,
-    Outcome.RETURNED: WorkflowState.RETURNED,
-    Outcome.WAITING: WorkflowState.IN_REVIEW,
-    Outcome.NEXT_STEP: WorkflowState.IN_REVIEW,
-    Outcome.APPROVED: WorkflowState.APPROVED,
-}
 
 
 class WorkflowService:

@@ -7,7 +7,14 @@ from datetime import timedelta
 from enum import StrEnum
 
 from services.workflow.domain.organisation import Organisation
-from services.workflow.domain.states import AssigneeKind, CompletionMode, Decision, DecisionRefused, StepType
+from services.workflow.domain.states import (
+    AssigneeKind,
+    CompletionMode,
+    Decision,
+    DecisionRefused,
+    StepType,
+    WorkflowState,
+)
 
 NO_REVIEW = "none"
 DEFAULT_WORKFLOW = "default"
@@ -148,6 +155,16 @@ class Outcome(StrEnum):
     WAITING = "waiting"  # the step needs more approvals
     NEXT_STEP = "next_step"  # the step is complete, the next one opens
     APPROVED = "approved"  # the last step is complete: the run ends, approved
+
+
+# The workflow state each outcome leaves behind.
+STATE_AFTER: Mapping[Outcome, WorkflowState] = {
+    Outcome.REJECTED: WorkflowState.REJECTED,
+    Outcome.RETURNED: WorkflowState.RETURNED,
+    Outcome.WAITING: WorkflowState.IN_REVIEW,
+    Outcome.NEXT_STEP: WorkflowState.IN_REVIEW,
+    Outcome.APPROVED: WorkflowState.APPROVED,
+}
 
 
 def outcome_of(decision: Decision, definition: WorkflowDefinition, step_number: int, approvals: int) -> Outcome:
