@@ -15,7 +15,6 @@ from services.workflow.domain import (
     Access,
     Actor,
     Decision,
-    DecisionRefused,
     Outcome,
     TaskState,
     WorkflowState,
@@ -26,7 +25,7 @@ from services.workflow.domain import (
     check_one_slot,
     check_open,
     check_unclaimed,
-    other_slot_holder,
+    inbox_access,
     outcome_of,
     reach_keys,
     slot_holders,
@@ -63,14 +62,10 @@ class WorkflowService:
             holders = _holders_by_step(uow, {task.document_id for task, _ in candidates})
             views = []
             for task, workflow in candidates:
-                try:
-                    access = check_access(me, absentees, offer_of(task), submitters_of(workflow))
-                except DecisionRefused:
-                    continue
                 held = holders.get((task.document_id, task.run, task.step), {})
-                if other_slot_holder(held, task.task_id, (me.user, access.on_behalf_of)) is not None:
-                    continue  # one person, one slot of a step
-                views.append(task_view(task, workflow, access.on_behalf_of))
+                access = inbox_access(me, absentees, offer_of(task), submitters_of(workflow), held, task.task_id)
+                if access is not None:
+                    views.append(task_view(task, workflow, access.on_behalf_of))
             views.extend(self._resubmissions.due_for(uow, user))
             return views
 

@@ -165,6 +165,27 @@ def check_one_slot(holders: Mapping[str, str], task_id: str, people: Iterable[st
         raise DecisionRefused("already_signed", f"{person} already holds another slot of this step")
 
 
+# --- the inbox ---------------------------------------------------------------------------------------
+
+
+def inbox_access(
+    me: Actor,
+    absentees: Sequence[Actor],
+    offer: Offer,
+    submitters: Collection[str],
+    holders: Mapping[str, str],
+    task_id: str,
+) -> Access | None:
+    """Whether an open task shows in `me`'s inbox (and as whose deputy): exactly when `me` may act on it now."""
+    try:
+        access = check_access(me, absentees, offer, submitters)
+    except DecisionRefused:
+        return None
+    if other_slot_holder(holders, task_id, (me.user, access.on_behalf_of)) is not None:
+        return None  # one person, one slot of a step
+    return access
+
+
 # --- the first version's single-step view ---------------------------------------------------------------
 
 
