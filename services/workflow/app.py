@@ -12,10 +12,11 @@ from fastapi import FastAPI
 
 from services.workflow import handlers, routes
 from services.workflow.audit_log import audit_object_key
+from services.workflow.bootstrap import bootstrap
 from services.workflow.clock import Clock, ControllableClock, make_clock
 from services.workflow.definitions import load_definitions, load_organisation, source_paths
-from services.workflow.service import WorkflowService
 from services.workflow.tables import WorkflowBase
+from services.workflow.unit_of_work import WorkflowUnitOfWork
 from shared import events
 from shared.db import serialize_sqlite_writers
 from shared.messaging import enqueuer_for, publisher_for
@@ -49,7 +50,11 @@ def scheduler(tick: Callable[[], int], clock: Clock, interval_s: float) -> Calla
     async def run() -> None:
         loop = asyncio.get_running_loop()
         wake = asyncio.Event()
-        clock.on_change(lambda: loop.call_soon_threadsafe(wake.set))
+
+        def wake_up() -> None:  # the clock moves in another thread
+            loop.call_soon_threadsafe(wake.set)
+
+        clock.on_change(wake_up)
         while True:
             wake.clear()
             try:
@@ -72,9 +77,9 @@ def create_app() -> FastAPI:
     serialize_sqlite_writers(runtime.sessions.kw["bind"])
     # Decisions come in bursts: pipeline the outbox (one ack wait and one commit per batch, not per message).
     runtime.relay = OutboxRelay(runtime.sessions, publisher_for(runtime.broker), enqueue=enqueuer_for(runtime.broker))
-    service = WorkflowService(
-        runtime.sessions,
-        runtime.relay,
+    relay = runtime.relay
+    workflow = bootstrap(
+        lambda: WorkflowUnitOfWork(runtime.sessions, relay.notify),
         clock,
         registry,
         organisation,
@@ -83,17 +88,17 @@ def create_app() -> FastAPI:
         audit_inline_max_bytes=settings.audit_inline_max_bytes,
         zone=ZoneInfo(settings.timezone),
     )
-    handlers.register(runtime.broker, service, runtime.sessions)
+    handlers.register(runtime.broker, workflow)
     routers = [routes.router]
     if isinstance(clock, ControllableClock):
         log.warning("EAKTE_CLOCK=controllable: admins can move time with POST /api/v1/_test/clock (tests only)")
         routers.append(routes.test_router)
-    due_work = scheduler(service.scheduler.tick, clock, settings.scheduler_interval_s)
-    app = build_app(runtime, routers, background=[due_work])
-    app.state.workflow = service
+    due_work = scheduler(lambda: workflow.scheduler.tick(workflow.uow()), clock, settings.scheduler_interval_s)
+    app = build_app(runtime, routers, background=[due_work], refusal_status=routes.REFUSAL_STATUS)
+    app.state.workflow = workflow
     log.info(
         "workflow definitions from %s: %s",
         directory,
-        ", ".join(f"{name} v{version}" for name, version in sorted(service.versions.items())),
+        ", ".join(f"{name} v{version}" for name, version in sorted(workflow.versions.items())),
     )
     return app

@@ -1,16 +1,12 @@
-"""What the workflow service's parts share: the database, the outbox relay, one clock, the organisation and the
-audit log."""
+"""What the workflow service's parts share: one clock, the organisation, the audit log and the local time zone."""
 
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, tzinfo
 
-from sqlalchemy.orm import Session, sessionmaker
-
 from services.workflow.audit_log import AuditLog
 from services.workflow.clock import Clock
 from services.workflow.domain import Actor, Organisation
-from shared.outbox import OutboxRelay
 
 # Who acts where no person does: assignments, reminders, escalations, filing without review.
 SYSTEM_USER = "system"
@@ -18,8 +14,6 @@ SYSTEM_USER = "system"
 
 @dataclass(frozen=True)
 class WorkflowContext:
-    sessions: sessionmaker[Session]
-    relay: OutboxRelay
     clock: Clock
     organisation: Organisation
     audit: AuditLog

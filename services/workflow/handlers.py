@@ -1,23 +1,20 @@
-"""Kafka entrypoints of the workflow service."""
+"""Kafka entrypoints of the workflow service: one subscriber per topic and consumer group."""
 
 import asyncio
 
 from faststream.kafka import KafkaBroker
-from sqlalchemy.orm import Session, sessionmaker
 
-from services.workflow.purge import CONSUMER as PURGE_CONSUMER
+from services.workflow.bootstrap import Workflow
 from services.workflow.purge import purge_document
-from services.workflow.service import CONSUMER, WorkflowService
 from shared.events import DocumentDestroyed, DocumentIngested
-from shared.messaging import subscribe
+from shared.messaging import consumer
 
 
-def register(broker: KafkaBroker, service: WorkflowService, sessions: sessionmaker[Session]) -> None:
+def register(broker: KafkaBroker, workflow: Workflow) -> None:
+    @consumer(broker, DocumentIngested, group="workflow")
     async def on_ingested(event: DocumentIngested) -> None:
-        await asyncio.to_thread(service.start, event)
+        await asyncio.to_thread(workflow.starting.start, workflow.uow(), event)
 
+    @consumer(broker, DocumentDestroyed, group="workflow.purge")
     async def on_destroyed(event: DocumentDestroyed) -> None:
-        await asyncio.to_thread(purge_document, sessions, event.event_id, str(event.document_id))
-
-    subscribe(broker, DocumentIngested, CONSUMER, on_ingested)
-    subscribe(broker, DocumentDestroyed, PURGE_CONSUMER, on_destroyed)
+        await asyncio.to_thread(purge_document, workflow.uow(), event)

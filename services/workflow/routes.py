@@ -1,19 +1,25 @@
-"""HTTP entrypoints of the workflow service."""
+"""HTTP entrypoints of the workflow service: parse, call one service function, answer with a view.
+
+Refusals (`shared.errors.Refused`) pass through: `build_app` maps their codes to statuses with
+`REFUSAL_STATUS`.
+"""
 
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from services.workflow.absences import InvalidRequest
+from services.workflow import views
+from services.workflow.absences import AbsenceView
+from services.workflow.bootstrap import Workflow
 from services.workflow.clock import ControllableClock
-from services.workflow.domain import Decision, DecisionRefused
-from services.workflow.rows import TaskNotFound, WorkflowNotFound
-from services.workflow.service import WorkflowService
+from services.workflow.domain import Decision
+from services.workflow.resubmissions import ResubmissionView
 from services.workflow.views import TaskView
 from shared.auth import Principal, require_roles
+from shared.errors import NotFound
 
 router = APIRouter(prefix="/api/v1")
 test_router = APIRouter(prefix="/api/v1/_test")  # only mounted with EAKTE_CLOCK=controllable
@@ -21,6 +27,7 @@ test_router = APIRouter(prefix="/api/v1/_test")  # only mounted with EAKTE_CLOCK
 ANY_ROLE = ("clerk", "approver", "records_officer", "admin")
 DECIDERS = ("approver", "admin")
 
+# The HTTP status of each refusal code of the workflow (`shared.errors.COMMON_STATUS` has the shared ones).
 REFUSAL_STATUS = {
     "four_eyes": status.HTTP_403_FORBIDDEN,
     "forbidden": status.HTTP_403_FORBIDDEN,
@@ -50,65 +57,35 @@ class AbsenceIn(BaseModel):
     ends_on: date
 
 
-class AbsenceOut(BaseModel):
-    absence_id: str
-    user: str
-    deputy: str
-    starts_on: date
-    ends_on: date
-
-
 class ResubmissionIn(BaseModel):
     document_id: str = Field(min_length=1, max_length=36)
     on: date
     note: str = Field(default="", max_length=2000)
 
 
-class ResubmissionOut(BaseModel):
-    resubmission_id: str
-    document_id: str
-    user: str
-    on: date
-    note: str
-    due: bool
-    done: bool
-
-
 class ClockIn(BaseModel):
     advance_seconds: float = Field(ge=0)
 
 
-def _service(request: Request) -> WorkflowService:
-    return request.app.state.workflow
-
-
-def _refused(exc: DecisionRefused) -> HTTPException:
-    return HTTPException(REFUSAL_STATUS[exc.code], detail={"error": exc.code, "reason": str(exc)})
-
-
-def _not_found(what: str) -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, detail={"error": "not_found", "reason": f"no such {what}"})
+def _workflow(request: Request) -> Workflow:
+    workflow: Workflow = request.app.state.workflow
+    return workflow
 
 
 @router.get("/tasks", response_model=list[TaskView])
 async def list_tasks(
     request: Request, principal: Annotated[Principal, Depends(require_roles(*DECIDERS))]
 ) -> list[TaskView]:
-    tasks = await run_in_threadpool(_service(request).open_tasks, principal.user, principal.roles)
-    return tasks
+    workflow = _workflow(request)
+    return await run_in_threadpool(workflow.tasks.open_tasks, workflow.uow(), principal.user, principal.roles)
 
 
 @router.post("/tasks/{task_id}/claim", response_model=TaskView)
 async def claim(
     request: Request, task_id: str, principal: Annotated[Principal, Depends(require_roles(*DECIDERS))]
 ) -> TaskView:
-    try:
-        task = await run_in_threadpool(_service(request).claim, task_id, principal.user, principal.roles)
-    except TaskNotFound as exc:
-        raise _not_found("task") from exc
-    except DecisionRefused as exc:
-        raise _refused(exc) from exc
-    return task
+    workflow = _workflow(request)
+    return await run_in_threadpool(workflow.tasks.claim, workflow.uow(), task_id, principal.user, principal.roles)
 
 
 @router.post("/tasks/{task_id}/decision", response_model=DecisionOut)
@@ -118,14 +95,10 @@ async def decide(
     body: DecisionIn,
     principal: Annotated[Principal, Depends(require_roles(*DECIDERS))],
 ) -> DecisionOut:
-    try:
-        result = await run_in_threadpool(
-            _service(request).decide, task_id, principal.user, principal.roles, body.decision, body.comment
-        )
-    except TaskNotFound as exc:
-        raise _not_found("task") from exc
-    except DecisionRefused as exc:
-        raise _refused(exc) from exc
+    workflow = _workflow(request)
+    result = await run_in_threadpool(
+        workflow.tasks.decide, workflow.uow(), task_id, principal.user, principal.roles, body.decision, body.comment
+    )
     return DecisionOut(
         task_id=task_id,
         decision=body.decision.value,
@@ -138,20 +111,15 @@ async def decide(
 async def workflow_state(
     request: Request, document_id: str, _principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))]
 ) -> dict[str, Any]:
-    try:
-        return await run_in_threadpool(_service(request).views.workflow_state, document_id)
-    except WorkflowNotFound as exc:
-        raise _not_found("workflow") from exc
+    return await run_in_threadpool(views.workflow_state, _workflow(request).uow(), document_id)
 
 
 @router.get("/workflows/{document_id}/audit")
 async def audit_trail(
     request: Request, document_id: str, _principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))]
 ) -> dict[str, Any]:
-    try:
-        view = await run_in_threadpool(_service(request).audit_log.view, document_id)
-    except WorkflowNotFound as exc:
-        raise _not_found("workflow") from exc
+    workflow = _workflow(request)
+    view = await run_in_threadpool(workflow.audit_log.view, workflow.uow(), document_id)
     return {
         "document_id": view.document_id,
         "verified": view.verified,
@@ -161,96 +129,73 @@ async def audit_trail(
     }
 
 
-@router.post("/absences", response_model=AbsenceOut, status_code=status.HTTP_201_CREATED)
+@router.post("/absences", response_model=AbsenceView, status_code=status.HTTP_201_CREATED)
 async def record_absence(
     request: Request, body: AbsenceIn, principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))]
-) -> AbsenceOut:
-    try:
-        row = await run_in_threadpool(
-            _service(request).absences.record,
-            principal.user,
-            principal.roles,
-            body.deputy,
-            body.starts_on,
-            body.ends_on,
-        )
-    except InvalidRequest as exc:
-        raise HTTPException(422, detail={"error": "invalid_request", "reason": str(exc)}) from exc
-    return AbsenceOut(
-        absence_id=row.absence_id, user=row.user, deputy=row.deputy, starts_on=row.starts_on, ends_on=row.ends_on
+) -> AbsenceView:
+    workflow = _workflow(request)
+    return await run_in_threadpool(
+        workflow.absences.record,
+        workflow.uow(),
+        principal.user,
+        principal.roles,
+        body.deputy,
+        body.starts_on,
+        body.ends_on,
     )
 
 
-@router.get("/absences", response_model=list[AbsenceOut])
+@router.get("/absences", response_model=list[AbsenceView])
 async def list_absences(
     request: Request, principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))]
-) -> list[AbsenceOut]:
-    rows = await run_in_threadpool(_service(request).absences.of, principal.user)
-    return [
-        AbsenceOut(absence_id=r.absence_id, user=r.user, deputy=r.deputy, starts_on=r.starts_on, ends_on=r.ends_on)
-        for r in rows
-    ]
+) -> list[AbsenceView]:
+    workflow = _workflow(request)
+    return await run_in_threadpool(workflow.absences.of, workflow.uow(), principal.user)
 
 
-def _resubmission_out(row: Any) -> ResubmissionOut:
-    return ResubmissionOut(
-        resubmission_id=row.resubmission_id,
-        document_id=row.document_id,
-        user=row.user,
-        on=row.due_on,
-        note=row.note,
-        due=row.due_at is not None,
-        done=row.done_at is not None,
+@router.post("/resubmissions", response_model=ResubmissionView, status_code=status.HTTP_201_CREATED)
+async def add_resubmission(
+    request: Request, body: ResubmissionIn, principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))]
+) -> ResubmissionView:
+    workflow = _workflow(request)
+    return await run_in_threadpool(
+        workflow.resubmissions.add, workflow.uow(), principal.user, body.document_id, body.on, body.note
     )
 
 
-@router.post("/resubmissions", response_model=ResubmissionOut, status_code=status.HTTP_201_CREATED)
-async def add_resubmission(
-    request: Request, body: ResubmissionIn, principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))]
-) -> ResubmissionOut:
-    try:
-        row = await run_in_threadpool(
-            _service(request).resubmissions.add, principal.user, body.document_id, body.on, body.note
-        )
-    except WorkflowNotFound as exc:
-        raise _not_found("workflow") from exc
-    return _resubmission_out(row)
-
-
-@router.get("/resubmissions", response_model=list[ResubmissionOut])
+@router.get("/resubmissions", response_model=list[ResubmissionView])
 async def list_resubmissions(
     request: Request, principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))]
-) -> list[ResubmissionOut]:
-    rows = await run_in_threadpool(_service(request).resubmissions.of, principal.user)
-    return [_resubmission_out(r) for r in rows]
+) -> list[ResubmissionView]:
+    workflow = _workflow(request)
+    return await run_in_threadpool(workflow.resubmissions.of, workflow.uow(), principal.user)
 
 
-@router.post("/resubmissions/{resubmission_id}/done", response_model=ResubmissionOut)
+@router.post("/resubmissions/{resubmission_id}/done", response_model=ResubmissionView)
 async def finish_resubmission(
     request: Request, resubmission_id: str, principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))]
-) -> ResubmissionOut:
-    try:
-        row = await run_in_threadpool(_service(request).resubmissions.finish, principal.user, resubmission_id)
-    except TaskNotFound as exc:
-        raise _not_found("resubmission") from exc
-    return _resubmission_out(row)
+) -> ResubmissionView:
+    workflow = _workflow(request)
+    return await run_in_threadpool(workflow.resubmissions.finish, workflow.uow(), principal.user, resubmission_id)
 
 
 @test_router.get("/clock")
-async def read_clock(request: Request, _principal: Annotated[Principal, Depends(require_roles("admin"))]) -> dict:
-    context = _service(request).context
+async def read_clock(
+    request: Request, _principal: Annotated[Principal, Depends(require_roles("admin"))]
+) -> dict[str, Any]:
+    context = _workflow(request).context
     return {"now": context.clock.now(), "today": context.today()}
 
 
 @test_router.post("/clock")
 async def advance_clock(
     request: Request, body: ClockIn, _principal: Annotated[Principal, Depends(require_roles("admin"))]
-) -> dict:
+) -> dict[str, Any]:
     """Move the controllable clock forward and do at once what became due (test stacks only)."""
-    service = _service(request)
-    clock = service.context.clock
+    workflow = _workflow(request)
+    clock = workflow.context.clock
     if not isinstance(clock, ControllableClock):  # not mounted otherwise; belt and braces
-        raise _not_found("route")
+        raise NotFound("no such route")
     now = clock.advance(body.advance_seconds)
-    changed = await run_in_threadpool(service.scheduler.tick)
-    return {"now": now, "today": service.context.today(), "changed": changed}
+    changed = await run_in_threadpool(workflow.scheduler.tick, workflow.uow())
+    return {"now": now, "today": workflow.context.today(), "changed": changed}

@@ -1,49 +1,19 @@
-"""Reading the workflow tables for a change: locking a document's workflow, and the domain values its rows hold.
-
-Every change to a document's workflow first bumps `workflows.revision` (a row lock on PostgreSQL, the write lock
-on SQLite), so changes to one document are serialised: the audit chain stays linear and of two concurrent
-decisions on one task exactly one wins.
-"""
-
-from sqlalchemy import update
-from sqlalchemy.orm import Session
+"""The domain values the workflow's rows hold, and the refusals for rows that are not there."""
 
 from services.workflow.definitions import definition_from_json
-from services.workflow.domain import AssigneeKind, Offer, WorkflowDefinition
+from services.workflow.domain import AssigneeKind, Offer, Slot, WorkflowDefinition
 from services.workflow.tables import TaskRow, WorkflowRow
+from shared.errors import NotFound
 
 
-class TaskNotFound(Exception):
-    pass
+class TaskNotFound(NotFound):
+    def __init__(self, what: str = "task") -> None:
+        super().__init__(f"no such {what}")
 
 
-class WorkflowNotFound(Exception):
-    pass
-
-
-def lock_workflow(session: Session, document_id: str) -> WorkflowRow | None:
-    """Serialise changes to one document: bump its revision first, then read it fresh."""
-    bumped = session.execute(
-        update(WorkflowRow)
-        .where(WorkflowRow.document_id == document_id)
-        .values(revision=WorkflowRow.revision + 1)
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if bumped != 1:
-        return None
-    return session.get(WorkflowRow, document_id, populate_existing=True)
-
-
-def lock_task(session: Session, task_id: str) -> tuple[TaskRow, WorkflowRow]:
-    """The task and its workflow, the document locked for a change; `TaskNotFound` if either is gone."""
-    task = session.get(TaskRow, task_id)
-    if task is None:
-        raise TaskNotFound(task_id)
-    workflow = lock_workflow(session, task.document_id)
-    if workflow is None:
-        raise TaskNotFound(task_id)
-    session.refresh(task)
-    return task, workflow
+class WorkflowNotFound(NotFound):
+    def __init__(self) -> None:
+        super().__init__("no such workflow")
 
 
 def definition_of(workflow: WorkflowRow) -> WorkflowDefinition:
@@ -63,3 +33,7 @@ def offer_of(task: TaskRow) -> Offer:
         escalated_to_user=task.escalated_to_user,
         escalated_to_role=task.escalated_to_role,
     )
+
+
+def slot_of(task: TaskRow) -> Slot:
+    return Slot(task.task_id, (task.claimed_by, task.claimed_on_behalf_of, task.decided_by, task.on_behalf_of))

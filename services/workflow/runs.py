@@ -5,24 +5,33 @@ sends the final event (approved or rejected) with the decisions and the audit tr
 """
 
 import uuid
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
 from services.workflow.context import SYSTEM_USER, WorkflowContext
-from services.workflow.domain import Access, AssigneeKind, Decision, TaskState, WorkflowState, deadline_for
+from services.workflow.domain import (
+    Access,
+    AssigneeKind,
+    Assignment,
+    Deadline,
+    Decision,
+    StepDefinition,
+    TaskState,
+    WorkflowState,
+    assignments_for,
+    deadline_for,
+)
 from services.workflow.rows import definition_of
 from services.workflow.tables import TaskRow, WorkflowRow
+from services.workflow.unit_of_work import AbstractWorkflowUnitOfWork
 from shared import events
-from shared.outbox import add_event
 
 
 class Runs:
     def __init__(self, context: WorkflowContext) -> None:
         self._context = context
 
-    def begin(self, session: Session, workflow: WorkflowRow) -> None:
+    def begin(self, uow: AbstractWorkflowUnitOfWork, workflow: WorkflowRow) -> None:
         definition = definition_of(workflow)
         if not definition.steps:
             # Filing only: approved at once, by the system, not by a person.
@@ -33,63 +42,20 @@ class Runs:
                 comment="Ablage ohne Prüfung",
                 decided_at=self._context.clock.now(),
             )
-            self.finish(session, workflow, WorkflowState.APPROVED, "", SYSTEM_USER, None, decisions=[decision])
+            self.finish(uow, workflow, WorkflowState.APPROVED, "", SYSTEM_USER, None, decisions=[decision])
             return
-        self.open_step(session, workflow, 1)
+        self.open_step(uow, workflow, 1)
 
-    def open_step(self, session: Session, workflow: WorkflowRow, number: int) -> None:
+    def open_step(self, uow: AbstractWorkflowUnitOfWork, workflow: WorkflowRow, number: int) -> None:
         step = definition_of(workflow).steps[number - 1]
         workflow.current_step = number
         now = self._context.clock.now()
         deadline = deadline_for(step, now)
-        organisation = self._context.organisation
-        roles: list[str] = []
-        for slot, spec in enumerate(step.assignees, start=1):
-            if spec.user:
-                kind, assignee, unit = AssigneeKind.USER, spec.user, organisation.home_unit(spec.user)
-            elif spec.role:
-                kind, assignee, unit = AssigneeKind.ROLE, spec.role, organisation.home_unit(workflow.submitted_by)
-                roles.append(spec.role)
-            elif spec.members:
-                kind, assignee, unit = AssigneeKind.ORG_UNIT, str(spec.org_unit), spec.org_unit
-            else:  # an org unit without `members`: its head
-                unit_id = str(spec.org_unit)
-                kind, assignee, unit = AssigneeKind.USER, organisation.head_of(unit_id), unit_id
-            task = TaskRow(
-                task_id=str(uuid.uuid4()),
-                document_id=workflow.document_id,
-                run=workflow.run,
-                step=number,
-                slot=slot,
-                step_name=step.name,
-                assignee_kind=kind.value,
-                assignee=assignee,
-                offered_to_role=assignee if kind is AssigneeKind.ROLE else "",
-                org_unit=unit,
-                state=TaskState.OPEN.value,
-                created_at=now,
-                deadline_at=deadline.due_at,
-                remind_at=deadline.remind_at,
-            )
-            session.add(task)
-            self._context.audit.append(
-                session,
-                workflow.document_id,
-                "assigned",
-                SYSTEM_USER,
-                None,
-                {
-                    "task_id": task.task_id,
-                    "run": workflow.run,
-                    "step": number,
-                    "step_name": step.name,
-                    "assignee_kind": kind.value,
-                    "assignee": assignee,
-                    "deadline_at": deadline.due_at.isoformat(),
-                },
-            )
-        add_event(
-            session,
+        assignments = assignments_for(step, self._context.organisation, workflow.submitted_by)
+        for slot, assignment in enumerate(assignments, start=1):
+            self._open_task(uow, workflow, number, step, slot, assignment, now, deadline)
+        roles = [a.assignee for a in assignments if a.kind is AssigneeKind.ROLE]
+        uow.add_event(
             events.ReviewStarted(
                 document_id=uuid.UUID(workflow.document_id),
                 correlation_id=uuid.UUID(workflow.correlation_id),
@@ -98,19 +64,50 @@ class Runs:
                 offered_to_role=roles[0] if roles else "",
                 step_name=step.name,
                 version=workflow.version,
-            ),
+            )
         )
 
-    def _decisions(self, session: Session, workflow: WorkflowRow) -> list[events.Decision]:
-        tasks = session.scalars(
-            select(TaskRow)
-            .where(
-                TaskRow.document_id == workflow.document_id,
-                TaskRow.run == workflow.run,
-                TaskRow.decided_at.is_not(None),
-            )
-            .order_by(TaskRow.decided_at, TaskRow.step, TaskRow.slot)
-        ).all()
+    def _open_task(
+        self,
+        uow: AbstractWorkflowUnitOfWork,
+        workflow: WorkflowRow,
+        number: int,
+        definition: StepDefinition,
+        slot: int,
+        assignment: Assignment,
+        now: datetime,
+        deadline: Deadline,
+    ) -> None:
+        kind, assignee = assignment.kind, assignment.assignee
+        task = TaskRow(
+            task_id=str(uuid.uuid4()),
+            document_id=workflow.document_id,
+            run=workflow.run,
+            step=number,
+            slot=slot,
+            step_name=definition.name,
+            assignee_kind=kind.value,
+            assignee=assignee,
+            offered_to_role=assignee if kind is AssigneeKind.ROLE else "",
+            org_unit=assignment.org_unit,
+            state=TaskState.OPEN.value,
+            created_at=now,
+            deadline_at=deadline.due_at,
+            remind_at=deadline.remind_at,
+        )
+        uow.workflows.add_task(task)
+        payload = {
+            "task_id": task.task_id,
+            "run": workflow.run,
+            "step": number,
+            "step_name": definition.name,
+            "assignee_kind": kind.value,
+            "assignee": assignee,
+            "deadline_at": deadline.due_at.isoformat(),
+        }
+        self._context.audit.append(uow, workflow.document_id, "assigned", SYSTEM_USER, None, payload)
+
+    def _decisions(self, uow: AbstractWorkflowUnitOfWork, workflow: WorkflowRow) -> list[events.Decision]:
         return [
             events.Decision(
                 step=t.step,
@@ -120,17 +117,15 @@ class Runs:
                 decided_at=t.decided_at,
                 on_behalf_of=t.on_behalf_of,
             )
-            for t in tasks
+            for t in uow.workflows.decided_tasks(workflow.document_id, workflow.run)
             if t.decided_at is not None
         ]
 
-    def cancel_open_tasks(self, session: Session, workflow: WorkflowRow, reason: str) -> None:
-        for task in session.scalars(
-            select(TaskRow).where(TaskRow.document_id == workflow.document_id, TaskRow.state == TaskState.OPEN.value)
-        ):
+    def cancel_open_tasks(self, uow: AbstractWorkflowUnitOfWork, workflow: WorkflowRow, reason: str) -> None:
+        for task in uow.workflows.open_tasks_of(workflow.document_id):
             task.state = TaskState.CANCELLED.value
             self._context.audit.append(
-                session,
+                uow,
                 workflow.document_id,
                 "cancelled",
                 SYSTEM_USER,
@@ -140,7 +135,7 @@ class Runs:
 
     def finish(
         self,
-        session: Session,
+        uow: AbstractWorkflowUnitOfWork,
         workflow: WorkflowRow,
         result: WorkflowState,
         reason: str,
@@ -150,11 +145,11 @@ class Runs:
     ) -> None:
         """End the run with the final event; its decisions are those of the run's tasks unless given."""
         if decisions is None:
-            decisions = self._decisions(session, workflow)
+            decisions = self._decisions(uow, workflow)
         workflow.state = result.value
         workflow.finished_at = self._context.clock.now()
         self._context.audit.append(
-            session,
+            uow,
             workflow.document_id,
             result.value,
             user,
@@ -171,9 +166,9 @@ class Runs:
             "submitted_by": workflow.submitted_by,
             "decisions": decisions,
             "version": workflow.version,
-            **self._context.audit.event_fields(session, workflow.document_id),
+            **self._context.audit.event_fields(uow, workflow.document_id),
         }
         if result is WorkflowState.APPROVED:
-            add_event(session, events.DocumentApproved(**common))
+            uow.add_event(events.DocumentApproved(**common))
         else:
-            add_event(session, events.DocumentRejected(**common, reason=reason))
+            uow.add_event(events.DocumentRejected(**common, reason=reason))

@@ -7,16 +7,14 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-
 from services.workflow.absences import Absences
 from services.workflow.context import SYSTEM_USER, WorkflowContext
 from services.workflow.domain import AssigneeKind, TaskState, escalation_target
 from services.workflow.resubmissions import Resubmissions
-from services.workflow.rows import definition_of, lock_task
+from services.workflow.rows import definition_of
 from services.workflow.tables import TaskRow, WorkflowRow
+from services.workflow.unit_of_work import AbstractWorkflowUnitOfWork
 from shared import events
-from shared.outbox import add_event
 
 
 class Scheduler:
@@ -25,49 +23,32 @@ class Scheduler:
         self._absences = absences
         self._resubmissions = resubmissions
 
-    def tick(self) -> int:
+    def tick(self, uow: AbstractWorkflowUnitOfWork) -> int:
         """Do what the clock says is due; returns how many things changed."""
         now = self._context.clock.now()
-        with self._context.sessions() as session:
-            to_remind = session.scalars(
-                select(TaskRow.task_id).where(
-                    TaskRow.state == TaskState.OPEN.value, TaskRow.reminded_at.is_(None), TaskRow.remind_at <= now
-                )
-            ).all()
-            to_escalate = session.scalars(
-                select(TaskRow.task_id).where(
-                    TaskRow.state == TaskState.OPEN.value, TaskRow.escalated_at.is_(None), TaskRow.deadline_at <= now
-                )
-            ).all()
-        changed = sum(self._remind(task_id, now) for task_id in to_remind)
-        changed += sum(self._escalate(task_id, now) for task_id in to_escalate)
-        changed += self._resubmissions.mark_due(now)
-        changed += self._absences.delegate_due(now)
-        if changed:
-            self._context.relay.notify()
+        with uow:
+            to_remind = uow.workflows.to_remind(now)
+            to_escalate = uow.workflows.to_escalate(now)
+        changed = sum(self._remind(uow, task_id, now) for task_id in to_remind)
+        changed += sum(self._escalate(uow, task_id, now) for task_id in to_escalate)
+        changed += self._resubmissions.mark_due(uow, now)
+        changed += self._absences.delegate_due(uow, now)
         return changed
 
-    def _remind(self, task_id: str, now: datetime) -> int:
-        with self._context.sessions() as session:
-            task, workflow = lock_task(session, task_id)
+    def _remind(self, uow: AbstractWorkflowUnitOfWork, task_id: str, now: datetime) -> int:
+        with uow:
+            task, workflow = uow.workflows.lock_task(task_id)
             if task.state != TaskState.OPEN.value or task.reminded_at is not None or task.deadline_at is None:
                 return 0
             task.reminded_at = now
-            add_event(session, events.DeadlineReminder(**_deadline_fields(task, workflow)))
-            self._context.audit.append(
-                session,
-                workflow.document_id,
-                "reminded",
-                SYSTEM_USER,
-                None,
-                {"task_id": task.task_id, "deadline_at": task.deadline_at.isoformat()},
-            )
-            session.commit()
+            uow.add_event(events.DeadlineReminder(**_deadline_fields(task, workflow)))
+            reminded = {"task_id": task.task_id, "deadline_at": task.deadline_at.isoformat()}
+            self._context.audit.append(uow, workflow.document_id, "reminded", SYSTEM_USER, None, reminded)
             return 1
 
-    def _escalate(self, task_id: str, now: datetime) -> int:
-        with self._context.sessions() as session:
-            task, workflow = lock_task(session, task_id)
+    def _escalate(self, uow: AbstractWorkflowUnitOfWork, task_id: str, now: datetime) -> int:
+        with uow:
+            task, workflow = uow.workflows.lock_task(task_id)
             if task.state != TaskState.OPEN.value or task.escalated_at is not None or task.deadline_at is None:
                 return 0
             step = definition_of(workflow).steps[task.step - 1]
@@ -76,28 +57,20 @@ class Scheduler:
             task.escalated_at = now
             task.escalated_to_user = target.user
             task.escalated_to_role = target.role
-            add_event(
-                session,
+            uow.add_event(
                 events.TaskEscalated(
                     **_deadline_fields(task, workflow),
                     escalated_to_user=target.user,
                     escalated_to_role=target.role,
-                ),
+                )
             )
-            self._context.audit.append(
-                session,
-                workflow.document_id,
-                "escalated",
-                SYSTEM_USER,
-                None,
-                {
-                    "task_id": task.task_id,
-                    "deadline_at": task.deadline_at.isoformat(),
-                    "to_user": target.user,
-                    "to_role": target.role,
-                },
-            )
-            session.commit()
+            escalated = {
+                "task_id": task.task_id,
+                "deadline_at": task.deadline_at.isoformat(),
+                "to_user": target.user,
+                "to_role": target.role,
+            }
+            self._context.audit.append(uow, workflow.document_id, "escalated", SYSTEM_USER, None, escalated)
             return 1
 
 

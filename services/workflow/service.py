@@ -1,54 +1,42 @@
-"""Workflow use cases: start a run when a document arrives, the inbox, claims and decisions.
+"""Workflow use cases at the task: the inbox, claims and decisions.
 
-The other use cases are parts of the service that share one `WorkflowContext`: absences (`absences`),
-resubmissions (`resubmissions`), what the clock makes due (`scheduler`), the state view (`views`) and the audit
-trail (`audit_log`). Every change to a document's workflow first locks it (`rows.lock_workflow`); state change,
-audit entries and outgoing events are one transaction (transactional outbox).
+Every change first locks the document's workflow (`uow.workflows.lock_task`); state change, audit entries and
+outgoing events are one transaction (the `with uow:` block, transactional outbox). Who may act is the domain's
+judgement (`domain.access`); what a decision does is `domain.steps.outcome_of`.
 """
 
-import logging
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, tzinfo
-
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session, sessionmaker
 
 from services.workflow.absences import Absences
-from services.workflow.audit_log import AuditLog, PutAudit
-from services.workflow.clock import Clock
 from services.workflow.context import SYSTEM_USER, WorkflowContext
-from services.workflow.definitions import definition_to_json
 from services.workflow.domain import (
+    STATE_AFTER,
     Access,
     Actor,
-    AssigneeKind,
     Decision,
-    DecisionRefused,
-    Organisation,
-    Registry,
+    Outcome,
     TaskState,
     WorkflowState,
     check_access,
     check_claim,
     check_decision,
-    step_complete,
+    check_not_submitter,
+    check_one_slot,
+    check_open,
+    check_unclaimed,
+    inbox_access,
+    outcome_of,
+    reach_keys,
+    slot_holders,
 )
 from services.workflow.resubmissions import Resubmissions
-from services.workflow.rows import definition_of, lock_task, lock_workflow, offer_of, submitters_of
+from services.workflow.rows import definition_of, offer_of, slot_of, submitters_of
 from services.workflow.runs import Runs
-from services.workflow.scheduler import Scheduler
-from services.workflow.tables import DefinitionVersionRow, TaskRow, WorkflowRow
-from services.workflow.views import TaskView, WorkflowStateView, task_view
+from services.workflow.tables import TaskRow, WorkflowRow
+from services.workflow.unit_of_work import AbstractWorkflowUnitOfWork
+from services.workflow.views import TaskView, task_view
 from shared import events
-from shared.db import commit_once, mark_processed, was_processed
-from shared.outbox import OutboxRelay, add_dead_letter, add_event
-
-log = logging.getLogger(__name__)
-
-CONSUMER = "workflow"
-OPEN_STATES = (WorkflowState.IN_REVIEW.value, WorkflowState.RETURNED.value)
 
 
 @dataclass(frozen=True)
@@ -58,346 +46,183 @@ class DecisionResult:
 
 
 class WorkflowService:
-    def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        relay: OutboxRelay,
-        clock: Clock,
-        registry: Registry,
-        organisation: Organisation,
-        digests: dict[str, str],
-        put_audit: PutAudit | None = None,
-        audit_inline_max_bytes: int = 256 * 1024,
-        zone: tzinfo = UTC,
-    ) -> None:
-        self.audit_log = AuditLog(sessions, clock, put_audit, audit_inline_max_bytes)
-        self.context = WorkflowContext(sessions, relay, clock, organisation, self.audit_log, zone)
-        self.absences = Absences(self.context)
-        self.resubmissions = Resubmissions(self.context)
-        self.scheduler = Scheduler(self.context, self.absences, self.resubmissions)
-        self.views = WorkflowStateView(sessions)
-        self._runs = Runs(self.context)
-        self.registry = registry
-        self.versions = register_versions(sessions, registry, digests)
-
-    # --- starting and restarting -------------------------------------------------------------------
-    def start(self, event: events.DocumentIngested) -> None:
-        """Open the approval for a new document (or restart it for a new version), once per event."""
-        with self.context.sessions() as session:
-            if was_processed(session, CONSUMER, event.event_id):
-                return
-            mark_processed(session, CONSUMER, event.event_id)
-            workflow = lock_workflow(session, str(event.document_id))
-            if workflow is None:
-                self._open(session, event)
-            elif event.version > workflow.version and workflow.state in OPEN_STATES:
-                self._restart(session, workflow, event)
-            else:
-                log.info("documents.ingested for %s v%d: nothing to do", event.document_id, event.version)
-            if commit_once(session, CONSUMER, event.event_id):
-                self.context.relay.notify()
-
-    def _open(self, session: Session, event: events.DocumentIngested) -> None:
-        meta = event.metadata
-        definition = self.registry.select(event.workflow, meta.document_type, meta.file_plan_class)
-        if definition is None:
-            # Not ours to guess: the event is kept, with the reason, for IT to inspect and replay.
-            add_dead_letter(
-                session,
-                events.DeadLetter(
-                    source_topic=events.DocumentIngested.TOPIC,
-                    consumer=CONSUMER,
-                    reason=f"unknown workflow {event.workflow!r}; known: {sorted(self.registry.definitions)}",
-                    payload=event.model_dump_json(),
-                    document_id=str(event.document_id),
-                ),
-            )
-            return
-        now = self.context.clock.now()
-        workflow = WorkflowRow(
-            document_id=str(event.document_id),
-            correlation_id=str(event.correlation_id),
-            definition=definition.name,
-            definition_version=self.versions[definition.name],
-            definition_snapshot=definition_to_json(definition),
-            requested_workflow=event.workflow,
-            state=WorkflowState.IN_REVIEW.value,
-            submitted_by=event.submitted_by,
-            submitters=[event.submitted_by],
-            original=event.original.model_dump(mode="json"),
-            rendition=event.rendition.model_dump(mode="json") if event.rendition else None,
-            ocr=event.ocr.model_dump(mode="json") if event.ocr else None,
-            document_metadata=meta.model_dump(mode="json"),
-            version=event.version,
-            run=1,
-            current_step=0,
-            revision=0,
-            created_at=now,
-        )
-        session.add(workflow)
-        session.flush()
-        self.audit_log.append(
-            session,
-            workflow.document_id,
-            "created",
-            event.submitted_by,
-            None,
-            {
-                "definition": definition.name,
-                "definition_version": workflow.definition_version,
-                "requested_workflow": event.workflow,
-                "version": event.version,
-                "sha256": event.original.sha256,
-            },
-        )
-        self._runs.begin(session, workflow)
-
-    def _restart(self, session: Session, workflow: WorkflowRow, event: events.DocumentIngested) -> None:
-        """A new version after a return for revision: same document, version + 1, back to step one."""
-        self._runs.cancel_open_tasks(session, workflow, reason="new version")
-        workflow.version = event.version
-        if event.submitted_by not in submitters_of(workflow):
-            workflow.submitters = [*submitters_of(workflow), event.submitted_by]
-        workflow.original = event.original.model_dump(mode="json")
-        workflow.rendition = event.rendition.model_dump(mode="json") if event.rendition else None
-        workflow.ocr = event.ocr.model_dump(mode="json") if event.ocr else None
-        workflow.document_metadata = event.metadata.model_dump(mode="json")
-        workflow.run += 1
-        workflow.state = WorkflowState.IN_REVIEW.value
-        self.audit_log.append(
-            session,
-            workflow.document_id,
-            "restarted",
-            event.submitted_by,
-            None,
-            {"version": event.version, "run": workflow.run, "sha256": event.original.sha256},
-        )
-        self._runs.begin(session, workflow)
+    def __init__(self, context: WorkflowContext, runs: Runs, absences: Absences, resubmissions: Resubmissions) -> None:
+        self.context = context
+        self._runs = runs
+        self._absences = absences
+        self._resubmissions = resubmissions
 
     # --- inbox ---------------------------------------------------------------------------------------
-    def open_tasks(self, user: str, roles: frozenset[str]) -> list[TaskView]:
+    def open_tasks(self, uow: AbstractWorkflowUnitOfWork, user: str, roles: frozenset[str]) -> list[TaskView]:
         """The caller's inbox: direct, through role or org unit, escalated, as deputy; plus due resubmissions."""
         me = self.context.actor(user, roles)
-        with self.context.sessions() as session:
-            absentees = self.absences.absentees(session, user)
-            people = {me.user, *(a.user for a in absentees)}
-            all_roles = set(me.roles).union(*(a.roles for a in absentees))
-            units = set(me.units).union(*(a.units for a in absentees))
-            rows = session.execute(
-                select(TaskRow, WorkflowRow)
-                .join(WorkflowRow, WorkflowRow.document_id == TaskRow.document_id)
-                .where(
-                    TaskRow.state == TaskState.OPEN.value,
-                    WorkflowRow.submitted_by != user,
-                    or_(
-                        (TaskRow.assignee_kind == AssigneeKind.USER.value) & TaskRow.assignee.in_(people),
-                        (TaskRow.assignee_kind == AssigneeKind.ROLE.value) & TaskRow.assignee.in_(all_roles),
-                        (TaskRow.assignee_kind == AssigneeKind.ORG_UNIT.value) & TaskRow.assignee.in_(units),
-                        TaskRow.escalated_to_user.in_(people),
-                        TaskRow.escalated_to_role.in_(all_roles),
-                        TaskRow.claimed_by.in_(people),
-                    ),
-                )
-                .order_by(TaskRow.created_at, TaskRow.slot)
-            ).all()
-            holders = self._slot_holders(session, {(t.document_id, t.run, t.step) for t, _ in rows})
+        with uow:
+            absentees = self._absences.absentees(uow, user)
+            candidates = uow.workflows.open_tasks_reaching(reach_keys(me, absentees))
+            holders = _holders_by_step(uow, {task.document_id for task, _ in candidates})
             views = []
-            for task, workflow in rows:
-                try:
-                    access = check_access(me, absentees, offer_of(task), submitters_of(workflow))
-                except DecisionRefused:
-                    continue
+            for task, workflow in candidates:
                 held = holders.get((task.document_id, task.run, task.step), {})
-                if any(held.get(person) not in (None, task.task_id) for person in (me.user, access.on_behalf_of)):
-                    continue  # one person, one slot of a step
-                views.append(task_view(task, workflow, access.on_behalf_of))
-            views.extend(self.resubmissions.due_for(session, user))
+                access = inbox_access(me, absentees, offer_of(task), submitters_of(workflow), held, task.task_id)
+                if access is not None:
+                    views.append(task_view(task, workflow, access.on_behalf_of))
+            views.extend(self._resubmissions.due_for(uow, user))
             return views
 
-    def _slot_holders(self, session: Session, steps: set[tuple[str, int, int]]) -> dict[tuple, dict[str, str]]:
-        """Per step: who claimed or decided which task (a person holds at most one slot of a step)."""
-        if not steps:
-            return {}
-        documents = {d for d, _, _ in steps}
-        found: dict[tuple, dict[str, str]] = {}
-        for task in session.scalars(select(TaskRow).where(TaskRow.document_id.in_(documents))):
-            key = (task.document_id, task.run, task.step)
-            if key not in steps:
-                continue
-            for person in (task.claimed_by, task.claimed_on_behalf_of, task.decided_by, task.on_behalf_of):
-                if person:
-                    found.setdefault(key, {})[person] = task.task_id
-        return found
-
     # --- claim and decide ----------------------------------------------------------------------------
-    def _access(self, session: Session, me: Actor, task: TaskRow, workflow: WorkflowRow) -> Access:
-        """How `me` reaches the task: directly, or as deputy of someone away today (`DecisionRefused` if not)."""
-        return check_access(me, self.absences.absentees(session, me.user), offer_of(task), submitters_of(workflow))
-
-    def _check_one_slot(self, session: Session, task: TaskRow, people: Iterable[str | None]) -> None:
-        held = self._slot_holders(session, {(task.document_id, task.run, task.step)}).get(
-            (task.document_id, task.run, task.step), {}
-        )
-        for person in people:
-            if person and held.get(person) not in (None, task.task_id):
-                raise DecisionRefused("already_signed", f"{person} already holds another slot of this step")
-
-    def claim(self, task_id: str, user: str, roles: frozenset[str]) -> TaskView:
+    def claim(self, uow: AbstractWorkflowUnitOfWork, task_id: str, user: str, roles: frozenset[str]) -> TaskView:
         """Take a task offered to a group (role or org unit) into one's own inbox."""
         me = self.context.actor(user, roles)
-        with self.context.sessions() as session:
-            task, workflow = _lock_open_task(session, task_id, me, "act")
+        with uow:
+            task, workflow = _lock_open_task(uow, task_id, me, "act")
             check_claim(offer_of(task))
-            access = self._access(session, me, task, workflow)
-            if task.claimed_by is not None:
-                raise DecisionRefused("claimed", f"this task has already been claimed by {task.claimed_by}")
-            self._check_one_slot(session, task, (me.user, access.on_behalf_of))
+            access = self._access(uow, me, task, workflow)
+            check_unclaimed(offer_of(task))
+            _check_one_slot(uow, task, access, me)
             task.claimed_by = me.user
             task.claimed_on_behalf_of = access.on_behalf_of
-            self.audit_log.append(
-                session,
-                workflow.document_id,
-                "claimed",
-                me.user,
-                access.on_behalf_of,
-                {"task_id": task.task_id, "step": task.step, "run": task.run},
-            )
-            session.commit()
+            claimed = {"task_id": task.task_id, "step": task.step, "run": task.run}
+            self.context.audit.append(uow, workflow.document_id, "claimed", me.user, access.on_behalf_of, claimed)
             return task_view(task, workflow, access.on_behalf_of)
 
     def decide(
-        self, task_id: str, user: str, roles: frozenset[str], decision: Decision, comment: str
+        self,
+        uow: AbstractWorkflowUnitOfWork,
+        task_id: str,
+        user: str,
+        roles: frozenset[str],
+        decision: Decision,
+        comment: str,
     ) -> DecisionResult:
         me = self.context.actor(user, roles)
-        with self.context.sessions() as session:
-            task, workflow = _lock_open_task(session, task_id, me, "decide")
-            access = self._access(session, me, task, workflow)
-            self._check_one_slot(session, task, (me.user, access.on_behalf_of))
+        with uow:
+            task, workflow = _lock_open_task(uow, task_id, me, "decide")
+            access = self._access(uow, me, task, workflow)
+            _check_one_slot(uow, task, access, me)
             check_decision(decision, comment)
-            result = self._apply_decision(session, workflow, task, me.user, access, decision, comment)
-            session.commit()
-        self.context.relay.notify()
-        return DecisionResult(result, access.on_behalf_of)
+            self._record_decision(uow, workflow, task, me.user, access, decision, comment)
+            outcome = self._apply_outcome(uow, workflow, task, me.user, access, decision, comment)
+        return DecisionResult(STATE_AFTER[outcome], access.on_behalf_of)
 
-    def _apply_decision(
+    def _access(self, uow: AbstractWorkflowUnitOfWork, me: Actor, task: TaskRow, workflow: WorkflowRow) -> Access:
+        """How `me` reaches the task: directly, or as deputy of someone away today (`DecisionRefused` if not)."""
+        return check_access(me, self._absences.absentees(uow, me.user), offer_of(task), submitters_of(workflow))
+
+    def _record_decision(
         self,
-        session: Session,
+        uow: AbstractWorkflowUnitOfWork,
         workflow: WorkflowRow,
         task: TaskRow,
         user: str,
         access: Access,
         decision: Decision,
         comment: str,
-    ) -> WorkflowState:
-        now = self.context.clock.now()
+    ) -> None:
         task.state = TaskState.DONE.value
         task.decided_by = user
         task.on_behalf_of = access.on_behalf_of
         task.decision = decision.value
         task.comment = comment
-        task.decided_at = now
-        self.audit_log.append(
-            session,
-            workflow.document_id,
-            "decided",
-            user,
-            access.on_behalf_of,
-            {
-                "task_id": task.task_id,
-                "run": task.run,
-                "step": task.step,
-                "decision": decision.value,
-                "comment": comment,
-                "version": workflow.version,
-            },
+        task.decided_at = self.context.clock.now()
+        decided = {
+            "task_id": task.task_id,
+            "run": task.run,
+            "step": task.step,
+            "decision": decision.value,
+            "comment": comment,
+            "version": workflow.version,
+        }
+        self.context.audit.append(uow, workflow.document_id, "decided", user, access.on_behalf_of, decided)
+
+    def _apply_outcome(
+        self,
+        uow: AbstractWorkflowUnitOfWork,
+        workflow: WorkflowRow,
+        task: TaskRow,
+        user: str,
+        access: Access,
+        decision: Decision,
+        comment: str,
+    ) -> Outcome:
+        approvals = _approvals(uow, task)
+        outcome = outcome_of(decision, definition_of(workflow), task.step, approvals)
+        if outcome is Outcome.REJECTED:
+            self._runs.cancel_open_tasks(uow, workflow, reason="rejected")
+            self._runs.finish(uow, workflow, WorkflowState.REJECTED, comment, user, access)
+        elif outcome is Outcome.RETURNED:
+            self._return(uow, workflow, task, user, access, comment)
+        elif outcome is not Outcome.WAITING:
+            self._complete_step(uow, workflow, task, approvals)
+            if outcome is Outcome.NEXT_STEP:
+                self._runs.open_step(uow, workflow, task.step + 1)
+            else:
+                self._runs.finish(uow, workflow, WorkflowState.APPROVED, "", user, access)
+        return outcome
+
+    def _return(
+        self,
+        uow: AbstractWorkflowUnitOfWork,
+        workflow: WorkflowRow,
+        task: TaskRow,
+        user: str,
+        access: Access,
+        comment: str,
+    ) -> None:
+        """Back to the submitter for revision: a new version restarts the run at step one."""
+        self._runs.cancel_open_tasks(uow, workflow, reason="returned for revision")
+        workflow.state = WorkflowState.RETURNED.value
+        returned = {"step": task.step, "comment": comment, "version": workflow.version, "to": workflow.submitted_by}
+        self.context.audit.append(uow, workflow.document_id, "returned", user, access.on_behalf_of, returned)
+        uow.add_event(
+            events.DocumentReturned(
+                document_id=uuid.UUID(workflow.document_id),
+                correlation_id=uuid.UUID(workflow.correlation_id),
+                submitted_by=workflow.submitted_by,
+                returned_by=user,
+                on_behalf_of=access.on_behalf_of,
+                comment=comment,
+                step=task.step,
+                version=workflow.version,
+            )
         )
-        if decision is Decision.REJECT:
-            self._runs.cancel_open_tasks(session, workflow, reason="rejected")
-            self._runs.finish(session, workflow, WorkflowState.REJECTED, comment, user, access)
-            return WorkflowState.REJECTED
-        if decision is Decision.RETURN:
-            self._runs.cancel_open_tasks(session, workflow, reason="returned for revision")
-            workflow.state = WorkflowState.RETURNED.value
-            self.audit_log.append(
-                session,
-                workflow.document_id,
-                "returned",
-                user,
-                access.on_behalf_of,
-                {"step": task.step, "comment": comment, "version": workflow.version, "to": workflow.submitted_by},
-            )
-            add_event(
-                session,
-                events.DocumentReturned(
-                    document_id=uuid.UUID(workflow.document_id),
-                    correlation_id=uuid.UUID(workflow.correlation_id),
-                    submitted_by=workflow.submitted_by,
-                    returned_by=user,
-                    on_behalf_of=access.on_behalf_of,
-                    comment=comment,
-                    step=task.step,
-                    version=workflow.version,
-                ),
-            )
-            return WorkflowState.RETURNED
-        definition = definition_of(workflow)
-        step = definition.steps[task.step - 1]
-        approvals = session.scalars(
-            select(TaskRow.task_id).where(
-                TaskRow.document_id == workflow.document_id,
-                TaskRow.run == workflow.run,
-                TaskRow.step == task.step,
-                TaskRow.decision == Decision.APPROVE.value,
-            )
-        ).all()
-        if not step_complete(step, len(approvals)):
-            return WorkflowState.IN_REVIEW
-        self._runs.cancel_open_tasks(session, workflow, reason="step complete")
-        self.audit_log.append(
-            session,
-            workflow.document_id,
-            "step_completed",
-            SYSTEM_USER,
-            None,
-            {"run": workflow.run, "step": task.step, "step_name": step.name, "approvals": len(approvals)},
-        )
-        if task.step < len(definition.steps):
-            self._runs.open_step(session, workflow, task.step + 1)
-            return WorkflowState.IN_REVIEW
-        self._runs.finish(session, workflow, WorkflowState.APPROVED, "", user, access)
-        return WorkflowState.APPROVED
+
+    def _complete_step(
+        self, uow: AbstractWorkflowUnitOfWork, workflow: WorkflowRow, task: TaskRow, approvals: int
+    ) -> None:
+        self._runs.cancel_open_tasks(uow, workflow, reason="step complete")
+        step = definition_of(workflow).steps[task.step - 1]
+        completed = {"run": workflow.run, "step": task.step, "step_name": step.name, "approvals": approvals}
+        self.context.audit.append(uow, workflow.document_id, "step_completed", SYSTEM_USER, None, completed)
 
 
-def _lock_open_task(session: Session, task_id: str, me: Actor, verb: str) -> tuple[TaskRow, WorkflowRow]:
+def _lock_open_task(uow: AbstractWorkflowUnitOfWork, task_id: str, me: Actor, verb: str) -> tuple[TaskRow, WorkflowRow]:
     """The task, its document locked, if it is still open and `me` did not submit the document."""
-    task, workflow = lock_task(session, task_id)
-    if me.user in submitters_of(workflow):
-        raise DecisionRefused("four_eyes", f"the submitter of a document may not {verb} on it")
-    if task.state != TaskState.OPEN.value:
-        raise DecisionRefused("already_decided", "this task has already been decided")
+    task, workflow = uow.workflows.lock_task(task_id)
+    check_not_submitter(me.user, submitters_of(workflow), verb)
+    check_open(task.state)
     return task, workflow
 
 
-def register_versions(sessions: sessionmaker[Session], registry: Registry, digests: dict[str, str]) -> dict[str, int]:
-    """Give each loaded definition its version number: unchanged files keep theirs, changed ones get n + 1."""
-    versions: dict[str, int] = {}
-    with sessions() as session:
-        for name, definition in registry.definitions.items():
-            latest = session.scalars(
-                select(DefinitionVersionRow)
-                .where(DefinitionVersionRow.name == name)
-                .order_by(DefinitionVersionRow.version.desc())
-                .limit(1)
-            ).first()
-            if latest is not None and latest.sha256 == digests[name]:
-                versions[name] = latest.version
-                continue
-            version = (latest.version + 1) if latest else 1
-            session.add(
-                DefinitionVersionRow(
-                    name=name, version=version, sha256=digests[name], body=definition_to_json(definition)
-                )
-            )
-            versions[name] = version
-        session.commit()
-    return versions
+StepKey = tuple[str, int, int]
+
+
+def _holders_by_step(uow: AbstractWorkflowUnitOfWork, document_ids: set[str]) -> dict[StepKey, dict[str, str]]:
+    """Per step of these documents: who claimed or decided which task (a person holds one slot of a step)."""
+    by_step: dict[StepKey, list[TaskRow]] = {}
+    for task in uow.workflows.step_tasks(document_ids):
+        by_step.setdefault((task.document_id, task.run, task.step), []).append(task)
+    return {key: slot_holders(slot_of(t) for t in tasks) for key, tasks in by_step.items()}
+
+
+def _check_one_slot(uow: AbstractWorkflowUnitOfWork, task: TaskRow, access: Access, me: Actor) -> None:
+    held = _holders_by_step(uow, {task.document_id}).get((task.document_id, task.run, task.step), {})
+    check_one_slot(held, task.task_id, (me.user, access.on_behalf_of))
+
+
+def _approvals(uow: AbstractWorkflowUnitOfWork, task: TaskRow) -> int:
+    """The approvals of the task's step in this run, the decision just recorded included."""
+    return sum(
+        1
+        for t in uow.workflows.step_tasks({task.document_id})
+        if t.run == task.run and t.step == task.step and t.decision == Decision.APPROVE.value
+    )

@@ -4,12 +4,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
-
 from services.workflow.domain import AssigneeKind, Decision, StepDefinition, TaskState, step_complete
 from services.workflow.rows import WorkflowNotFound, definition_of
 from services.workflow.tables import ResubmissionRow, TaskRow, WorkflowRow
+from services.workflow.unit_of_work import AbstractWorkflowUnitOfWork
 
 
 @dataclass(frozen=True)
@@ -83,47 +81,38 @@ def resubmission_view(row: ResubmissionRow, workflow: WorkflowRow) -> TaskView:
     )
 
 
-class WorkflowStateView:
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
-        self._sessions = sessions
-
-    def workflow_state(self, document_id: str) -> dict[str, Any]:
-        """Definition and version, run, state, the steps with their tasks, what is open, and earlier runs."""
-        with self._sessions() as session:
-            workflow = session.get(WorkflowRow, document_id)
-            if workflow is None:
-                raise WorkflowNotFound(document_id)
-            definition = definition_of(workflow)
-            tasks = session.scalars(
-                select(TaskRow)
-                .where(TaskRow.document_id == document_id)
-                .order_by(TaskRow.run, TaskRow.step, TaskRow.slot)
-            ).all()
-            current = [t for t in tasks if t.run == workflow.run]
-            steps = [
-                _step_dict(number, step, [t for t in current if t.step == number])
-                for number, step in enumerate(definition.steps, start=1)
-            ]
-            open_tasks = [_task_dict(t) for t in current if t.state == TaskState.OPEN.value]
-            return {
-                "document_id": workflow.document_id,
-                "definition": workflow.definition,
-                "definition_version": workflow.definition_version,
-                "definition_title": definition.title,
-                "requested_workflow": workflow.requested_workflow,
-                "state": workflow.state,
-                "submitted_by": workflow.submitted_by,
-                "version": workflow.version,
-                "run": workflow.run,
-                "current_step": workflow.current_step,
-                "title": workflow.document_metadata.get("title", ""),
-                "aktenzeichen": workflow.document_metadata.get("aktenzeichen", ""),
-                "created_at": workflow.created_at,
-                "finished_at": workflow.finished_at,
-                "steps": steps,
-                "open": open_tasks,
-                "earlier_runs": [_task_dict(t) for t in tasks if t.run != workflow.run],
-            }
+def workflow_state(uow: AbstractWorkflowUnitOfWork, document_id: str) -> dict[str, Any]:
+    """Definition and version, run, state, the steps with their tasks, what is open, and earlier runs."""
+    with uow:
+        workflow = uow.workflows.get(document_id)
+        if workflow is None:
+            raise WorkflowNotFound()
+        definition = definition_of(workflow)
+        tasks = uow.workflows.tasks_of(document_id)
+        current = [t for t in tasks if t.run == workflow.run]
+        steps = [
+            _step_dict(number, step, [t for t in current if t.step == number])
+            for number, step in enumerate(definition.steps, start=1)
+        ]
+        return {
+            "document_id": workflow.document_id,
+            "definition": workflow.definition,
+            "definition_version": workflow.definition_version,
+            "definition_title": definition.title,
+            "requested_workflow": workflow.requested_workflow,
+            "state": workflow.state,
+            "submitted_by": workflow.submitted_by,
+            "version": workflow.version,
+            "run": workflow.run,
+            "current_step": workflow.current_step,
+            "title": workflow.document_metadata.get("title", ""),
+            "aktenzeichen": workflow.document_metadata.get("aktenzeichen", ""),
+            "created_at": workflow.created_at,
+            "finished_at": workflow.finished_at,
+            "steps": steps,
+            "open": [_task_dict(t) for t in current if t.state == TaskState.OPEN.value],
+            "earlier_runs": [_task_dict(t) for t in tasks if t.run != workflow.run],
+        }
 
 
 def _step_dict(number: int, step: StepDefinition, step_tasks: list[TaskRow]) -> dict[str, Any]:

@@ -36,6 +36,8 @@ from services.workflow.domain import (
     check_decision,
     deadline_for,
     escalation_target,
+    inbox_access,
+    reach_keys,
     step_complete,
     verify_chain,
 )
@@ -249,3 +251,18 @@ def test_the_controllable_clock_only_moves_forward() -> None:
         clock.advance(-1)
     with pytest.raises(ValueError):
         make_clock("sundial")
+
+
+def test_reach_keys_cover_the_person_and_whom_they_stand_in_for() -> None:
+    henrik = Actor("henrik", frozenset({"clerk"}), frozenset({"10"}))
+    keys = reach_keys(henrik, [Actor("sabine", frozenset({"approver"}), frozenset({"50"}))])
+    assert keys.people == {"henrik", "sabine"}
+    assert keys.roles == {"clerk", "approver"} and keys.units == {"10", "50"}
+
+
+def test_the_inbox_shows_a_task_only_to_whom_may_act_on_it_now() -> None:
+    anton = Actor("anton", frozenset({"approver"}), frozenset({"50"}))
+    assert inbox_access(anton, [], ROLE_TASK, ["clara"], {}, "t1") is not None
+    assert inbox_access(anton, [], ROLE_TASK, ["anton"], {}, "t1") is None  # four-eyes
+    assert inbox_access(anton, [], ROLE_TASK, ["clara"], {"anton": "t2"}, "t1") is None  # holds another slot
+    assert inbox_access(anton, [], ROLE_TASK, ["clara"], {"anton": "t1"}, "t1") is not None

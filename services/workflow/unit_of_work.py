@@ -1,0 +1,294 @@
+"""The workflow's unit of work: its tables behind repositories, the outbox and processed events in one transaction.
+
+Only this module (and the relay) touches SQLAlchemy sessions; the service layer works through the repositories.
+"""
+
+import abc
+import json
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from services.workflow.domain import AssigneeKind, AuditEntry, ReachKeys, TaskState
+from services.workflow.repositories import (
+    AbsenceRepository,
+    AuditRepository,
+    DefinitionVersionRepository,
+    ResubmissionRepository,
+    WorkflowRepository,
+)
+from services.workflow.rows import TaskNotFound
+from services.workflow.tables import (
+    AbsenceRow,
+    AuditRow,
+    DefinitionVersionRow,
+    DelegationRow,
+    ResubmissionRow,
+    TaskRow,
+    WorkflowRow,
+)
+from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
+
+
+class AbstractWorkflowUnitOfWork(UnitOfWork, abc.ABC):
+    """What the workflow's service layer works through; open it with `with uow:`."""
+
+    workflows: WorkflowRepository
+    audit: AuditRepository
+    absences: AbsenceRepository
+    resubmissions: ResubmissionRepository
+    definition_versions: DefinitionVersionRepository
+
+
+def lock_workflow(session: Session, document_id: str) -> WorkflowRow | None:
+    """Serialise changes to one document: bump its revision first (a row lock on PostgreSQL, the write lock on
+    SQLite), then read it fresh."""
+    result = cast(
+        CursorResult[Any],
+        session.execute(
+            update(WorkflowRow)
+            .where(WorkflowRow.document_id == document_id)
+            .values(revision=WorkflowRow.revision + 1)
+            .execution_options(synchronize_session=False)
+        ),
+    )
+    if result.rowcount != 1:
+        return None
+    return session.get(WorkflowRow, document_id, populate_existing=True)
+
+
+class SqlWorkflowRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, workflow: WorkflowRow) -> None:
+        self._session.add(workflow)
+        self._session.flush()
+
+    def get(self, document_id: str) -> WorkflowRow | None:
+        return self._session.get(WorkflowRow, document_id)
+
+    def lock(self, document_id: str) -> WorkflowRow | None:
+        return lock_workflow(self._session, document_id)
+
+    def lock_task(self, task_id: str) -> tuple[TaskRow, WorkflowRow]:
+        task = self._session.get(TaskRow, task_id)
+        if task is None:
+            raise TaskNotFound()
+        workflow = lock_workflow(self._session, task.document_id)
+        if workflow is None:
+            raise TaskNotFound()
+        self._session.refresh(task)
+        return task, workflow
+
+    def add_task(self, task: TaskRow) -> None:
+        self._session.add(task)
+
+    def tasks_of(self, document_id: str) -> list[TaskRow]:
+        query = select(TaskRow).where(TaskRow.document_id == document_id)
+        return list(self._session.scalars(query.order_by(TaskRow.run, TaskRow.step, TaskRow.slot)))
+
+    def open_tasks_of(self, document_id: str) -> list[TaskRow]:
+        query = select(TaskRow).where(TaskRow.document_id == document_id, TaskRow.state == TaskState.OPEN.value)
+        return list(self._session.scalars(query))
+
+    def step_tasks(self, document_ids: Iterable[str]) -> list[TaskRow]:
+        documents = set(document_ids)
+        if not documents:
+            return []
+        return list(self._session.scalars(select(TaskRow).where(TaskRow.document_id.in_(documents))))
+
+    def decided_tasks(self, document_id: str, run: int) -> list[TaskRow]:
+        query = select(TaskRow).where(
+            TaskRow.document_id == document_id, TaskRow.run == run, TaskRow.decided_at.is_not(None)
+        )
+        return list(self._session.scalars(query.order_by(TaskRow.decided_at, TaskRow.step, TaskRow.slot)))
+
+    def open_tasks_reaching(self, keys: ReachKeys) -> list[tuple[TaskRow, WorkflowRow]]:
+        rows = self._session.execute(
+            select(TaskRow, WorkflowRow)
+            .join(WorkflowRow, WorkflowRow.document_id == TaskRow.document_id)
+            .where(
+                TaskRow.state == TaskState.OPEN.value,
+                or_(
+                    (TaskRow.assignee_kind == AssigneeKind.USER.value) & TaskRow.assignee.in_(keys.people),
+                    (TaskRow.assignee_kind == AssigneeKind.ROLE.value) & TaskRow.assignee.in_(keys.roles),
+                    (TaskRow.assignee_kind == AssigneeKind.ORG_UNIT.value) & TaskRow.assignee.in_(keys.units),
+                    TaskRow.escalated_to_user.in_(keys.people),
+                    TaskRow.escalated_to_role.in_(keys.roles),
+                    TaskRow.claimed_by.in_(keys.people),
+                ),
+            )
+            .order_by(TaskRow.created_at, TaskRow.slot)
+        ).all()
+        return [(task, workflow) for task, workflow in rows]
+
+    def to_remind(self, now: datetime) -> list[str]:
+        query = select(TaskRow.task_id).where(
+            TaskRow.state == TaskState.OPEN.value, TaskRow.reminded_at.is_(None), TaskRow.remind_at <= now
+        )
+        return list(self._session.scalars(query))
+
+    def to_escalate(self, now: datetime) -> list[str]:
+        query = select(TaskRow.task_id).where(
+            TaskRow.state == TaskState.OPEN.value, TaskRow.escalated_at.is_(None), TaskRow.deadline_at <= now
+        )
+        return list(self._session.scalars(query))
+
+    def remove(self, document_id: str) -> None:
+        task_ids = list(self._session.scalars(select(TaskRow.task_id).where(TaskRow.document_id == document_id)))
+        if task_ids:
+            self._session.execute(delete(DelegationRow).where(DelegationRow.task_id.in_(task_ids)))
+        self._session.execute(delete(TaskRow).where(TaskRow.document_id == document_id))
+        self._session.execute(delete(WorkflowRow).where(WorkflowRow.document_id == document_id))
+
+
+class SqlAuditRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        # The chain's tail per document, kept for this transaction (the document is locked, nobody else appends).
+        self._tails: dict[str, AuditEntry] = {}
+
+    def last(self, document_id: str) -> AuditEntry | None:
+        if document_id in self._tails:
+            return self._tails[document_id]
+        query = select(AuditRow).where(AuditRow.document_id == document_id).order_by(AuditRow.seq.desc()).limit(1)
+        last = self._session.scalars(query).first()
+        return _entry(last) if last else None
+
+    def add(self, entry: AuditEntry) -> None:
+        self._tails[entry.document_id] = entry
+        self._session.add(
+            AuditRow(
+                document_id=entry.document_id,
+                seq=entry.seq,
+                action=entry.action,
+                actor=entry.actor,
+                on_behalf_of=entry.on_behalf_of,
+                payload=json.dumps(entry.payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
+                at=entry.at,
+                prev_hash=entry.prev_hash,
+                hash=entry.hash,
+            )
+        )
+
+    def entries(self, document_id: str) -> list[AuditEntry]:
+        query = select(AuditRow).where(AuditRow.document_id == document_id).order_by(AuditRow.seq)
+        return [_entry(row) for row in self._session.scalars(query)]
+
+    def remove(self, document_id: str) -> None:
+        self._tails.pop(document_id, None)
+        self._session.execute(delete(AuditRow).where(AuditRow.document_id == document_id))
+
+
+def _entry(row: AuditRow) -> AuditEntry:
+    try:
+        payload = json.loads(row.payload)
+    except ValueError:
+        payload = {"unreadable": row.payload}
+    return AuditEntry(
+        document_id=row.document_id,
+        seq=row.seq,
+        action=row.action,
+        actor=row.actor,
+        on_behalf_of=row.on_behalf_of,
+        payload=payload,
+        at=row.at,
+        prev_hash=row.prev_hash,
+        hash=row.hash,
+    )
+
+
+class SqlAbsenceRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, absence: AbsenceRow) -> None:
+        self._session.add(absence)
+
+    def of(self, user: str) -> list[AbsenceRow]:
+        query = select(AbsenceRow).where(or_(AbsenceRow.user == user, AbsenceRow.deputy == user))
+        return list(self._session.scalars(query.order_by(AbsenceRow.starts_on)))
+
+    def on(self, day: date, deputy: str | None = None) -> list[AbsenceRow]:
+        query = select(AbsenceRow).where(AbsenceRow.starts_on <= day, AbsenceRow.ends_on >= day)
+        if deputy is not None:
+            query = query.where(AbsenceRow.deputy == deputy)
+        return list(self._session.scalars(query))
+
+    def delegated(self, absence_id: str) -> set[str]:
+        query = select(DelegationRow.task_id).where(DelegationRow.absence_id == absence_id)
+        return set(self._session.scalars(query))
+
+    def delegation(self, task_id: str, absence_id: str) -> DelegationRow | None:
+        return self._session.get(DelegationRow, (task_id, absence_id))
+
+    def add_delegation(self, delegation: DelegationRow) -> None:
+        self._session.add(delegation)
+
+
+class SqlResubmissionRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, resubmission: ResubmissionRow) -> None:
+        self._session.add(resubmission)
+
+    def lock(self, resubmission_id: str) -> tuple[ResubmissionRow, WorkflowRow | None] | None:
+        row = self._session.get(ResubmissionRow, resubmission_id)
+        if row is None:
+            return None
+        workflow = lock_workflow(self._session, row.document_id)
+        self._session.refresh(row)
+        return row, workflow
+
+    def of(self, user: str) -> list[ResubmissionRow]:
+        query = select(ResubmissionRow).where(ResubmissionRow.user == user).order_by(ResubmissionRow.due_on)
+        return list(self._session.scalars(query))
+
+    def due_for(self, user: str) -> list[tuple[ResubmissionRow, WorkflowRow]]:
+        rows = self._session.execute(
+            select(ResubmissionRow, WorkflowRow)
+            .join(WorkflowRow, WorkflowRow.document_id == ResubmissionRow.document_id)
+            .where(
+                ResubmissionRow.user == user,
+                ResubmissionRow.due_at.is_not(None),
+                ResubmissionRow.done_at.is_(None),
+            )
+        ).all()
+        return [(row, workflow) for row, workflow in rows]
+
+    def coming_due(self, today: date) -> list[str]:
+        query = select(ResubmissionRow.resubmission_id).where(
+            ResubmissionRow.due_at.is_(None), ResubmissionRow.due_on <= today
+        )
+        return list(self._session.scalars(query))
+
+    def remove(self, document_id: str) -> None:
+        self._session.execute(delete(ResubmissionRow).where(ResubmissionRow.document_id == document_id))
+
+
+class SqlDefinitionVersionRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def latest(self, name: str) -> DefinitionVersionRow | None:
+        query = select(DefinitionVersionRow).where(DefinitionVersionRow.name == name)
+        return self._session.scalars(query.order_by(DefinitionVersionRow.version.desc()).limit(1)).first()
+
+    def add(self, version: DefinitionVersionRow) -> None:
+        self._session.add(version)
+
+
+class WorkflowUnitOfWork(SqlUnitOfWork, AbstractWorkflowUnitOfWork):
+    """The workflow's tables over one session per `with` block."""
+
+    def _open_repositories(self, session: Session) -> None:
+        self.workflows = SqlWorkflowRepository(session)
+        self.audit = SqlAuditRepository(session)
+        self.absences = SqlAbsenceRepository(session)
+        self.resubmissions = SqlResubmissionRepository(session)
+        self.definition_versions = SqlDefinitionVersionRepository(session)
