@@ -5,7 +5,7 @@ import contextlib
 import hashlib
 import io
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
@@ -21,7 +21,7 @@ from shared import events
 from shared.db import serialize_sqlite_writers
 from shared.messaging import enqueuer_for, publisher_for
 from shared.outbox import OutboxRelay
-from shared.service_app import build_app, build_runtime
+from shared.service_app import BackgroundJob, build_app, build_runtime
 from shared.settings import Settings, get_settings
 from shared.storage import ObjectStore
 
@@ -44,7 +44,7 @@ def audit_store(settings: Settings) -> Callable[[str, bytes], events.StoredObjec
     return put
 
 
-def scheduler(tick: Callable[[], int], clock: Clock, interval_s: float) -> Callable[[], Awaitable[None]]:
+def scheduler(tick: Callable[[], int], clock: Clock, interval_s: float) -> BackgroundJob:
     """Checks deadlines, resubmissions and absences every `interval_s`, and at once when the clock is moved."""
 
     async def run() -> None:
