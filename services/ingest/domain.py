@@ -6,6 +6,8 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
+from shared.errors import Refused
+
 
 class DocumentStatus(StrEnum):
     RECEIVED = "received"
@@ -213,3 +215,21 @@ def needs_ocr(policy: OcrPolicy, has_text: bool, pages: int) -> bool:
 def next_version(previous: int | None) -> int:
     """The version a new upload gets: 1 for a new document, the previous version + 1 for a revision."""
     return previous + 1 if previous else 1
+
+
+# --- who may do what ----------------------------------------------------------------------------------
+def whose_documents(user: str, roles: frozenset[str], submitted_by: str | None) -> str:
+    """A clerk lists their own documents; an admin may name someone else."""
+    if not submitted_by or submitted_by == user:
+        return user
+    if "admin" not in roles:
+        raise Refused("forbidden", "only an admin may list another user's documents")
+    return submitted_by
+
+
+def check_may_revise(user: str, roles: frozenset[str], submitted_by: str, awaiting: bool) -> None:
+    """Only the submitter (or an admin) uploads a new version, and only of a document returned for revision."""
+    if user != submitted_by and "admin" not in roles:
+        raise Refused("not_submitter", "only the submitter uploads a new version")
+    if not awaiting:
+        raise Refused("not_returned", "the document was not returned for revision")
