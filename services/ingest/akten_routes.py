@@ -3,13 +3,14 @@
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from services.ingest.filing import AkteView, FilingRefused, FilingService
-from services.ingest.routes import any_role
+from services.ingest.filing import AkteView, FiledDocument, FilingRefused, FilingService, VorgangView
+from services.ingest.routes import any_role, invalid, new_uow
 from shared.auth import Principal, require_roles
+from shared.errors import NotFound
 
 router = APIRouter(prefix="/api/v1")
 
@@ -60,7 +61,8 @@ class AkteDetail(AkteOut):
 
 
 def _filing(request: Request) -> FilingService:
-    return request.app.state.filing
+    filing: FilingService = request.app.state.filing
+    return filing
 
 
 def _akte_out(view: AkteView) -> AkteOut:
@@ -91,15 +93,13 @@ async def file_plan(request: Request, _principal: Annotated[Principal, Depends(a
 async def open_akte(
     request: Request, body: AkteIn, principal: Annotated[Principal, Depends(require_roles("clerk", "admin"))]
 ) -> AkteOut:
+    open_akte = _filing(request).open_akte
     try:
         view = await run_in_threadpool(
-            _filing(request).open_akte, body.file_plan_class, body.title.strip(), principal.user
+            open_akte, new_uow(request), body.file_plan_class, body.title.strip(), principal.user
         )
     except FilingRefused as exc:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail={"error": "invalid_request", "reason": exc.code, "message": str(exc)},
-        ) from exc
+        raise invalid(exc.code, str(exc)) from exc
     return _akte_out(view)
 
 
@@ -111,7 +111,7 @@ async def list_akten(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> AktenPage:
-    total, views = await run_in_threadpool(_filing(request).akten, file_plan_class, limit, offset)
+    total, views = await run_in_threadpool(_filing(request).akten, new_uow(request), file_plan_class, limit, offset)
     return AktenPage(total=total, items=[_akte_out(v) for v in views])
 
 
@@ -120,27 +120,28 @@ async def get_akte(
     request: Request, aktenzeichen: str, _principal: Annotated[Principal, Depends(any_role)]
 ) -> AkteDetail:
     filing = _filing(request)
-    view = await run_in_threadpool(filing.akte, aktenzeichen)
+    view = await run_in_threadpool(filing.akte, new_uow(request), aktenzeichen)
     if view is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail={"error": "not_found", "reason": "no such Akte"})
-    contents = await run_in_threadpool(filing.contents, aktenzeichen)
-    vorgaenge = [
-        VorgangOut(
-            vorgang_id=v.vorgang_id,
-            title=v.title,
-            created_at=v.created_at,
-            documents=[
-                DocumentRef(
-                    document_id=d.document_id,
-                    title=d.title,
-                    filename=d.filename,
-                    sha256=d.sha256,
-                    content_type=d.content_type,
-                    created_at=d.created_at,
-                )
-                for d in documents
-            ],
-        )
-        for v, documents in contents
-    ]
-    return AkteDetail(**_akte_out(view).model_dump(), vorgaenge=vorgaenge)
+        raise NotFound("no such Akte")
+    contents = await run_in_threadpool(filing.contents, new_uow(request), aktenzeichen)
+    return AkteDetail(**_akte_out(view).model_dump(), vorgaenge=[_vorgang_out(v) for v in contents])
+
+
+def _vorgang_out(vorgang: VorgangView) -> VorgangOut:
+    return VorgangOut(
+        vorgang_id=vorgang.vorgang_id,
+        title=vorgang.title,
+        created_at=vorgang.created_at,
+        documents=[_document_ref(d) for d in vorgang.documents],
+    )
+
+
+def _document_ref(document: FiledDocument) -> DocumentRef:
+    return DocumentRef(
+        document_id=document.document_id,
+        title=document.title,
+        filename=document.filename,
+        sha256=document.sha256,
+        content_type=document.content_type,
+        created_at=document.created_at,
+    )

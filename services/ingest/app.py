@@ -1,4 +1,4 @@
-"""Wires the ingest service together."""
+"""The composition root of the ingest service: builds every part once and wires them together."""
 
 from fastapi import FastAPI
 
@@ -6,12 +6,12 @@ from services.ingest import akten_routes, handlers, intake_routes, quarantine_ro
 from services.ingest.fileplan import load_file_plan
 from services.ingest.filing import FilingService
 from services.ingest.hotfolder import HotFolder
+from services.ingest.ingesting import IngestService
 from services.ingest.intake import IntakeQueue
 from services.ingest.ocr import OcrWorker
-from services.ingest.purge import Purge
 from services.ingest.quarantine import QuarantineService
-from services.ingest.service import IngestService
 from services.ingest.tables import IngestBase
+from services.ingest.unit_of_work import IngestUnitOfWork
 from shared.service_app import build_app, build_runtime
 from shared.settings import get_settings
 from shared.storage import ObjectStore, ensure_buckets
@@ -24,20 +24,25 @@ def create_app() -> FastAPI:
     runtime = build_runtime("ingest", settings, IngestBase)
     store = ObjectStore(settings)
     ensure_buckets(store, settings)
-    filing = FilingService(runtime.sessions, file_plan)
-    workflows = workflow_names(definitions_dir(settings))
-    service = IngestService(settings, runtime.sessions, store, runtime.relay, filing, workflows)
-    intake = IntakeQueue(settings, runtime.sessions, service, filing)
+
+    def uow_factory() -> IngestUnitOfWork:
+        return IngestUnitOfWork(runtime.sessions, runtime.relay.notify)
+
+    filing = FilingService(file_plan)
+    service = IngestService(settings, store, filing, workflow_names(definitions_dir(settings)))
+    intake = IntakeQueue(settings, uow_factory, service, filing)
     # The OCR worker runs even when OCR is off, to release documents still waiting from before.
-    background = [intake.run, OcrWorker(settings, runtime.sessions, store, runtime.relay).run]
+    background = [intake.run, OcrWorker(settings, uow_factory, store).run]
     if settings.hotfolder:
         background.append(HotFolder(settings.hotfolder, intake, settings.hotfolder_user, settings.hotfolder_poll_s).run)
-    handlers.register(runtime.broker, service, Purge(runtime.sessions, store, settings.inbox_bucket))
+    handlers.register(runtime.broker, uow_factory, store, settings.inbox_bucket)
     routers = [routes.router, akten_routes.router, intake_routes.router, quarantine_routes.router]
-    app = build_app(runtime, routers, background)
+    app = build_app(runtime, routers, background, refusal_status=routes.REFUSAL_STATUS)
     app.state.settings = settings
+    app.state.store = store
+    app.state.uow_factory = uow_factory
     app.state.ingest = service
     app.state.filing = filing
     app.state.intake = intake
-    app.state.quarantine = QuarantineService(settings, runtime.sessions, store, service)
+    app.state.quarantine = QuarantineService(settings, store, service)
     return app

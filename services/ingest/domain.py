@@ -1,8 +1,12 @@
 """The ingest domain: a document's life as the post room sees it. Imports nothing of Kafka, MinIO or HTTP."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from uuid import UUID
+
+from shared.errors import Refused
 
 
 class DocumentStatus(StrEnum):
@@ -155,3 +159,77 @@ def rendition_filename(name: str) -> str:
     stem, dot, _extension = name.rpartition(".")
     base = stem if dot and stem else name
     return base[:251] + ".pdf"
+
+
+# --- where a document's objects lie -------------------------------------------------------------------
+RENDITION = "rendition.pdf"
+OCR_DERIVATIVE = "ocr.pdf"
+OCR_TEXT = "ocr.txt"
+
+
+def original_name(kind: FileKind) -> str:
+    return f"original.{kind.extension}"
+
+
+def document_key(document_id: str | UUID, name: str = "", version: int = 1) -> str:
+    """The object key of a document's file `name`: `documents/{id}/{name}`, from version 2 on under `v{n}/`.
+
+    Without `name` it is the prefix of everything the document holds (what a purge removes).
+    """
+    folder = f"documents/{document_id}/" + (f"v{version}/" if version > 1 else "")
+    return folder + name
+
+
+# --- intake rules -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class StoredCopy:
+    """A document that already holds the same bytes, and where it is filed."""
+
+    document_id: str
+    aktenzeichen: str | None
+
+
+def duplicate_of(copies: Sequence[StoredCopy], aktenzeichen: str, copies_in_other_akte: bool) -> str | None:
+    """The document the same bytes already are, or None when the upload is new.
+
+    With `copies_in_other_akte`, a deliberate copy into an Akte that holds none of them is a new document.
+    """
+    if not copies:
+        return None
+    if copies_in_other_akte and aktenzeichen and all(copy.aktenzeichen != aktenzeichen for copy in copies):
+        return None
+    return copies[0].document_id
+
+
+@dataclass(frozen=True)
+class OcrPolicy:
+    enabled: bool
+    max_pages: int
+
+
+def needs_ocr(policy: OcrPolicy, has_text: bool, pages: int) -> bool:
+    """A scan without a text layer gets one, unless OCR is off or the scan is too long for it."""
+    return policy.enabled and not has_text and pages <= policy.max_pages
+
+
+def next_version(previous: int | None) -> int:
+    """The version a new upload gets: 1 for a new document, the previous version + 1 for a revision."""
+    return previous + 1 if previous else 1
+
+
+# --- who may do what ----------------------------------------------------------------------------------
+def whose_documents(user: str, roles: frozenset[str], submitted_by: str | None) -> str:
+    """A clerk lists their own documents; an admin may name someone else."""
+    if not submitted_by or submitted_by == user:
+        return user
+    if "admin" not in roles:
+        raise Refused("forbidden", "only an admin may list another user's documents")
+    return submitted_by
+
+
+def check_may_revise(user: str, roles: frozenset[str], submitted_by: str, awaiting: bool) -> None:
+    """Only the submitter (or an admin) uploads a new version, and only of a document returned for revision."""
+    if user != submitted_by and "admin" not in roles:
+        raise Refused("not_submitter", "only the submitter uploads a new version")
+    if not awaiting:
+        raise Refused("not_returned", "the document was not returned for revision")

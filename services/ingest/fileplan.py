@@ -64,7 +64,7 @@ def parse_file_plan(document: object, source: str = "file plan") -> FilePlan:
         if not isinstance(years, int) or isinstance(years, bool) or not 0 <= years <= 200:
             raise FilePlanError(f"{where} ({number}): retention_years must be a whole number of years (0-200)")
         try:
-            disposal = Disposal(entry.get("disposal"))
+            disposal = Disposal(str(entry.get("disposal")))
         except ValueError as exc:
             raise FilePlanError(f"{where} ({number}): disposal must be 'archive' or 'destroy'") from exc
         archive_rejected = entry.get("archive_rejected", False)

@@ -4,14 +4,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
-
 from services.ingest.fileplan import Disposal, FilePlan, FilePlanClass, format_aktenzeichen
 from services.ingest.tables import AkteRow, DocumentRow, VorgangRow
+from services.ingest.unit_of_work import IngestUnitOfWork
 from shared.errors import Refused
 from shared.events import utcnow
+
+# Two clerks opening Akten in one class at once: the later one retries with the next running number.
+OPEN_ATTEMPTS = 5
 
 
 class FilingRefused(Refused):
@@ -28,6 +28,24 @@ class AkteView:
 
 
 @dataclass(frozen=True)
+class FiledDocument:
+    document_id: str
+    title: str
+    filename: str
+    sha256: str
+    content_type: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class VorgangView:
+    vorgang_id: str
+    title: str
+    created_at: datetime
+    documents: list[FiledDocument]
+
+
+@dataclass(frozen=True)
 class Placement:
     """Where a new document is filed: its Akte and Vorgang (both None when filed nowhere yet)."""
 
@@ -36,8 +54,7 @@ class Placement:
 
 
 class FilingService:
-    def __init__(self, sessions: sessionmaker[Session], file_plan: FilePlan) -> None:
-        self._sessions = sessions
+    def __init__(self, file_plan: FilePlan) -> None:
         self.file_plan = file_plan
 
     def _class(self, number: str) -> FilePlanClass:
@@ -46,20 +63,13 @@ class FilingService:
             raise FilingRefused("unknown_file_plan_class", f"file plan class {number!r} does not exist")
         return plan_class
 
-    def open_akte(self, file_plan_class: str, title: str, user: str) -> AkteView:
+    def open_akte(self, uow: IngestUnitOfWork, file_plan_class: str, title: str, user: str) -> AkteView:
         """Open an Akte; its reference is the class number, this year and the next running number."""
         plan_class = self._class(file_plan_class)
         year = utcnow().year
-        for _attempt in range(5):  # two clerks opening Akten in one class at once: retry with the next number
-            with self._sessions() as session:
-                seq = (
-                    session.scalar(
-                        select(func.max(AkteRow.seq)).where(
-                            AkteRow.file_plan_class == plan_class.number, AkteRow.year == year
-                        )
-                    )
-                    or 0
-                ) + 1
+        for _attempt in range(OPEN_ATTEMPTS):
+            with uow:
+                seq = uow.filing.last_seq(plan_class.number, year) + 1
                 row = AkteRow(
                     aktenzeichen=format_aktenzeichen(plan_class.number, year, seq),
                     file_plan_class=plan_class.number,
@@ -69,76 +79,63 @@ class FilingService:
                     created_by=user,
                     created_at=utcnow(),
                 )
-                session.add(row)
-                try:
-                    session.commit()
-                except IntegrityError:
-                    session.rollback()
-                    continue
-                return self._view(row)
-        raise RuntimeError("could not assign a running number after 5 attempts")
+                if uow.filing.add_akte(row):
+                    return self._view(row)
+        raise RuntimeError(f"could not assign a running number after {OPEN_ATTEMPTS} attempts")
 
-    def akte(self, aktenzeichen: str) -> AkteView | None:
-        with self._sessions() as session:
-            row = session.get(AkteRow, aktenzeichen)
+    def akte(self, uow: IngestUnitOfWork, aktenzeichen: str) -> AkteView | None:
+        with uow:
+            row = uow.filing.akte(aktenzeichen)
             return self._view(row) if row else None
 
-    def akten(self, file_plan_class: str | None, limit: int, offset: int) -> tuple[int, list[AkteView]]:
-        with self._sessions() as session:
-            query = select(AkteRow)
-            if file_plan_class:
-                query = query.where(AkteRow.file_plan_class == file_plan_class)
-            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-            rows = session.scalars(query.order_by(AkteRow.aktenzeichen).limit(limit).offset(offset)).all()
+    def akten(
+        self, uow: IngestUnitOfWork, file_plan_class: str | None, limit: int, offset: int
+    ) -> tuple[int, list[AkteView]]:
+        with uow:
+            total, rows = uow.filing.akten(file_plan_class, limit, offset)
             return total, [self._view(row) for row in rows]
 
-    def contents(self, aktenzeichen: str) -> list[tuple[VorgangRow, list[DocumentRow]]]:
+    def contents(self, uow: IngestUnitOfWork, aktenzeichen: str) -> list[VorgangView]:
         """The Akte's Vorgänge, each with its documents, oldest first."""
-        with self._sessions() as session:
-            vorgaenge = session.scalars(
-                select(VorgangRow).where(VorgangRow.aktenzeichen == aktenzeichen).order_by(VorgangRow.created_at)
-            ).all()
-            documents = session.scalars(
-                select(DocumentRow).where(DocumentRow.aktenzeichen == aktenzeichen).order_by(DocumentRow.created_at)
-            ).all()
-            return [(v, [d for d in documents if d.vorgang_id == v.vorgang_id]) for v in vorgaenge]
+        with uow:
+            vorgaenge = uow.filing.vorgaenge_of(aktenzeichen)
+            documents = uow.documents.in_akte(aktenzeichen)
+        return [
+            VorgangView(
+                v.vorgang_id, v.title, v.created_at, [_filed(d) for d in documents if d.vorgang_id == v.vorgang_id]
+            )
+            for v in vorgaenge
+        ]
 
     def place(
-        self,
-        session: Session,
-        aktenzeichen: str,
-        vorgang_id: str,
-        new_akte: tuple[str, str] | None,
-        title: str,
-        user: str,
+        self, uow: IngestUnitOfWork, aktenzeichen: str, vorgang_id: str, new_akte: AkteView | None, title: str
     ) -> Placement:
-        """Resolve where an upload goes, inside the upload's transaction.
+        """Resolve where an upload goes, inside the upload's (open) unit of work.
 
-        `aktenzeichen` names an existing Akte; `new_akte` (file plan class, title) opens one; neither files it
-        nowhere for now. A document joins the named Vorgang, or starts a new one.
+        `aktenzeichen` names an existing Akte; `new_akte` was opened for it; neither files it nowhere for now.
+        A document joins the named Vorgang, or starts a new one.
         """
         if aktenzeichen:
-            row = session.get(AkteRow, aktenzeichen)
+            row = uow.filing.akte(aktenzeichen)
             if row is None:
                 raise FilingRefused("unknown_aktenzeichen", f"Aktenzeichen {aktenzeichen!r} does not exist")
             akte = self._view(row)
         elif new_akte:
-            akte = self.open_akte(new_akte[0], new_akte[1], user)
+            akte = new_akte
         else:
             return Placement(None, None)
         if vorgang_id:
-            vorgang = session.get(VorgangRow, vorgang_id)
+            vorgang = uow.filing.vorgang(vorgang_id)
             if vorgang is None or vorgang.aktenzeichen != akte.aktenzeichen:
                 raise FilingRefused("unknown_vorgang", f"Vorgang {vorgang_id!r} is not in {akte.aktenzeichen}")
             return Placement(akte, vorgang.vorgang_id)
         vorgang = VorgangRow(vorgang_id=str(uuid.uuid4()), aktenzeichen=akte.aktenzeichen, title=title or "Vorgang")
-        session.add(vorgang)
-        session.flush()  # the document row refers to it
+        uow.filing.add_vorgang(vorgang)
         return Placement(akte, vorgang.vorgang_id)
 
-    def check_request(self, aktenzeichen: str, file_plan_class: str) -> None:
+    def check_request(self, uow: IngestUnitOfWork, aktenzeichen: str, file_plan_class: str) -> None:
         """Refuse unknown references before any bytes are read."""
-        if aktenzeichen and self.akte(aktenzeichen) is None:
+        if aktenzeichen and self.akte(uow, aktenzeichen) is None:
             raise FilingRefused("unknown_aktenzeichen", f"Aktenzeichen {aktenzeichen!r} does not exist")
         if file_plan_class:
             self._class(file_plan_class)
@@ -149,3 +146,7 @@ class FilingService:
             row.file_plan_class, "(nicht mehr im Aktenplan)", 0, Disposal.ARCHIVE
         )
         return AkteView(row.aktenzeichen, row.title, plan_class, row.created_by, row.created_at)
+
+
+def _filed(row: DocumentRow) -> FiledDocument:
+    return FiledDocument(row.document_id, row.title, row.filename, row.sha256, row.content_type, row.created_at)

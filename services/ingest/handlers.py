@@ -1,14 +1,18 @@
-"""Kafka entrypoints of the ingest service: status changes reported by workflow and archive."""
+"""Kafka entrypoints of the ingest service: status changes reported by workflow and archive, and disposal.
+
+One consumer group per topic keeps rebalances of one subscription from pausing the others; the group names
+are the ones committed offsets are stored under, so they never change.
+"""
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from faststream.kafka import KafkaBroker
 
 from services.ingest.domain import DocumentStatus
-from services.ingest.purge import CONSUMER as PURGE_CONSUMER
-from services.ingest.purge import Purge
-from services.ingest.service import CONSUMER, IngestService
+from services.ingest.history import record_status
+from services.ingest.purge import purge
+from services.ingest.unit_of_work import IngestUnitOfWork
 from shared.events import (
     DocumentApproved,
     DocumentArchived,
@@ -18,40 +22,40 @@ from shared.events import (
     Event,
     ReviewStarted,
 )
-from shared.messaging import subscribe
+from shared.messaging import consumer
+from shared.storage import ObjectStore
 
 
-def _actor(event: Event) -> str:
-    if isinstance(event, DocumentApproved | DocumentRejected) and event.decisions:
-        return event.decisions[-1].decided_by
-    if isinstance(event, DocumentReturned):
-        return event.returned_by
-    return "workflow" if isinstance(event, ReviewStarted) else "system"
+def decided_by(event: DocumentApproved | DocumentRejected) -> str:
+    return event.decisions[-1].decided_by if event.decisions else "system"
 
 
-STATUS_OF: dict[type[Event], DocumentStatus] = {
-    ReviewStarted: DocumentStatus.IN_REVIEW,
-    DocumentApproved: DocumentStatus.APPROVED,
-    DocumentRejected: DocumentStatus.REJECTED,
-    DocumentArchived: DocumentStatus.ARCHIVED,
-    DocumentReturned: DocumentStatus.RETURNED,
-}
+def register(
+    broker: KafkaBroker, uow_factory: Callable[[], IngestUnitOfWork], store: ObjectStore, inbox_bucket: str
+) -> None:
+    def record(event: Event, status: DocumentStatus, by: str) -> None:
+        record_status(uow_factory(), event.event_id, str(event.document_id), status, event.occurred_at, by)
 
+    @consumer(broker, ReviewStarted, group="ingest.documents.review_started")
+    async def on_review_started(event: ReviewStarted) -> None:
+        await asyncio.to_thread(record, event, DocumentStatus.IN_REVIEW, "workflow")
 
-def _status_handler(service: IngestService, status: DocumentStatus) -> Callable[[Event], Awaitable[None]]:
-    async def handle(event: Event) -> None:
-        await asyncio.to_thread(
-            service.record_status, event.event_id, event.document_id, status, event.occurred_at, _actor(event)
-        )
+    @consumer(broker, DocumentApproved, group="ingest.documents.approved")
+    async def on_approved(event: DocumentApproved) -> None:
+        await asyncio.to_thread(record, event, DocumentStatus.APPROVED, decided_by(event))
 
-    return handle
+    @consumer(broker, DocumentRejected, group="ingest.documents.rejected")
+    async def on_rejected(event: DocumentRejected) -> None:
+        await asyncio.to_thread(record, event, DocumentStatus.REJECTED, decided_by(event))
 
+    @consumer(broker, DocumentArchived, group="ingest.documents.archived")
+    async def on_archived(event: DocumentArchived) -> None:
+        await asyncio.to_thread(record, event, DocumentStatus.ARCHIVED, "system")
 
-def register(broker: KafkaBroker, service: IngestService, purge: Purge) -> None:
+    @consumer(broker, DocumentReturned, group="ingest.documents.returned")
+    async def on_returned(event: DocumentReturned) -> None:
+        await asyncio.to_thread(record, event, DocumentStatus.RETURNED, event.returned_by)
+
+    @consumer(broker, DocumentDestroyed, group="ingest.purge")
     async def on_destroyed(event: DocumentDestroyed) -> None:
-        await asyncio.to_thread(purge.document, event.event_id, str(event.document_id))
-
-    subscribe(broker, DocumentDestroyed, PURGE_CONSUMER, on_destroyed)
-    for event_type, status in STATUS_OF.items():
-        # One consumer group per topic keeps rebalances of one subscription from pausing the others.
-        subscribe(broker, event_type, f"{CONSUMER}.{event_type.TOPIC}", _status_handler(service, status))
+        await asyncio.to_thread(purge, uow_factory(), store, inbox_bucket, event.event_id, str(event.document_id))

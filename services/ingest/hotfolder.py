@@ -18,7 +18,7 @@ from pathlib import Path
 
 from services.ingest.domain import clean_filename
 from services.ingest.intake import IntakeItem, IntakeQueue, IntakeState
-from services.ingest.service import Upload
+from services.ingest.uploads import Upload
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +145,7 @@ class HotFolder:
         if sidecar.exists():
             os.replace(sidecar, target.with_name(f"{target.stem}.json"))
         # Beside the file: a receipt (which document it became) or the reason it failed.
-        note = {"file": name, "item_id": item.item_id, "document_id": item.document_id}
+        note: dict[str, object] = {"file": name, "item_id": item.item_id, "document_id": item.document_id}
         if not ok:
             note |= {"reason": item.reason, "quarantine_id": item.quarantine_id}
         elif item.state is IntakeState.DUPLICATE:

@@ -11,8 +11,12 @@ import resource
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from services.ingest.domain import PdfFacts, Rejection, RejectionReason
+
+if TYPE_CHECKING:
+    from pypdf import PdfReader
 
 MEMORY_LIMIT_BYTES = 1024 * 1024 * 1024
 # Pillow's own guard: a scan larger than this many pixels is treated as a decompression bomb.
@@ -42,7 +46,7 @@ def inspect_pdf(path: str, max_pages: int) -> dict:
     return {"ok": True, "pages": pages, "has_text": has_text}
 
 
-def _has_text(reader: "PdfReader", pages: int = 3) -> bool:  # noqa: F821
+def _has_text(reader: "PdfReader", pages: int = 3) -> bool:
     """Whether the first pages carry a text layer (born digital or OCRed before): then no OCR is needed."""
     for page in reader.pages[:pages]:
         try:

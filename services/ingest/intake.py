@@ -14,12 +14,11 @@ from dataclasses import asdict, dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, sessionmaker
-
 from services.ingest.filing import FilingRefused, FilingService
-from services.ingest.service import Accepted, Duplicate, IngestService, Outcome, Upload
+from services.ingest.ingesting import IngestService
 from services.ingest.tables import IntakeItemRow
+from services.ingest.unit_of_work import IngestUnitOfWork
+from services.ingest.uploads import Accepted, Duplicate, Outcome, SpooledFile, Upload
 from shared.events import utcnow
 from shared.settings import Settings
 from shared.storage import sha256_of_file
@@ -61,10 +60,14 @@ Finisher = Callable[[IntakeItem], None]
 
 class IntakeQueue:
     def __init__(
-        self, settings: Settings, sessions: sessionmaker[Session], ingest: IngestService, filing: FilingService
+        self,
+        settings: Settings,
+        uow_factory: Callable[[], IngestUnitOfWork],
+        ingest: IngestService,
+        filing: FilingService,
     ) -> None:
         self._settings = settings
-        self._sessions = sessions
+        self._uow = uow_factory
         self._ingest = ingest
         self._filing = filing
         self._queue_dir = settings.data_dir / "ingest-queue"
@@ -101,15 +104,14 @@ class IntakeQueue:
             self._finish(_item(row))
 
     def _add(self, rows: list[IntakeItemRow]) -> None:
-        with self._sessions() as session:
-            session.add_all(rows)
-            session.commit()
+        with self._uow() as uow:
+            uow.intake_items.add_all(rows)
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
 
     def known(self, item_ids: list[str]) -> set[str]:
-        with self._sessions() as session:
-            return set(session.scalars(select(IntakeItemRow.item_id).where(IntakeItemRow.item_id.in_(item_ids))))
+        with self._uow() as uow:
+            return uow.intake_items.known(item_ids)
 
     # --- processing ----------------------------------------------------------------------------------
     async def run(self) -> None:
@@ -130,46 +132,39 @@ class IntakeQueue:
                     await asyncio.wait_for(self._wake.wait(), 1.0)
 
     def pending_ids(self, limit: int) -> list[str]:
-        with self._sessions() as session:
-            return list(
-                session.scalars(
-                    select(IntakeItemRow.item_id)
-                    .where(IntakeItemRow.state == IntakeState.PENDING.value)
-                    .order_by(IntakeItemRow.created_at, IntakeItemRow.item_id)
-                    .limit(limit)
-                )
-            )
+        with self._uow() as uow:
+            return uow.intake_items.ids_in_state(IntakeState.PENDING.value, limit)
 
     def process(self, item_id: str) -> None:
-        with self._sessions() as session:
-            row = session.get_one(IntakeItemRow, item_id)
+        uow = self._uow()
+        with uow:
+            row = uow.intake_items.get(item_id)
             if row.state != IntakeState.PENDING.value:
                 return
             path, upload = Path(row.spool_path), replace(Upload(**row.upload), document_id=item_id)
-        state, outcome, reason = self._take_in(path, upload)
-        with self._sessions() as session:
-            row = session.get_one(IntakeItemRow, item_id)
+        state, outcome, reason = self._take_in(uow, path, upload)
+        with uow:
+            row = uow.intake_items.get(item_id)
             row.state, row.reason, row.finished_at = state.value, reason, utcnow()
             if isinstance(outcome, Accepted | Duplicate):
                 row.document_id = outcome.document_id
             elif outcome is not None:
                 row.quarantine_id = outcome.quarantine_id
-            session.commit()
             item = _item(row)
         self._finish(item)
 
-    def _take_in(self, path: Path, upload: Upload) -> tuple[IntakeState, Outcome | None, str]:
+    def _take_in(self, uow: IngestUnitOfWork, path: Path, upload: Upload) -> tuple[IntakeState, Outcome | None, str]:
         if not path.exists():
             return IntakeState.FAILED, None, "the file disappeared before it was taken in"
         if upload.workflow not in self._ingest.workflows:
             return IntakeState.FAILED, None, f"unknown_workflow: {upload.workflow!r}"
         try:
-            self._filing.check_request(upload.aktenzeichen, upload.new_akte_class)
+            self._filing.check_request(uow, upload.aktenzeichen, upload.new_akte_class)
         except FilingRefused as exc:
             return IntakeState.FAILED, None, f"{exc.code}: {exc}"
         sha256, size = sha256_of_file(path)
         too_large = size > self._settings.max_upload_bytes
-        outcome = self._ingest.ingest_file(path, sha256, size, too_large, upload)
+        outcome = self._ingest.ingest_file(uow, SpooledFile(path, sha256, size, too_large), upload)
         if isinstance(outcome, Accepted):
             return IntakeState.DONE, outcome, ""
         if isinstance(outcome, Duplicate) and outcome.document_id == upload.document_id:
@@ -185,8 +180,8 @@ class IntakeQueue:
 
     def finish_interrupted(self) -> None:
         """After a crash: items already decided whose file was not yet moved are moved now."""
-        with self._sessions() as session:
-            rows = session.scalars(select(IntakeItemRow).where(IntakeItemRow.state != IntakeState.PENDING.value))
+        with self._uow() as uow:
+            rows = uow.intake_items.not_in_state(IntakeState.PENDING.value)
             decided = [_item(row) for row in rows if Path(row.spool_path).exists()]
         for item in decided:
             self._finish(item)
@@ -197,11 +192,8 @@ class IntakeQueue:
 
     # --- reporting -----------------------------------------------------------------------------------
     def progress(self, batch_id: str | None = None) -> Progress:
-        with self._sessions() as session:
-            query = select(IntakeItemRow.state, func.count()).group_by(IntakeItemRow.state)
-            if batch_id:
-                query = query.where(IntakeItemRow.batch_id == batch_id)
-            counts = dict(session.execute(query).all())
+        with self._uow() as uow:
+            counts = uow.intake_items.counts(batch_id)
         return Progress(
             total=sum(counts.values()),
             done=counts.get(IntakeState.DONE.value, 0),
@@ -211,11 +203,8 @@ class IntakeQueue:
         )
 
     def batch(self, batch_id: str) -> list[IntakeItem]:
-        with self._sessions() as session:
-            rows = session.scalars(
-                select(IntakeItemRow).where(IntakeItemRow.batch_id == batch_id).order_by(IntakeItemRow.created_at)
-            )
-            return [_item(row) for row in rows]
+        with self._uow() as uow:
+            return [_item(row) for row in uow.intake_items.batch(batch_id)]
 
 
 def _row(item_id: str, source: str, batch_id: str | None, filename: str, path: Path, upload: Upload) -> IntakeItemRow:

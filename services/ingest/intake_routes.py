@@ -2,14 +2,15 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
 from services.ingest.domain import clean_filename
 from services.ingest.intake import IntakeQueue
-from services.ingest.routes import invalid, receive, upload_from
+from services.ingest.routes import invalid, receive, spooled_files, upload_from
 from shared.auth import Principal, require_roles
+from shared.errors import NotFound
 
 router = APIRouter(prefix="/api/v1")
 clerk_or_admin = require_roles("clerk", "admin")
@@ -44,7 +45,8 @@ class BatchOut(BaseModel):
 
 
 def _queue(request: Request) -> IntakeQueue:
-    return request.app.state.intake
+    queue: IntakeQueue = request.app.state.intake
+    return queue
 
 
 @router.post("/documents/batch", status_code=status.HTTP_202_ACCEPTED, response_model=BatchAccepted)
@@ -55,7 +57,7 @@ async def upload_batch(request: Request, principal: Annotated[Principal, Depends
     """
     queue = _queue(request)
     form = await receive(request, max_files=request.app.state.settings.max_batch_files)
-    try:
+    with spooled_files(form):
         files = [f for f in form.files if f.field_name in ("files", "file")]
         if not files:
             raise invalid("missing_file", "no multipart field `files` in the request")
@@ -63,9 +65,6 @@ async def upload_batch(request: Request, principal: Annotated[Principal, Depends
         batch_id = await run_in_threadpool(
             queue.enqueue_batch, [(f.path, clean_filename(f.filename)) for f in files], upload
         )
-    finally:
-        for spooled in form.files:
-            spooled.path.unlink(missing_ok=True)  # the queue has moved the ones it took
     progress = await run_in_threadpool(queue.progress, batch_id)
     return BatchAccepted(batch_id=batch_id, files=len(files), progress=ProgressOut(**vars(progress)))
 
@@ -83,7 +82,7 @@ async def batch_status(
     queue = _queue(request)
     items = await run_in_threadpool(queue.batch, batch_id)
     if not items:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, detail={"error": "not_found", "reason": "no such batch"})
+        raise NotFound("no such batch")
     progress = await run_in_threadpool(queue.progress, batch_id)
     return BatchOut(
         batch_id=batch_id,

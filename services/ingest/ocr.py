@@ -12,16 +12,13 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
-
-from services.ingest.domain import DocumentStatus
-from services.ingest.tables import OcrJobRow, StatusRow
+from services.ingest.domain import OCR_DERIVATIVE, OCR_TEXT, DocumentStatus, document_key
+from services.ingest.unit_of_work import IngestUnitOfWork
 from shared.events import DocumentIngested, OcrResult, StoredObject, utcnow
-from shared.outbox import OutboxRelay, add_event
 from shared.settings import Settings
 from shared.storage import ObjectStore
 
@@ -42,42 +39,36 @@ class OcrFailed(Exception):
 
 
 class OcrWorker:
-    def __init__(
-        self, settings: Settings, sessions: sessionmaker[Session], store: ObjectStore, relay: OutboxRelay
-    ) -> None:
+    def __init__(self, settings: Settings, uow_factory: Callable[[], IngestUnitOfWork], store: ObjectStore) -> None:
         self._settings = settings
-        self._sessions = sessions
+        self._uow_factory = uow_factory
         self._store = store
-        self._relay = relay
 
     async def run(self) -> None:
         while True:
             try:
-                job = await asyncio.to_thread(self.next_job)
+                job = await asyncio.to_thread(self.next_job, self._uow_factory())
                 if job is None:
                     await asyncio.sleep(1.0)
                     continue
-                await asyncio.to_thread(self.process, job)
+                await asyncio.to_thread(self.process, self._uow_factory(), job)
             except Exception:  # the object store or database is away for a moment: retry, never drop
                 log.exception("OCR worker failed; retrying")
                 await asyncio.sleep(2.0)
 
-    def next_job(self) -> str | None:
-        with self._sessions() as session:
-            return session.scalar(
-                select(OcrJobRow.document_id).where(OcrJobRow.state == "pending").order_by(OcrJobRow.created_at)
-            )
+    def next_job(self, uow: IngestUnitOfWork) -> str | None:
+        with uow:
+            return uow.ocr_jobs.next_pending()
 
-    def process(self, document_id: str) -> None:
-        with self._sessions() as session:
-            job = session.get_one(OcrJobRow, document_id)
+    def process(self, uow: IngestUnitOfWork, document_id: str) -> None:
+        with uow:
+            job = uow.ocr_jobs.get(document_id)
             event = DocumentIngested.model_validate(job.event)
             pages = job.pages
             job.attempts += 1
             attempts = job.attempts
-            session.commit()
         if not self._settings.ocr_enabled:
-            self._finish(document_id, event, None, "OCR is switched off (EAKTE_OCR_ENABLED=false)")
+            self._finish(uow, document_id, event, None, "OCR is switched off (EAKTE_OCR_ENABLED=false)")
             return
         source = event.rendition or event.original  # images: OCR the PDF made from them
         with tempfile.TemporaryDirectory(prefix="eakte-ocr-") as tmp:
@@ -88,13 +79,13 @@ class OcrWorker:
                 if attempts < MAX_ATTEMPTS and "timed out" not in str(exc):
                     log.warning("OCR of %s failed (attempt %d), will retry: %s", document_id, attempts, exc)
                     return
-                self._finish(document_id, event, None, str(exc))
+                self._finish(uow, document_id, event, None, str(exc))
                 return
-        self._finish(document_id, event, result, "")
+        self._finish(uow, document_id, event, result, "")
 
     def _ocr(self, source: StoredObject, workdir: Path, pages: int) -> OcrOutput:
         settings = self._settings
-        source_path, output = workdir / "input.pdf", OcrOutput(workdir / "ocr.pdf", workdir / "ocr.txt")
+        source_path, output = workdir / "input.pdf", OcrOutput(workdir / OCR_DERIVATIVE, workdir / OCR_TEXT)
         self._store.download_hashed(source.bucket, source.key, source_path)
         timeout = settings.ocr_startup_allowance_s + settings.ocr_page_timeout_s * max(pages, 1)
         argv = [
@@ -130,29 +121,30 @@ class OcrWorker:
         return output
 
     def _store_output(self, event: DocumentIngested, output: OcrOutput) -> OcrResult:
-        bucket, prefix = event.original.bucket, f"documents/{event.document_id}"
+        bucket = event.original.bucket
         stored = {}
         for name, path, content_type in (
             ("derivative", output.derivative, "application/pdf"),
             ("text", output.text, "text/plain; charset=utf-8"),
         ):
             digest = hashlib.sha256(path.read_bytes()).hexdigest()
-            key = f"{prefix}/{path.name}"
+            # Beside the first version's original, whatever the version (the keys of record never move).
+            key = document_key(event.document_id, path.name)
             self._store.put_file(bucket, key, path, content_type, digest)
             stored[name] = StoredObject(bucket=bucket, key=key, size=path.stat().st_size, sha256=digest)
         return OcrResult(derivative=stored["derivative"], text=stored["text"], languages=self._settings.ocr_languages)
 
-    def _finish(self, document_id: str, event: DocumentIngested, result: OcrResult | None, error: str) -> None:
+    def _finish(
+        self, uow: IngestUnitOfWork, document_id: str, event: DocumentIngested, result: OcrResult | None, error: str
+    ) -> None:
         """Release the held event (with the text layer if there is one) and note the outcome in the history."""
-        with self._sessions() as session:
-            job = session.get_one(OcrJobRow, document_id)
+        with uow:
+            job = uow.ocr_jobs.get(document_id)
             if job.state != "pending":
                 return
             job.state, job.error, job.finished_at = ("done" if result else "failed"), error, utcnow()
-            add_event(session, event.model_copy(update={"ocr": result}))
+            uow.add_event(event.model_copy(update={"ocr": result}))
             status = DocumentStatus.OCR_DONE if result else DocumentStatus.OCR_FAILED
-            session.add(StatusRow(document_id=document_id, status=status.value, at=utcnow(), by="ocr"))
-            session.commit()
+            uow.documents.add_status(document_id, status, utcnow(), "ocr")
         if error:
             log.warning("OCR of %s gave up: %s; the document goes on without a text layer", document_id, error)
-        self._relay.notify()

@@ -7,15 +7,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, sessionmaker
-
 from services.ingest.domain import Rejection, RejectionReason
-from services.ingest.service import Accepted, Duplicate, IngestService, Outcome, Quarantined, Upload
+from services.ingest.ingesting import IngestService
 from services.ingest.tables import QuarantineRow
+from services.ingest.unit_of_work import IngestUnitOfWork
+from services.ingest.uploads import Accepted, Duplicate, Outcome, Quarantined, SpooledFile, Upload
+from shared.errors import NotFound
 from shared.events import utcnow
 from shared.settings import Settings
 from shared.storage import ObjectStore
+
+
+class NotHeld(NotFound):
+    def __init__(self) -> None:
+        super().__init__("no held quarantine item with this id")
 
 
 @dataclass(frozen=True)
@@ -36,77 +41,68 @@ class QuarantinedItem:
 
 
 class QuarantineService:
-    def __init__(
-        self, settings: Settings, sessions: sessionmaker[Session], store: ObjectStore, ingest: IngestService
-    ) -> None:
-        self._settings = settings
-        self._sessions = sessions
+    def __init__(self, settings: Settings, store: ObjectStore, ingest: IngestService) -> None:
+        self._bucket = settings.quarantine_bucket
         self._store = store
         self._ingest = ingest
 
-    def items(self, state: str | None, limit: int, offset: int) -> tuple[int, list[QuarantinedItem]]:
-        with self._sessions() as session:
-            query = select(QuarantineRow)
-            if state:
-                query = query.where(QuarantineRow.state == state)
-            total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-            rows = session.scalars(query.order_by(QuarantineRow.uploaded_at.desc()).limit(limit).offset(offset)).all()
+    def items(
+        self, uow: IngestUnitOfWork, state: str | None, limit: int, offset: int
+    ) -> tuple[int, list[QuarantinedItem]]:
+        with uow:
+            total, rows = uow.quarantine.page(state, limit, offset)
             return total, [_item(row) for row in rows]
 
-    def item(self, quarantine_id: str) -> QuarantinedItem | None:
-        with self._sessions() as session:
-            row = session.get(QuarantineRow, quarantine_id)
+    def item(self, uow: IngestUnitOfWork, quarantine_id: str) -> QuarantinedItem | None:
+        with uow:
+            row = uow.quarantine.get(quarantine_id)
             return _item(row) if row else None
 
     def content(self, quarantine_id: str) -> Iterator[bytes]:
-        return self._store.stream(self._settings.quarantine_bucket, f"{quarantine_id}/content")
+        return self._store.stream(self._bucket, f"{quarantine_id}/content")
 
-    def release(self, quarantine_id: str, admin: str) -> Outcome:
+    def release(self, uow: IngestUnitOfWork, quarantine_id: str, admin: str) -> Outcome:
         """Run intake again on the kept bytes (after a fix: a raised limit, a repaired checker).
 
         It enters the e-file only if it passes now; otherwise it stays held and the new reason is returned.
         """
-        item = self.item(quarantine_id)
-        if item is None or item.state != "held":
-            raise LookupError(quarantine_id)
-        bucket = self._settings.quarantine_bucket
-        sidecar = json.loads(b"".join(self._store.stream(bucket, f"{quarantine_id}/sidecar.json")))
+        item = self._held(uow, quarantine_id)
+        sidecar = json.loads(b"".join(self._store.stream(self._bucket, f"{quarantine_id}/sidecar.json")))
         upload = Upload(**sidecar.get("upload", {"filename": item.original_name, "submitted_by": item.uploaded_by}))
         spooled = self._ingest.spool_dir / uuid.uuid4().hex
         try:
-            sha256, size = self._store.download_hashed(bucket, f"{quarantine_id}/content", spooled)
+            sha256, size = self._store.download_hashed(self._bucket, f"{quarantine_id}/content", spooled)
             if size < item.size:  # only the first part of an over-large upload was kept
                 kept = f"only the first {size} of {item.size} bytes were kept"
                 return Quarantined(quarantine_id, item.sha256, Rejection(RejectionReason.TOO_LARGE, kept))
-            outcome = self._ingest.ingest_file(spooled, sha256, size, False, upload, held_as=quarantine_id)
+            kept_file = SpooledFile(spooled, sha256, size, too_large=False)
+            outcome = self._ingest.ingest_file(uow, kept_file, upload, held_as=quarantine_id)
         finally:
             Path(spooled).unlink(missing_ok=True)
         if isinstance(outcome, Accepted | Duplicate):
-            with self._sessions() as session:
-                row = session.get_one(QuarantineRow, quarantine_id)
-                row.state, row.released_as, row.released_by = "released", outcome.document_id, admin
-                session.commit()
+            with uow:
+                row = uow.quarantine.get(quarantine_id)
+                if row is not None:
+                    row.state, row.released_as, row.released_by = "released", outcome.document_id, admin
         return outcome
 
-    def discard(self, quarantine_id: str, admin: str) -> QuarantinedItem:
+    def discard(self, uow: IngestUnitOfWork, quarantine_id: str, admin: str) -> QuarantinedItem:
         """Delete a held item's bytes for good; its record (reason, hash, name, uploader) stays, marked discarded."""
-        item = self.item(quarantine_id)
-        if item is None or item.state != "held":
-            raise LookupError(quarantine_id)
+        self._held(uow, quarantine_id)
         # Bytes first: if the record cannot be updated after this, the item is still held and a retry completes it.
-        self._store.remove(self._settings.quarantine_bucket, f"{quarantine_id}/content")
-        with self._sessions() as session:
-            marked = session.execute(
-                update(QuarantineRow)
-                .where(QuarantineRow.quarantine_id == quarantine_id, QuarantineRow.state == "held")
-                .values(state="discarded", discarded_by=admin, discarded_at=utcnow())
-            )
-            if marked.rowcount != 1:  # a concurrent discard or release changed it first
-                session.rollback()
-                raise LookupError(quarantine_id)
-            row = session.get_one(QuarantineRow, quarantine_id)
-            session.commit()
+        self._store.remove(self._bucket, f"{quarantine_id}/content")
+        with uow:
+            if not uow.quarantine.mark_discarded(quarantine_id, admin, utcnow()):
+                raise NotHeld()  # a concurrent discard or release changed it first
+            row = uow.quarantine.get(quarantine_id)
+            assert row is not None  # marked just now
             return _item(row)
+
+    def _held(self, uow: IngestUnitOfWork, quarantine_id: str) -> QuarantinedItem:
+        item = self.item(uow, quarantine_id)
+        if item is None or item.state != "held":
+            raise NotHeld()
+        return item
 
 
 def _item(row: QuarantineRow) -> QuarantinedItem:

@@ -3,14 +3,15 @@
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
 from services.ingest.quarantine import QuarantinedItem, QuarantineService
-from services.ingest.routes import outcome_response
+from services.ingest.routes import new_uow, outcome_response
 from shared.auth import Principal, require_roles
+from shared.errors import NotFound
 
 router = APIRouter(prefix="/api/v1/quarantine")
 admin = require_roles("admin")
@@ -22,17 +23,12 @@ class QuarantinePage(BaseModel):
 
 
 def _service(request: Request) -> QuarantineService:
-    return request.app.state.quarantine
+    service: QuarantineService = request.app.state.quarantine
+    return service
 
 
-def _not_found() -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, detail={"error": "not_found", "reason": "no such quarantine item"})
-
-
-def _not_held() -> HTTPException:
-    return HTTPException(
-        status.HTTP_404_NOT_FOUND, detail={"error": "not_found", "reason": "no held quarantine item with this id"}
-    )
+def _not_found() -> NotFound:
+    return NotFound("no such quarantine item")
 
 
 @router.get("", response_model=QuarantinePage)
@@ -43,7 +39,7 @@ async def list_quarantine(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> QuarantinePage:
-    total, items = await run_in_threadpool(_service(request).items, state, limit, offset)
+    total, items = await run_in_threadpool(_service(request).items, new_uow(request), state, limit, offset)
     return QuarantinePage(total=total, items=items)
 
 
@@ -51,7 +47,7 @@ async def list_quarantine(
 async def get_quarantined(
     request: Request, quarantine_id: str, _principal: Annotated[Principal, Depends(admin)]
 ) -> QuarantinedItem:
-    item = await run_in_threadpool(_service(request).item, quarantine_id)
+    item = await run_in_threadpool(_service(request).item, new_uow(request), quarantine_id)
     if item is None:
         raise _not_found()
     return item
@@ -62,13 +58,11 @@ async def quarantined_content(
     request: Request, quarantine_id: str, _principal: Annotated[Principal, Depends(admin)]
 ) -> StreamingResponse:
     service = _service(request)
-    item = await run_in_threadpool(service.item, quarantine_id)
+    item = await run_in_threadpool(service.item, new_uow(request), quarantine_id)
     if item is None:
         raise _not_found()
     if item.state == "discarded":
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, detail={"error": "not_found", "reason": "the item's bytes were discarded"}
-        )
+        raise NotFound("the item's bytes were discarded")
     # Served as an opaque download, never rendered: the bytes are untrusted by definition.
     return StreamingResponse(
         service.content(quarantine_id),
@@ -85,10 +79,7 @@ async def quarantined_content(
 async def release(
     request: Request, quarantine_id: str, principal: Annotated[Principal, Depends(admin)]
 ) -> JSONResponse:
-    try:
-        outcome = await run_in_threadpool(_service(request).release, quarantine_id, principal.user)
-    except LookupError as exc:
-        raise _not_held() from exc
+    outcome = await run_in_threadpool(_service(request).release, new_uow(request), quarantine_id, principal.user)
     return outcome_response(outcome)
 
 
@@ -97,8 +88,4 @@ async def discard(
     request: Request, quarantine_id: str, principal: Annotated[Principal, Depends(admin)]
 ) -> QuarantinedItem:
     """An admin judged a held item rubbish: its bytes are deleted, its record stays as `discarded`."""
-    try:
-        item = await run_in_threadpool(_service(request).discard, quarantine_id, principal.user)
-    except LookupError as exc:
-        raise _not_held() from exc
-    return item
+    return await run_in_threadpool(_service(request).discard, new_uow(request), quarantine_id, principal.user)

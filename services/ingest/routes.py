@@ -1,5 +1,7 @@
 """HTTP entrypoints of the ingest service: uploads and document status."""
 
+import contextlib
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Annotated
 from urllib.parse import quote
@@ -9,15 +11,23 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
-from services.ingest.domain import LIFECYCLE_STATUSES, DocumentStatus, clean_filename
+from services.ingest import views
+from services.ingest.domain import LIFECYCLE_STATUSES, DocumentStatus, check_may_revise, clean_filename, whose_documents
 from services.ingest.filing import FilingRefused, FilingService
-from services.ingest.multipart import MalformedUpload, ReceivedForm, receive_form
-from services.ingest.service import Accepted, DocumentSummary, Duplicate, IngestService, Outcome, Upload
+from services.ingest.ingesting import IngestService
+from services.ingest.multipart import MalformedUpload, ReceivedFile, ReceivedForm, receive_form
+from services.ingest.unit_of_work import IngestUnitOfWork
+from services.ingest.uploads import Accepted, Duplicate, Outcome, SpooledFile, Upload
+from services.ingest.views import DocumentSummary, DocumentView
 from shared.auth import Principal, require_roles
+from shared.errors import NotFound
 
 router = APIRouter(prefix="/api/v1")
 any_role = require_roles("clerk", "approver", "records_officer", "admin")
 clerk_or_admin = require_roles("clerk", "admin")
+
+# The HTTP status of each ingest refusal code that is not one every service shares (see shared.errors).
+REFUSAL_STATUS: dict[str, int] = {"not_submitter": 403, "not_returned": 409}
 
 
 class StatusOut(BaseModel):
@@ -66,14 +76,23 @@ class DocumentPage(BaseModel):
 
 
 def _service(request: Request) -> IngestService:
-    return request.app.state.ingest
+    service: IngestService = request.app.state.ingest
+    return service
 
 
 def _filing(request: Request) -> FilingService:
-    return request.app.state.filing
+    filing: FilingService = request.app.state.filing
+    return filing
+
+
+def new_uow(request: Request) -> IngestUnitOfWork:
+    """A unit of work for one request (the composition root put its factory on the app)."""
+    factory: Callable[[], IngestUnitOfWork] = request.app.state.uow_factory
+    return factory()
 
 
 def invalid(reason: str, message: str) -> HTTPException:
+    # This body carries a `message` beside error and reason, so it is not a plain refusal.
     return HTTPException(
         status.HTTP_422_UNPROCESSABLE_CONTENT, detail={"error": "invalid_request", "reason": reason, "message": message}
     )
@@ -85,6 +104,27 @@ async def receive(request: Request, max_files: int) -> ReceivedForm:
         return await receive_form(request, service.spool_dir, service.max_upload_bytes, max_files)
     except MalformedUpload as exc:
         raise invalid("malformed_upload", str(exc)) from exc
+
+
+@contextlib.contextmanager
+def spooled_files(form: ReceivedForm) -> Iterator[None]:
+    """The form's spooled files are removed when the request is done (the intake queue moved those it took)."""
+    try:
+        yield
+    finally:
+        for spooled in form.files:
+            spooled.path.unlink(missing_ok=True)
+
+
+def _the_file(form: ReceivedForm) -> ReceivedFile:
+    received = next((f for f in form.files if f.field_name == "file"), None)
+    if received is None:
+        raise invalid("missing_file", "the multipart field `file` is missing")
+    return received
+
+
+def _spooled(received: ReceivedFile) -> SpooledFile:
+    return SpooledFile(received.path, received.sha256, received.size, received.too_large)
 
 
 async def upload_from(request: Request, form: ReceivedForm, principal: Principal, filename: str) -> Upload:
@@ -107,34 +147,35 @@ async def upload_from(request: Request, form: ReceivedForm, principal: Principal
     )
     if upload.aktenzeichen and upload.new_akte_class:
         raise invalid("ambiguous_akte", "give either `aktenzeichen` (existing Akte) or `file_plan_class` (new Akte)")
+    check = _filing(request).check_request
     try:
-        await run_in_threadpool(_filing(request).check_request, upload.aktenzeichen, upload.new_akte_class)
+        await run_in_threadpool(check, new_uow(request), upload.aktenzeichen, upload.new_akte_class)
     except FilingRefused as exc:
         raise invalid(exc.code, str(exc)) from exc
     return upload
 
 
-def outcome_response(outcome: Outcome) -> JSONResponse:
+def _outcome_body(outcome: Outcome) -> tuple[dict[str, object], int]:
     if isinstance(outcome, Accepted):
-        body = {
+        accepted: dict[str, object] = {
             "document_id": outcome.document_id,
             "sha256": outcome.sha256,
             "status": outcome.status.value,
             "aktenzeichen": outcome.aktenzeichen,
             "version": outcome.version,
         }
-        return JSONResponse(body, status_code=status.HTTP_201_CREATED)
+        return accepted, status.HTTP_201_CREATED
     if isinstance(outcome, Duplicate):
-        body = {
+        duplicate: dict[str, object] = {
             "error": "duplicate",
             "reason": "the same bytes were uploaded before",
             "message": "Dieses Dokument wurde bereits erfasst.",
             "document_id": outcome.document_id,
             "sha256": outcome.sha256,
         }
-        return JSONResponse(body, status_code=status.HTTP_409_CONFLICT)
+        return duplicate, status.HTTP_409_CONFLICT
     rejection = outcome.rejection
-    body = {
+    rejected: dict[str, object] = {
         "error": "document_rejected",
         "reason": rejection.reason.value,
         "message": rejection.message,
@@ -142,23 +183,12 @@ def outcome_response(outcome: Outcome) -> JSONResponse:
         "sha256": outcome.sha256,
         "quarantine_id": outcome.quarantine_id,
     }
-    return JSONResponse(body, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT)
+    return rejected, status.HTTP_422_UNPROCESSABLE_CONTENT
 
 
-def _not_found() -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, detail={"error": "not_found", "reason": "no such document"})
-
-
-def _whose_documents(principal: Principal, submitted_by: str | None) -> str:
-    """A clerk lists their own documents; an admin may name someone else."""
-    if not submitted_by or submitted_by == principal.user:
-        return principal.user
-    if "admin" not in principal.roles:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            detail={"error": "forbidden", "reason": "only an admin may list another user's documents"},
-        )
-    return submitted_by
+def outcome_response(outcome: Outcome) -> JSONResponse:
+    body, status_code = _outcome_body(outcome)
+    return JSONResponse(body, status_code=status_code)
 
 
 def _lifecycle_status(text: str | None) -> DocumentStatus | None:
@@ -174,6 +204,21 @@ def _summary_out(summary: DocumentSummary) -> DocumentSummaryOut:
     return DocumentSummaryOut(**fields, status=summary.status.value)
 
 
+def _document_out(view: DocumentView) -> DocumentOut:
+    return DocumentOut(
+        **{name: getattr(view, name) for name in DocumentOut.model_fields if name not in ("status", "history")},
+        status=view.status.value,
+        history=[StatusOut(status=h.status.value, at=h.at, by=h.by) for h in view.history],
+    )
+
+
+async def _document(request: Request, document_id: str) -> DocumentView:
+    view = await run_in_threadpool(views.document, new_uow(request), document_id)
+    if view is None:
+        raise NotFound("no such document")
+    return view
+
+
 @router.get("/documents", response_model=DocumentPage)
 async def list_documents(
     request: Request,
@@ -184,9 +229,9 @@ async def list_documents(
     submitted_by: str | None = None,
 ) -> DocumentPage:
     """The caller's own submitted documents (an admin: `submitted_by`'s), newest first, by current status."""
-    owner = _whose_documents(principal, submitted_by)
+    owner = whose_documents(principal.user, principal.roles, submitted_by)
     wanted = _lifecycle_status(status_filter)
-    total, summaries = await run_in_threadpool(_service(request).documents_of, owner, wanted, limit, offset)
+    total, summaries = await run_in_threadpool(views.documents_of, new_uow(request), owner, wanted, limit, offset)
     return DocumentPage(total=total, limit=limit, offset=offset, items=[_summary_out(s) for s in summaries])
 
 
@@ -197,17 +242,11 @@ async def upload_document(
     """Multipart `file` plus optional `title`, `document_type`, `aktenzeichen` or `file_plan_class` (+ `akte_title`),
     `vorgang_id`, `workflow`."""
     form = await receive(request, max_files=1)
-    try:
-        received = next((f for f in form.files if f.field_name == "file"), None)
-        if received is None:
-            raise invalid("missing_file", "the multipart field `file` is missing")
+    with spooled_files(form):
+        received = _the_file(form)
         upload = await upload_from(request, form, principal, received.filename)
-        outcome = await run_in_threadpool(
-            _service(request).ingest_file, received.path, received.sha256, received.size, received.too_large, upload
-        )
-    finally:
-        for spooled in form.files:
-            spooled.path.unlink(missing_ok=True)
+        ingest = _service(request).ingest_file
+        outcome = await run_in_threadpool(ingest, new_uow(request), _spooled(received), upload)
     return outcome_response(outcome)
 
 
@@ -217,25 +256,11 @@ async def upload_version(
 ) -> JSONResponse:
     """A new version of a document returned for revision (multipart `file`): same document id, version + 1,
     and its workflow starts again at step one. Only its submitter (or an admin) may upload it."""
-    service = _service(request)
-    view = await run_in_threadpool(service.document, document_id)
-    if view is None:
-        raise _not_found()
-    if principal.user != view.submitted_by and "admin" not in principal.roles:
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            detail={"error": "not_submitter", "reason": "only the submitter uploads a new version"},
-        )
-    if not view.awaiting_revision:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            detail={"error": "not_returned", "reason": "the document was not returned for revision"},
-        )
+    view = await _document(request, document_id)
+    check_may_revise(principal.user, principal.roles, view.submitted_by, view.awaiting_revision)
     form = await receive(request, max_files=1)
-    try:
-        received = next((f for f in form.files if f.field_name == "file"), None)
-        if received is None:
-            raise invalid("missing_file", "the multipart field `file` is missing")
+    with spooled_files(form):
+        received = _the_file(form)
         upload = Upload(
             filename=clean_filename(received.filename),
             submitted_by=view.submitted_by,
@@ -246,12 +271,8 @@ async def upload_version(
             workflow=view.workflow,
             new_version_of=document_id,
         )
-        outcome = await run_in_threadpool(
-            service.ingest_file, received.path, received.sha256, received.size, received.too_large, upload
-        )
-    finally:
-        for spooled in form.files:
-            spooled.path.unlink(missing_ok=True)
+        ingest = _service(request).ingest_file
+        outcome = await run_in_threadpool(ingest, new_uow(request), _spooled(received), upload)
     return outcome_response(outcome)
 
 
@@ -259,14 +280,7 @@ async def upload_version(
 async def get_document(
     request: Request, document_id: str, _principal: Annotated[Principal, Depends(any_role)]
 ) -> DocumentOut:
-    view = await run_in_threadpool(_service(request).document, document_id)
-    if view is None:
-        raise _not_found()
-    return DocumentOut(
-        **{name: getattr(view, name) for name in DocumentOut.model_fields if name not in ("status", "history")},
-        status=view.status.value,
-        history=[StatusOut(status=h.status.value, at=h.at, by=h.by) for h in view.history],
-    )
+    return _document_out(await _document(request, document_id))
 
 
 @router.get("/documents/{document_id}/content")
@@ -278,9 +292,10 @@ async def document_content(
 ) -> StreamingResponse:
     """The document for viewing in a browser: its PDF rendition if it has one, else (or with `original=true`)
     the original bytes; streamed from the object store."""
-    content = await run_in_threadpool(_service(request).content, document_id, original)
+    store = request.app.state.store
+    content = await run_in_threadpool(views.content, new_uow(request), store, document_id, original)
     if content is None:
-        raise _not_found()
+        raise NotFound("no such document")
     return StreamingResponse(
         content.chunks,
         media_type=content.content_type,

@@ -1,0 +1,282 @@
+"""Intake use cases: accept an upload, refuse it as a duplicate, or quarantine it.
+
+The domain decides (duplicate, OCR, version, object keys), this module orchestrates, the repositories persist.
+"""
+
+import hashlib
+import threading
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+
+from services.ingest.domain import (
+    RENDITION,
+    DocumentStatus,
+    FileKind,
+    OcrPolicy,
+    Rejection,
+    RejectionReason,
+    document_key,
+    duplicate_of,
+    needs_ocr,
+    next_version,
+    original_name,
+    sniff,
+)
+from services.ingest.filing import AkteView, FilingService, Placement
+from services.ingest.inspection import check_pdf, image_to_pdf
+from services.ingest.tables import DocumentRow, OcrJobRow, QuarantineRow
+from services.ingest.unit_of_work import IngestUnitOfWork
+from services.ingest.uploads import Accepted, Duplicate, Inspected, Outcome, Quarantined, SpooledFile, Upload
+from shared.events import DocumentIngested, DocumentMetadata, StoredObject, utcnow
+from shared.settings import Settings
+from shared.storage import ObjectStore
+
+
+@dataclass(frozen=True)
+class _Previous:
+    """The version a new version replaces."""
+
+    version: int
+    correlation_id: str
+    created_at: datetime
+
+
+class IngestService:
+    def __init__(
+        self, settings: Settings, store: ObjectStore, filing: FilingService, workflows: frozenset[str]
+    ) -> None:
+        self.workflows = workflows  # the names the workflow service knows (shared configuration)
+        self._settings = settings
+        self._store = store
+        self._filing = filing
+        self._ocr = OcrPolicy(settings.ocr_enabled, settings.ocr_max_pages)
+        self.spool_dir = settings.data_dir / "ingest-spool"
+        self.spool_dir.mkdir(parents=True, exist_ok=True)
+        # Two uploads of the same bytes at once must not both pass the duplicate check.
+        self._same_bytes = [threading.Lock() for _ in range(64)]
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self._settings.max_upload_bytes
+
+    def ingest_file(
+        self, uow: IngestUnitOfWork, spooled: SpooledFile, upload: Upload, held_as: str | None = None
+    ) -> Outcome:
+        """Judge a spooled file and store it, refuse it as a duplicate, or quarantine it.
+
+        `held_as` names the quarantine item being released: if it fails again, it stays that one item.
+        """
+        rendition = spooled.path.with_name(spooled.path.name + ".rendition.pdf")
+        try:
+            with self._same_bytes[int(spooled.sha256[:2], 16) % len(self._same_bytes)]:
+                existing = None if spooled.too_large else self._duplicate_of(uow, spooled.sha256, upload)
+                if existing:
+                    return Duplicate(existing, spooled.sha256)
+                verdict = self._inspect(spooled, rendition)
+                if isinstance(verdict, Rejection):
+                    if held_as:
+                        return Quarantined(held_as, spooled.sha256, verdict)
+                    return self._quarantine(uow, spooled, upload, verdict)
+                return self._accept(uow, spooled, verdict, upload)
+        finally:
+            rendition.unlink(missing_ok=True)
+
+    def _duplicate_of(self, uow: IngestUnitOfWork, sha256: str, upload: Upload) -> str | None:
+        with uow:
+            copies = uow.documents.copies_of(sha256)
+        return duplicate_of(copies, upload.aktenzeichen, self._settings.allow_duplicates_in_other_akte)
+
+    def _inspect(self, spooled: SpooledFile, rendition: Path) -> Inspected | Rejection:
+        if spooled.too_large:
+            return Rejection(RejectionReason.TOO_LARGE, f"more than {self._settings.max_upload_bytes} bytes")
+        with spooled.path.open("rb") as handle:
+            kind = sniff(handle.read(1024) if spooled.size else b"")
+        if isinstance(kind, Rejection):
+            return kind
+        limits = (self._settings.max_pages, self._settings.pdf_check_timeout_s)
+        if kind.is_image:
+            facts = image_to_pdf(spooled.path, rendition, *limits)
+            return facts if isinstance(facts, Rejection) else Inspected(kind, facts.pages, facts.has_text, rendition)
+        facts = check_pdf(spooled.path, *limits)
+        return facts if isinstance(facts, Rejection) else Inspected(kind, facts.pages, facts.has_text, None)
+
+    def _quarantine(
+        self, uow: IngestUnitOfWork, spooled: SpooledFile, upload: Upload, rejection: Rejection
+    ) -> Quarantined:
+        row = QuarantineRow(
+            quarantine_id=str(uuid.uuid4()),
+            reason=rejection.reason.value,
+            detail=rejection.detail,
+            sha256=spooled.sha256,
+            size=spooled.size,
+            original_name=upload.filename,
+            uploaded_by=upload.submitted_by,
+            source=upload.source,
+            uploaded_at=utcnow(),
+        )
+        bucket = self._settings.quarantine_bucket
+        self._store.put_file(
+            bucket, f"{row.quarantine_id}/content", spooled.path, "application/octet-stream", row.sha256
+        )
+        self._store.put_json(bucket, f"{row.quarantine_id}/sidecar.json", _sidecar(row, upload))
+        with uow:
+            uow.quarantine.add(row)
+        return Quarantined(quarantine_id=row.quarantine_id, sha256=row.sha256, rejection=rejection)
+
+    def _accept(self, uow: IngestUnitOfWork, spooled: SpooledFile, inspected: Inspected, upload: Upload) -> Accepted:
+        previous = self._previous_version(uow, upload.new_version_of)
+        document_id = _document_id(upload)
+        version = next_version(previous.version if previous else None)
+        # Objects are stored before the record: a crash in between leaves an orphan object, never a lost one.
+        original, rendition = self._store_objects(document_id, version, spooled, inspected)
+        new_akte = self._open_new_akte(uow, upload)
+        with uow:
+            placement = self._filing.place(uow, upload.aktenzeichen, upload.vorgang_id, new_akte, upload.title)
+            event = DocumentIngested(
+                document_id=uuid.UUID(document_id),
+                correlation_id=uuid.UUID(previous.correlation_id) if previous else uuid.uuid4(),
+                original=original,
+                rendition=rendition,
+                metadata=_metadata(upload, inspected, placement),
+                workflow=upload.workflow,
+                submitted_by=upload.submitted_by,
+                version=version,
+            )
+            self._record(uow, event, upload, placement, previous, inspected)
+        aktenzeichen = placement.akte.aktenzeichen if placement.akte else None
+        return Accepted(str(event.document_id), spooled.sha256, DocumentStatus.RECEIVED, aktenzeichen, version)
+
+    def _previous_version(self, uow: IngestUnitOfWork, document_id: str) -> _Previous | None:
+        if not document_id:
+            return None
+        with uow:
+            row = uow.documents.get_without_history(document_id)
+            if row is None:
+                raise LookupError(f"no document {document_id} to take a new version of")
+            return _Previous(row.version, row.correlation_id, row.created_at)
+
+    def _open_new_akte(self, uow: IngestUnitOfWork, upload: Upload) -> AkteView | None:
+        """An upload naming a file plan class opens its Akte first, in its own transaction."""
+        if upload.aktenzeichen or not upload.new_akte_class:
+            return None
+        title = upload.new_akte_title or upload.title
+        return self._filing.open_akte(uow, upload.new_akte_class, title, upload.submitted_by)
+
+    def _store_objects(
+        self, document_id: str, version: int, spooled: SpooledFile, inspected: Inspected
+    ) -> tuple[StoredObject, StoredObject | None]:
+        bucket = self._settings.inbox_bucket
+        key = document_key(document_id, original_name(inspected.kind), version)
+        self._store.put_file(bucket, key, spooled.path, inspected.kind.value, spooled.sha256)
+        original = StoredObject(bucket=bucket, key=key, size=spooled.size, sha256=spooled.sha256)
+        if inspected.rendition is None:
+            return original, None
+        path = inspected.rendition
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        key = document_key(document_id, RENDITION, version)
+        self._store.put_file(bucket, key, path, FileKind.PDF.value, digest)
+        return original, StoredObject(bucket=bucket, key=key, size=path.stat().st_size, sha256=digest)
+
+    def _record(
+        self,
+        uow: IngestUnitOfWork,
+        event: DocumentIngested,
+        upload: Upload,
+        placement: Placement,
+        previous: _Previous | None,
+        inspected: Inspected,
+    ) -> None:
+        """Persist the document, its first status and either its event or (a scan without text) its OCR job."""
+        row = _document_row(event, upload, placement)
+        if previous:
+            row.created_at = previous.created_at
+            uow.documents.replace(row)
+        else:
+            uow.documents.add(row)
+        uow.documents.add_status(row.document_id, DocumentStatus.RECEIVED, event.occurred_at, upload.submitted_by)
+        if needs_ocr(self._ocr, inspected.has_text, inspected.pages):
+            # documents.ingested waits for the text layer; the OCR worker publishes it (with or without).
+            uow.ocr_jobs.add(_ocr_job(event, inspected.pages))
+        else:
+            uow.add_event(event)
+
+
+def _document_id(upload: Upload) -> str:
+    """A new version keeps its document's id; the intake queue chose one for its item; else a new one."""
+    chosen = upload.new_version_of or upload.document_id
+    return str(uuid.UUID(chosen)) if chosen else str(uuid.uuid4())
+
+
+def _sidecar(row: QuarantineRow, upload: Upload) -> dict[str, object]:
+    """What the quarantine bucket keeps beside the bytes: enough to release the upload again later."""
+    return {
+        "quarantine_id": row.quarantine_id,
+        "reason": row.reason,
+        "detail": row.detail,
+        "uploaded_by": row.uploaded_by,
+        "uploaded_at": row.uploaded_at.isoformat(),
+        "sha256": row.sha256,
+        "size": row.size,
+        "original_name": row.original_name,
+        "upload": asdict(upload),
+    }
+
+
+def _ocr_job(event: DocumentIngested, pages: int) -> OcrJobRow:
+    return OcrJobRow(
+        document_id=str(event.document_id),
+        pages=pages,
+        event=event.model_dump(mode="json"),
+        state="pending",
+        attempts=0,
+        error="",
+        created_at=utcnow(),
+        finished_at=None,
+    )
+
+
+def _metadata(upload: Upload, inspected: Inspected, placement: Placement) -> DocumentMetadata:
+    akte = placement.akte
+    plan_class = akte.file_plan_class if akte else None
+    return DocumentMetadata(
+        title=upload.title,
+        document_type=upload.document_type,
+        aktenzeichen=akte.aktenzeichen if akte else "",
+        akte_title=akte.title if akte else "",
+        vorgang_id=placement.vorgang_id or "",
+        file_plan_class=plan_class.number if plan_class else "",
+        file_plan_title=plan_class.title if plan_class else "",
+        retention_years=plan_class.retention_years if plan_class else None,
+        disposal=plan_class.disposal.value if plan_class else "",
+        archive_rejected=plan_class.archive_rejected if plan_class else False,
+        sender=upload.sender,
+        filename=upload.filename,
+        content_type=inspected.kind.value,
+        pages=inspected.pages,
+        source=upload.source,
+    )
+
+
+def _document_row(event: DocumentIngested, upload: Upload, placement: Placement) -> DocumentRow:
+    return DocumentRow(
+        document_id=str(event.document_id),
+        correlation_id=str(event.correlation_id),
+        sha256=event.original.sha256,
+        size=event.original.size,
+        bucket=event.original.bucket,
+        object_key=event.original.key,
+        content_type=event.metadata.content_type,
+        rendition_key=event.rendition.key if event.rendition else None,
+        filename=upload.filename,
+        title=upload.title,
+        document_type=upload.document_type,
+        aktenzeichen=placement.akte.aktenzeichen if placement.akte else None,
+        vorgang_id=placement.vorgang_id,
+        workflow=upload.workflow,
+        version=event.version,
+        pages=event.metadata.pages,
+        source=upload.source,
+        submitted_by=upload.submitted_by,
+    )

@@ -1,0 +1,27 @@
+"""The ingest service's unit of work: its repositories, the outbox and the processed events in one transaction."""
+
+from sqlalchemy.orm import Session
+
+from services.ingest.repositories import (
+    DocumentRepository,
+    FilingRepository,
+    IntakeItemRepository,
+    OcrJobRepository,
+    QuarantineRepository,
+)
+from shared.unit_of_work import SqlUnitOfWork
+
+
+class IngestUnitOfWork(SqlUnitOfWork):
+    documents: DocumentRepository
+    filing: FilingRepository
+    quarantine: QuarantineRepository
+    ocr_jobs: OcrJobRepository
+    intake_items: IntakeItemRepository
+
+    def _open_repositories(self, session: Session) -> None:
+        self.documents = DocumentRepository(session)
+        self.filing = FilingRepository(session)
+        self.quarantine = QuarantineRepository(session)
+        self.ocr_jobs = OcrJobRepository(session)
+        self.intake_items = IntakeItemRepository(session)
