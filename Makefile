@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: up down test unit lint bench bench-pipeline bench-ingest bench-bulk bench-decisions bench-archive bench-portal setup
+.PHONY: up down test unit lint typecheck bench bench-pipeline bench-ingest bench-bulk bench-decisions bench-archive bench-portal setup
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11+ is required ($(PYTHON) not found)"; exit 1; }
@@ -26,9 +26,13 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
 test: $(STAMP)
 	$(BIN)/python -m devstack.prepare --postgres --browser
 	$(MAKE) lint
+	$(BIN)/mypy
 	$(BIN)/python -m pytest tests/unit tests/integration tests/e2e
 
 unit: $(STAMP)

@@ -6,7 +6,6 @@ Each service owns its own database; these two tables exist in each of them.
 import threading
 from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID
 
 from sqlalchemy import (
     DateTime,
@@ -19,10 +18,8 @@ from sqlalchemy import (
     create_engine,
     event,
     inspect,
-    select,
     text,
 )
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from shared.events import utcnow
@@ -163,31 +160,3 @@ def add_missing_columns(engine: Engine, base: type[DeclarativeBase]) -> list[str
                 connection.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
                 added.append(f"{table.name}.{column.name}")
     return added
-
-
-def was_processed(session: Session, consumer: str, event_id: UUID) -> bool:
-    found = session.scalar(
-        select(ProcessedEvent.event_id).where(
-            ProcessedEvent.consumer == consumer, ProcessedEvent.event_id == str(event_id)
-        )
-    )
-    return found is not None
-
-
-def mark_processed(session: Session, consumer: str, event_id: UUID, note: str = "") -> None:
-    session.add(ProcessedEvent(consumer=consumer, event_id=str(event_id), note=note))
-
-
-def commit_once(session: Session, consumer: str, event_id: UUID) -> bool:
-    """Commit an event's effect; False when a concurrent delivery of the same event committed it first.
-
-    Any other integrity error is a bug and is raised, never swallowed.
-    """
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        if was_processed(session, consumer, event_id):
-            return False
-        raise
-    return True

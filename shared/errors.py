@@ -10,9 +10,23 @@ from collections.abc import Mapping
 class Refused(Exception):
     """A request the rules refuse; `code` is the API's error code, the message says why in words."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
+    def __init__(self, code: str, reason: str, **details: str) -> None:
+        super().__init__(reason)
         self.code = code
+        # Further fields of the error body that a route's contract carries (beside error and reason).
+        self.details = details
+
+
+class InvalidRequest(Refused):
+    """The request cannot be taken as it is: `reason` is a machine-readable reason, `message` says why in words.
+
+    Its body is `{"error": "invalid_request", "reason": reason, "message": message}` with 422.
+    """
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__("invalid_request", reason, message=message)
+        self.reason = reason
+        self.message = message
 
 
 class NotFound(Refused):

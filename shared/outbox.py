@@ -1,4 +1,4 @@
-"""Transactional outbox: services add messages inside their transaction; the relay publishes them.
+"""Transactional outbox: units of work add messages inside their transaction; the relay publishes them.
 
 A crash between commit and publish loses nothing: the row stays unpublished and goes out on restart.
 A crash between publish and marking it published sends it twice; consumers are idempotent by event_id.
@@ -14,27 +14,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.db import OutboxMessage
-from shared.events import DeadLetter, Event, dead_letter_topic, utcnow
+from shared.events import utcnow
 
 log = logging.getLogger(__name__)
 
 Publish = Callable[[str, bytes, bytes], Awaitable[None]]
 # Hands a message to the producer in order and returns at once with an awaitable of the broker's ack.
 Enqueue = Callable[[str, bytes, bytes], Awaitable[Awaitable[Any]]]
-
-
-def add_event(session: Session, event: Event) -> None:
-    session.add(OutboxMessage(topic=event.TOPIC, key=event.key, payload=event.model_dump_json().encode()))
-
-
-def add_dead_letter(session: Session, letter: DeadLetter) -> None:
-    session.add(
-        OutboxMessage(
-            topic=dead_letter_topic(letter.source_topic),
-            key=(letter.document_id or "").encode(),
-            payload=letter.model_dump_json().encode(),
-        )
-    )
 
 
 class OutboxRelay:

@@ -56,7 +56,31 @@ def build_app(
     A `shared.errors.Refused` raised by a route becomes `{"error": code, "reason": message}` with the status
     `refusal_status` gives its code (see `shared.errors.status_of` for the codes every service shares).
     """
-    refusals = dict(refusal_status or {})
+    # Interactive API docs are off: every route must check its caller, and these would not.
+    app = FastAPI(
+        title=f"E-Akte {runtime.name}",
+        lifespan=_lifespan(runtime, list(background)),
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,
+    )
+    app.state.runtime = runtime
+    _answer_errors_as_json(app, dict(refusal_status or {}))
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        # Deliberately open (no token): load balancers and `make up` poll it; it reveals nothing.
+        return {"status": "ok", "service": runtime.name}
+
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def _lifespan(
+    runtime: ServiceRuntime, background: list[BackgroundJob]
+) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
+    """Topics and broker up first; then the background jobs and the outbox relay, cancelled on the way down."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -81,9 +105,11 @@ def build_app(
                     await task
             await runtime.broker.stop()
 
-    # Interactive API docs are off: every route must check its caller, and these would not.
-    app = FastAPI(title=f"E-Akte {runtime.name}", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
-    app.state.runtime = runtime
+    return lifespan
+
+
+def _answer_errors_as_json(app: FastAPI, refusals: dict[str, int]) -> None:
+    """Every error answers `{"error": ..., "reason": ...}`: HTTP errors, refusals by code, invalid requests."""
 
     @app.exception_handler(HTTPException)
     async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
@@ -92,21 +118,13 @@ def build_app(
 
     @app.exception_handler(Refused)
     async def _refused(_request: Request, exc: Refused) -> JSONResponse:
-        return JSONResponse({"error": exc.code, "reason": str(exc)}, status_code=status_of(exc.code, refusals))
+        body = {"error": exc.code, "reason": str(exc), **exc.details}
+        return JSONResponse(body, status_code=status_of(exc.code, refusals))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:
         reasons = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         return JSONResponse({"error": "invalid_request", "reason": reasons}, status_code=422)
-
-    @app.get("/health", include_in_schema=False)
-    async def health() -> dict[str, str]:
-        # Deliberately open (no token): load balancers and `make up` poll it; it reveals nothing.
-        return {"status": "ok", "service": runtime.name}
-
-    for router in routers:
-        app.include_router(router)
-    return app
 
 
 def serve(app: FastAPI, settings: Settings, port: int) -> None:

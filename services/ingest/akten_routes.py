@@ -7,8 +7,8 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from services.ingest.filing import AkteView, FiledDocument, FilingRefused, FilingService, VorgangView
-from services.ingest.routes import any_role, invalid, new_uow
+from services.ingest.filing import AkteView, FiledDocument, FilingService, VorgangView
+from services.ingest.routes import any_role, new_uow
 from shared.auth import Principal, require_roles
 from shared.errors import NotFound
 
@@ -94,12 +94,9 @@ async def open_akte(
     request: Request, body: AkteIn, principal: Annotated[Principal, Depends(require_roles("clerk", "admin"))]
 ) -> AkteOut:
     open_akte = _filing(request).open_akte
-    try:
-        view = await run_in_threadpool(
-            open_akte, new_uow(request), body.file_plan_class, body.title.strip(), principal.user
-        )
-    except FilingRefused as exc:
-        raise invalid(exc.code, str(exc)) from exc
+    view = await run_in_threadpool(
+        open_akte, new_uow(request), body.file_plan_class, body.title.strip(), principal.user
+    )
     return _akte_out(view)
 
 

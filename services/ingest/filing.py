@@ -7,15 +7,15 @@ from datetime import datetime
 from services.ingest.fileplan import Disposal, FilePlan, FilePlanClass, format_aktenzeichen
 from services.ingest.tables import AkteRow, DocumentRow, VorgangRow
 from services.ingest.unit_of_work import IngestUnitOfWork
-from shared.errors import Refused
+from shared.errors import InvalidRequest
 from shared.events import utcnow
 
 # Two clerks opening Akten in one class at once: the later one retries with the next running number.
 OPEN_ATTEMPTS = 5
 
 
-class FilingRefused(Refused):
-    """The request names a file plan class, Akte or Vorgang that does not exist; `code` is the API's reason."""
+class FilingRefused(InvalidRequest):
+    """The request names a file plan class, Akte or Vorgang that does not exist; `reason` says which."""
 
 
 @dataclass(frozen=True)

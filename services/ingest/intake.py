@@ -161,7 +161,7 @@ class IntakeQueue:
         try:
             self._filing.check_request(uow, upload.aktenzeichen, upload.new_akte_class)
         except FilingRefused as exc:
-            return IntakeState.FAILED, None, f"{exc.code}: {exc}"
+            return IntakeState.FAILED, None, f"{exc.reason}: {exc.message}"
         sha256, size = sha256_of_file(path)
         too_large = size > self._settings.max_upload_bytes
         outcome = self._ingest.ingest_file(uow, SpooledFile(path, sha256, size, too_large), upload)

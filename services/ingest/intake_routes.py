@@ -8,9 +8,9 @@ from pydantic import BaseModel
 
 from services.ingest.domain import clean_filename
 from services.ingest.intake import IntakeQueue
-from services.ingest.routes import invalid, receive, spooled_files, upload_from
+from services.ingest.routes import receive, spooled_files, upload_from
 from shared.auth import Principal, require_roles
-from shared.errors import NotFound
+from shared.errors import InvalidRequest, NotFound
 
 router = APIRouter(prefix="/api/v1")
 clerk_or_admin = require_roles("clerk", "admin")
@@ -60,7 +60,7 @@ async def upload_batch(request: Request, principal: Annotated[Principal, Depends
     with spooled_files(form):
         files = [f for f in form.files if f.field_name in ("files", "file")]
         if not files:
-            raise invalid("missing_file", "no multipart field `files` in the request")
+            raise InvalidRequest("missing_file", "no multipart field `files` in the request")
         upload = await upload_from(request, form, principal, "")
         batch_id = await run_in_threadpool(
             queue.enqueue_batch, [(f.path, clean_filename(f.filename)) for f in files], upload

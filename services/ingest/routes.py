@@ -6,21 +6,21 @@ from datetime import datetime
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
 from services.ingest import views
 from services.ingest.domain import LIFECYCLE_STATUSES, DocumentStatus, check_may_revise, clean_filename, whose_documents
-from services.ingest.filing import FilingRefused, FilingService
+from services.ingest.filing import FilingService
 from services.ingest.ingesting import IngestService
 from services.ingest.multipart import MalformedUpload, ReceivedFile, ReceivedForm, receive_form
 from services.ingest.unit_of_work import IngestUnitOfWork
 from services.ingest.uploads import Accepted, Duplicate, Outcome, SpooledFile, Upload
 from services.ingest.views import DocumentSummary, DocumentView
 from shared.auth import Principal, require_roles
-from shared.errors import NotFound
+from shared.errors import InvalidRequest, NotFound
 
 router = APIRouter(prefix="/api/v1")
 any_role = require_roles("clerk", "approver", "records_officer", "admin")
@@ -91,19 +91,12 @@ def new_uow(request: Request) -> IngestUnitOfWork:
     return factory()
 
 
-def invalid(reason: str, message: str) -> HTTPException:
-    # This body carries a `message` beside error and reason, so it is not a plain refusal.
-    return HTTPException(
-        status.HTTP_422_UNPROCESSABLE_CONTENT, detail={"error": "invalid_request", "reason": reason, "message": message}
-    )
-
-
 async def receive(request: Request, max_files: int) -> ReceivedForm:
     service = _service(request)
     try:
         return await receive_form(request, service.spool_dir, service.max_upload_bytes, max_files)
     except MalformedUpload as exc:
-        raise invalid("malformed_upload", str(exc)) from exc
+        raise InvalidRequest("malformed_upload", str(exc)) from exc
 
 
 @contextlib.contextmanager
@@ -119,7 +112,7 @@ def spooled_files(form: ReceivedForm) -> Iterator[None]:
 def _the_file(form: ReceivedForm) -> ReceivedFile:
     received = next((f for f in form.files if f.field_name == "file"), None)
     if received is None:
-        raise invalid("missing_file", "the multipart field `file` is missing")
+        raise InvalidRequest("missing_file", "the multipart field `file` is missing")
     return received
 
 
@@ -132,7 +125,7 @@ async def upload_from(request: Request, form: ReceivedForm, principal: Principal
     workflow = form.text("workflow", "default") or "default"
     known = _service(request).workflows
     if workflow not in known:
-        raise invalid("unknown_workflow", f"unknown workflow {workflow!r}; known: {sorted(known)}")
+        raise InvalidRequest("unknown_workflow", f"unknown workflow {workflow!r}; known: {sorted(known)}")
     upload = Upload(
         filename=clean_filename(filename),
         submitted_by=principal.user,
@@ -146,12 +139,11 @@ async def upload_from(request: Request, form: ReceivedForm, principal: Principal
         workflow=workflow,
     )
     if upload.aktenzeichen and upload.new_akte_class:
-        raise invalid("ambiguous_akte", "give either `aktenzeichen` (existing Akte) or `file_plan_class` (new Akte)")
+        raise InvalidRequest(
+            "ambiguous_akte", "give either `aktenzeichen` (existing Akte) or `file_plan_class` (new Akte)"
+        )
     check = _filing(request).check_request
-    try:
-        await run_in_threadpool(check, new_uow(request), upload.aktenzeichen, upload.new_akte_class)
-    except FilingRefused as exc:
-        raise invalid(exc.code, str(exc)) from exc
+    await run_in_threadpool(check, new_uow(request), upload.aktenzeichen, upload.new_akte_class)
     return upload
 
 
@@ -195,7 +187,7 @@ def _lifecycle_status(text: str | None) -> DocumentStatus | None:
     if not text:
         return None
     if text not in LIFECYCLE_STATUSES:
-        raise invalid("unknown_status", f"unknown status {text!r}; known: {sorted(LIFECYCLE_STATUSES)}")
+        raise InvalidRequest("unknown_status", f"unknown status {text!r}; known: {sorted(LIFECYCLE_STATUSES)}")
     return DocumentStatus(text)
 
 

@@ -274,11 +274,11 @@ def test_an_upload_naming_a_file_plan_class_opens_a_new_akte(harness: Harness) -
 def test_an_unknown_aktenzeichen_is_refused_and_nothing_is_recorded(harness: Harness) -> None:
     with pytest.raises(FilingRefused) as refused:
         harness.ingest(_text_pdf("Hello"), aktenzeichen="99.99-2026/0001")
-    assert refused.value.code == "unknown_aktenzeichen"
+    assert refused.value.reason == "unknown_aktenzeichen"
     assert harness.uow.events == []
     with pytest.raises(FilingRefused) as unknown_class:
         harness.filing.check_request(harness.uow, "", "77.77")
-    assert unknown_class.value.code == "unknown_file_plan_class"
+    assert unknown_class.value.reason == "unknown_file_plan_class"
 
 
 def test_a_submitter_lists_own_documents_by_current_status(harness: Harness) -> None:
