@@ -10,7 +10,7 @@ from datetime import timedelta
 import httpx
 
 from devstack.run import run_down, run_up
-from shared.auth import InvalidRoles, issue_token, parse_roles
+from shared.auth import InvalidRoles, issue_token, parse_org_units, parse_roles
 from shared.settings import get_settings
 
 
@@ -21,7 +21,8 @@ def _token(args: argparse.Namespace) -> int:
         print(f"eakte token: {exc}", file=sys.stderr)
         return 2
     settings = get_settings()
-    print(issue_token(args.user, roles, settings.jwt_secret, timedelta(hours=args.hours or settings.token_ttl_hours)))
+    ttl = timedelta(hours=args.hours or settings.token_ttl_hours)
+    print(issue_token(args.user, roles, settings.jwt_secret, ttl, parse_org_units(args.org_units)))
     return 0
 
 
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--user", required=True, help="user name, the token's `sub`")
     token.add_argument("--roles", required=True, help="comma-separated: clerk,approver,records_officer,admin")
     token.add_argument("--hours", type=int, default=0, help="validity in hours (default: EAKTE_TOKEN_TTL_HOURS)")
+    token.add_argument("--org-units", default="", help="comma-separated org units the person works for (need-to-know)")
     token.set_defaults(func=_token)
 
     status = commands.add_parser("status", help="intake progress: done / pending / failed")

@@ -1,4 +1,4 @@
-"""Bearer-token auth: JWTs carrying `sub` and `roles`, checked on every route."""
+"""Bearer-token auth: JWTs carrying `sub`, `roles` and `org_units`, checked on every route."""
 
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +19,8 @@ ALGORITHM = "HS256"
 class Principal:
     user: str
     roles: frozenset[str]
+    # The org units the person works for (need-to-know); a person without one is a member of none.
+    org_units: frozenset[str] = frozenset()
 
 
 class InvalidRoles(ValueError):
@@ -33,22 +35,33 @@ def parse_roles(text: str) -> frozenset[str]:
     return roles
 
 
-def issue_token(user: str, roles: frozenset[str], secret: str, ttl: timedelta) -> str:
+def parse_org_units(text: str) -> frozenset[str]:
+    return frozenset(part.strip() for part in text.split(",") if part.strip())
+
+
+def issue_token(
+    user: str, roles: frozenset[str], secret: str, ttl: timedelta, org_units: frozenset[str] = frozenset()
+) -> str:
     if not user:
         raise ValueError("user must not be empty")
     if not roles or not roles <= ROLES:
         raise InvalidRoles(f"roles must be a non-empty subset of {sorted(ROLES)}")
     now = datetime.now(UTC)
-    claims = {"sub": user, "roles": sorted(roles), "iat": now, "exp": now + ttl}
+    claims = {"sub": user, "roles": sorted(roles), "org_units": sorted(org_units), "iat": now, "exp": now + ttl}
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
 def decode_token(token: str, secret: str) -> Principal:
     claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "exp"]})
-    roles = claims.get("roles", [])
-    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
-        raise jwt.InvalidTokenError("roles must be a list of strings")
-    return Principal(user=str(claims["sub"]), roles=frozenset(roles) & ROLES)
+    roles = _strings(claims.get("roles", []), "roles")
+    org_units = _strings(claims.get("org_units", []), "org_units")
+    return Principal(user=str(claims["sub"]), roles=roles & ROLES, org_units=org_units)
+
+
+def _strings(value: object, claim: str) -> frozenset[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise jwt.InvalidTokenError(f"{claim} must be a list of strings")
+    return frozenset(value)
 
 
 _bearer = HTTPBearer(auto_error=False)

@@ -52,6 +52,15 @@ def test_token_round_trip() -> None:
     token = issue_token("alice", frozenset({"clerk", "approver"}), SECRET, timedelta(hours=1))
     principal = decode_token(token, SECRET)
     assert principal.user == "alice" and principal.roles == {"clerk", "approver"}
+    assert principal.org_units == frozenset()  # a person without an org unit is a member of none
+
+
+def test_a_token_carries_the_persons_org_units() -> None:
+    token = issue_token("alice", frozenset({"clerk"}), SECRET, timedelta(hours=1), frozenset({"50", "63"}))
+    assert decode_token(token, SECRET).org_units == {"50", "63"}
+    forged = jwt.encode({"sub": "alice", "roles": ["clerk"], "org_units": "50", "exp": 9999999999}, SECRET, "HS256")
+    with pytest.raises(jwt.InvalidTokenError):
+        decode_token(forged, SECRET)
 
 
 def test_expired_or_foreign_tokens_are_refused() -> None:
@@ -77,10 +86,11 @@ def test_cli_prints_only_the_token(capsys: pytest.CaptureFixture[str], monkeypat
 
     get_settings.cache_clear()
     try:
-        assert main(["token", "--user", "alice", "--roles", "clerk,approver"]) == 0
+        assert main(["token", "--user", "alice", "--roles", "clerk,approver", "--org-units", "50, 63"]) == 0
     finally:
         get_settings.cache_clear()
     out = capsys.readouterr().out.strip()
     assert "\n" not in out
     assert decode_token(out, SECRET).roles == {"clerk", "approver"}
+    assert decode_token(out, SECRET).org_units == {"50", "63"}
     assert main(["token", "--user", "alice", "--roles", "root"]) == 2
