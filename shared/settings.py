@@ -12,6 +12,9 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EAKTE_", extra="ignore")
 
+    # `development` (default: make up, tests) or `production` (compose): production refuses development secrets.
+    env: str = "development"
+
     data_dir: Path = Path("data")
     host: str = "127.0.0.1"
     ingest_port: int = 8081
@@ -25,6 +28,9 @@ class Settings(BaseSettings):
 
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_partitions: int = 3
+    # SASL/SCRAM-SHA-512 principal of this process (each service has its own: ingest, workflow, archive, portal).
+    kafka_username: str = ""
+    kafka_password: str = ""
 
     s3_endpoint: str = "127.0.0.1:9000"
     s3_access_key: str = "eakte"
@@ -39,6 +45,14 @@ class Settings(BaseSettings):
 
     jwt_secret: str = DEV_JWT_SECRET
     token_ttl_hours: int = 12
+    # The organisation's OpenID Connect provider: the services accept its access tokens (RS256/ES256, JWKS).
+    oidc_issuer: str = ""
+    oidc_audience: str = ""
+    oidc_user_claim: str = "preferred_username"
+    oidc_roles_claim: str = "roles"  # dotted path, e.g. realm_access.roles
+    oidc_org_units_claim: str = "org_units"  # dotted path
+    # Request bodies: JSON above this gets 413 while it streams in (uploads and xdomea have their own limits).
+    max_json_bytes: int = 1024 * 1024
 
     file_plan: Path = CONFIG_DIR / "aktenplan.yaml"
     # A deliberate second copy of the same bytes may be filed in another Akte when this is on.
