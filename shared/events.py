@@ -103,6 +103,9 @@ class DocumentMetadata(BaseModel):
     retention_years: int | None = None
     disposal: str = ""
     archive_rejected: bool = False  # the file plan keeps rejected documents of this class too
+    # Need-to-know (shared.need_to_know): the owning org unit (its Akte's) and whether its class is confidential.
+    org_unit: str = ""
+    confidential: bool = False
     filename: str = ""
     content_type: str = "application/pdf"
     pages: int = 0
