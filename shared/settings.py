@@ -6,6 +6,14 @@ from pathlib import Path
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "eakte-development-secret-not-for-production"
+DEV_S3_ACCESS_KEY = "eakte"
+DEV_S3_SECRET_KEY = "eakte-dev-secret"
+
+
+def dev_kafka_password(principal: str) -> str:
+    """The development password of a Kafka principal (ingest, workflow, archive, portal): never for production."""
+    return f"{principal}-kafka-dev-secret"
+
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
 
@@ -33,8 +41,8 @@ class Settings(BaseSettings):
     kafka_password: str = ""
 
     s3_endpoint: str = "127.0.0.1:9000"
-    s3_access_key: str = "eakte"
-    s3_secret_key: str = "eakte-dev-secret"
+    s3_access_key: str = DEV_S3_ACCESS_KEY
+    s3_secret_key: str = DEV_S3_SECRET_KEY
     s3_secure: bool = False
     inbox_bucket: str = "eakte-inbox"
     archive_bucket: str = "eakte-archive"
