@@ -1,6 +1,8 @@
 from services.ingest.app import create_app
+from shared.production import refuse_unsafe_start
 from shared.service_app import serve
 from shared.settings import get_settings
 
 if __name__ == "__main__":  # guarded: multiprocessing children may import this module
+    refuse_unsafe_start(get_settings(), "ingest")  # before anything connects
     serve(create_app(), get_settings(), get_settings().ingest_port)
