@@ -11,6 +11,7 @@ import httpx
 
 from devstack.run import run_down, run_up
 from shared.auth import InvalidRoles, issue_token, parse_org_units, parse_roles
+from shared.reserved_names import is_reserved
 from shared.settings import get_settings
 
 
@@ -21,6 +22,9 @@ def _token(args: argparse.Namespace) -> int:
         print(f"eakte token: {exc}", file=sys.stderr)
         return 2
     settings = get_settings()
+    if is_reserved(args.user, settings.hotfolder_user):
+        print(f"eakte token: {args.user!r} is a name reserved for the system; nobody signs in with it", file=sys.stderr)
+        return 2
     ttl = timedelta(hours=args.hours or settings.token_ttl_hours)
     print(issue_token(args.user, roles, settings.jwt_secret, ttl, parse_org_units(args.org_units)))
     return 0

@@ -9,6 +9,7 @@ import jwt
 from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from shared.reserved_names import is_reserved
 from shared.settings import get_settings
 
 ROLES = frozenset({"clerk", "approver", "records_officer", "admin"})
@@ -78,9 +79,12 @@ def current_principal(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized
     try:
-        return decode_token(credentials.credentials, get_settings().jwt_secret)
+        principal = decode_token(credentials.credentials, get_settings().jwt_secret)
     except jwt.PyJWTError as exc:
         raise unauthorized from exc
+    if is_reserved(principal.user, get_settings().hotfolder_user):  # the system's own names never sign in
+        raise unauthorized
+    return principal
 
 
 def require_roles(*allowed: str) -> Callable[[Principal], Principal]:

@@ -42,6 +42,10 @@ def build_runtime(name: str, settings: Settings, *bases: type[DeclarativeBase]) 
     return ServiceRuntime(name=name, settings=settings, sessions=sessions, broker=broker, relay=relay)
 
 
+# Open without a token beside /health: the API's description (tests/integration/test_unauthenticated.py).
+OPENAPI_URL = "/openapi.json"
+DOCS_URL = "/docs"
+
 BackgroundJob = Callable[[], Coroutine[Any, Any, None]]
 
 
@@ -56,13 +60,14 @@ def build_app(
     A `shared.errors.Refused` raised by a route becomes `{"error": code, "reason": message}` with the status
     `refusal_status` gives its code (see `shared.errors.status_of` for the codes every service shares).
     """
-    # Interactive API docs are off: every route must check its caller, and these would not.
+    # The contract is open to integrators (no token): /openapi.json and /docs describe, they reveal no data.
     app = FastAPI(
         title=f"E-Akte {runtime.name}",
         lifespan=_lifespan(runtime, list(background)),
-        docs_url=None,
+        docs_url=DOCS_URL,
         redoc_url=None,
-        openapi_url=None,
+        openapi_url=OPENAPI_URL,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.runtime = runtime
     _answer_errors_as_json(app, dict(refusal_status or {}))

@@ -11,6 +11,7 @@ from services.portal.oidc import identity_from_claims
 from services.portal.pages import home_path, render
 from services.portal.wording import t
 from shared.auth import ROLES
+from shared.reserved_names import is_reserved
 
 router = APIRouter()
 
@@ -58,6 +59,11 @@ async def dev_sign_in(
         return render(
             request, "sign_in.html", 422, people=DEV_PEOPLE, roles=ROLE_ORDER, next=safe_next(next), error=message
         )
+    if is_reserved(name, request.app.state.settings.hotfolder_user):
+        message = t("signin.reserved", user=name)
+        return render(
+            request, "sign_in.html", 403, people=DEV_PEOPLE, roles=ROLE_ORDER, next=safe_next(next), error=message
+        )
     signed_in = sign_in(request, name, chosen)
     target = safe_next(next)
     return RedirectResponse(target if target != "/" else home_path(signed_in), status_code=303)
@@ -76,6 +82,9 @@ async def oidc_return(request: Request) -> Response:
     user, roles = identity_from_claims(claims, request.app.state.settings)
     if not user or not roles:
         return render(request, "error.html", 403, title=t("signin.no_roles_title"), message=t("signin.no_roles"))
+    if is_reserved(user, request.app.state.settings.hotfolder_user):
+        message = t("signin.reserved", user=user)
+        return render(request, "error.html", 403, title=t("signin.reserved_title"), message=message)
     target = safe_next(request.session.get("next"))
     signed_in = sign_in(request, user, roles)
     return RedirectResponse(target if target != "/" else home_path(signed_in), status_code=303)
