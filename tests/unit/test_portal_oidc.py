@@ -27,6 +27,7 @@ class Provider:
         self.issuer = f"http://127.0.0.1:{port}/realms/stadt"
         self.key = JsonWebKey.generate_key("RSA", 2048, is_private=True, options={"kid": "k1"})
         self.roles = roles
+        self.user = "rita"  # preferred_username of the account that signs in
         self.codes: dict[str, str] = {}  # code -> nonce
         self.app = self._app()
 
@@ -69,7 +70,7 @@ class Provider:
                 "iat": now,
                 "exp": now + 300,
                 "nonce": nonce,
-                "preferred_username": "rita",
+                "preferred_username": self.user,
                 "realm_access": {"roles": self.roles},
             }
             id_token = jwt.encode({"alg": "RS256", "kid": "k1"}, claims, self.key).decode()
@@ -139,3 +140,12 @@ def test_a_forged_return_without_the_sessions_state_is_refused(provider: Provide
     client = portal_for(provider)
     forged = client.get("/anmelden/rueckkehr?code=abc&state=xyz", follow_redirects=False)
     assert forged.status_code == 401 and "fehlgeschlagen" in forged.text
+
+
+def test_an_account_with_a_name_reserved_for_the_system_is_not_let_in(provider: Provider) -> None:
+    provider.user = "system"
+    client = portal_for(provider)
+    refused = sign_in_through_provider(client, "/archiv")
+    assert refused.status_code == 403 and "dem System vorbehalten" in refused.text
+    again = client.get("/archiv", follow_redirects=False)
+    assert again.status_code == 303 and again.headers["location"].startswith("/anmelden")  # not signed in
