@@ -1,5 +1,7 @@
 """docker-compose.yml runs the same stack from the official images; checked without a Docker engine."""
 
+import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -9,7 +11,11 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
+ENV_EXAMPLE = ROOT / ".env.example"
 PRODUCT = {"ingest": 8081, "workflow": 8082, "archive": 8083}
+# Every variable that holds a secret: compose must require it (`${VAR:?...}`), never fall back to a default.
+SECRET_NAME = re.compile(r"SECRET|PASSWORD|ACCESS_KEY|MINIO_ROOT_USER|DATABASE_URL")
+REQUIRED = re.compile(r"\$\{([A-Z0-9_]+):\?[^}]+\}")
 
 
 def _compose() -> dict:
@@ -66,7 +72,10 @@ def test_docker_compose_accepts_the_file() -> None:
     docker = shutil.which("docker")
     if docker is None or subprocess.run([docker, "compose", "version"], capture_output=True).returncode != 0:
         pytest.skip("the docker compose client is not installed here; the structural checks above still ran")
-    done = subprocess.run([docker, "compose", "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True)
+    env = os.environ | {name: "x" for name in _required()}  # stand-ins for the .env a deployment provides
+    done = subprocess.run(
+        [docker, "compose", "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True, env=env
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -79,4 +88,39 @@ def test_portal_serves_on_8080_and_reaches_the_services_by_their_compose_names()
     env = portal["environment"]
     for name, port in PRODUCT.items():
         assert env[f"EAKTE_{name.upper()}_URL"] == f"http://{name}:{port}"
-    assert env["EAKTE_PORTAL_AUTH"].startswith("${EAKTE_PORTAL_AUTH")
+    assert env["EAKTE_PORTAL_AUTH"] == "oidc"  # production never signs in through the development page
+
+
+def _required() -> set[str]:
+    return set(REQUIRED.findall(COMPOSE.read_text()))
+
+
+def test_compose_runs_every_service_and_the_portal_in_production_mode() -> None:
+    services = _compose()["services"]
+    for name in [*PRODUCT, "portal"]:
+        env = services[name]["environment"]
+        assert env["EAKTE_ENV"] == "production", name
+        assert env["EAKTE_KAFKA_USERNAME"] == name, f"{name} has a Kafka principal of its own"
+        assert REQUIRED.fullmatch(env["EAKTE_KAFKA_PASSWORD"]), name
+
+
+def test_every_secret_is_required_and_none_has_a_development_default() -> None:
+    from shared.settings import DEV_JWT_SECRET, DEV_S3_SECRET_KEY
+
+    text = COMPOSE.read_text()
+    for name, service in _compose()["services"].items():
+        for variable, value in (service.get("environment") or {}).items():
+            if SECRET_NAME.search(variable):
+                assert REQUIRED.search(str(value)), f"{name}: {variable} must be required with ${{VAR:?...}}"
+    assert DEV_JWT_SECRET not in text and DEV_S3_SECRET_KEY not in text and "eakte-dev-db" not in text
+    assert ":-eakte" not in text, "no secret falls back to a development value"
+    assert {"EAKTE_JWT_SECRET", "EAKTE_S3_ACCESS_KEY", "EAKTE_S3_SECRET_KEY", "POSTGRES_PASSWORD"} <= _required()
+    assert {"EAKTE_PORTAL_SESSION_SECRET", "EAKTE_PORTAL_OIDC_CLIENT_SECRET"} <= _required()
+
+
+def test_the_env_example_documents_every_required_variable_without_a_value() -> None:
+    lines = [line for line in ENV_EXAMPLE.read_text().splitlines() if line and not line.startswith("#")]
+    example = dict(line.split("=", 1) for line in lines)
+    assert _required() <= set(example), f"not in .env.example: {sorted(_required() - set(example))}"
+    assert all(value == "" for value in example.values()), ".env.example holds no secrets, only the names"
+    assert ".env" in (ROOT / ".gitignore").read_text().split()
