@@ -202,3 +202,29 @@ def check_may_decide(approver: Approver, offered_to_role: str, submitted_by: str
     check_access(
         Actor(approver.user, approver.roles), (), Offer(AssigneeKind.ROLE, offered_to_role), submitted_by=submitted_by
     )
+
+
+# --- need-to-know: who has or had a task on a document ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskTrace:
+    """One task of a document as need-to-know sees it: to whom it is offered, whether it is open, and the
+    people it names (assignee in person, claimer, decider, on whose behalf, escalation target)."""
+
+    offer: Offer
+    open: bool
+    people: tuple[str | None, ...]
+
+
+def holds_task(me: Actor, absentees: Sequence[Actor], traces: Iterable[TaskTrace]) -> bool:
+    """Whether `me` has or had a task on the document (`shared.need_to_know.DocumentFacts.task_holders`).
+
+    Named on any of its tasks, reached by an open one (in person, by role, org unit, escalation: what shows in
+    the inbox), or standing in today for someone who is (`Vertretung`).
+    """
+    return any(_holds(person, trace) for trace in traces for person in (me, *absentees))
+
+
+def _holds(person: Actor, trace: TaskTrace) -> bool:
+    return person.user in trace.people or (trace.open and reaches(person, trace.offer))
