@@ -73,10 +73,8 @@ class Resubmissions:
         user = reader.user
         with uow:
             found = uow.resubmissions.lock(resubmission_id)
-            if found is None or found[0].user != user or found[1] is None:
-                raise TaskNotFound("resubmission")
-            row, workflow = found
-            if not self._visibility.sees(uow, reader, workflow):
+            row, workflow = found if found is not None else (None, None)
+            if row is None or workflow is None or row.user != user or not self._visibility.sees(uow, reader, workflow):
                 raise TaskNotFound("resubmission")
             if row.done_at is None:
                 row.done_at = self._context.clock.now()
