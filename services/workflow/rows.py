@@ -1,7 +1,7 @@
 """The domain values the workflow's rows hold, and the refusals for rows that are not there."""
 
 from services.workflow.definitions import definition_from_json
-from services.workflow.domain import AssigneeKind, Offer, Slot, TaskState, TaskTrace, WorkflowDefinition
+from services.workflow.domain import AssigneeKind, Offer, Slot, TaskTrace, WorkflowDefinition
 from services.workflow.tables import TaskRow, WorkflowRow
 from shared.errors import NotFound
 
@@ -41,6 +41,4 @@ def slot_of(task: TaskRow) -> Slot:
 
 def trace_of(task: TaskRow) -> TaskTrace:
     """Whom the task names, for need-to-know (`domain.holds_task`)."""
-    in_person = task.assignee if task.assignee_kind == AssigneeKind.USER.value else None
-    named = (in_person, task.claimed_by, task.claimed_on_behalf_of, task.decided_by, task.on_behalf_of)
-    return TaskTrace(offer_of(task), task.state == TaskState.OPEN.value, (*named, task.escalated_to_user))
+    return TaskTrace(offer_of(task), (task.claimed_by, task.claimed_on_behalf_of, task.decided_by, task.on_behalf_of))

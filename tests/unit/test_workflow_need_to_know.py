@@ -110,7 +110,8 @@ def test_approvers_see_what_reaches_them_and_what_they_decided_not_other_documen
     [task] = uow.workflows.open_tasks_of(by_role)
     wf.tasks.decide(wf.uow(), task.task_id, "berta", APPROVER, Decision.APPROVE, "")
     assert _sees(wf, _reader("berta", "approver"), by_role)  # decided it: had a task
-    assert not _sees(wf, _reader("anton", "approver"), by_role)  # offered no more, never acted on it
+    assert _sees(wf, _reader("anton", "approver"), by_role)  # it was offered to him too: he had it
+    assert not _sees(wf, _reader("anton", "clerk"), by_role)  # not as a clerk of another unit
 
 
 def test_a_deputy_sees_the_absent_assignees_document_while_standing_in(built, uow) -> None:
