@@ -48,3 +48,26 @@ def workflow_titles(directory: Path) -> dict[str, str]:
     """Name -> human title of each definition, the default one first (what a clerk picks from)."""
     documents = sorted(_definitions(directory), key=lambda d: (not d.get("default"), str(d["name"])))
     return {str(d["name"]): str(d.get("title") or d["name"]) for d in documents}
+
+
+def org_units_file(settings: Settings) -> Path:
+    """The municipality's org units: `EAKTE_ORG_UNITS_FILE`, else org_units.yaml beside the definitions."""
+    return Path(settings.org_units_file) if settings.org_units_file else definitions_dir(settings) / ORG_UNITS_FILE
+
+
+def org_units_of(settings: Settings, user: str) -> frozenset[str]:
+    """The org units `user` belongs to (member or head) by the org-unit file; none if it cannot be read.
+
+    The portal's development sign-in gives its people these (the workflow service validates the file)."""
+    try:
+        document = yaml.safe_load(org_units_file(settings).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return frozenset()
+    units = document.get("org_units") if isinstance(document, dict) else None
+    if not isinstance(units, dict):
+        return frozenset()
+    return frozenset(
+        str(unit_id)
+        for unit_id, unit in units.items()
+        if isinstance(unit, dict) and (user == unit.get("head") or user in (unit.get("members") or []))
+    )

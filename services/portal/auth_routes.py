@@ -10,12 +10,14 @@ from services.portal.identity import Csrf, safe_next, session_user, sign_in, sig
 from services.portal.oidc import identity_from_claims
 from services.portal.pages import home_path, render
 from services.portal.wording import t
-from shared.auth import ROLES
+from shared.auth import ROLES, parse_org_units
 from shared.reserved_names import is_reserved
+from shared.workflow_catalog import org_units_of
 
 router = APIRouter()
 
-# Sample people of the development set-up (their names match config/workflows/org_units.yaml where relevant).
+# Sample people of the development set-up; their org units come from config/workflows/org_units.yaml membership
+# (clara, anton and berta work in 50 Sozialamt; rita and adam see by their role, in no unit).
 DEV_PEOPLE = (
     ("clara", ("clerk",)),
     ("anton", ("approver",)),
@@ -40,7 +42,19 @@ async def sign_in_page(request: Request, next: str = "/") -> Response:
         request.session["next"] = safe_next(next)
         return await oidc.authorize_redirect(request, redirect_uri)
     # The sign-in form carries a CSRF token too (render adds it), so no other site can sign someone in.
-    return render(request, "sign_in.html", people=DEV_PEOPLE, roles=ROLE_ORDER, next=safe_next(next))
+    return _sign_in_page(request, next)
+
+
+def _sign_in_page(request: Request, next: str, status: int = 200, **error: str) -> Response:
+    settings = request.app.state.settings
+    units = {person: sorted(org_units_of(settings, person)) for person, _ in DEV_PEOPLE}
+    return render(
+        request, "sign_in.html", status, people=DEV_PEOPLE, units=units, roles=ROLE_ORDER, next=safe_next(next), **error
+    )
+
+
+def _plain(name: str) -> bool:
+    return bool(name) and name.replace(".", "").replace("-", "").replace("_", "").isalnum()
 
 
 @router.post("/anmelden", dependencies=[Csrf])
@@ -48,23 +62,20 @@ async def dev_sign_in(
     request: Request,
     user: Annotated[str, Form(max_length=200)] = "",
     roles: Annotated[list[str] | None, Form()] = None,
+    org_units: Annotated[str, Form(max_length=500)] = "",
     next: Annotated[str, Form()] = "/",
 ) -> Response:
+    """Development sign-in. Org units: the field's (comma-separated), else the person's in org_units.yaml."""
     if request.app.state.oidc is not None:
         return RedirectResponse("/anmelden", status_code=303)
     chosen = frozenset(roles or ()) & ROLES
     name = user.strip()
-    if not name or not chosen or not name.replace(".", "").replace("-", "").replace("_", "").isalnum():
-        message = t("signin.invalid")
-        return render(
-            request, "sign_in.html", 422, people=DEV_PEOPLE, roles=ROLE_ORDER, next=safe_next(next), error=message
-        )
+    units = parse_org_units(org_units) or org_units_of(request.app.state.settings, name)
+    if not _plain(name) or not chosen or not all(_plain(unit) and len(unit) <= 50 for unit in units):
+        return _sign_in_page(request, next, 422, error=t("signin.invalid"))
     if is_reserved(name, request.app.state.settings.hotfolder_user):
-        message = t("signin.reserved", user=name)
-        return render(
-            request, "sign_in.html", 403, people=DEV_PEOPLE, roles=ROLE_ORDER, next=safe_next(next), error=message
-        )
-    signed_in = sign_in(request, name, chosen)
+        return _sign_in_page(request, next, 403, error=t("signin.reserved", user=name))
+    signed_in = sign_in(request, name, chosen, units)
     target = safe_next(next)
     return RedirectResponse(target if target != "/" else home_path(signed_in), status_code=303)
 

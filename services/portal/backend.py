@@ -71,7 +71,7 @@ class Backend:
         return self._urls[service]
 
     def as_user(self, user: User) -> "UserCalls":
-        token = issue_token(user.name, user.roles, self._settings.jwt_secret, CALL_TOKEN_TTL)
+        token = issue_token(user.name, user.roles, self._settings.jwt_secret, CALL_TOKEN_TTL, org_units=user.org_units)
         return UserCalls(self, {"Authorization": f"Bearer {token}"})
 
     async def health(self, service: str) -> bool:

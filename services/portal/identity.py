@@ -1,7 +1,8 @@
 """Who is signed in: the user and roles in the session cookie, CSRF tokens, and the role check on every page.
 
 The session is Starlette's signed cookie (HttpOnly, SameSite=Lax, Secure on https). It holds only the user
-name, the roles and the CSRF token; nothing a page shows comes from it.
+name, the roles, the org units (need-to-know: they travel in every call's token) and the CSRF token; nothing a
+page shows comes from it.
 """
 
 import secrets
@@ -15,6 +16,7 @@ from shared.auth import ROLES
 
 SESSION_USER = "user"
 SESSION_ROLES = "roles"
+SESSION_ORG_UNITS = "org_units"
 SESSION_CSRF = "csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
@@ -24,6 +26,7 @@ CSRF_HEADER = "x-csrf-token"
 class User:
     name: str
     roles: frozenset[str]
+    org_units: frozenset[str] = frozenset()
 
     def has(self, *roles: str) -> bool:
         return bool(self.roles & set(roles))
@@ -42,13 +45,14 @@ class CsrfRejected(Exception):
     pass
 
 
-def sign_in(request: Request, user: str, roles: frozenset[str]) -> User:
+def sign_in(request: Request, user: str, roles: frozenset[str], org_units: frozenset[str] = frozenset()) -> User:
     # A fresh session on every sign-in: nothing from before (a planted session id, an old token) survives.
     request.session.clear()
     request.session[SESSION_USER] = user
     request.session[SESSION_ROLES] = sorted(roles & ROLES)
+    request.session[SESSION_ORG_UNITS] = sorted(org_units)
     request.session[SESSION_CSRF] = secrets.token_urlsafe(32)
-    return User(user, roles & ROLES)
+    return User(user, roles & ROLES, frozenset(org_units))
 
 
 def sign_out(request: Request) -> None:
@@ -60,7 +64,8 @@ def session_user(request: Request) -> User | None:
     roles = frozenset(request.session.get(SESSION_ROLES) or ()) & ROLES
     if not name or not roles:
         return None
-    return User(str(name), roles)
+    org_units = frozenset(str(unit) for unit in request.session.get(SESSION_ORG_UNITS) or ())
+    return User(str(name), roles, org_units)
 
 
 def csrf_token(request: Request) -> str:

@@ -58,17 +58,21 @@ class AuditLog:
     def view(self, uow: AbstractWorkflowUnitOfWork, document_id: str) -> AuditView:
         """The whole trail with the result of re-computing its chain."""
         with uow:
-            entries = uow.audit.entries(document_id)
-            if not entries:
-                raise WorkflowNotFound()
-            check = verify_chain(entries)
-            return AuditView(
-                document_id=document_id,
-                verified=check.verified,
-                first_broken_entry=check.first_broken_entry,
-                reason=check.reason,
-                entries=[e.as_dict() for e in entries],
-            )
+            return self.trail(uow, document_id)
+
+    def trail(self, uow: AbstractWorkflowUnitOfWork, document_id: str) -> AuditView:
+        """`view` inside an open unit of work."""
+        entries = uow.audit.entries(document_id)
+        if not entries:
+            raise WorkflowNotFound()
+        check = verify_chain(entries)
+        return AuditView(
+            document_id=document_id,
+            verified=check.verified,
+            first_broken_entry=check.first_broken_entry,
+            reason=check.reason,
+            entries=[e.as_dict() for e in entries],
+        )
 
 
 def audit_object_key(document_id: str, data: bytes) -> str:

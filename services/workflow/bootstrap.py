@@ -18,6 +18,7 @@ from services.workflow.scheduler import Scheduler
 from services.workflow.service import WorkflowService
 from services.workflow.starting import Starting, register_versions
 from services.workflow.unit_of_work import AbstractWorkflowUnitOfWork
+from services.workflow.visibility import Visibility
 
 UowFactory = Callable[[], AbstractWorkflowUnitOfWork]
 
@@ -32,6 +33,7 @@ class Workflow:
     tasks: WorkflowService
     absences: Absences
     resubmissions: Resubmissions
+    visibility: Visibility
     scheduler: Scheduler
     audit_log: AuditLog
     versions: dict[str, int]
@@ -51,15 +53,17 @@ def bootstrap(
     context = WorkflowContext(clock, organisation, audit_log, zone)
     runs = Runs(context)
     absences = Absences(context)
-    resubmissions = Resubmissions(context)
+    visibility = Visibility(context, absences)
+    resubmissions = Resubmissions(context, visibility)
     versions = register_versions(uow(), registry, digests)
     return Workflow(
         uow=uow,
         context=context,
         starting=Starting(context, runs, registry, versions),
-        tasks=WorkflowService(context, runs, absences, resubmissions),
+        tasks=WorkflowService(context, runs, absences, resubmissions, visibility),
         absences=absences,
         resubmissions=resubmissions,
+        visibility=visibility,
         scheduler=Scheduler(context, absences, resubmissions),
         audit_log=audit_log,
         versions=versions,

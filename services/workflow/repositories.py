@@ -74,6 +74,9 @@ class AbsenceRepository(Protocol):
     def of(self, user: str) -> list[AbsenceRow]:
         """The user's own absences and those where they are the deputy, by first day."""
 
+    def everyone(self) -> list[AbsenceRow]:
+        """Every absence, by first day (what an admin sees)."""
+
     def on(self, day: date, deputy: str | None = None) -> list[AbsenceRow]:
         """Absences covering `day` (of those `deputy` stands in for, if given)."""
 

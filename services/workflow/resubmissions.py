@@ -9,7 +9,9 @@ from services.workflow.rows import TaskNotFound, WorkflowNotFound
 from services.workflow.tables import ResubmissionRow
 from services.workflow.unit_of_work import AbstractWorkflowUnitOfWork
 from services.workflow.views import TaskView, resubmission_view
+from services.workflow.visibility import Visibility
 from shared import events
+from shared.need_to_know import Reader
 
 
 @dataclass(frozen=True)
@@ -36,14 +38,18 @@ def view_of(row: ResubmissionRow) -> ResubmissionView:
 
 
 class Resubmissions:
-    def __init__(self, context: WorkflowContext) -> None:
+    def __init__(self, context: WorkflowContext, visibility: Visibility) -> None:
         self._context = context
+        self._visibility = visibility
 
     def add(
-        self, uow: AbstractWorkflowUnitOfWork, user: str, document_id: str, on: date, note: str
+        self, uow: AbstractWorkflowUnitOfWork, reader: Reader, document_id: str, on: date, note: str
     ) -> ResubmissionView:
+        """Only on a document the reader may see (it writes into that document's audit trail)."""
+        user = reader.user
         with uow:
-            if uow.workflows.lock(document_id) is None:
+            workflow = uow.workflows.lock(document_id)
+            if workflow is None or not self._visibility.sees(uow, reader, workflow):
                 raise WorkflowNotFound()
             row = ResubmissionRow(
                 resubmission_id=str(uuid.uuid4()),
@@ -58,21 +64,27 @@ class Resubmissions:
             self._context.audit.append(uow, document_id, "resubmission_set", user, None, payload)
             return view_of(row)
 
-    def of(self, uow: AbstractWorkflowUnitOfWork, user: str) -> list[ResubmissionView]:
+    def of(self, uow: AbstractWorkflowUnitOfWork, reader: Reader) -> list[ResubmissionView]:
+        """The reader's own resubmissions, on documents they (still) may see."""
         with uow:
-            return [view_of(row) for row in uow.resubmissions.of(user)]
+            return [view_of(row) for row in uow.resubmissions.of(reader.user) if self._sees(uow, reader, row)]
 
-    def finish(self, uow: AbstractWorkflowUnitOfWork, user: str, resubmission_id: str) -> ResubmissionView:
+    def finish(self, uow: AbstractWorkflowUnitOfWork, reader: Reader, resubmission_id: str) -> ResubmissionView:
+        user = reader.user
         with uow:
             found = uow.resubmissions.lock(resubmission_id)
-            if found is None or found[0].user != user:
+            row, workflow = found if found is not None else (None, None)
+            if row is None or workflow is None or row.user != user or not self._visibility.sees(uow, reader, workflow):
                 raise TaskNotFound("resubmission")
-            row = found[0]
             if row.done_at is None:
                 row.done_at = self._context.clock.now()
                 payload = {"resubmission_id": row.resubmission_id}
                 self._context.audit.append(uow, row.document_id, "resubmission_done", user, None, payload)
             return view_of(row)
+
+    def _sees(self, uow: AbstractWorkflowUnitOfWork, reader: Reader, row: ResubmissionRow) -> bool:
+        workflow = uow.workflows.get(row.document_id)
+        return workflow is not None and self._visibility.sees(uow, reader, workflow)
 
     def due_for(self, uow: AbstractWorkflowUnitOfWork, user: str) -> list[TaskView]:
         """The user's resubmissions that are due and not done, as inbox entries (inside an open unit of work)."""

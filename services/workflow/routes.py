@@ -11,7 +11,6 @@ from fastapi import APIRouter, Depends, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
-from services.workflow import views
 from services.workflow.absences import AbsenceView
 from services.workflow.bootstrap import Workflow
 from services.workflow.clock import ControllableClock
@@ -20,6 +19,7 @@ from services.workflow.resubmissions import ResubmissionView
 from services.workflow.views import TaskView
 from shared.auth import Principal, require_roles
 from shared.errors import NotFound
+from shared.need_to_know import Reader
 
 router = APIRouter(prefix="/api/v1")
 test_router = APIRouter(prefix="/api/v1/_test")  # only mounted with EAKTE_CLOCK=controllable
@@ -67,6 +67,11 @@ class ClockIn(BaseModel):
     advance_seconds: float = Field(ge=0)
 
 
+def _reader(principal: Principal) -> Reader:
+    """Need-to-know's view of the caller: user, roles and the org units of their token."""
+    return Reader(principal.user, principal.roles, principal.org_units)
+
+
 def _workflow(request: Request) -> Workflow:
     workflow: Workflow = request.app.state.workflow
     return workflow
@@ -85,7 +90,9 @@ async def claim(
     request: Request, task_id: str, principal: Annotated[Principal, Depends(require_roles(*DECIDERS))]
 ) -> TaskView:
     workflow = _workflow(request)
-    return await run_in_threadpool(workflow.tasks.claim, workflow.uow(), task_id, principal.user, principal.roles)
+    return await run_in_threadpool(
+        workflow.tasks.claim, workflow.uow(), task_id, principal.user, principal.roles, principal.org_units
+    )
 
 
 @router.post("/tasks/{task_id}/decision", response_model=DecisionOut)
@@ -97,7 +104,14 @@ async def decide(
 ) -> DecisionOut:
     workflow = _workflow(request)
     result = await run_in_threadpool(
-        workflow.tasks.decide, workflow.uow(), task_id, principal.user, principal.roles, body.decision, body.comment
+        workflow.tasks.decide,
+        workflow.uow(),
+        task_id,
+        principal.user,
+        principal.roles,
+        body.decision,
+        body.comment,
+        principal.org_units,
     )
     return DecisionOut(
         task_id=task_id,
@@ -109,17 +123,20 @@ async def decide(
 
 @router.get("/workflows/{document_id}")
 async def workflow_state(
-    request: Request, document_id: str, _principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))]
+    request: Request, document_id: str, principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))]
 ) -> dict[str, Any]:
-    return await run_in_threadpool(views.workflow_state, _workflow(request).uow(), document_id)
+    """200 exactly when the caller may see the document (`shared.need_to_know.may_see`), else 404. The ingest
+    service asks this with the caller's own token whether an approver has or had a task on a document."""
+    workflow = _workflow(request)
+    return await run_in_threadpool(workflow.visibility.state, workflow.uow(), _reader(principal), document_id)
 
 
 @router.get("/workflows/{document_id}/audit")
 async def audit_trail(
-    request: Request, document_id: str, _principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))]
+    request: Request, document_id: str, principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))]
 ) -> dict[str, Any]:
     workflow = _workflow(request)
-    view = await run_in_threadpool(workflow.audit_log.view, workflow.uow(), document_id)
+    view = await run_in_threadpool(workflow.visibility.audit, workflow.uow(), _reader(principal), document_id)
     return {
         "document_id": view.document_id,
         "verified": view.verified,
@@ -150,7 +167,7 @@ async def list_absences(
     request: Request, principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))]
 ) -> list[AbsenceView]:
     workflow = _workflow(request)
-    return await run_in_threadpool(workflow.absences.of, workflow.uow(), principal.user)
+    return await run_in_threadpool(workflow.absences.of, workflow.uow(), principal.user, principal.roles)
 
 
 @router.post("/resubmissions", response_model=ResubmissionView, status_code=status.HTTP_201_CREATED)
@@ -159,7 +176,7 @@ async def add_resubmission(
 ) -> ResubmissionView:
     workflow = _workflow(request)
     return await run_in_threadpool(
-        workflow.resubmissions.add, workflow.uow(), principal.user, body.document_id, body.on, body.note
+        workflow.resubmissions.add, workflow.uow(), _reader(principal), body.document_id, body.on, body.note
     )
 
 
@@ -168,7 +185,7 @@ async def list_resubmissions(
     request: Request, principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))]
 ) -> list[ResubmissionView]:
     workflow = _workflow(request)
-    return await run_in_threadpool(workflow.resubmissions.of, workflow.uow(), principal.user)
+    return await run_in_threadpool(workflow.resubmissions.of, workflow.uow(), _reader(principal))
 
 
 @router.post("/resubmissions/{resubmission_id}/done", response_model=ResubmissionView)
@@ -176,7 +193,7 @@ async def finish_resubmission(
     request: Request, resubmission_id: str, principal: Annotated[Principal, Depends(require_roles(*ANY_ROLE))]
 ) -> ResubmissionView:
     workflow = _workflow(request)
-    return await run_in_threadpool(workflow.resubmissions.finish, workflow.uow(), principal.user, resubmission_id)
+    return await run_in_threadpool(workflow.resubmissions.finish, workflow.uow(), _reader(principal), resubmission_id)
 
 
 @test_router.get("/clock")

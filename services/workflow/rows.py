@@ -1,7 +1,7 @@
 """The domain values the workflow's rows hold, and the refusals for rows that are not there."""
 
 from services.workflow.definitions import definition_from_json
-from services.workflow.domain import AssigneeKind, Offer, Slot, WorkflowDefinition
+from services.workflow.domain import AssigneeKind, Offer, Slot, TaskTrace, WorkflowDefinition
 from services.workflow.tables import TaskRow, WorkflowRow
 from shared.errors import NotFound
 
@@ -37,3 +37,8 @@ def offer_of(task: TaskRow) -> Offer:
 
 def slot_of(task: TaskRow) -> Slot:
     return Slot(task.task_id, (task.claimed_by, task.claimed_on_behalf_of, task.decided_by, task.on_behalf_of))
+
+
+def trace_of(task: TaskRow) -> TaskTrace:
+    """Whom the task names, for need-to-know (`domain.holds_task`)."""
+    return TaskTrace(offer_of(task), (task.claimed_by, task.claimed_on_behalf_of, task.decided_by, task.on_behalf_of))

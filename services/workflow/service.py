@@ -31,12 +31,14 @@ from services.workflow.domain import (
     slot_holders,
 )
 from services.workflow.resubmissions import Resubmissions
-from services.workflow.rows import definition_of, offer_of, slot_of, submitters_of
+from services.workflow.rows import TaskNotFound, definition_of, offer_of, slot_of, submitters_of
 from services.workflow.runs import Runs
 from services.workflow.tables import TaskRow, WorkflowRow
 from services.workflow.unit_of_work import AbstractWorkflowUnitOfWork
 from services.workflow.views import TaskView, task_view
+from services.workflow.visibility import Visibility
 from shared import events
+from shared.need_to_know import Reader
 
 
 @dataclass(frozen=True)
@@ -46,11 +48,19 @@ class DecisionResult:
 
 
 class WorkflowService:
-    def __init__(self, context: WorkflowContext, runs: Runs, absences: Absences, resubmissions: Resubmissions) -> None:
+    def __init__(
+        self,
+        context: WorkflowContext,
+        runs: Runs,
+        absences: Absences,
+        resubmissions: Resubmissions,
+        visibility: Visibility,
+    ) -> None:
         self.context = context
         self._runs = runs
         self._absences = absences
         self._resubmissions = resubmissions
+        self._visibility = visibility
 
     # --- inbox ---------------------------------------------------------------------------------------
     def open_tasks(self, uow: AbstractWorkflowUnitOfWork, user: str, roles: frozenset[str]) -> list[TaskView]:
@@ -70,11 +80,18 @@ class WorkflowService:
             return views
 
     # --- claim and decide ----------------------------------------------------------------------------
-    def claim(self, uow: AbstractWorkflowUnitOfWork, task_id: str, user: str, roles: frozenset[str]) -> TaskView:
+    def claim(
+        self,
+        uow: AbstractWorkflowUnitOfWork,
+        task_id: str,
+        user: str,
+        roles: frozenset[str],
+        org_units: frozenset[str] = frozenset(),
+    ) -> TaskView:
         """Take a task offered to a group (role or org unit) into one's own inbox."""
         me = self.context.actor(user, roles)
         with uow:
-            task, workflow = _lock_open_task(uow, task_id, me, "act")
+            task, workflow = self._lock_open_task(uow, task_id, Reader(user, roles, org_units), "act")
             check_claim(offer_of(task))
             access = self._access(uow, me, task, workflow)
             check_unclaimed(offer_of(task))
@@ -93,16 +110,29 @@ class WorkflowService:
         roles: frozenset[str],
         decision: Decision,
         comment: str,
+        org_units: frozenset[str] = frozenset(),
     ) -> DecisionResult:
         me = self.context.actor(user, roles)
         with uow:
-            task, workflow = _lock_open_task(uow, task_id, me, "decide")
+            task, workflow = self._lock_open_task(uow, task_id, Reader(user, roles, org_units), "decide")
             access = self._access(uow, me, task, workflow)
             _check_one_slot(uow, task, access, me)
             check_decision(decision, comment)
             self._record_decision(uow, workflow, task, me.user, access, decision, comment)
             outcome = self._apply_outcome(uow, workflow, task, me.user, access, decision, comment)
         return DecisionResult(STATE_AFTER[outcome], access.on_behalf_of)
+
+    def _lock_open_task(
+        self, uow: AbstractWorkflowUnitOfWork, task_id: str, reader: Reader, verb: str
+    ) -> tuple[TaskRow, WorkflowRow]:
+        """The task, its document locked, if the caller may see the document (else `TaskNotFound`: its existence
+        is not revealed), it is still open and the caller did not submit the document."""
+        task, workflow = uow.workflows.lock_task(task_id)
+        if not self._visibility.sees(uow, reader, workflow):
+            raise TaskNotFound()
+        check_not_submitter(reader.user, submitters_of(workflow), verb)
+        check_open(task.state)
+        return task, workflow
 
     def _access(self, uow: AbstractWorkflowUnitOfWork, me: Actor, task: TaskRow, workflow: WorkflowRow) -> Access:
         """How `me` reaches the task: directly, or as deputy of someone away today (`DecisionRefused` if not)."""
@@ -193,14 +223,6 @@ class WorkflowService:
         step = definition_of(workflow).steps[task.step - 1]
         completed = {"run": workflow.run, "step": task.step, "step_name": step.name, "approvals": approvals}
         self.context.audit.append(uow, workflow.document_id, "step_completed", SYSTEM_USER, None, completed)
-
-
-def _lock_open_task(uow: AbstractWorkflowUnitOfWork, task_id: str, me: Actor, verb: str) -> tuple[TaskRow, WorkflowRow]:
-    """The task, its document locked, if it is still open and `me` did not submit the document."""
-    task, workflow = uow.workflows.lock_task(task_id)
-    check_not_submitter(me.user, submitters_of(workflow), verb)
-    check_open(task.state)
-    return task, workflow
 
 
 StepKey = tuple[str, int, int]

@@ -213,6 +213,9 @@ class SqlAbsenceRepository:
         query = select(AbsenceRow).where(or_(AbsenceRow.user == user, AbsenceRow.deputy == user))
         return list(self._session.scalars(query.order_by(AbsenceRow.starts_on)))
 
+    def everyone(self) -> list[AbsenceRow]:
+        return list(self._session.scalars(select(AbsenceRow).order_by(AbsenceRow.starts_on)))
+
     def on(self, day: date, deputy: str | None = None) -> list[AbsenceRow]:
         query = select(AbsenceRow).where(AbsenceRow.starts_on <= day, AbsenceRow.ends_on >= day)
         if deputy is not None:

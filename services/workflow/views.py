@@ -87,32 +87,37 @@ def workflow_state(uow: AbstractWorkflowUnitOfWork, document_id: str) -> dict[st
         workflow = uow.workflows.get(document_id)
         if workflow is None:
             raise WorkflowNotFound()
-        definition = definition_of(workflow)
-        tasks = uow.workflows.tasks_of(document_id)
-        current = [t for t in tasks if t.run == workflow.run]
-        steps = [
-            _step_dict(number, step, [t for t in current if t.step == number])
-            for number, step in enumerate(definition.steps, start=1)
-        ]
-        return {
-            "document_id": workflow.document_id,
-            "definition": workflow.definition,
-            "definition_version": workflow.definition_version,
-            "definition_title": definition.title,
-            "requested_workflow": workflow.requested_workflow,
-            "state": workflow.state,
-            "submitted_by": workflow.submitted_by,
-            "version": workflow.version,
-            "run": workflow.run,
-            "current_step": workflow.current_step,
-            "title": workflow.document_metadata.get("title", ""),
-            "aktenzeichen": workflow.document_metadata.get("aktenzeichen", ""),
-            "created_at": workflow.created_at,
-            "finished_at": workflow.finished_at,
-            "steps": steps,
-            "open": [_task_dict(t) for t in current if t.state == TaskState.OPEN.value],
-            "earlier_runs": [_task_dict(t) for t in tasks if t.run != workflow.run],
-        }
+        return state_of(uow, workflow)
+
+
+def state_of(uow: AbstractWorkflowUnitOfWork, workflow: WorkflowRow) -> dict[str, Any]:
+    """`workflow_state` of a workflow already read (inside an open unit of work)."""
+    definition = definition_of(workflow)
+    tasks = uow.workflows.tasks_of(workflow.document_id)
+    current = [t for t in tasks if t.run == workflow.run]
+    steps = [
+        _step_dict(number, step, [t for t in current if t.step == number])
+        for number, step in enumerate(definition.steps, start=1)
+    ]
+    return {
+        "document_id": workflow.document_id,
+        "definition": workflow.definition,
+        "definition_version": workflow.definition_version,
+        "definition_title": definition.title,
+        "requested_workflow": workflow.requested_workflow,
+        "state": workflow.state,
+        "submitted_by": workflow.submitted_by,
+        "version": workflow.version,
+        "run": workflow.run,
+        "current_step": workflow.current_step,
+        "title": workflow.document_metadata.get("title", ""),
+        "aktenzeichen": workflow.document_metadata.get("aktenzeichen", ""),
+        "created_at": workflow.created_at,
+        "finished_at": workflow.finished_at,
+        "steps": steps,
+        "open": [_task_dict(t) for t in current if t.state == TaskState.OPEN.value],
+        "earlier_runs": [_task_dict(t) for t in tasks if t.run != workflow.run],
+    }
 
 
 def _step_dict(number: int, step: StepDefinition, step_tasks: list[TaskRow]) -> dict[str, Any]:

@@ -126,6 +126,9 @@ class FakeAbsences:
     def of(self, user: str) -> list[AbsenceRow]:
         return sorted((a for a in self.rows if user in (a.user, a.deputy)), key=lambda a: a.starts_on)
 
+    def everyone(self) -> list[AbsenceRow]:
+        return sorted(self.rows, key=lambda a: a.starts_on)
+
     def on(self, day: date, deputy: str | None = None) -> list[AbsenceRow]:
         covering = [a for a in self.rows if a.starts_on <= day <= a.ends_on]
         return [a for a in covering if deputy is None or a.deputy == deputy]

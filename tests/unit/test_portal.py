@@ -149,6 +149,31 @@ def test_services_are_called_with_a_short_lived_token_for_the_signed_in_user(ser
     assert claims["exp"] - claims["iat"] <= 300
 
 
+def _claims_of_last_call(services: FakeServices) -> dict:
+    return jwt.decode(services.calls[-1].headers["authorization"].split()[1], SECRET, algorithms=["HS256"])
+
+
+def test_org_units_travel_from_sign_in_in_the_session_and_every_calls_token(services: FakeServices) -> None:
+    services.answers[("GET", "/api/v1/tasks")] = (200, [])
+    client = make_client(services)
+    page = client.get("/anmelden").text
+    assert "Organisationseinheit: 50" in page  # the sample people's units, from org_units.yaml
+    sign_in(client, "anton", "approver")  # no units given: his membership in the org-unit file
+    client.get("/aufgaben")
+    assert _claims_of_last_call(services)["org_units"] == ["50"]
+    token = csrf_of(client.get("/anmelden").text)
+    form = {"csrf_token": token, "user": "kim", "roles": ["approver"], "org_units": "20, 30"}
+    assert client.post("/anmelden", data=form, follow_redirects=False).status_code == 303
+    client.get("/aufgaben")
+    assert _claims_of_last_call(services)["org_units"] == ["20", "30"]
+    sign_in(client, "nobody", "approver")  # in no unit of the file: a member of none
+    client.get("/aufgaben")
+    assert _claims_of_last_call(services)["org_units"] == []
+    token = csrf_of(client.get("/anmelden").text)
+    odd = {"csrf_token": token, "user": "kim", "roles": ["clerk"], "org_units": "50, <b>"}
+    assert client.post("/anmelden", data=odd).status_code == 422
+
+
 def test_a_service_that_is_down_gives_a_german_page_not_a_crash() -> None:
     def down(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)

@@ -202,3 +202,35 @@ def check_may_decide(approver: Approver, offered_to_role: str, submitted_by: str
     check_access(
         Actor(approver.user, approver.roles), (), Offer(AssigneeKind.ROLE, offered_to_role), submitted_by=submitted_by
     )
+
+
+# --- need-to-know: who has or had a task on a document ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskTrace:
+    """One task of a document as need-to-know sees it: to whom it is (or was) offered, and the people it names
+    (claimer, decider, on whose behalf)."""
+
+    offer: Offer
+    people: tuple[str | None, ...]
+
+
+def holds_task(me: Actor, absentees: Sequence[Actor], traces: Iterable[TaskTrace]) -> bool:
+    """Whether `me` has or had a task on the document (`shared.need_to_know.DocumentFacts.task_holders`).
+
+    Named on one of its tasks (claimed, decided, on whose behalf), or one was offered to them (in person, to
+    their role or org unit, by escalation; open or not, claimed or not: it was in their inbox), or they stand
+    in today for someone who is (`Vertretung`).
+    """
+    return any(_holds(person, trace) for trace in traces for person in (me, *absentees))
+
+
+def _holds(person: Actor, trace: TaskTrace) -> bool:
+    offer = trace.offer
+    return (
+        person.user in trace.people
+        or person.user == offer.escalated_to_user
+        or bool(offer.escalated_to_role and offer.escalated_to_role in person.roles)
+        or reaches(person, Offer(offer.assignee_kind, offer.assignee))  # to whom it was offered before any claim
+    )
