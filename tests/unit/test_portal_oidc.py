@@ -1,96 +1,24 @@
 """Sign-in through OpenID Connect: the portal against a small standard provider on loopback (a stand-in
-for Keycloak: discovery, authorization code with PKCE, RS256-signed ID token, JWKS)."""
+for Keycloak: discovery, authorization code with PKCE, RS256-signed ID and access tokens, JWKS)."""
 
-import threading
-import time
-import uuid
 from collections.abc import Iterator
-from urllib.parse import parse_qs, urlencode, urlparse
+from urllib.parse import parse_qs, urlparse
 
 import httpx
 import pytest
-import uvicorn
-from authlib.jose import JsonWebKey, jwt
-from fastapi import FastAPI, Form
-from fastapi.responses import RedirectResponse
 from fastapi.testclient import TestClient
 
-from devstack.processes import free_port
 from services.portal.app import create_app
 from shared.settings import Settings
+from tests.oidc_provider import Provider, running_provider
 
 PORTAL = "http://127.0.0.1:8080"
 
 
-class Provider:
-    def __init__(self, port: int, roles: list[str]) -> None:
-        self.issuer = f"http://127.0.0.1:{port}/realms/stadt"
-        self.key = JsonWebKey.generate_key("RSA", 2048, is_private=True, options={"kid": "k1"})
-        self.roles = roles
-        self.codes: dict[str, str] = {}  # code -> nonce
-        self.app = self._app()
-
-    def _app(self) -> FastAPI:
-        app = FastAPI()
-        base = "/realms/stadt"
-
-        @app.get(f"{base}/.well-known/openid-configuration")
-        def discovery() -> dict:
-            return {
-                "issuer": self.issuer,
-                "authorization_endpoint": f"{self.issuer}/auth",
-                "token_endpoint": f"{self.issuer}/token",
-                "jwks_uri": f"{self.issuer}/certs",
-                "response_types_supported": ["code"],
-                "id_token_signing_alg_values_supported": ["RS256"],
-                "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            }
-
-        @app.get(f"{base}/certs")
-        def certs() -> dict:
-            return {"keys": [self.key.as_dict(is_private=False)]}
-
-        @app.get(f"{base}/auth")
-        def authorize(redirect_uri: str, state: str, nonce: str, code_challenge: str) -> RedirectResponse:
-            assert code_challenge, "the portal must use PKCE"
-            code = uuid.uuid4().hex
-            self.codes[code] = nonce
-            return RedirectResponse(f"{redirect_uri}?{urlencode({'code': code, 'state': state})}", status_code=302)
-
-        @app.post(f"{base}/token")
-        def token(code: str = Form(), code_verifier: str = Form()) -> dict:
-            assert code_verifier
-            nonce = self.codes.pop(code)
-            now = int(time.time())
-            claims = {
-                "iss": self.issuer,
-                "sub": "f47ac10b",
-                "aud": "eakte-portal",
-                "iat": now,
-                "exp": now + 300,
-                "nonce": nonce,
-                "preferred_username": "rita",
-                "realm_access": {"roles": self.roles},
-            }
-            id_token = jwt.encode({"alg": "RS256", "kid": "k1"}, claims, self.key).decode()
-            return {"access_token": "at", "token_type": "Bearer", "expires_in": 300, "id_token": id_token}
-
-        return app
-
-
 @pytest.fixture
 def provider(request: pytest.FixtureRequest) -> Iterator[Provider]:
-    port = free_port()
-    provider = Provider(port, getattr(request, "param", ["records_officer", "offline_access"]))
-    server = uvicorn.Server(uvicorn.Config(provider.app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield provider
-    server.should_exit = True
-    thread.join(5)
+    with running_provider(getattr(request, "param", None)) as provider:
+        yield provider
 
 
 def portal_for(provider: Provider) -> TestClient:
