@@ -59,6 +59,19 @@ def realm(name: str) -> dict:
                 "userinfo.token.claim": "true",
             },
         },
+        {
+            # Keycloak puts realm roles only into access tokens by default; the portal reads them from the ID token.
+            "name": "realm roles in the ID token",
+            "protocol": "openid-connect",
+            "protocolMapper": "oidc-usermodel-realm-role-mapper",
+            "config": {
+                "claim.name": "realm_access.roles",
+                "multivalued": "true",
+                "access.token.claim": "true",
+                "id.token.claim": "true",
+                "userinfo.token.claim": "true",
+            },
+        },
     ]
     client = {
         "clientId": "eakte-portal",
@@ -186,7 +199,8 @@ def sign_in_at_keycloak(client: TestClient, user: str) -> None:
     back = httpx.post(
         action,
         data={"username": user, "password": PASSWORD},
-        cookies=login_page.cookies,
+        # Keycloak marks its login cookies Secure; on plain-http loopback they go back by hand, as a browser would.
+        headers={"Cookie": "; ".join(f"{name}={value}" for name, value in login_page.cookies.items())},
         follow_redirects=False,
         timeout=30,
     )
