@@ -6,6 +6,7 @@ token header's `alg` picks the check; `none` and anything else is refused.
 """
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,6 +26,7 @@ OIDC_TIMEOUT_S = 3.0  # discovery and JWKS fetches: a provider that is down give
 JWKS_LIFESPAN_S = 300.0  # the key set is fetched again after this
 JWKS_REFRESH_COOLDOWN_S = 30.0  # an unknown key id refetches the key set at most this often
 CLOCK_LEEWAY_S = 30
+PROVIDER_RETRY_AFTER_S = 5.0  # after a failed fetch, requests get 503 at once for this long instead of queueing
 
 
 @dataclass(frozen=True)
@@ -106,9 +108,20 @@ class _Jwks:
         self.issuer = issuer
         self._client: jwt.PyJWKClient | None = None
         self._lock = asyncio.Lock()
+        self._failed: tuple[float, str] | None = None  # when the provider last failed, and why
+
+    def _check_not_failing(self) -> None:
+        if self._failed is not None and time.monotonic() - self._failed[0] < PROVIDER_RETRY_AFTER_S:
+            raise ProviderUnavailable(self._failed[1])
+
+    def _failing(self, reason: str) -> ProviderUnavailable:
+        self._failed = (time.monotonic(), reason)
+        return ProviderUnavailable(reason)
 
     async def _discover(self) -> jwt.PyJWKClient:
+        self._check_not_failing()
         async with self._lock:
+            self._check_not_failing()
             if self._client is None:
                 url = f"{self.issuer.rstrip('/')}/.well-known/openid-configuration"
                 try:
@@ -117,7 +130,7 @@ class _Jwks:
                     response.raise_for_status()
                     jwks_uri = str(response.json()["jwks_uri"])
                 except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-                    raise ProviderUnavailable(f"OIDC discovery at {url} failed: {exc}") from exc
+                    raise self._failing(f"OIDC discovery at {url} failed: {exc}") from exc
                 self._client = jwt.PyJWKClient(
                     jwks_uri,
                     lifespan=JWKS_LIFESPAN_S,
@@ -132,7 +145,7 @@ class _Jwks:
             # PyJWKClient fetches with urllib (blocking): off the event loop, bounded by its timeout.
             return await asyncio.to_thread(client.get_signing_key_from_jwt, token)
         except jwt.PyJWKClientConnectionError as exc:
-            raise ProviderUnavailable(f"OIDC key set could not be fetched: {exc}") from exc
+            raise self._failing(f"OIDC key set could not be fetched: {exc}") from exc
 
 
 _jwks: dict[str, _Jwks] = {}

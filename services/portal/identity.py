@@ -7,7 +7,7 @@ services with it; no script on the page can read it); nothing a page shows comes
 
 import secrets
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 from urllib.parse import quote
 
@@ -29,7 +29,7 @@ class User:
     name: str
     roles: frozenset[str]
     # Signed in through OIDC: the person's access token and when it expires (epoch seconds); empty in development.
-    access_token: str = ""
+    access_token: str = field(default="", repr=False)
     access_expires_at: float = 0.0
 
     def has(self, *roles: str) -> bool:
