@@ -16,7 +16,8 @@ from urllib.parse import urlencode
 
 import jwt
 import uvicorn
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from fastapi import FastAPI, Form
 from fastapi.responses import RedirectResponse
@@ -31,7 +32,9 @@ def new_key() -> RSAPrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-def public_jwk(key: RSAPrivateKey, kid: str) -> dict[str, Any]:
+def public_jwk(key: RSAPrivateKey | EllipticCurvePrivateKey, kid: str) -> dict[str, Any]:
+    if isinstance(key, EllipticCurvePrivateKey):
+        return {**json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key())), "kid": kid, "alg": "ES256"}
     jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
     return {**jwk, "kid": kid, "use": "sig", "alg": "RS256"}
 
@@ -39,7 +42,8 @@ def public_jwk(key: RSAPrivateKey, kid: str) -> dict[str, Any]:
 class Provider:
     def __init__(self, port: int, roles: list[str]) -> None:
         self.issuer = f"http://127.0.0.1:{port}/realms/stadt"
-        self.key = new_key()
+        self.key: RSAPrivateKey | EllipticCurvePrivateKey = new_key()
+        self.alg = "RS256"
         self.kid = "k1"
         self.roles = roles
         self.org_units = ["50"]
@@ -53,6 +57,10 @@ class Provider:
         """A new signing key with a new kid; the JWKS publishes only the new one from now on."""
         self.key = new_key()
         self.kid = f"k{uuid.uuid4().hex[:8]}"
+
+    def use_ec_key(self) -> None:
+        """Sign from now on with a new P-256 key (ES256)."""
+        self.key, self.alg, self.kid = ec.generate_private_key(ec.SECP256R1()), "ES256", "ec1"
 
     def access_token(self, user: str | None = None, roles: list[str] | None = None, **overrides: Any) -> str:
         """An access token as the provider issues it; `overrides` change or add claims (aud, iss, exp ...)."""
@@ -69,7 +77,7 @@ class Provider:
             "org_units": self.org_units,
         }
         claims.update(overrides)
-        return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": self.kid})
+        return jwt.encode(claims, self.key, algorithm=self.alg, headers={"kid": self.kid})
 
     def _id_token(self, nonce: str) -> str:
         now = int(time.time())
@@ -83,7 +91,7 @@ class Provider:
             "preferred_username": self.user,
             "realm_access": {"roles": self.roles},
         }
-        return jwt.encode(claims, self.key, algorithm="RS256", headers={"kid": self.kid})
+        return jwt.encode(claims, self.key, algorithm=self.alg, headers={"kid": self.kid})
 
     def _app(self) -> FastAPI:
         app = FastAPI()

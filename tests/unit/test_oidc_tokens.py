@@ -72,6 +72,12 @@ def test_an_access_token_of_the_provider_is_accepted_with_its_roles_and_org_unit
     assert answer.json() == {"user": "clara", "roles": ["clerk"], "org_units": ["50", "63"]}
 
 
+def test_an_es256_access_token_is_accepted_too(provider: Provider, service: TestClient) -> None:
+    provider.use_ec_key()
+    answer = service.get("/whoami", headers=bearer(provider.access_token("clara")))
+    assert answer.status_code == 200 and answer.json()["user"] == "clara"
+
+
 def test_roles_the_portal_does_not_know_give_no_access(provider: Provider, service: TestClient) -> None:
     answer = service.get("/whoami", headers=bearer(provider.access_token("clara", ["offline_access"])))
     assert answer.status_code == 403
