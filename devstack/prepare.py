@@ -6,6 +6,7 @@ import time
 
 from devstack.browser_tools import ensure_chromium
 from devstack.kafka import kafka_libs
+from devstack.keycloak import java21_home, keycloak_home
 from devstack.minio import minio_binary
 from devstack.ocr_tools import ensure_ocr_tools
 from devstack.postgres import postgres_bin_dir
@@ -17,6 +18,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--postgres", action="store_true", help="also make sure PostgreSQL server binaries exist")
     parser.add_argument("--browser", action="store_true", help="also make sure Chromium exists (browser tests)")
+    parser.add_argument("--keycloak", action="store_true", help="also fetch Keycloak (the OIDC tests fetch it too)")
     args = parser.parse_args()
     started = time.monotonic()
     try:
@@ -28,6 +30,8 @@ def main() -> int:
             print(f"[eakte] PostgreSQL: {postgres_bin_dir()}", flush=True)
         if args.browser:
             print(f"[eakte] browser for the portal tests: {ensure_chromium()}", flush=True)
+        if args.keycloak:
+            print(f"[eakte] Keycloak: {keycloak_home()} with Java {java21_home()}", flush=True)
     except SetupError as exc:
         print(f"[eakte] set-up failed: {exc}", file=sys.stderr, flush=True)
         return 1

@@ -1,19 +1,33 @@
-"""Bearer-token auth: JWTs carrying `sub`, `roles` and `org_units`, checked on every route."""
+"""Bearer-token auth, checked on every route.
 
+Two kinds of token: the organisation's OIDC access tokens (RS256/ES256, verified with the issuer's JWKS when
+EAKTE_OIDC_ISSUER is set) and development tokens signed with the shared secret (HS256, `eakte token`). The
+token header's `alg` picks the check; `none` and anything else is refused.
+"""
+
+import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
+import httpx
 import jwt
 from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from shared.reserved_names import is_reserved
-from shared.settings import get_settings
+from shared.settings import DEV_JWT_SECRET, Settings, get_settings
 
 ROLES = frozenset({"clerk", "approver", "records_officer", "admin"})
 ALGORITHM = "HS256"
+OIDC_ALGORITHMS = ("RS256", "ES256")
+OIDC_TIMEOUT_S = 3.0  # discovery and JWKS fetches: a provider that is down gives 503 quickly, never a hang
+JWKS_LIFESPAN_S = 300.0  # the key set is fetched again after this
+JWKS_REFRESH_COOLDOWN_S = 30.0  # an unknown key id refetches the key set at most this often
+CLOCK_LEEWAY_S = 30
+PROVIDER_RETRY_AFTER_S = 5.0  # after a failed fetch, requests get 503 at once for this long instead of queueing
 
 
 @dataclass(frozen=True)
@@ -65,26 +79,154 @@ def _strings(value: object, claim: str) -> frozenset[str]:
     return frozenset(value)
 
 
+class ProviderUnavailable(Exception):
+    """The OIDC provider (discovery or JWKS) did not answer: the token cannot be checked now."""
+
+
+def claim_at(claims: dict[str, Any], dotted: str) -> Any:
+    """The value at a dotted path (`realm_access.roles`), or None."""
+    value: Any = claims
+    for part in dotted.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def _claim_strings(claims: dict[str, Any], dotted: str) -> frozenset[str]:
+    value = claim_at(claims, dotted)
+    if isinstance(value, str):
+        value = value.replace(",", " ").split()
+    if not isinstance(value, list):
+        return frozenset()
+    return frozenset(item for item in value if isinstance(item, str))
+
+
+class _Jwks:
+    """One issuer's key set: `jwks_uri` discovered on first use, keys cached and refetched for an unknown kid."""
+
+    def __init__(self, issuer: str) -> None:
+        self.issuer = issuer
+        self._client: jwt.PyJWKClient | None = None
+        self._lock = asyncio.Lock()
+        self._failed: tuple[float, str] | None = None  # when the provider last failed, and why
+
+    def _check_not_failing(self) -> None:
+        if self._failed is not None and time.monotonic() - self._failed[0] < PROVIDER_RETRY_AFTER_S:
+            raise ProviderUnavailable(self._failed[1])
+
+    def _failing(self, reason: str) -> ProviderUnavailable:
+        self._failed = (time.monotonic(), reason)
+        return ProviderUnavailable(reason)
+
+    async def _discover(self) -> jwt.PyJWKClient:
+        self._check_not_failing()
+        async with self._lock:
+            self._check_not_failing()
+            if self._client is None:
+                url = f"{self.issuer.rstrip('/')}/.well-known/openid-configuration"
+                try:
+                    async with httpx.AsyncClient(timeout=OIDC_TIMEOUT_S) as http:
+                        response = await http.get(url)
+                    response.raise_for_status()
+                    jwks_uri = str(response.json()["jwks_uri"])
+                except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+                    raise self._failing(f"OIDC discovery at {url} failed: {exc}") from exc
+                self._client = jwt.PyJWKClient(
+                    jwks_uri,
+                    lifespan=JWKS_LIFESPAN_S,
+                    timeout=OIDC_TIMEOUT_S,
+                    cooldown_duration=JWKS_REFRESH_COOLDOWN_S,
+                )
+            return self._client
+
+    async def key_for(self, token: str) -> jwt.PyJWK:
+        client = await self._discover()
+        try:
+            # PyJWKClient fetches with urllib (blocking): off the event loop, bounded by its timeout.
+            return await asyncio.to_thread(client.get_signing_key_from_jwt, token)
+        except jwt.PyJWKClientConnectionError as exc:
+            raise self._failing(f"OIDC key set could not be fetched: {exc}") from exc
+
+
+_jwks: dict[str, _Jwks] = {}
+
+
+def reset_oidc_cache() -> None:
+    """Forget discovered providers and their keys (tests; a changed issuer)."""
+    _jwks.clear()
+
+
+async def decode_oidc_token(token: str, settings: Settings) -> Principal:
+    """An access token of the organisation's provider: signature by its JWKS, issuer, audience, expiry."""
+    if not settings.oidc_audience:
+        raise ProviderUnavailable("EAKTE_OIDC_AUDIENCE is not set: OIDC access tokens cannot be checked")
+    jwks = _jwks.setdefault(settings.oidc_issuer, _Jwks(settings.oidc_issuer))
+    key = await jwks.key_for(token)
+    claims = jwt.decode(
+        token,
+        key,
+        algorithms=list(OIDC_ALGORITHMS),
+        audience=settings.oidc_audience,
+        issuer=settings.oidc_issuer,
+        leeway=CLOCK_LEEWAY_S,
+        options={"require": ["iss", "aud", "exp"]},
+    )
+    user = claim_at(claims, settings.oidc_user_claim)
+    if not isinstance(user, str) or not user:
+        raise jwt.InvalidTokenError(f"the token has no {settings.oidc_user_claim}")
+    roles = _claim_strings(claims, settings.oidc_roles_claim) & ROLES
+    org_units = _claim_strings(claims, settings.oidc_org_units_claim)
+    return Principal(user=user, roles=roles, org_units=org_units)
+
+
+async def verify_token(token: str, settings: Settings) -> Principal:
+    """Any accepted bearer token: the header's alg chooses the check (never `none`, never HS256 with a public key)."""
+    alg = jwt.get_unverified_header(token).get("alg")
+    if alg == ALGORITHM:
+        principal = decode_token(token, _shared_secret(settings))
+    elif alg in OIDC_ALGORITHMS and settings.oidc_issuer:
+        principal = await decode_oidc_token(token, settings)
+    else:
+        raise jwt.InvalidAlgorithmError(f"tokens signed with {alg!r} are not accepted")
+    if is_reserved(principal.user, settings.hotfolder_user):  # the system's own names never sign in
+        raise jwt.InvalidTokenError("this name is reserved for the system")
+    return principal
+
+
+def _shared_secret(settings: Settings) -> str:
+    # Production with an OIDC issuer may leave EAKTE_JWT_SECRET unset: then no shared-secret token is accepted,
+    # least of all one signed with the development secret printed in the README.
+    if settings.env == "production" and settings.jwt_secret == DEV_JWT_SECRET:
+        raise jwt.InvalidTokenError("development tokens are not accepted in production")
+    return settings.jwt_secret
+
+
 _bearer = HTTPBearer(auto_error=False)
 
 
-def current_principal(
+async def current_principal(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    unauthorized = HTTPException(
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise _unauthorized("missing or invalid bearer token")
+    try:
+        return await verify_token(credentials.credentials, get_settings())
+    except ProviderUnavailable as exc:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail={"error": "identity_provider_unavailable", "reason": str(exc)},
+        ) from exc
+    except jwt.PyJWTError as exc:
+        raise _unauthorized(f"invalid bearer token: {exc}") from exc
+
+
+def _unauthorized(reason: str) -> HTTPException:
+    return HTTPException(
         status.HTTP_401_UNAUTHORIZED,
-        detail={"error": "unauthorized", "reason": "missing or invalid bearer token"},
+        detail={"error": "unauthorized", "reason": reason},
         headers={"WWW-Authenticate": "Bearer"},
     )
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise unauthorized
-    try:
-        principal = decode_token(credentials.credentials, get_settings().jwt_secret)
-    except jwt.PyJWTError as exc:
-        raise unauthorized from exc
-    if is_reserved(principal.user, get_settings().hotfolder_user):  # the system's own names never sign in
-        raise unauthorized
-    return principal
 
 
 def require_roles(*allowed: str) -> Callable[[Principal], Principal]:

@@ -13,7 +13,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from services.portal import admin_routes, approver_routes, auth_routes, clerk_routes, records_routes
 from services.portal.backend import Backend, ServiceDown, ServiceRefused
-from services.portal.identity import CsrfRejected, NotAllowed, NotSignedIn
+from services.portal.identity import CsrfRejected, NotAllowed, NotSignedIn, SignInExpired, sign_out
 from services.portal.oidc import make_oidc
 from services.portal.pages import TEMPLATES_DIR, make_templates, not_found, render
 from services.portal.wording import t
@@ -90,12 +90,25 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     return app
 
 
+def sign_in_again(request: Request, next_path: str) -> Response:
+    """The person's sign-in has expired: the session ends, and the page says so and offers to sign in again."""
+    sign_out(request)
+    if request.headers.get("x-requested-with") == "fetch":
+        return Response(t("errors.session_expired"), status_code=401, media_type="text/plain; charset=utf-8")
+    title, message = t("errors.session_expired_title"), t("errors.session_expired")
+    return render(request, "error.html", 401, title=title, message=message, again=f"/anmelden?next={next_path}")
+
+
 def _add_error_pages(app: FastAPI) -> None:
     @app.exception_handler(NotSignedIn)
     async def _not_signed_in(request: Request, exc: NotSignedIn) -> Response:
         if request.headers.get("x-requested-with") == "fetch":
             return Response(t("errors.session_expired"), status_code=401, media_type="text/plain; charset=utf-8")
         return RedirectResponse(f"/anmelden?next={exc.next_path}", status_code=303)
+
+    @app.exception_handler(SignInExpired)
+    async def _sign_in_expired(request: Request, exc: SignInExpired) -> Response:
+        return sign_in_again(request, exc.next_path)
 
     @app.exception_handler(NotAllowed)
     async def _not_allowed(request: Request, _exc: NotAllowed) -> Response:
@@ -115,6 +128,8 @@ def _add_error_pages(app: FastAPI) -> None:
         # What a page did not handle itself: 404 and 403 have their own wording, the rest shows the reason.
         if exc.status == 404:
             return not_found(request)
+        if exc.status == 401 and request.app.state.oidc is not None:
+            return sign_in_again(request, "/")  # the provider's token is no longer accepted (expired, revoked)
         if exc.status in (401, 403):
             return render(request, "error.html", 403, title=t("errors.forbidden_title"), message=t("errors.forbidden"))
         message = str(exc.body.get("message") or exc.body.get("reason") or exc.status)

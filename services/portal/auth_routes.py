@@ -97,7 +97,9 @@ async def oidc_return(request: Request) -> Response:
         message = t("signin.reserved", user=user)
         return render(request, "error.html", 403, title=t("signin.reserved_title"), message=message)
     target = safe_next(request.session.get("next"))
-    signed_in = sign_in(request, user, roles)
+    # The services are called with the person's own access token, for as long as it is valid.
+    access_token, expires_at = str(token.get("access_token") or ""), float(token.get("expires_at") or 0)
+    signed_in = sign_in(request, user, roles, access_token=access_token, access_expires_at=expires_at)
     return RedirectResponse(target if target != "/" else home_path(signed_in), status_code=303)
 
 

@@ -1,19 +1,21 @@
 """Calls to the ingest, workflow and archive services, made with the signed-in user's identity.
 
-The portal owns no business data: every page asks the services, and every call carries a short-lived
-token for the user (the services check roles themselves, so the portal cannot widen anyone's rights).
+The portal owns no business data: every page asks the services, and every call carries the user's token:
+signed in through OIDC, the person's own access token; in development, a short-lived token the portal signs
+(the services check roles themselves, so the portal cannot widen anyone's rights).
 """
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from fastapi import Request
 from fastapi.responses import StreamingResponse
 
-from services.portal.identity import User
+from services.portal.identity import SignInExpired, User
 from shared.auth import issue_token
 from shared.settings import Settings
 
@@ -71,7 +73,9 @@ class Backend:
         return self._urls[service]
 
     def as_user(self, user: User) -> "UserCalls":
-        token = issue_token(user.name, user.roles, self._settings.jwt_secret, CALL_TOKEN_TTL, org_units=user.org_units)
+        token = user.access_token or issue_token(
+            user.name, user.roles, self._settings.jwt_secret, CALL_TOKEN_TTL, org_units=user.org_units
+        )
         return UserCalls(self, {"Authorization": f"Bearer {token}"})
 
     async def health(self, service: str) -> bool:
@@ -165,6 +169,8 @@ class UserCalls:
 
 
 def calls(request: Request, user: User) -> UserCalls:
-    """The signed-in user's calls, for a page handler."""
+    """The signed-in user's calls, for a page handler; signed in through OIDC, only with a live access token."""
     backend: Backend = request.app.state.backend
+    if request.app.state.oidc is not None and (not user.access_token or user.access_expired()):
+        raise SignInExpired(quote(request.url.path, safe="/") if request.method == "GET" else "/")
     return backend.as_user(user)

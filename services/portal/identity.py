@@ -1,12 +1,14 @@
 """Who is signed in: the user and roles in the session cookie, CSRF tokens, and the role check on every page.
 
 The session is Starlette's signed cookie (HttpOnly, SameSite=Lax, Secure on https). It holds only the user
-name, the roles, the org units (need-to-know: they travel in every call's token) and the CSRF token; nothing a
-page shows comes from it.
+name, the roles, the org units (need-to-know: they travel in every call's token), the CSRF token and, signed in
+through OIDC, the person's access token (the portal calls the services with it; no script on the page can read
+it); nothing a page shows comes from it.
 """
 
 import secrets
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Annotated
 from urllib.parse import quote
 
@@ -18,6 +20,8 @@ SESSION_USER = "user"
 SESSION_ROLES = "roles"
 SESSION_ORG_UNITS = "org_units"
 SESSION_CSRF = "csrf"
+SESSION_ACCESS_TOKEN = "access_token"
+SESSION_ACCESS_EXPIRES = "access_expires_at"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 
@@ -27,9 +31,15 @@ class User:
     name: str
     roles: frozenset[str]
     org_units: frozenset[str] = frozenset()
+    # Signed in through OIDC: the person's access token and when it expires (epoch seconds); empty in development.
+    access_token: str = field(default="", repr=False)
+    access_expires_at: float = 0.0
 
     def has(self, *roles: str) -> bool:
         return bool(self.roles & set(roles))
+
+    def access_expired(self) -> bool:
+        return bool(self.access_expires_at) and time.time() >= self.access_expires_at - ACCESS_TOKEN_MARGIN_S
 
 
 class NotSignedIn(Exception):
@@ -41,18 +51,35 @@ class NotAllowed(Exception):
     pass
 
 
+class SignInExpired(NotSignedIn):
+    """The person's access token has expired (or a service no longer accepts it): sign in again."""
+
+
 class CsrfRejected(Exception):
     pass
 
 
-def sign_in(request: Request, user: str, roles: frozenset[str], org_units: frozenset[str] = frozenset()) -> User:
+ACCESS_TOKEN_MARGIN_S = 10  # an access token this close to its expiry is not sent any more
+
+
+def sign_in(
+    request: Request,
+    user: str,
+    roles: frozenset[str],
+    org_units: frozenset[str] = frozenset(),
+    access_token: str = "",
+    access_expires_at: float = 0.0,
+) -> User:
     # A fresh session on every sign-in: nothing from before (a planted session id, an old token) survives.
     request.session.clear()
     request.session[SESSION_USER] = user
     request.session[SESSION_ROLES] = sorted(roles & ROLES)
     request.session[SESSION_ORG_UNITS] = sorted(org_units)
     request.session[SESSION_CSRF] = secrets.token_urlsafe(32)
-    return User(user, roles & ROLES, frozenset(org_units))
+    if access_token:
+        request.session[SESSION_ACCESS_TOKEN] = access_token
+        request.session[SESSION_ACCESS_EXPIRES] = access_expires_at
+    return User(user, roles & ROLES, frozenset(org_units), access_token, access_expires_at)
 
 
 def sign_out(request: Request) -> None:
@@ -65,7 +92,8 @@ def session_user(request: Request) -> User | None:
     if not name or not roles:
         return None
     org_units = frozenset(str(unit) for unit in request.session.get(SESSION_ORG_UNITS) or ())
-    return User(str(name), roles, org_units)
+    token = str(request.session.get(SESSION_ACCESS_TOKEN) or "")
+    return User(str(name), roles, org_units, token, float(request.session.get(SESSION_ACCESS_EXPIRES) or 0.0))
 
 
 def csrf_token(request: Request) -> str:

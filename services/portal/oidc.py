@@ -4,7 +4,7 @@ from typing import Any
 
 from authlib.integrations.starlette_client import OAuth, StarletteOAuth2App
 
-from shared.auth import ROLES
+from shared.auth import ROLES, claim_at
 from shared.settings import Settings
 
 
@@ -35,19 +35,10 @@ def make_oidc(settings: Settings) -> StarletteOAuth2App | None:
     )
 
 
-def claim(claims: dict[str, Any], dotted: str) -> Any:
-    value: Any = claims
-    for part in dotted.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
-
-
 def identity_from_claims(claims: dict[str, Any], settings: Settings) -> tuple[str, frozenset[str]]:
     """User name and the portal roles among the provider's roles (others, e.g. Keycloak's defaults, are ignored)."""
-    user = claim(claims, settings.portal_oidc_user_claim) or claims.get("sub") or ""
-    raw = claim(claims, settings.portal_oidc_roles_claim) or []
+    user = claim_at(claims, settings.portal_oidc_user_claim) or claims.get("sub") or ""
+    raw = claim_at(claims, settings.portal_oidc_roles_claim) or []
     if isinstance(raw, str):
         raw = raw.replace(",", " ").split()
     roles = frozenset(str(role) for role in raw if isinstance(role, str)) & ROLES

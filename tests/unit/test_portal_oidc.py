@@ -1,101 +1,35 @@
 """Sign-in through OpenID Connect: the portal against a small standard provider on loopback (a stand-in
-for Keycloak: discovery, authorization code with PKCE, RS256-signed ID token, JWKS)."""
+for Keycloak: discovery, authorization code with PKCE, RS256-signed ID and access tokens, JWKS)."""
 
-import threading
-import time
-import uuid
 from collections.abc import Iterator
-from urllib.parse import parse_qs, urlencode, urlparse
+from typing import Annotated
+from urllib.parse import parse_qs, urlparse
 
 import httpx
+import jwt
 import pytest
-import uvicorn
-from authlib.jose import JsonWebKey, jwt
-from fastapi import FastAPI, Form
-from fastapi.responses import RedirectResponse
+from fastapi import APIRouter, Depends
 from fastapi.testclient import TestClient
 
-from devstack.processes import free_port
 from services.portal.app import create_app
-from shared.settings import Settings
+from services.portal.backend import Backend
+from shared import auth
+from shared.auth import Principal, require_roles
+from shared.service_app import ServiceRuntime, build_app
+from shared.settings import Settings, get_settings
+from tests.oidc_provider import AUDIENCE, Provider, running_provider
 
 PORTAL = "http://127.0.0.1:8080"
 
 
-class Provider:
-    def __init__(self, port: int, roles: list[str]) -> None:
-        self.issuer = f"http://127.0.0.1:{port}/realms/stadt"
-        self.key = JsonWebKey.generate_key("RSA", 2048, is_private=True, options={"kid": "k1"})
-        self.roles = roles
-        self.user = "rita"  # preferred_username of the account that signs in
-        self.codes: dict[str, str] = {}  # code -> nonce
-        self.app = self._app()
-
-    def _app(self) -> FastAPI:
-        app = FastAPI()
-        base = "/realms/stadt"
-
-        @app.get(f"{base}/.well-known/openid-configuration")
-        def discovery() -> dict:
-            return {
-                "issuer": self.issuer,
-                "authorization_endpoint": f"{self.issuer}/auth",
-                "token_endpoint": f"{self.issuer}/token",
-                "jwks_uri": f"{self.issuer}/certs",
-                "response_types_supported": ["code"],
-                "id_token_signing_alg_values_supported": ["RS256"],
-                "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-            }
-
-        @app.get(f"{base}/certs")
-        def certs() -> dict:
-            return {"keys": [self.key.as_dict(is_private=False)]}
-
-        @app.get(f"{base}/auth")
-        def authorize(redirect_uri: str, state: str, nonce: str, code_challenge: str) -> RedirectResponse:
-            assert code_challenge, "the portal must use PKCE"
-            code = uuid.uuid4().hex
-            self.codes[code] = nonce
-            return RedirectResponse(f"{redirect_uri}?{urlencode({'code': code, 'state': state})}", status_code=302)
-
-        @app.post(f"{base}/token")
-        def token(code: str = Form(), code_verifier: str = Form()) -> dict:
-            assert code_verifier
-            nonce = self.codes.pop(code)
-            now = int(time.time())
-            claims = {
-                "iss": self.issuer,
-                "sub": "f47ac10b",
-                "aud": "eakte-portal",
-                "iat": now,
-                "exp": now + 300,
-                "nonce": nonce,
-                "preferred_username": self.user,
-                "realm_access": {"roles": self.roles},
-            }
-            id_token = jwt.encode({"alg": "RS256", "kid": "k1"}, claims, self.key).decode()
-            return {"access_token": "at", "token_type": "Bearer", "expires_in": 300, "id_token": id_token}
-
-        return app
-
-
 @pytest.fixture
 def provider(request: pytest.FixtureRequest) -> Iterator[Provider]:
-    port = free_port()
-    provider = Provider(port, getattr(request, "param", ["records_officer", "offline_access"]))
-    server = uvicorn.Server(uvicorn.Config(provider.app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield provider
-    server.should_exit = True
-    thread.join(5)
+    with running_provider(getattr(request, "param", None)) as provider:
+        yield provider
 
 
-def portal_for(provider: Provider) -> TestClient:
-    settings = Settings(
+def portal_settings(provider: Provider) -> Settings:
+    return Settings(
         jwt_secret="unit-test-secret-0123456789abcdef0123",
         portal_auth="oidc",
         portal_public_url=PORTAL,
@@ -104,7 +38,10 @@ def portal_for(provider: Provider) -> TestClient:
         portal_oidc_client_secret="client-secret",
         portal_oidc_roles_claim="realm_access.roles",
     )
-    return TestClient(create_app(settings), base_url=PORTAL)
+
+
+def portal_for(provider: Provider) -> TestClient:
+    return TestClient(create_app(portal_settings(provider)), base_url=PORTAL)
 
 
 def sign_in_through_provider(client: TestClient, next_path: str) -> httpx.Response:
@@ -149,3 +86,72 @@ def test_an_account_with_a_name_reserved_for_the_system_is_not_let_in(provider: 
     assert refused.status_code == 403 and "dem System vorbehalten" in refused.text
     again = client.get("/archiv", follow_redirects=False)
     assert again.status_code == 303 and again.headers["location"].startswith("/anmelden")  # not signed in
+
+
+archive_api = APIRouter()
+
+
+@archive_api.get("/api/v1/archive/search")
+async def search(principal: Annotated[Principal, Depends(require_roles("records_officer"))]) -> dict:
+    # The services' own check: the portal's call must carry a token the service accepts for this person.
+    return {"total": 1, "items": [], "seen_as": principal.user}
+
+
+@pytest.fixture
+def services_trusting(provider: Provider, monkeypatch: pytest.MonkeyPatch) -> Iterator[Backend]:
+    """An archive service (shared.auth on every route) that accepts the provider's access tokens only."""
+    monkeypatch.setenv("EAKTE_JWT_SECRET", "the-services-secret-differs-from-the-portals-0123")
+    monkeypatch.setenv("EAKTE_OIDC_ISSUER", provider.issuer)
+    monkeypatch.setenv("EAKTE_OIDC_AUDIENCE", AUDIENCE)
+    monkeypatch.setenv("EAKTE_OIDC_ROLES_CLAIM", "realm_access.roles")
+    get_settings.cache_clear()
+    auth.reset_oidc_cache()
+    runtime = ServiceRuntime(name="archive", settings=None, sessions=None, broker=None, relay=None)  # type: ignore[arg-type]
+    service = build_app(runtime, [archive_api])
+    seen: list[str] = []
+
+    async def recording(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("authorization", ""))
+        transport = httpx.ASGITransport(app=service)
+        return await transport.handle_async_request(request)
+
+    backend = Backend(portal_settings(provider), transport=httpx.MockTransport(recording))
+    backend.seen = seen  # type: ignore[attr-defined]
+    yield backend
+    get_settings.cache_clear()
+    auth.reset_oidc_cache()
+
+
+def test_the_portal_calls_the_services_with_the_persons_own_access_token(
+    provider: Provider, services_trusting: Backend
+) -> None:
+    client = TestClient(create_app(portal_settings(provider), services_trusting), base_url=PORTAL)
+    sign_in_through_provider(client, "/archiv")
+    page = client.get("/archiv?suchen=1")
+    assert page.status_code == 200 and "1 Treffer" in page.text
+    (sent,) = services_trusting.seen  # type: ignore[attr-defined]
+    claims = jwt.decode(sent.removeprefix("Bearer "), options={"verify_signature": False})
+    assert claims["iss"] == provider.issuer and claims["preferred_username"] == "rita"  # the provider's, not minted
+
+
+def test_an_expired_access_token_sends_the_person_to_sign_in_again(
+    provider: Provider, services_trusting: Backend
+) -> None:
+    provider.access_ttl_s = 5  # within the portal's margin: already too old to send
+    client = TestClient(create_app(portal_settings(provider), services_trusting), base_url=PORTAL)
+    sign_in_through_provider(client, "/archiv")
+    page = client.get("/archiv?suchen=1", follow_redirects=False)
+    assert page.status_code == 401 and "Ihre Anmeldung ist abgelaufen" in page.text
+    assert 'href="/anmelden?next=/archiv"' in page.text
+    assert services_trusting.seen == []  # type: ignore[attr-defined]
+    assert client.get("/archiv", follow_redirects=False).headers["location"].startswith("/anmelden")  # session ended
+
+
+def test_a_token_the_service_no_longer_accepts_also_means_sign_in_again(
+    provider: Provider, services_trusting: Backend
+) -> None:
+    client = TestClient(create_app(portal_settings(provider), services_trusting), base_url=PORTAL)
+    sign_in_through_provider(client, "/archiv")
+    provider.rotate()  # the provider dropped the key the person's token was signed with
+    page = client.get("/archiv?suchen=1", follow_redirects=False)
+    assert page.status_code == 401 and "Ihre Anmeldung ist abgelaufen" in page.text

@@ -151,3 +151,19 @@ def test_the_development_sign_in_refuses_a_reserved_name_in_german(name: str) ->
     assert refused.status_code == 403 and "dem System vorbehalten" in refused.text
     again = client.get("/archiv", follow_redirects=False)
     assert again.status_code == 303 and again.headers["location"].startswith("/anmelden")  # not signed in
+
+
+def test_production_accepts_no_token_signed_with_the_development_secret() -> None:
+    """With an OIDC issuer, production may leave EAKTE_JWT_SECRET unset; the README's secret must not open it."""
+    import asyncio
+    from datetime import timedelta
+
+    import jwt as pyjwt
+
+    from shared.auth import issue_token, verify_token
+
+    forged = issue_token("mallory", frozenset({"admin"}), DEV_JWT_SECRET, timedelta(minutes=5))
+    production = Settings(env="production", oidc_issuer="https://sso.example.org/realms/stadt")
+    with pytest.raises(pyjwt.InvalidTokenError, match="not accepted in production"):
+        asyncio.run(verify_token(forged, production))
+    assert asyncio.run(verify_token(forged, Settings())).user == "mallory"  # development keeps working
