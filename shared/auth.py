@@ -78,9 +78,30 @@ def current_principal(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized
     try:
-        return decode_token(credentials.credentials, get_settings().jwt_secret)
+        return authenticate(credentials.credentials)
     except jwt.PyJWTError as exc:
         raise unauthorized from exc
+
+
+def authenticate(token: str) -> Principal:
+    """The one answer to "is this bearer token valid" (routes and the request gate ask it); raises `PyJWTError`."""
+    return decode_token(token, get_settings().jwt_secret)
+
+
+def principal_from_header(authorization: bytes | None) -> Principal | None:
+    """The caller named by a raw `Authorization` header, or None when it is missing, malformed or invalid."""
+    if not authorization:
+        return None
+    try:
+        scheme, _, token = authorization.decode("ascii").partition(" ")
+    except UnicodeDecodeError:
+        return None
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    try:
+        return authenticate(token.strip())
+    except (jwt.PyJWTError, ValueError):
+        return None
 
 
 def require_roles(*allowed: str) -> Callable[[Principal], Principal]:
