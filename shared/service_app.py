@@ -20,6 +20,7 @@ from shared.errors import Refused, status_of
 from shared.events import ALL_TOPICS
 from shared.messaging import broker_away, create_topics, make_broker, publisher_for
 from shared.outbox import OutboxRelay
+from shared.outbox_routes import router as outbox_router
 from shared.request_gate import BodyLimits, RequestGate
 from shared.settings import Settings
 
@@ -77,6 +78,7 @@ def build_app(
 
     for router in routers:
         app.include_router(router)
+    app.include_router(outbox_router)  # admins see the outbox rows the broker refused
     return app
 
 
