@@ -12,6 +12,7 @@ import select
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -48,26 +49,36 @@ class RssSampler(threading.Thread):
         return self.peak - self.before
 
 
+def json_body(total: int) -> Iterator[bytes]:
+    """A valid JSON object of exactly `total` bytes (one long title), in 1 MiB blocks."""
+    head, tail = b'{"title": "', b'"}'
+    filler = total - len(head) - len(tail)
+    yield head
+    while filler > 0:
+        block = min(MiB, filler)
+        yield b"x" * block
+        filler -= block
+    yield tail
+
+
 def send(url: str, headers: list[str], total: int, chunked: bool) -> dict[str, Any]:
     """Send up to `total` body bytes, as an attacker would (on until the server closes); what came back."""
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     head = [f"POST {parts.path} HTTP/1.1", f"Host: {host}:{port}", "Content-Type: application/json", *headers]
     head.append("Transfer-Encoding: chunked" if chunked else f"Content-Length: {total}")
-    block = b" " * MiB
-    piece = (b"%x\r\n" % MiB + block + b"\r\n") if chunked else block
     sent, answer, answered_s = 0, b"", None
     started = time.perf_counter()
     with socket.create_connection((host, port), timeout=120) as conn:
         conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
-        while sent < total:
+        for block in json_body(total):
             if answered_s is None and select.select([conn], [], [], 0)[0]:
                 answer, answered_s = conn.recv(4096), time.perf_counter() - started
             try:
-                conn.sendall(piece)
+                conn.sendall(b"%x\r\n%s\r\n" % (len(block), block) if chunked else block)
             except (BrokenPipeError, ConnectionResetError):
                 break
-            sent += MiB
+            sent += len(block)
         if answered_s is None:
             if chunked and sent >= total:
                 conn.sendall(b"0\r\n\r\n")

@@ -142,12 +142,24 @@ def test_a_multipart_upload_is_refused_before_it_is_parsed(services: FakeService
     assert client.post("/erfassen", content=body(), headers=headers).status_code == 403
     token = sign_in(client, "clara", "clerk")
     assert client.post("/erfassen", content=body(), headers=headers).status_code == 403
+    records = make_client(services)
+    sign_in(records, "rita", "records_officer")
+    assert records.post("/aussonderung/antwort/bewertung", content=body(), headers=headers).status_code == 403
     assert parsed == []
     assert not [call for call in services.calls if call.method == "POST"]
     files = {"files": ("a.pdf", b"%PDF-1.4", "application/pdf")}
     services.answers[("POST", "/api/v1/documents")] = (201, {"document_id": "d1", "aktenzeichen": "AZ-1"})
     accepted = client.post(f"/erfassen?csrf_token={token}", files=files)
     assert accepted.status_code == 200 and [c for c in services.calls if c.method == "POST"]
+
+
+def test_a_form_body_over_the_limit_gets_413_before_it_is_parsed(services: FakeServices) -> None:
+    client = make_client(services, max_json_bytes=1024)
+    answer = client.post("/anmelden", content=b"user=" + b"a" * 4096, headers={"Content-Type": FORM})
+    assert answer.status_code == 413
+
+
+FORM = "application/x-www-form-urlencoded"
 
 
 def test_each_sign_in_starts_a_fresh_session(services: FakeServices) -> None:
