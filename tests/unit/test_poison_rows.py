@@ -4,6 +4,10 @@ import hashlib
 import json
 from pathlib import Path
 
+import httpx
+import pytest
+
+from eakte_cli import main
 from services.ingest.domain import IDENTIFIER_LIMITS, TEXT_LIMITS, bounded_text, overlong_identifier
 from services.ingest.hotfolder import HotFolder
 from services.ingest.uploads import Upload
@@ -76,3 +80,30 @@ def _bare_hotfolder() -> HotFolder:
     folder = HotFolder.__new__(HotFolder)
     folder.user = "scanner"
     return folder
+
+
+def test_eakte_outbox_lists_the_dead_letters_of_each_service(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    letter = {
+        "id": 7,
+        "moved_at": "2026-01-01T00:00:00Z",
+        "topic": "documents.ingested",
+        "key": "d1",
+        "size": 3_000_123,
+        "payload_sha256": "ab" * 32,
+        "reason": "MessageSizeTooLargeError: too large",
+    }
+    asked: list[str] = []
+
+    def get(url: str, **_kwargs: object) -> httpx.Response:
+        asked.append(url)
+        items = [letter] if ":8081" in url else []
+        return httpx.Response(200, json={"total": len(items), "items": items}, request=httpx.Request("GET", url))
+
+    monkeypatch.setattr(httpx, "get", get)
+    assert main(["outbox"]) == 3
+    out = capsys.readouterr().out
+    assert "ingest: 1 dead letters" in out and "workflow: 0 dead letters" in out
+    assert "documents.ingested key=d1 3000123 bytes" in out and "MessageSizeTooLargeError" in out
+    assert len(asked) == 3 and all(url.endswith("/api/v1/outbox/dead-letters") for url in asked)
