@@ -8,7 +8,7 @@ refused before a byte is read). The routes' own role checks (`require_roles`) st
 
 import json
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from shared.auth import principal_from_header
@@ -36,10 +36,9 @@ class BodyLimits:
     upload_bytes: int | None = None
     open_paths: frozenset[str] = OPEN_PATHS
     open_prefixes: tuple[str, ...] = OPEN_PREFIXES
-    extra_open: frozenset[str] = field(default_factory=frozenset)
 
     def is_open(self, path: str) -> bool:
-        return path in self.open_paths or path in self.extra_open or path.startswith(self.open_prefixes)
+        return path in self.open_paths or path.startswith(self.open_prefixes)
 
     def limit_for(self, path: str, content_type: str) -> int | None:
         if path.startswith(XDOMEA_PREFIX):
