@@ -70,6 +70,38 @@ def _archive_verify(args: argparse.Namespace) -> int:
     return 0 if report["ok"] == report["checked"] else 2
 
 
+def _outbox(args: argparse.Namespace) -> int:
+    """The outbox rows each service moved aside because the broker refused them; exit code 3 when there are any."""
+    settings = get_settings()
+    token = issue_token("eakte-cli", frozenset({"admin"}), settings.jwt_secret, timedelta(minutes=5))
+    total, unreachable = 0, 0
+    for service in ("ingest", "workflow", "archive"):
+        url = settings.service_url(service)
+        try:
+            response = httpx.get(
+                f"{url}/api/v1/outbox/dead-letters",
+                params={"limit": args.limit},
+                headers={"Authorization": f"Bearer {token}"},
+                timeout=10,
+            )
+            response.raise_for_status()
+        except httpx.HTTPError as exc:
+            print(f"{service}: does not answer at {url}: {exc}", file=sys.stderr)
+            unreachable += 1
+            continue
+        answer = response.json()
+        total += answer["total"]
+        print(f"{service}: {answer['total']} dead letters")
+        for letter in answer["items"]:
+            print(
+                f"  #{letter['id']} {letter['moved_at']} {letter['topic']} key={letter['key']} {letter['size']} bytes "
+                f"sha256={letter['payload_sha256']}\n    {letter['reason']}"
+            )
+    if unreachable:
+        return 1
+    return 3 if total else 0
+
+
 def _up(_args: argparse.Namespace) -> int:
     return run_up()
 
@@ -100,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     verify.add_argument("--sample", type=int, default=0, help="check N random packages (default: all)")
     verify.add_argument("--url", default="", help="archive service address (default: 127.0.0.1:EAKTE_ARCHIVE_PORT)")
     verify.set_defaults(func=_archive_verify)
+
+    outbox = commands.add_parser("outbox", help="outbox rows the broker refused (dead letters), per service")
+    outbox.add_argument("--limit", type=int, default=50, help="at most this many per service, newest first")
+    outbox.set_defaults(func=_outbox)
 
     commands.add_parser("up", help="start Kafka, MinIO and the services on 127.0.0.1; Ctrl-C stops them").set_defaults(
         func=_up

@@ -229,6 +229,28 @@ def _unauthorized(reason: str) -> HTTPException:
     )
 
 
+class MissingToken(jwt.InvalidTokenError):
+    """No bearer token, or a header that is not one (another scheme, bytes that are not ASCII)."""
+
+
+async def principal_from_header(authorization: bytes | None) -> Principal:
+    """The caller named by a raw `Authorization` header; the request gate asks this before any body is read.
+
+    It checks exactly what the routes check (`verify_token`). Raises `MissingToken` or another `PyJWTError`
+    with the reason; `ProviderUnavailable` when the identity provider is away (not the caller's fault).
+    """
+    try:
+        scheme, _, token = (authorization or b"").decode("ascii").partition(" ")
+    except UnicodeDecodeError as exc:
+        raise MissingToken("missing or invalid bearer token") from exc
+    if scheme.lower() != "bearer" or not token.strip():
+        raise MissingToken("missing or invalid bearer token")
+    try:
+        return await verify_token(token.strip(), get_settings())
+    except ValueError as exc:  # a token that is not even a JWT
+        raise jwt.InvalidTokenError(str(exc)) from exc
+
+
 def require_roles(*allowed: str) -> Callable[[Principal], Principal]:
     """A FastAPI dependency that lets a caller through only with one of the allowed roles."""
 

@@ -11,6 +11,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Engine,
+    Integer,
     LargeBinary,
     String,
     Text,
@@ -57,6 +58,28 @@ class OutboxMessage(InfraBase):
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+
+
+class OutboxDeadLetter(InfraBase):
+    """An outbox row the broker refused (too large, or failing again and again), moved aside so later rows flow on.
+
+    The whole payload stays here for IT to inspect or replay; lists show its size, SHA-256 and a cut prefix.
+    """
+
+    __tablename__ = "outbox_dead_letters"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    outbox_id: Mapped[int] = mapped_column(Integer)
+    topic: Mapped[str] = mapped_column(String(200))
+    key: Mapped[bytes] = mapped_column(LargeBinary)
+    size: Mapped[int] = mapped_column(Integer)
+    payload_sha256: Mapped[str] = mapped_column(String(64))
+    payload_prefix: Mapped[str] = mapped_column(Text)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)
+    reason: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    moved_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
 
 
 class ProcessedEvent(InfraBase):

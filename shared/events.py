@@ -28,6 +28,7 @@ A consumer group's handler is the function decorated with `@consumer(..., group=
 `services/<service>/handlers.py` (the first part of the group names the service): grep for the group name.
 """
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID, uuid4
@@ -268,8 +269,17 @@ ALL_TOPICS: tuple[str, ...] = tuple(
 )
 
 
+# A dead letter stays far below the broker's message size (1 MiB by default): its payload and reason are cut.
+DEAD_LETTER_PAYLOAD_BYTES = 64 * 1024
+DEAD_LETTER_REASON_CHARS = 4000
+
+
 class DeadLetter(BaseModel):
-    """A message a consumer could not use, kept with the reason for IT to inspect and replay."""
+    """A message a consumer could not use, kept with the reason for IT to inspect and replay.
+
+    The payload is cut to DEAD_LETTER_PAYLOAD_BYTES (`payload_truncated`); `payload_sha256` and `payload_size`
+    name the whole original, which stays in the source topic.
+    """
 
     source_topic: str
     consumer: str
@@ -277,3 +287,22 @@ class DeadLetter(BaseModel):
     payload: str
     document_id: str | None = None
     occurred_at: datetime = Field(default_factory=utcnow)
+    payload_sha256: str = ""
+    payload_size: int = 0
+    payload_truncated: bool = False
+
+    @classmethod
+    def of(
+        cls, source_topic: str, consumer: str, reason: str, payload: bytes, document_id: str | None = None
+    ) -> "DeadLetter":
+        cut = payload[:DEAD_LETTER_PAYLOAD_BYTES]
+        return cls(
+            source_topic=source_topic,
+            consumer=consumer,
+            reason=reason[:DEAD_LETTER_REASON_CHARS],
+            payload=cut.decode("utf-8", errors="replace"),
+            document_id=document_id[:200] if document_id else None,
+            payload_sha256=hashlib.sha256(payload).hexdigest(),
+            payload_size=len(payload),
+            payload_truncated=len(cut) < len(payload),
+        )

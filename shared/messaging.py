@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from aiokafka import ConsumerRecord
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, ProducerClosed
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
 from kafka.admin import KafkaAdminClient
@@ -48,6 +49,22 @@ def create_topics(bootstrap: str, topics: Iterable[str], partitions: int) -> lis
 
 def make_broker(bootstrap: str, client_id: str) -> KafkaBroker:
     return KafkaBroker(bootstrap, client_id=client_id, enable_idempotence=True, acks="all")
+
+
+_AWAY = (KafkaConnectionError, KafkaTimeoutError, ProducerClosed, TimeoutError, ConnectionError)
+
+
+def broker_away(exc: BaseException) -> bool:
+    """Whether a publish error says the broker is unreachable for a moment rather than refusing this message.
+
+    Such errors never count against an outbox row; authorization errors neither (a configuration to fix, not a
+    poison row), so a misconfigured ACL never empties the outbox into its dead letters.
+    """
+    if isinstance(exc, _AWAY):
+        return True
+    if isinstance(exc, KafkaError):
+        return bool(exc.retriable) or "Authorization" in type(exc).__name__
+    return False
 
 
 def publisher_for(broker: KafkaBroker) -> Callable[[str, bytes, bytes], Awaitable[None]]:
@@ -99,11 +116,12 @@ def subscribe(
 
     async def dead_letter(message: KafkaMessage, reason: str) -> None:
         raw = _record_of(message)
-        letter = DeadLetter(
+        # Cut to stay below the broker's message size, whatever the refused message's size (SHA-256 kept).
+        letter = DeadLetter.of(
             source_topic=topic,
             consumer=consumer,
             reason=reason,
-            payload=message.body.decode("utf-8", errors="replace"),
+            payload=message.body,
             document_id=raw.key.decode("utf-8", errors="replace") if raw.key else None,
         )
         await broker.publish(letter.model_dump_json().encode(), dead_letter_topic(topic), key=raw.key)

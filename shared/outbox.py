@@ -6,14 +6,17 @@ A crash between publish and marking it published sends it twice; consumers are i
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.db import OutboxMessage
+from shared.db import OutboxDeadLetter, OutboxMessage
 from shared.events import utcnow
 
 log = logging.getLogger(__name__)
@@ -21,6 +24,34 @@ log = logging.getLogger(__name__)
 Publish = Callable[[str, bytes, bytes], Awaitable[None]]
 # Hands a message to the producer in order and returns at once with an awaitable of the broker's ack.
 Enqueue = Callable[[str, bytes, bytes], Awaitable[Awaitable[Any]]]
+# Whether a publish error says the broker is away for a moment (it counts against no row) rather than refusing it.
+Transient = Callable[[BaseException], bool]
+
+# A row the broker refuses this many times (errors that are not transient) is moved aside to the dead letters.
+MAX_ATTEMPTS = 5
+PREFIX_CHARS = 2000
+
+Row = tuple[int, str, bytes, bytes]
+
+
+@dataclass(frozen=True)
+class DeadLetterView:
+    """What an admin sees of an outbox row moved aside: never the whole payload, its SHA-256 and a cut prefix."""
+
+    id: int
+    topic: str
+    key: str
+    size: int
+    payload_sha256: str
+    payload_prefix: str
+    reason: str
+    attempts: int
+    created_at: datetime
+    moved_at: datetime
+
+
+def _never_transient(_exc: BaseException) -> bool:
+    return False
 
 
 class OutboxRelay:
@@ -32,12 +63,15 @@ class OutboxRelay:
         publish: Publish,
         poll_interval_s: float = 0.1,
         enqueue: Enqueue | None = None,
+        transient: Transient = _never_transient,
     ) -> None:
         """With `enqueue`, a batch is pipelined: all handed to the producer in order, acks awaited together,
         marked published in one transaction (much faster under load than one round trip per message)."""
         self._sessions = sessions
         self._publish = publish
         self._enqueue = enqueue
+        self._transient = transient
+        self._failures: dict[int, int] = {}
         self._in_flight: set[int] = set()
         self._marking: set[asyncio.Task[None]] = set()
         self._poll_interval_s = poll_interval_s
@@ -67,12 +101,90 @@ class OutboxRelay:
         rows = await asyncio.to_thread(self._pending, batch, list(self._in_flight))
         if self._enqueue is not None and rows:
             return await self._publish_pipelined(rows)
-        for row_id, topic, key, payload in rows:
-            await self._publish(topic, key, payload)
+        for row in rows:
+            row_id, topic, key, payload = row
+            try:
+                await self._publish(topic, key, payload)
+            except Exception as exc:
+                if not await self._moved_aside(row, exc):
+                    raise
+                continue
+            self._failures.pop(row_id, None)
             await asyncio.to_thread(self._mark_published, row_id)
         return len(rows)
 
-    async def _publish_pipelined(self, rows: list[tuple[int, str, bytes, bytes]]) -> int:
+    async def _moved_aside(self, row: Row, exc: BaseException) -> bool:
+        """Count a refusal of `row`; after MAX_ATTEMPTS it goes to the dead letters and later rows flow on."""
+        if self._transient(exc):
+            return False
+        row_id, topic, _key, payload = row
+        attempts = self._failures.get(row_id, 0) + 1
+        self._failures[row_id] = attempts
+        if attempts < MAX_ATTEMPTS:
+            log.warning(
+                "outbox row %d (%s, %d bytes) refused (attempt %d): %r", row_id, topic, len(payload), attempts, exc
+            )
+            return False
+        await asyncio.to_thread(self._move_aside, row, f"{type(exc).__name__}: {exc}", attempts)
+        self._failures.pop(row_id, None)
+        log.error(
+            "outbox row %d (%s, %d bytes) moved to the dead letters after %d attempts: %r",
+            row_id,
+            topic,
+            len(payload),
+            attempts,
+            exc,
+        )
+        return True
+
+    def _move_aside(self, row: Row, reason: str, attempts: int) -> None:
+        row_id, topic, key, payload = row
+        with self._sessions() as session:
+            original = session.get(OutboxMessage, row_id)
+            if original is None or original.published_at is not None:
+                return
+            session.add(
+                OutboxDeadLetter(
+                    outbox_id=row_id,
+                    topic=topic,
+                    key=key,
+                    size=len(payload),
+                    payload_sha256=hashlib.sha256(payload).hexdigest(),
+                    payload_prefix=payload[: PREFIX_CHARS * 4].decode("utf-8", errors="replace")[:PREFIX_CHARS],
+                    payload=payload,
+                    reason=reason[:2000],
+                    attempts=attempts,
+                    created_at=original.created_at,
+                )
+            )
+            session.delete(original)
+            session.commit()
+
+    def dead_letters(self, limit: int = 100, offset: int = 0) -> tuple[int, list[DeadLetterView]]:
+        """The rows moved aside, newest first, and how many there are."""
+        with self._sessions() as session:
+            total = session.scalar(select(func.count()).select_from(OutboxDeadLetter)) or 0
+            rows = session.scalars(
+                select(OutboxDeadLetter).order_by(OutboxDeadLetter.id.desc()).limit(limit).offset(offset)
+            ).all()
+        views = [
+            DeadLetterView(
+                id=r.id,
+                topic=r.topic,
+                key=r.key.decode("utf-8", errors="replace"),
+                size=r.size,
+                payload_sha256=r.payload_sha256,
+                payload_prefix=r.payload_prefix,
+                reason=r.reason,
+                attempts=r.attempts,
+                created_at=r.created_at,
+                moved_at=r.moved_at,
+            )
+            for r in rows
+        ]
+        return total, views
+
+    async def _publish_pipelined(self, rows: list[Row]) -> int:
         assert self._enqueue is not None
         acks = [await self._enqueue(topic, key, payload) for _row_id, topic, key, payload in rows]
         results = await asyncio.gather(*acks, return_exceptions=True)
@@ -80,19 +192,23 @@ class OutboxRelay:
         # idempotent by event_id), so the order of the outbox is kept.
         done: list[int] = []
         failure: BaseException | None = None
-        for (row_id, *_rest), result in zip(rows, results, strict=True):
+        failed: Row | None = None
+        for row, result in zip(rows, results, strict=True):
             if isinstance(result, BaseException):
-                failure = result
+                failure, failed = result, row
                 break
-            done.append(row_id)
+            done.append(row[0])
+            self._failures.pop(row[0], None)
         # Marking waits for a write turn; the next batch need not wait for it. Until the mark is committed the
         # rows are skipped by `_pending`; should the mark fail they are sent again.
         self._in_flight.update(done)
         mark = asyncio.create_task(self._mark_in_background(done))
         self._marking.add(mark)
         mark.add_done_callback(self._marking.discard)
-        if failure is not None:
-            raise failure
+        if failure is not None and failed is not None:
+            if not await self._moved_aside(failed, failure):
+                raise failure
+            return len(done) + 1  # the rows after it were sent too; they go out again (idempotent consumers)
         return len(done)
 
     async def _mark_in_background(self, row_ids: list[int]) -> None:
@@ -110,7 +226,7 @@ class OutboxRelay:
             session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(row_ids)).values(published_at=utcnow()))
             session.commit()
 
-    def _pending(self, batch: int, skip: list[int] | None = None) -> list[tuple[int, str, bytes, bytes]]:
+    def _pending(self, batch: int, skip: list[int] | None = None) -> list[Row]:
         with self._sessions() as session:
             rows = session.execute(
                 select(OutboxMessage.id, OutboxMessage.topic, OutboxMessage.key, OutboxMessage.payload)

@@ -18,8 +18,10 @@ from starlette.exceptions import HTTPException
 from shared.db import make_engine, make_sessions
 from shared.errors import Refused, status_of
 from shared.events import ALL_TOPICS
-from shared.messaging import create_topics, make_broker, publisher_for
+from shared.messaging import broker_away, create_topics, make_broker, publisher_for
 from shared.outbox import OutboxRelay
+from shared.outbox_routes import router as outbox_router
+from shared.request_gate import BodyLimits, RequestGate
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -38,7 +40,7 @@ def build_runtime(name: str, settings: Settings, *bases: type[DeclarativeBase]) 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     sessions = make_sessions(make_engine(settings.database_url_for(name)), *bases)
     broker = make_broker(settings.kafka_bootstrap, client_id=f"eakte-{name}")
-    relay = OutboxRelay(sessions, publisher_for(broker))
+    relay = OutboxRelay(sessions, publisher_for(broker), transient=broker_away)
     return ServiceRuntime(name=name, settings=settings, sessions=sessions, broker=broker, relay=relay)
 
 
@@ -71,6 +73,8 @@ def build_app(
     )
     app.state.runtime = runtime
     _answer_errors_as_json(app, dict(refusal_status or {}))
+    # The first gate: the caller is known before a body is read; bodies are bounded while they stream.
+    app.add_middleware(RequestGate, limits=lambda: BodyLimits(json_bytes=runtime.settings.max_json_bytes))
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:
@@ -79,6 +83,7 @@ def build_app(
 
     for router in routers:
         app.include_router(router)
+    app.include_router(outbox_router)  # admins see the outbox rows the broker refused
     return app
 
 

@@ -119,11 +119,11 @@ def _json_bytes(document: object) -> bytes:
 
 
 def _dead_letter(event: Outcome, failure: IntegrityFailure) -> events.DeadLetter:
-    return events.DeadLetter(
+    return events.DeadLetter.of(
         source_topic=event.TOPIC,
         consumer=CONSUMER,
         reason=failure.reason,
-        payload=event.model_dump_json(),
+        payload=event.model_dump_json().encode(),
         document_id=str(event.document_id),
     )
 

@@ -1,6 +1,6 @@
 """The ingest domain: a document's life as the post room sees it. Imports nothing of Kafka, MinIO or HTTP."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -233,3 +233,26 @@ def check_may_revise(user: str, roles: frozenset[str], submitted_by: str, awaiti
         raise Refused("not_submitter", "only the submitter uploads a new version")
     if not awaiting:
         raise Refused("not_returned", "the document was not returned for revision")
+
+
+# How long each text an upload carries may be, the same for HTTP uploads, batches and hot-folder sidecars (an
+# event carries them: unbounded, one document could make an event larger than the broker accepts).
+# Descriptive texts are cut; identifiers are refused, because a cut reference would name something else.
+DESCRIPTIVE_TEXT_LIMITS = {"title": 500, "document_type": 100, "sender": 500, "new_akte_title": 500}
+IDENTIFIER_LIMITS = {"aktenzeichen": 100, "vorgang_id": 100, "new_akte_class": 100, "workflow": 100}
+TEXT_LIMITS = {**DESCRIPTIVE_TEXT_LIMITS, **IDENTIFIER_LIMITS, "filename": 255}
+
+
+def bounded_text(name: str, value: str) -> str:
+    """`value` cut to the limit of the upload field `name` (fields without a limit pass unchanged)."""
+    limit = TEXT_LIMITS.get(name)
+    return value if limit is None else value[:limit]
+
+
+def overlong_identifier(fields: Mapping[str, str]) -> str | None:
+    """Why the upload is refused when one of its identifiers is too long, else None."""
+    for name, limit in IDENTIFIER_LIMITS.items():
+        value = fields.get(name, "")
+        if len(value) > limit:
+            return f"{name} is {len(value)} characters long; at most {limit} are allowed"
+    return None

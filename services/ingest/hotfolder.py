@@ -16,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.ingest.domain import clean_filename
+from services.ingest.domain import clean_filename, overlong_identifier
 from services.ingest.intake import IntakeItem, IntakeQueue, IntakeState
 from services.ingest.uploads import Upload
 
@@ -116,8 +116,10 @@ class HotFolder:
                 upload = Upload(filename=clean_filename(name), submitted_by=self.user, source="hotfolder")
                 return upload, f"invalid_sidecar: {sidecar.name} is not a readable JSON object: {exc}"
             fields = {SIDECAR_FIELDS[k]: str(v) for k, v in document.items() if k in SIDECAR_FIELDS}
+        # Texts are bounded by `Upload` (descriptive ones cut); an over-long identifier refuses the file.
+        problem = overlong_identifier(fields)
         upload = Upload(filename=clean_filename(name), submitted_by=self.user, source="hotfolder", **fields)
-        return upload, ""
+        return upload, f"field_too_long: {problem}" if problem else ""
 
     @staticmethod
     def _sidecar_of(path: Path) -> Path:

@@ -12,7 +12,14 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
 from services.ingest import views
-from services.ingest.domain import LIFECYCLE_STATUSES, DocumentStatus, check_may_revise, clean_filename, whose_documents
+from services.ingest.domain import (
+    LIFECYCLE_STATUSES,
+    DocumentStatus,
+    check_may_revise,
+    clean_filename,
+    overlong_identifier,
+    whose_documents,
+)
 from services.ingest.filing import FilingService
 from services.ingest.ingesting import IngestService
 from services.ingest.multipart import MalformedUpload, ReceivedFile, ReceivedForm, receive_form
@@ -120,23 +127,30 @@ def _spooled(received: ReceivedFile) -> SpooledFile:
     return SpooledFile(received.path, received.sha256, received.size, received.too_large)
 
 
+# Upload fields that name something (refused when too long) and the form fields they come from.
+REFERENCE_FIELDS = {"aktenzeichen": "aktenzeichen", "vorgang_id": "vorgang_id", "new_akte_class": "file_plan_class"}
+
+
 async def upload_from(request: Request, form: ReceivedForm, principal: Principal, filename: str) -> Upload:
     """The upload's metadata, checked before any file is judged: unknown references are a 422 at once."""
     workflow = form.text("workflow", "default") or "default"
     known = _service(request).workflows
     if workflow not in known:
         raise InvalidRequest("unknown_workflow", f"unknown workflow {workflow!r}; known: {sorted(known)}")
+    references = {name: form.text(field) for name, field in REFERENCE_FIELDS.items()}
+    problem = overlong_identifier(references)
+    if problem:
+        raise InvalidRequest("field_too_long", problem)
+    # Descriptive texts are cut to the domain's limits by `Upload` (the same rule as batches and the hot-folder).
     upload = Upload(
         filename=clean_filename(filename),
         submitted_by=principal.user,
-        title=form.text("title")[:500],
-        document_type=form.text("document_type")[:100],
-        sender=form.text("sender")[:500],
-        aktenzeichen=form.text("aktenzeichen"),
-        vorgang_id=form.text("vorgang_id"),
-        new_akte_class=form.text("file_plan_class"),
-        new_akte_title=form.text("akte_title")[:500],
+        title=form.text("title"),
+        document_type=form.text("document_type"),
+        sender=form.text("sender"),
+        new_akte_title=form.text("akte_title"),
         workflow=workflow,
+        **references,
     )
     if upload.aktenzeichen and upload.new_akte_class:
         raise InvalidRequest(

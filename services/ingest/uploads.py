@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.ingest.domain import DocumentStatus, FileKind, Rejection
+from services.ingest.domain import TEXT_LIMITS, DocumentStatus, FileKind, Rejection, bounded_text
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,12 @@ class Upload:
     # The id the new document gets; the intake queue passes its item id, so that a re-run after a crash
     # (document committed, queue item not yet marked done) recognises the document it already made.
     document_id: str = ""
+
+    def __post_init__(self) -> None:
+        # Whatever made it (HTTP, batch, hot-folder sidecar): no text is longer than the domain allows. Callers
+        # refuse over-long identifiers first (`domain.overlong_identifier`); here they are only bounded.
+        for name in TEXT_LIMITS:
+            object.__setattr__(self, name, bounded_text(name, getattr(self, name)))
 
 
 @dataclass(frozen=True)

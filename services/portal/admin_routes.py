@@ -77,4 +77,24 @@ async def system_page(request: Request, user: Admin) -> Response:
     services = [
         {"name": name, "label": t(f"services.{name}"), "ok": ok} for name, ok in zip(SERVICES, healthy, strict=True)
     ]
-    return render(request, "system.html", services=services, kafka_ok=kafka_ok, lag=lag)
+    letters, unknown = await _dead_letters(request, user)
+    return render(
+        request, "system.html", services=services, kafka_ok=kafka_ok, lag=lag, letters=letters, letters_unknown=unknown
+    )
+
+
+async def _dead_letters(request: Request, user: User) -> tuple[list[dict[str, Any]], list[str]]:
+    """Every service's outbox rows the broker refused (newest first), and the services that could not say."""
+    api = calls(request, user)
+    answers = await asyncio.gather(
+        *(api.get(name, "/api/v1/outbox/dead-letters", limit=20) for name in SERVICES), return_exceptions=True
+    )
+    letters: list[dict[str, Any]] = []
+    unknown: list[str] = []
+    for name, answer in zip(SERVICES, answers, strict=True):
+        if isinstance(answer, BaseException):
+            unknown.append(t(f"services.{name}"))
+            continue
+        letters += [{**item, "service": t(f"services.{name}")} for item in answer["items"]]
+    letters.sort(key=lambda item: str(item["moved_at"]), reverse=True)
+    return letters, unknown

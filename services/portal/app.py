@@ -17,6 +17,7 @@ from services.portal.identity import CsrfRejected, NotAllowed, NotSignedIn, Sign
 from services.portal.oidc import make_oidc
 from services.portal.pages import TEMPLATES_DIR, make_templates, not_found, render
 from services.portal.wording import t
+from shared.request_gate import BodyLimits, RequestGate
 from shared.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -58,6 +59,10 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.state.backend = backend
     app.state.templates = make_templates(settings.timezone)
     app.state.oidc = make_oidc(settings)
+    # Form bodies are bounded while they stream (pages sign in by session, not token: every path is open here;
+    # multipart uploads stream through to the ingest service, which bounds each file).
+    page_limits = BodyLimits(json_bytes=settings.max_json_bytes, open_prefixes=("/",))
+    app.add_middleware(RequestGate, limits=lambda: page_limits)
     app.add_middleware(
         SessionMiddleware,
         secret_key=session_secret(settings),

@@ -130,17 +130,29 @@ def allowed(*roles: str):  # noqa: ANN201 - returns a FastAPI dependency
 
 
 async def check_csrf(request: Request) -> None:
-    """Every state-changing request carries the session's token, in a form field or (scripts) a header."""
+    """Every state-changing request carries the session's token, in a header (scripts), the query (multipart
+    forms: `?csrf_token=`, so that no upload is parsed before the check) or a url-encoded form field.
+
+    Nothing of the body is read before the session is known; a multipart body is never parsed for the check.
+    """
     expected = request.session.get(SESSION_CSRF)
+    if not expected:
+        raise CsrfRejected()  # no session: refused before a byte of the body is read
     sent = request.headers.get(CSRF_HEADER)
-    if sent is None and request.headers.get("content-type", "").startswith(
-        ("application/x-www-form-urlencoded", "multipart/form-data")
-    ):
+    content_type = request.headers.get("content-type", "")
+    if sent is None and content_type.startswith("multipart/form-data"):
+        sent = request.query_params.get(CSRF_FIELD)
+    elif sent is None and content_type.startswith("application/x-www-form-urlencoded"):
         form = await request.form()  # cached by Starlette: the route reads the same form again
         value = form.get(CSRF_FIELD)
         sent = value if isinstance(value, str) else None
-    if not expected or not sent or not secrets.compare_digest(str(expected), sent):
+    if not sent or not _same_token(str(expected), sent):
         raise CsrfRejected()
+
+
+def _same_token(expected: str, sent: str) -> bool:
+    # Header values arrive as Latin-1 text: compare bytes, so that non-ASCII bytes are a mismatch, never an error.
+    return secrets.compare_digest(expected.encode(), sent.encode("utf-8", errors="replace"))
 
 
 Csrf = Depends(check_csrf)

@@ -4,8 +4,9 @@ import asyncio
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import UploadFile
 
 from services.portal.backend import ServiceRefused, calls
 from services.portal.identity import RECORDS, Csrf, User, allowed
@@ -129,12 +130,18 @@ async def disposal_message(
 
 
 @router.post("/aussonderung/antwort/{step}", dependencies=[Csrf])
-async def disposal_answer(request: Request, step: str, user: Records, nachricht: UploadFile) -> Response:
-    """The state archive's evaluation (0502) or import confirmation (0506), uploaded as the XML it sent."""
+async def disposal_answer(request: Request, step: str, user: Records) -> Response:
+    """The state archive's evaluation (0502) or import confirmation (0506), uploaded as the XML it sent.
+
+    The multipart body is parsed here, after the session, role and CSRF checks (a `File()` parameter would
+    have FastAPI parse it before any of them).
+    """
     paths = {"bewertung": "evaluation", "bestaetigung": "confirmation"}
     if step not in paths:
         return not_found(request)
-    body = await nachricht.read(MAX_XML_BYTES + 1)
+    form = await request.form(max_files=1, max_fields=10)
+    nachricht = form.get("nachricht")
+    body = await nachricht.read(MAX_XML_BYTES + 1) if isinstance(nachricht, UploadFile) else b""
     if not body or len(body) > MAX_XML_BYTES:
         flash(request, t("disposal.bad_file"), "error")
         return RedirectResponse("/aussonderung", status_code=303)

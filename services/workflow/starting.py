@@ -44,11 +44,11 @@ class Starting:
         if definition is None:
             # Not ours to guess: the event is kept, with the reason, for IT to inspect and replay.
             uow.add_dead_letter(
-                events.DeadLetter(
+                events.DeadLetter.of(
                     source_topic=events.DocumentIngested.TOPIC,
                     consumer=CONSUMER,
                     reason=f"unknown workflow {event.workflow!r}; known: {sorted(self.registry.definitions)}",
-                    payload=event.model_dump_json(),
+                    payload=event.model_dump_json().encode(),
                     document_id=str(event.document_id),
                 )
             )

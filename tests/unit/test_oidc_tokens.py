@@ -55,7 +55,7 @@ def provider(monkeypatch: pytest.MonkeyPatch) -> Iterator[Provider]:
 
 @pytest.fixture
 def service() -> Iterator[TestClient]:
-    runtime = ServiceRuntime(name="test", settings=None, sessions=None, broker=None, relay=None)  # type: ignore[arg-type]
+    runtime = ServiceRuntime(name="test", settings=get_settings(), sessions=None, broker=None, relay=None)  # type: ignore[arg-type]
     yield TestClient(build_app(runtime, [router]))  # no lifespan: this app has no broker
 
 

@@ -2,15 +2,23 @@
 
 import asyncio
 import contextlib
+import hashlib
 import threading
 from collections.abc import Awaitable
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.db import OutboxMessage, ProcessedEvent, make_engine, make_sessions, serialize_sqlite_writers
-from shared.outbox import OutboxRelay
+from shared.db import (
+    OutboxDeadLetter,
+    OutboxMessage,
+    ProcessedEvent,
+    make_engine,
+    make_sessions,
+    serialize_sqlite_writers,
+)
+from shared.outbox import MAX_ATTEMPTS, PREFIX_CHARS, OutboxRelay
 
 
 def _sessions(tmp_path: Path) -> sessionmaker[Session]:
@@ -116,3 +124,96 @@ def test_sqlite_writers_take_turns_instead_of_failing(tmp_path: Path) -> None:
     with sessions() as session:
         session.add(ProcessedEvent(consumer="after", event_id="1"))
         session.commit()
+
+
+class TooLarge(Exception):
+    """Stands in for the broker's MessageSizeTooLargeError."""
+
+
+def _dead_letters(sessions: sessionmaker[Session]) -> list[OutboxDeadLetter]:
+    with sessions() as session:
+        return list(session.scalars(select(OutboxDeadLetter)).all())
+
+
+async def _drain(relay: OutboxRelay, rounds: int) -> None:
+    for _ in range(rounds):
+        with contextlib.suppress(TooLarge):
+            await relay.publish_pending()
+        await asyncio.gather(*relay._marking)
+
+
+def test_a_refused_row_moves_aside_after_a_few_tries_and_later_rows_flow_on(tmp_path: Path) -> None:
+    sessions = _sessions(tmp_path)
+    _add(sessions, 4)
+    with sessions() as session:  # row 2 becomes the poison row
+        session.execute(update(OutboxMessage).where(OutboxMessage.payload == b"1").values(payload=b"P" * 5000))
+        session.commit()
+    sent: list[bytes] = []
+
+    async def publish(_topic: str, _key: bytes, payload: bytes) -> None:
+        if len(payload) > 1000:
+            raise TooLarge("message too large for the broker")
+        sent.append(payload)
+
+    relay = OutboxRelay(sessions, publish)
+    asyncio.run(_drain(relay, MAX_ATTEMPTS + 1))
+    assert sent == [b"0", b"2", b"3"]  # the others in their order, the refused one skipped
+    assert _unpublished(sessions) == 0
+    [letter] = _dead_letters(sessions)
+    assert (letter.topic, letter.size, letter.attempts) == ("t", 5000, MAX_ATTEMPTS)
+    assert letter.payload_sha256 == hashlib.sha256(b"P" * 5000).hexdigest()
+    assert len(letter.payload_prefix) <= PREFIX_CHARS
+    assert "TooLarge" in letter.reason
+    total, views = relay.dead_letters()
+    assert total == 1 and views[0].payload_sha256 == letter.payload_sha256
+
+
+def test_the_pipelined_relay_moves_a_refused_row_aside_too(tmp_path: Path) -> None:
+    sessions = _sessions(tmp_path)
+    _add(sessions, 4)
+    sent: list[bytes] = []
+
+    async def enqueue(_topic: str, _key: bytes, payload: bytes) -> Awaitable[None]:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if payload == b"1":
+            done.set_exception(TooLarge("too large"))
+        else:
+            sent.append(payload)
+            done.set_result(None)
+        return done
+
+    relay = OutboxRelay(sessions, _never, enqueue=enqueue)
+    asyncio.run(_drain(relay, MAX_ATTEMPTS + 1))
+    assert _unpublished(sessions) == 0
+    assert [letter.payload for letter in _dead_letters(sessions)] == [b"1"]
+    assert sent[0] == b"0" and sent[-2:] == [b"2", b"3"]
+
+
+def test_a_broker_that_is_away_never_sends_rows_to_the_dead_letters(tmp_path: Path) -> None:
+    sessions = _sessions(tmp_path)
+    _add(sessions, 2)
+
+    async def publish(_topic: str, _key: bytes, _payload: bytes) -> None:
+        raise ConnectionError("broker away")
+
+    relay = OutboxRelay(sessions, publish, transient=lambda exc: isinstance(exc, ConnectionError))
+
+    async def run() -> None:
+        for _ in range(MAX_ATTEMPTS * 2):
+            with contextlib.suppress(ConnectionError):
+                await relay.publish_pending()
+
+    asyncio.run(run())
+    assert _unpublished(sessions) == 2
+    assert _dead_letters(sessions) == []
+
+
+def test_the_broker_classifier_counts_refusals_not_outages() -> None:
+    from aiokafka.errors import KafkaConnectionError, MessageSizeTooLargeError, TopicAuthorizationFailedError
+
+    from shared.messaging import broker_away
+
+    assert broker_away(KafkaConnectionError())
+    assert broker_away(TopicAuthorizationFailedError())
+    assert not broker_away(MessageSizeTooLargeError())
+    assert not broker_away(ValueError("unexpected"))

@@ -2,6 +2,7 @@
 
 import json
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -118,6 +119,47 @@ def test_state_changes_need_the_sessions_csrf_token(services: FakeServices) -> N
     wrong = client.post("/abwesenheit", data={"csrf_token": token + "x", "deputy": "sven"})
     assert wrong.status_code == 403
     assert not services.calls
+
+
+def test_a_csrf_header_with_non_ascii_bytes_is_refused_not_an_error(services: FakeServices) -> None:
+    client = make_client(services)
+    sign_in(client, "anton", "approver")
+    headers = [(b"x-csrf-token", "tökén\xff".encode("latin-1"))]
+    answer = client.post("/abwesenheit", headers=headers, data={"deputy": "sven"})  # type: ignore[arg-type]
+    assert answer.status_code == 403
+
+
+def test_a_multipart_upload_is_refused_before_it_is_parsed(services: FakeServices) -> None:
+    """Without a session, or with the token only inside the multipart body, the body is never parsed."""
+    client = make_client(services)
+    parsed: list[bytes] = []
+
+    def body() -> Iterator[bytes]:
+        parsed.append(b"read")
+        yield b'--b\r\nContent-Disposition: form-data; name="csrf_token"\r\n\r\nx\r\n--b--\r\n'
+
+    headers = {"Content-Type": "multipart/form-data; boundary=b"}
+    assert client.post("/erfassen", content=body(), headers=headers).status_code == 403
+    token = sign_in(client, "clara", "clerk")
+    assert client.post("/erfassen", content=body(), headers=headers).status_code == 403
+    records = make_client(services)
+    sign_in(records, "rita", "records_officer")
+    assert records.post("/aussonderung/antwort/bewertung", content=body(), headers=headers).status_code == 403
+    assert parsed == []
+    assert not [call for call in services.calls if call.method == "POST"]
+    files = {"files": ("a.pdf", b"%PDF-1.4", "application/pdf")}
+    services.answers[("POST", "/api/v1/documents")] = (201, {"document_id": "d1", "aktenzeichen": "AZ-1"})
+    accepted = client.post(f"/erfassen?csrf_token={token}", files=files)
+    assert accepted.status_code == 200 and [c for c in services.calls if c.method == "POST"]
+
+
+def test_a_form_body_over_the_limit_gets_413_before_it_is_parsed(services: FakeServices) -> None:
+    client = make_client(services, max_json_bytes=1024)
+    answer = client.post("/anmelden", content=b"user=" + b"a" * 4096, headers={"Content-Type": FORM})
+    assert answer.status_code == 413
+
+
+FORM = "application/x-www-form-urlencoded"
 
 
 def test_each_sign_in_starts_a_fresh_session(services: FakeServices) -> None:
@@ -331,8 +373,7 @@ def test_the_state_archives_evaluation_is_read_in_and_summed_up(services: FakeSe
     client = make_client(services)
     token = sign_in(client, "rita", "records_officer")
     answer = client.post(
-        "/aussonderung/antwort/bewertung",
-        data={"csrf_token": token},
+        f"/aussonderung/antwort/bewertung?csrf_token={token}",  # multipart forms carry it in the query
         files={"nachricht": ("0502.xml", b"<xdomea/>", "application/xml")},
     )
     assert "Bewertung eingelesen: 2 archivwürdig, 1 zu vernichten." in answer.text

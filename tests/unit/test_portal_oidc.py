@@ -106,7 +106,7 @@ def services_trusting(provider: Provider, monkeypatch: pytest.MonkeyPatch) -> It
     monkeypatch.setenv("EAKTE_OIDC_ROLES_CLAIM", "realm_access.roles")
     get_settings.cache_clear()
     auth.reset_oidc_cache()
-    runtime = ServiceRuntime(name="archive", settings=None, sessions=None, broker=None, relay=None)  # type: ignore[arg-type]
+    runtime = ServiceRuntime(name="archive", settings=get_settings(), sessions=None, broker=None, relay=None)  # type: ignore[arg-type]
     service = build_app(runtime, [archive_api])
     seen: list[str] = []
 

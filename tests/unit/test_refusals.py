@@ -1,10 +1,14 @@
 """One handler turns every refusal into the API's error body, with the status the service's table gives its code."""
 
+from datetime import timedelta
+
 from fastapi import APIRouter
 from fastapi.testclient import TestClient
 
+from shared.auth import issue_token
 from shared.errors import InvalidRequest, NotFound, Refused
 from shared.service_app import ServiceRuntime, build_app
+from shared.settings import get_settings
 
 router = APIRouter()
 
@@ -30,8 +34,12 @@ def invalid() -> None:
 
 
 def client() -> TestClient:
-    runtime = ServiceRuntime(name="test", settings=None, sessions=None, broker=None, relay=None)  # type: ignore[arg-type]
-    return TestClient(build_app(runtime, [router], refusal_status={"four_eyes": 403}))
+    settings = get_settings()
+    runtime = ServiceRuntime(name="test", settings=settings, sessions=None, broker=None, relay=None)  # type: ignore[arg-type]
+    # Every route but the open ones needs a valid token before it is reached (the request gate).
+    token = issue_token("anna", frozenset({"clerk"}), settings.jwt_secret, timedelta(minutes=5))
+    app = build_app(runtime, [router], refusal_status={"four_eyes": 403})
+    return TestClient(app, headers={"Authorization": f"Bearer {token}"})
 
 
 def test_a_refusal_answers_with_its_code_and_the_status_of_the_services_table() -> None:
