@@ -369,3 +369,61 @@ def test_aussonderung_refuses_unknown_processes_and_unreadable_messages(
         aussonderung.transfer(uow, packages, PARTIES, ["50.10-2016/0001"])
 
     assert unknown.value.code == "unknown_process" and not_offered.value.code == "not_offered"
+
+
+ADMIN = Reader("adam", frozenset({"admin"}))
+CLERK_50 = Reader("sven", frozenset({"clerk"}), frozenset({"50"}))
+
+
+def test_a_search_is_logged_with_who_what_and_how_many_hits(
+    uow: FakeArchiveUnitOfWork, sources: FakeSources, packages: FakePackages
+) -> None:
+    _archive(uow, sources, packages, aktenzeichen="63.01-2026/0001")
+    _archive(uow, sources, packages, aktenzeichen="63.01-2026/0002")
+
+    retrieval.search(uow, SearchQuery(aktenzeichen="63.01-", text="Schmidt"), RITA)
+
+    [entry] = retrieval.access_log(uow, None, limit=10, offset=0).items
+    assert (entry.user, entry.action, entry.hits) == ("rita", "search", 2)
+    assert entry.query == "aktenzeichen=63.01-; q=Schmidt; limit=20; offset=0"
+
+
+def test_a_package_view_is_logged(uow: FakeArchiveUnitOfWork, sources: FakeSources, packages: FakePackages) -> None:
+    document_id = _archive(uow, sources, packages)
+
+    retrieval.package(uow, packages, document_id, RITA)
+    retrieval.metadata(uow, document_id, RITA)
+
+    page = retrieval.access_log(uow, document_id, limit=10, offset=0)
+    assert [(e.user, e.action) for e in page.items] == [("rita", "metadata"), ("rita", "package")]
+
+
+def test_an_admin_sees_a_confidential_package_but_may_not_open_it(
+    uow: FakeArchiveUnitOfWork, sources: FakeSources, packages: FakePackages
+) -> None:
+    document_id = _archive(uow, sources, packages, org_unit="10", confidential=True)
+    assert uow.documents.rows[document_id].org_unit == "10" and uow.documents.rows[document_id].confidential
+
+    assert retrieval.metadata(uow, document_id, ADMIN).document_id == document_id
+    with pytest.raises(NotArchived):
+        retrieval.download(uow, packages, document_id, ADMIN)
+    with pytest.raises(NotArchived):
+        retrieval.link(uow, packages, 300, document_id, ADMIN)
+    assert b"".join(retrieval.download(uow, packages, document_id, RITA).chunks) == PDF
+    assert [e.action for e in uow.access_log.entries] == ["metadata", "download"]
+
+
+def test_who_may_not_see_a_package_gets_not_archived_and_finds_nothing(
+    uow: FakeArchiveUnitOfWork, sources: FakeSources, packages: FakePackages
+) -> None:
+    document_id = _archive(uow, sources, packages, org_unit="20")
+
+    with pytest.raises(NotArchived):
+        retrieval.metadata(uow, document_id, CLERK_50)
+    with pytest.raises(NotArchived):
+        retrieval.package(uow, packages, document_id, CLERK_50)
+    page = retrieval.search(uow, SearchQuery(aktenzeichen="63.01-"), CLERK_50)
+    assert (page.total, page.items) == (0, [])
+    assert retrieval.verify(uow, packages, [document_id], None, CLERK_50).checked == 0
+    assert disposal.due(uow, utcnow() + timedelta(days=365 * 31), CLERK_50) == []
+    assert len(disposal.due(uow, utcnow() + timedelta(days=365 * 31), RITA)) == 1
