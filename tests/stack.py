@@ -4,7 +4,7 @@ started once per test session; the HTTP client and topic reader the tests use; w
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -57,8 +57,9 @@ class Api:
         self.stack = stack
         self.http = httpx.Client(timeout=30)
 
-    def headers(self, user: str, *roles: str) -> dict[str, str]:
-        return token(user, *roles, secret=JWT_SECRET)
+    def headers(self, user: str, *roles: str, org_units: Iterable[str] = ()) -> dict[str, str]:
+        """A bearer token; `org_units` make the person a member (need-to-know: a member of none without)."""
+        return token(user, *roles, secret=JWT_SECRET, org_units=org_units)
 
     def upload(self, path: Path, user: str = "clara", workflow: str = "default", **fields: str) -> httpx.Response:
         with path.open("rb") as handle:
