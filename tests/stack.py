@@ -70,9 +70,10 @@ class Api:
                 data={"workflow": workflow, **fields},
             )
 
-    def document(self, document_id: str, user: str = "clara") -> dict:
+    def document(self, document_id: str, user: str = "clara", org_units: Iterable[str] = ()) -> dict:
         response = self.http.get(
-            f"{self.stack.url('ingest')}/api/v1/documents/{document_id}", headers=self.headers(user, "clerk")
+            f"{self.stack.url('ingest')}/api/v1/documents/{document_id}",
+            headers=self.headers(user, "clerk", org_units=org_units),
         )
         response.raise_for_status()
         return response.json()
@@ -110,8 +111,11 @@ class Api:
             headers=self.headers(user, "records_officer"),
         )
 
-    def wait_status(self, document_id: str, status: str, timeout_s: float = 30) -> dict:
-        return wait_for(lambda: (d := self.document(document_id))["status"] == status and d, timeout_s)
+    def wait_status(self, document_id: str, status: str, timeout_s: float = 30, org_units: Iterable[str] = ()) -> dict:
+        """Read as clara, a clerk (of `org_units`: need-to-know, when she is not the submitter)."""
+        return wait_for(
+            lambda: (d := self.document(document_id, org_units=org_units))["status"] == status and d, timeout_s
+        )
 
 
 def wait_for(probe: Callable[[], T], timeout_s: float = 30, interval_s: float = 0.2) -> T:

@@ -93,7 +93,10 @@ def test_same_bytes_again_is_a_409_pointing_at_the_first(api: Api) -> None:
     assert first.status_code == 201
     again = _upload_bytes(api, "b.pdf", data, user="otto")
     assert again.status_code == 409
-    assert again.json()["error"] == "duplicate" and again.json()["document_id"] == first.json()["document_id"]
+    # Need-to-know: the answer names the earlier document only to someone who may see it (here its submitter).
+    assert again.json()["error"] == "duplicate" and "document_id" not in again.json()
+    mine = _upload_bytes(api, "c.pdf", data)
+    assert mine.status_code == 409 and mine.json()["document_id"] == first.json()["document_id"]
 
 
 def test_file_plan_and_akten(api: Api, pdf: Path, topics: TopicReader) -> None:
