@@ -111,11 +111,11 @@ class Api:
             headers=self.headers(user, "records_officer"),
         )
 
-    def wait_status(self, document_id: str, status: str, timeout_s: float = 30, org_units: Iterable[str] = ()) -> dict:
-        """Read as clara, a clerk (of `org_units`: need-to-know, when she is not the submitter)."""
-        return wait_for(
-            lambda: (d := self.document(document_id, org_units=org_units))["status"] == status and d, timeout_s
-        )
+    def wait_status(
+        self, document_id: str, status: str, timeout_s: float = 30, user: str = "clara", org_units: Iterable[str] = ()
+    ) -> dict:
+        """Read as a clerk: the submitter, or a member of the document's org unit (need-to-know)."""
+        return wait_for(lambda: (d := self.document(document_id, user, org_units))["status"] == status and d, timeout_s)
 
 
 def wait_for(probe: Callable[[], T], timeout_s: float = 30, interval_s: float = 0.2) -> T:
