@@ -256,3 +256,8 @@ def document_facts(
         archived=DocumentStatus.ARCHIVED.value in statuses,
         confidential=bool(confidential),
     )
+
+
+def may_see_batch(user: str, roles: frozenset[str], uploaders: set[str]) -> bool:
+    """A multi-file upload's progress (file names, document ids) is its uploader's and the admins'."""
+    return "admin" in roles or uploaders == {user}

@@ -54,6 +54,7 @@ class Documents:
     archived: str  # 50.10, workflow none: archived at once
     archived_aktenzeichen: str
     confidential: str  # 10.20 Personalakten (org unit 10, confidential), archived
+    batch: str  # a multi-file upload by paula
 
 
 def _upload(api: Api, data: bytes, **fields: str) -> dict:
@@ -73,6 +74,13 @@ def documents(api: Api) -> Documents:
     active = _upload(api, active_bytes, file_plan_class="50.10", document_type="bescheid", title="Bescheid Meier")
     archived = _upload(api, unique_bytes("sf__minimal-document.pdf"), file_plan_class="50.10", workflow="none")
     personal = _upload(api, unique_bytes("sf__minimal-document.pdf"), file_plan_class="10.20", workflow="none")
+    batch = api.http.post(
+        f"{_ingest(api)}/documents/batch",
+        headers=api.headers("paula", "clerk", org_units=["50"]),
+        files=[("files", ("stapel.pdf", unique_bytes("sf__minimal-document.pdf"), "application/pdf"))],
+        data={"workflow": "none"},
+    )
+    assert batch.status_code == 202, batch.text
     api.task_for(active["document_id"], user="rolf")  # the precondition of `approver_task`
     admin = api.headers("adam", "admin")
     for document in (archived, personal):
@@ -85,6 +93,7 @@ def documents(api: Api) -> Documents:
         archived["document_id"],
         archived["aktenzeichen"],
         personal["document_id"],
+        batch.json()["batch_id"],
     )
 
 
@@ -158,6 +167,7 @@ def _routes(docs: Documents) -> dict[str, Probe]:
         "ingest GET /documents/{confidential}": get(lambda api: f"{_ingest(api)}/documents/{personal}"),
         "ingest GET /documents/{confidential}/content": get(lambda api: f"{_ingest(api)}/documents/{personal}/content"),
         "ingest GET /quarantine": get(lambda api: f"{_ingest(api)}/quarantine"),
+        "ingest GET /intake/batches/{id}": get(lambda api: f"{_ingest(api)}/intake/batches/{docs.batch}"),
         "archive GET /{id}": get(lambda api: f"{_archive(api)}/{archived}"),
         "archive GET /{id}/package": get(lambda api: f"{_archive(api)}/{archived}/package"),
         "archive GET /{id}/content": get(lambda api: f"{_archive(api)}/{archived}/content"),
@@ -203,6 +213,8 @@ TABLE: dict[str, dict[str, Expected | Wf]] = {
     "ingest GET /documents/{confidential}": _row(401, 404, 404, *[Wf(404)] * 3, 200, 200, 200, 200),
     "ingest GET /documents/{confidential}/content": _row(401, 404, 404, *[Wf(404)] * 3, 200, 200, 404, 404),
     "ingest GET /quarantine": _row(401, 403, 403, 403, 403, 403, 403, 403, 200, 200),
+    # A multi-file upload's progress (file names, document ids): its uploader's and the admins'.
+    "ingest GET /intake/batches/{id}": _row(401, 404, 404, 403, 403, 403, 403, 403, 200, 200),
     "archive GET /{id}": ARCHIVE_ONLY,
     "archive GET /{id}/package": ARCHIVE_ONLY,
     "archive GET /{id}/content": ARCHIVE_ONLY,
@@ -236,7 +248,7 @@ def workflow_scoped(api: Api, documents: Documents) -> bool:
 
 def test_the_table_covers_every_route_and_case(documents: Documents) -> None:
     assert set(TABLE) == set(_routes(documents)) and all(set(row) == set(CASES) for row in TABLE.values())
-    assert len(ROWS) == 22 * 10
+    assert len(ROWS) == 23 * 10
 
 
 @pytest.mark.parametrize(("route", "case"), ROWS, ids=[f"{r} | {c}" for r, c in ROWS])
