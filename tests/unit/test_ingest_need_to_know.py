@@ -195,3 +195,11 @@ def test_the_shipped_file_plan_marks_personnel_files_confidential() -> None:
 
     plan = load_file_plan(Path(__file__).resolve().parents[2] / "config" / "aktenplan.yaml")
     assert plan.classes["10.20"].confidential and plan.classes["50.10"].org_unit == "50"
+
+
+def test_a_batch_is_its_uploader_s_and_the_admins() -> None:
+    from services.ingest.domain import may_see_batch
+
+    assert may_see_batch("paula", frozenset({"clerk"}), {"paula"})
+    assert may_see_batch("adam", frozenset({"admin"}), {"paula"})
+    assert not may_see_batch("sven", frozenset({"clerk"}), {"paula"})
