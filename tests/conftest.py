@@ -2,6 +2,7 @@
 
 import csv
 import uuid
+from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 
@@ -30,8 +31,9 @@ def corpus_manifest() -> list[dict[str, str]]:
         return list(csv.DictReader(handle, delimiter="\t"))
 
 
-def token(user: str, *roles: str, secret: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {issue_token(user, frozenset(roles), secret, timedelta(hours=1))}"}
+def token(user: str, *roles: str, secret: str, org_units: Iterable[str] = ()) -> dict[str, str]:
+    issued = issue_token(user, frozenset(roles), secret, timedelta(hours=1), org_units=frozenset(org_units))
+    return {"Authorization": f"Bearer {issued}"}
 
 
 # The real stack's fixtures, defined once here so that integration and end-to-end tests share one stack per session.

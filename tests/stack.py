@@ -4,7 +4,7 @@ started once per test session; the HTTP client and topic reader the tests use; w
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -57,8 +57,9 @@ class Api:
         self.stack = stack
         self.http = httpx.Client(timeout=30)
 
-    def headers(self, user: str, *roles: str) -> dict[str, str]:
-        return token(user, *roles, secret=JWT_SECRET)
+    def headers(self, user: str, *roles: str, org_units: Iterable[str] = ()) -> dict[str, str]:
+        """A bearer token; `org_units` make the person a member (need-to-know: a member of none without)."""
+        return token(user, *roles, secret=JWT_SECRET, org_units=org_units)
 
     def upload(self, path: Path, user: str = "clara", workflow: str = "default", **fields: str) -> httpx.Response:
         with path.open("rb") as handle:
@@ -69,9 +70,10 @@ class Api:
                 data={"workflow": workflow, **fields},
             )
 
-    def document(self, document_id: str, user: str = "clara") -> dict:
+    def document(self, document_id: str, user: str = "clara", org_units: Iterable[str] = ()) -> dict:
         response = self.http.get(
-            f"{self.stack.url('ingest')}/api/v1/documents/{document_id}", headers=self.headers(user, "clerk")
+            f"{self.stack.url('ingest')}/api/v1/documents/{document_id}",
+            headers=self.headers(user, "clerk", org_units=org_units),
         )
         response.raise_for_status()
         return response.json()
@@ -109,8 +111,11 @@ class Api:
             headers=self.headers(user, "records_officer"),
         )
 
-    def wait_status(self, document_id: str, status: str, timeout_s: float = 30) -> dict:
-        return wait_for(lambda: (d := self.document(document_id))["status"] == status and d, timeout_s)
+    def wait_status(
+        self, document_id: str, status: str, timeout_s: float = 30, user: str = "clara", org_units: Iterable[str] = ()
+    ) -> dict:
+        """Read as a clerk: the submitter, or a member of the document's org unit (need-to-know)."""
+        return wait_for(lambda: (d := self.document(document_id, user, org_units))["status"] == status and d, timeout_s)
 
 
 def wait_for(probe: Callable[[], T], timeout_s: float = 30, interval_s: float = 0.2) -> T:

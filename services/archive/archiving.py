@@ -157,6 +157,8 @@ def _archived_row(
         decisions=[d.model_dump(mode="json") for d in event.decisions],
         archived_at=archived_at,
         retain_until=retain,
+        org_unit=meta.org_unit or None,
+        confidential=meta.confidential,
         files=[
             PackageFileRow(
                 document_id=str(event.document_id),

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from services.archive import domain
+from services.archive.access import DESTROYED, visible
 from services.archive.ports import Packages, StoredFile
 from services.archive.retrieval import get_row
 from services.archive.tables import ArchivedDocumentRow, DeletionRecordRow
@@ -22,14 +23,16 @@ from services.archive.views import (
 )
 from shared import events
 from shared.errors import NotFound
+from shared.need_to_know import Reader, may_see
 
 log = logging.getLogger(__name__)
 HANDED_OVER_BY = "system (Aussonderung)"
 
 
-def due(uow: ArchiveUnitOfWork, now: datetime) -> list[DueView]:
+def due(uow: ArchiveUnitOfWork, now: datetime, reader: Reader) -> list[DueView]:
+    """Documents whose retention ended, those the reader may see."""
     with uow:
-        return [due_view(row) for row in uow.documents.due(now)]
+        return [due_view(row) for row in visible(reader, uow.documents.due(now))]
 
 
 def set_hold(uow: ArchiveUnitOfWork, packages: Packages, document_id: str, on: bool, user: str) -> ArchivedView:
@@ -43,10 +46,11 @@ def set_hold(uow: ArchiveUnitOfWork, packages: Packages, document_id: str, on: b
         return archived_view(row)
 
 
-def deletion_record(uow: ArchiveUnitOfWork, document_id: str) -> DeletionView:
+def deletion_record(uow: ArchiveUnitOfWork, document_id: str, reader: Reader) -> DeletionView:
+    """What remains of a destroyed document: for the records office and admins (need-to-know)."""
     with uow:
         record = uow.deletions.get(document_id)
-        if record is None:
+        if record is None or not may_see(reader, DESTROYED):
             raise NotFound("no deletion record")
         return deletion_view(record)
 

@@ -295,3 +295,18 @@ class SearchQuery:
     received_to: date | None = None
     limit: int = 20
     offset: int = 0
+
+
+def describe_search(query: SearchQuery) -> str:
+    """What a search asked, for the access log: its non-empty criteria and the page."""
+    criteria = [
+        ("aktenzeichen", query.aktenzeichen),
+        ("title", query.title),
+        ("document_type", query.document_type),
+        ("sender", query.sender),
+        ("q", query.text),
+        ("received_from", query.received_from.isoformat() if query.received_from else ""),
+        ("received_to", query.received_to.isoformat() if query.received_to else ""),
+    ]
+    asked = [f"{name}={value}" for name, value in criteria if value]
+    return "; ".join([*asked, f"limit={query.limit}", f"offset={query.offset}"])[:2000]

@@ -52,7 +52,9 @@ class Documents(abc.ABC):
 
 class AccessLog(abc.ABC):
     @abc.abstractmethod
-    def add(self, document_id: str, user: str, action: str) -> None: ...
+    def add(
+        self, document_id: str, user: str, action: str, query: str | None = None, hits: int | None = None
+    ) -> None: ...
 
     @abc.abstractmethod
     def page(self, document_id: str | None, limit: int, offset: int) -> tuple[int, list[AccessLogRow]]:
@@ -170,8 +172,9 @@ class SqlAccessLog(AccessLog):
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def add(self, document_id: str, user: str, action: str) -> None:
-        self._session.add(AccessLogRow(document_id=document_id, user=user, action=action, at=utcnow()))
+    def add(self, document_id: str, user: str, action: str, query: str | None = None, hits: int | None = None) -> None:
+        row = AccessLogRow(document_id=document_id, user=user, action=action, at=utcnow(), query=query, hits=hits)
+        self._session.add(row)
 
     def page(self, document_id: str | None, limit: int, offset: int) -> tuple[int, list[AccessLogRow]]:
         query = select(AccessLogRow)

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from services.archive import domain
+from services.archive.access import require_visible, visible
 from services.archive.domain import FixityReport, IntegrityBroken, NotArchived, SearchQuery, compare_fixity
 from services.archive.ports import Packages, StoredFile
 from services.archive.tables import ArchivedDocumentRow
@@ -22,6 +23,7 @@ from services.archive.views import (
     stored_files,
 )
 from shared import events
+from shared.need_to_know import Reader
 
 MANIFEST = "manifest-sha256.txt"
 
@@ -34,18 +36,27 @@ def get_row(uow: ArchiveUnitOfWork, document_id: str) -> ArchivedDocumentRow:
     return row
 
 
-def metadata(uow: ArchiveUnitOfWork, document_id: str, user: str) -> ArchivedView:
+def visible_row(uow: ArchiveUnitOfWork, reader: Reader, document_id: str, content: bool = False) -> ArchivedDocumentRow:
+    """The archived document if the reader may see it (`content`: open it), inside an open unit of work."""
+    return require_visible(reader, uow.documents.get(document_id), content)
+
+
+def metadata(uow: ArchiveUnitOfWork, document_id: str, reader: Reader) -> ArchivedView:
     """The document's record; the access is logged."""
     with uow:
-        view = archived_view(get_row(uow, document_id))
-        uow.access_log.add(document_id, user, "metadata")
+        view = archived_view(visible_row(uow, reader, document_id))
+        uow.access_log.add(document_id, reader.user, "metadata")
     return view
 
 
-def search(uow: ArchiveUnitOfWork, query: SearchQuery) -> SearchPage:
+def search(uow: ArchiveUnitOfWork, query: SearchQuery, reader: Reader) -> SearchPage:
+    """The documents found that the reader may see; who searched for what, with how many hits, is logged."""
     with uow:
         total, rows = uow.documents.search(query)
-        return SearchPage(total, query.limit, query.offset, [archived_view(r) for r in rows])
+        shown = visible(reader, rows)
+        total -= len(rows) - len(shown)
+        uow.access_log.add("", reader.user, "search", query=domain.describe_search(query), hits=total)
+        return SearchPage(total, query.limit, query.offset, [archived_view(r) for r in shown])
 
 
 def access_log(uow: ArchiveUnitOfWork, document_id: str | None, limit: int, offset: int) -> AccessPage:
@@ -55,7 +66,8 @@ def access_log(uow: ArchiveUnitOfWork, document_id: str | None, limit: int, offs
 
 
 def verified_content(uow: ArchiveUnitOfWork, packages: Packages, document_id: str) -> Download:
-    """The original's bytes, streamed, after re-reading them once to check the SHA-256 of record."""
+    """The original's bytes, streamed, after re-reading them once to check the SHA-256 of record (no person's
+    access: `download` checks that first)."""
     with uow:
         row = get_row(uow, document_id)
         original = original_file(row)
@@ -65,37 +77,42 @@ def verified_content(uow: ArchiveUnitOfWork, packages: Packages, document_id: st
     return Download(packages.stream(original), *described)
 
 
-def download(uow: ArchiveUnitOfWork, packages: Packages, document_id: str, user: str) -> Download:
-    """The verified original for `user`; the download is logged."""
+def download(uow: ArchiveUnitOfWork, packages: Packages, document_id: str, reader: Reader) -> Download:
+    """The verified original for `reader`, if they may open it; the download is logged."""
+    with uow:
+        visible_row(uow, reader, document_id, content=True)
     content = verified_content(uow, packages, document_id)
     with uow:
-        uow.access_log.add(document_id, user, "download")
+        uow.access_log.add(document_id, reader.user, "download")
     return content
 
 
-def link(uow: ArchiveUnitOfWork, packages: Packages, ttl_s: int, document_id: str, user: str) -> LinkView:
+def link(uow: ArchiveUnitOfWork, packages: Packages, ttl_s: int, document_id: str, reader: Reader) -> LinkView:
     """A presigned download link to the original that expires after `ttl_s`; the link is logged."""
     expires = timedelta(seconds=ttl_s)
     with uow:
-        row = get_row(uow, document_id)
+        row = visible_row(uow, reader, document_id, content=True)
         url = packages.presigned_url(original_file(row), expires, row.filename or "dokument")
-        uow.access_log.add(document_id, user, "link")
+        uow.access_log.add(document_id, reader.user, "link")
     return LinkView(url, events.utcnow() + expires)
 
 
-def package(uow: ArchiveUnitOfWork, packages: Packages, document_id: str) -> PackageView:
-    """The package's objects as the object store reports them."""
+def package(uow: ArchiveUnitOfWork, packages: Packages, document_id: str, reader: Reader) -> PackageView:
+    """The package's objects as the object store reports them; the view is logged."""
     with uow:
-        files = stored_files(get_row(uow, document_id))
+        files = stored_files(visible_row(uow, reader, document_id))
+        uow.access_log.add(document_id, reader.user, "package")
     return PackageView(document_id, packages.bucket, [packages.state(f) for f in files])
 
 
 def verify(
-    uow: ArchiveUnitOfWork, packages: Packages, document_ids: list[str] | None, sample: int | None
+    uow: ArchiveUnitOfWork, packages: Packages, document_ids: list[str] | None, sample: int | None, reader: Reader
 ) -> VerifyView:
-    """Re-read every object of the chosen packages and compare each with its manifest hash."""
+    """Re-read every object of the chosen packages (those the reader may see) and compare each with its manifest
+    hash."""
     with uow:
-        chosen = uow.documents.ids(document_ids, sample)
+        ids = uow.documents.ids(document_ids, sample)
+        chosen = [row.document_id for row in visible(reader, filter(None, map(uow.documents.get, ids)))]
     results = [_verify_one(uow, packages, document_id) for document_id in chosen]
     counts = {kind: sum(1 for r in results if r.result == kind) for kind in ("ok", "mismatch", "missing")}
     return VerifyView(checked=len(results), **counts, results=results)

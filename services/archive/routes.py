@@ -27,6 +27,7 @@ from services.archive.views import (
 )
 from shared.auth import Principal, require_roles
 from shared.events import utcnow
+from shared.need_to_know import Reader
 
 router = APIRouter(prefix="/api/v1/archive")
 records_office = require_roles("records_officer", "admin")
@@ -36,6 +37,11 @@ Caller = Annotated[Principal, Depends(records_office)]
 class VerifyIn(BaseModel):
     document_ids: list[str] | None = None
     sample: int | None = Field(default=None, ge=1, le=100_000)
+
+
+def reader(principal: Principal) -> Reader:
+    """The caller as need-to-know sees them (services.archive.access checks every document they are shown)."""
+    return Reader(principal.user, principal.roles, principal.org_units)
 
 
 def _archive(request: Request) -> Archive:
@@ -59,7 +65,7 @@ async def search(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> SearchPage:
     query = SearchQuery(aktenzeichen, title, document_type, sender, q, received_from, received_to, limit, offset)
-    return await run_in_threadpool(retrieval.search, _archive(request).uow(), query)
+    return await run_in_threadpool(retrieval.search, _archive(request).uow(), query, reader(principal))
 
 
 @router.get("/access-log", response_model=AccessPage)
@@ -77,35 +83,38 @@ async def access_log(
 async def verify(request: Request, body: VerifyIn, principal: Caller) -> VerifyView:
     """Re-read the objects of the given packages (or a random sample, or all) and compare every manifest hash."""
     archive = _archive(request)
-    return await run_in_threadpool(retrieval.verify, archive.uow(), archive.packages, body.document_ids, body.sample)
+    chosen = (body.document_ids, body.sample)
+    return await run_in_threadpool(retrieval.verify, archive.uow(), archive.packages, *chosen, reader(principal))
 
 
 @router.get("/due", response_model=list[DueView])
 async def due(request: Request, principal: Caller) -> list[DueView]:
-    return await run_in_threadpool(disposal.due, _archive(request).uow(), utcnow())
+    return await run_in_threadpool(disposal.due, _archive(request).uow(), utcnow(), reader(principal))
 
 
 @router.get("/deletions/{document_id}", response_model=DeletionView)
 async def deletion(request: Request, document_id: str, principal: Caller) -> DeletionView:
-    return await run_in_threadpool(disposal.deletion_record, _archive(request).uow(), document_id)
+    deletion_record = disposal.deletion_record
+    return await run_in_threadpool(deletion_record, _archive(request).uow(), document_id, reader(principal))
 
 
 @router.get("/{document_id}", response_model=ArchivedView)
 async def get_archived(request: Request, document_id: str, principal: Caller) -> ArchivedView:
-    return await run_in_threadpool(retrieval.metadata, _archive(request).uow(), document_id, principal.user)
+    return await run_in_threadpool(retrieval.metadata, _archive(request).uow(), document_id, reader(principal))
 
 
 @router.get("/{document_id}/package", response_model=PackageView)
 async def package(request: Request, document_id: str, principal: Caller) -> PackageView:
     """The package's objects as the object store reports them: version, SHA-256, retention mode and date."""
     archive = _archive(request)
-    return await run_in_threadpool(retrieval.package, archive.uow(), archive.packages, document_id)
+    return await run_in_threadpool(retrieval.package, archive.uow(), archive.packages, document_id, reader(principal))
 
 
 @router.get("/{document_id}/content")
 async def get_content(request: Request, document_id: str, principal: Caller) -> StreamingResponse:
     archive = _archive(request)
-    content = await run_in_threadpool(retrieval.download, archive.uow(), archive.packages, document_id, principal.user)
+    download = retrieval.download
+    content = await run_in_threadpool(download, archive.uow(), archive.packages, document_id, reader(principal))
     return StreamingResponse(
         content.chunks,
         media_type=content.content_type,
@@ -122,7 +131,8 @@ async def link(request: Request, document_id: str, principal: Caller) -> LinkVie
     """A presigned download link that expires (EAKTE_PRESIGNED_URL_TTL_S, 5 minutes by default)."""
     archive = _archive(request)
     ttl_s = archive.settings.presigned_url_ttl_s
-    return await run_in_threadpool(retrieval.link, archive.uow(), archive.packages, ttl_s, document_id, principal.user)
+    link_for = retrieval.link
+    return await run_in_threadpool(link_for, archive.uow(), archive.packages, ttl_s, document_id, reader(principal))
 
 
 @router.post("/{document_id}/hold", response_model=ArchivedView)

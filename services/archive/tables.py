@@ -47,6 +47,9 @@ class ArchivedDocumentRow(ArchiveBase):
     last_verified_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_verify_result: Mapped[str | None] = mapped_column(String(20))
     last_verify_problems: Mapped[list | None] = mapped_column(JSON)
+    # Need-to-know (from the event's metadata): the owning org unit and whether its class is confidential.
+    org_unit: Mapped[str | None] = mapped_column(String(50))
+    confidential: Mapped[bool | None] = mapped_column(Boolean)
     files: Mapped[list["PackageFileRow"]] = relationship(lazy="selectin", order_by="PackageFileRow.path")
 
 
@@ -73,6 +76,9 @@ class AccessLogRow(ArchiveBase):
     user: Mapped[str] = mapped_column(String(200), index=True)
     action: Mapped[str] = mapped_column(String(30))
     at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    # A search (document_id empty): what was asked and how many documents it found.
+    query: Mapped[str | None] = mapped_column(Text)
+    hits: Mapped[int | None] = mapped_column(Integer)
 
 
 class DeletionRecordRow(ArchiveBase):

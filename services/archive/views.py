@@ -80,6 +80,8 @@ class AccessEntry:
     user: str
     action: str
     at: datetime
+    query: str | None = None  # a search: what was asked
+    hits: int | None = None  # a search: how many documents it found
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,9 @@ def archived_view(row: ArchivedDocumentRow) -> ArchivedView:
 
 
 def access_entry(row: AccessLogRow) -> AccessEntry:
-    return AccessEntry(document_id=row.document_id, user=row.user, action=row.action, at=row.at)
+    return AccessEntry(
+        document_id=row.document_id, user=row.user, action=row.action, at=row.at, query=row.query, hits=row.hits
+    )
 
 
 def due_view(row: ArchivedDocumentRow) -> DueView:

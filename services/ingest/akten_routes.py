@@ -8,7 +8,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
 from services.ingest.filing import AkteView, FiledDocument, FilingService, VorgangView
-from services.ingest.routes import any_role, new_uow
+from services.ingest.routes import access, any_role, caller_of, new_uow
 from shared.auth import Principal, require_roles
 from shared.errors import NotFound
 
@@ -33,6 +33,7 @@ class AkteOut(BaseModel):
     file_plan_class: FilePlanClassOut
     created_by: str
     created_at: datetime
+    org_unit: str  # the owning org unit (need-to-know); empty: none
 
 
 class AktenPage(BaseModel):
@@ -78,6 +79,7 @@ def _akte_out(view: AkteView) -> AkteOut:
         ),
         created_by=view.created_by,
         created_at=view.created_at,
+        org_unit=view.org_unit,
     )
 
 
@@ -94,8 +96,9 @@ async def open_akte(
     request: Request, body: AkteIn, principal: Annotated[Principal, Depends(require_roles("clerk", "admin"))]
 ) -> AkteOut:
     open_akte = _filing(request).open_akte
+    org_units = sorted(principal.org_units)
     view = await run_in_threadpool(
-        open_akte, new_uow(request), body.file_plan_class, body.title.strip(), principal.user
+        open_akte, new_uow(request), body.file_plan_class, body.title.strip(), principal.user, org_units
     )
     return _akte_out(view)
 
@@ -103,24 +106,29 @@ async def open_akte(
 @router.get("/akten", response_model=AktenPage)
 async def list_akten(
     request: Request,
-    _principal: Annotated[Principal, Depends(any_role)],
+    principal: Annotated[Principal, Depends(any_role)],
     file_plan_class: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> AktenPage:
-    total, views = await run_in_threadpool(_filing(request).akten, new_uow(request), file_plan_class, limit, offset)
+    """The Akten the caller may see (need-to-know: their org units' Akten; records office and admins: all)."""
+    scope = access(request).akten_scope(caller_of(request, principal))
+    akten = _filing(request).akten
+    total, views = await run_in_threadpool(akten, new_uow(request), file_plan_class, limit, offset, scope)
     return AktenPage(total=total, items=[_akte_out(v) for v in views])
 
 
 @router.get("/akten/{aktenzeichen:path}", response_model=AkteDetail)
 async def get_akte(
-    request: Request, aktenzeichen: str, _principal: Annotated[Principal, Depends(any_role)]
+    request: Request, aktenzeichen: str, principal: Annotated[Principal, Depends(any_role)]
 ) -> AkteDetail:
-    filing = _filing(request)
+    """The Akte, for its org unit's members, the records office and admins; its documents each by `may_see`."""
+    filing, caller, checker = _filing(request), caller_of(request, principal), access(request)
     view = await run_in_threadpool(filing.akte, new_uow(request), aktenzeichen)
-    if view is None:
+    if view is None or not checker.may_see_akte(caller, view.org_unit):
         raise NotFound("no such Akte")
-    contents = await run_in_threadpool(filing.contents, new_uow(request), aktenzeichen)
+    keep = checker.row_filter(caller, with_history=True)
+    contents = await run_in_threadpool(filing.contents, new_uow(request), aktenzeichen, keep)
     return AkteDetail(**_akte_out(view).model_dump(), vorgaenge=[_vorgang_out(v) for v in contents])
 
 

@@ -3,6 +3,7 @@
 from fastapi import FastAPI
 
 from services.ingest import akten_routes, handlers, intake_routes, quarantine_routes, routes
+from services.ingest.access import DocumentAccess
 from services.ingest.fileplan import load_file_plan
 from services.ingest.filing import FilingService
 from services.ingest.hotfolder import HotFolder
@@ -12,6 +13,7 @@ from services.ingest.ocr import OcrWorker
 from services.ingest.quarantine import QuarantineService
 from services.ingest.tables import IngestBase
 from services.ingest.unit_of_work import IngestUnitOfWork
+from services.ingest.workflow_tasks import WorkflowTasks
 from shared.service_app import build_app, build_runtime
 from shared.settings import get_settings
 from shared.storage import ObjectStore, ensure_buckets
@@ -43,6 +45,8 @@ def create_app() -> FastAPI:
     app.state.uow_factory = uow_factory
     app.state.ingest = service
     app.state.filing = filing
+    # Need-to-know: approvers with a task on a document are the workflow's to know; asked with their own token.
+    app.state.access = DocumentAccess(WorkflowTasks(settings.service_url("workflow")))
     app.state.intake = intake
     app.state.quarantine = QuarantineService(settings, store, service)
     return app

@@ -7,6 +7,7 @@ from enum import StrEnum
 from uuid import UUID
 
 from shared.errors import Refused
+from shared.need_to_know import DocumentFacts
 
 
 class DocumentStatus(StrEnum):
@@ -256,3 +257,30 @@ def overlong_identifier(fields: Mapping[str, str]) -> str | None:
         if len(value) > limit:
             return f"{name} is {len(value)} characters long; at most {limit} are allowed"
     return None
+
+
+def first_org_unit(org_units: Sequence[str] | frozenset[str]) -> str:
+    """A person's first org unit (sorted), or empty for a member of none."""
+    return min(org_units, default="")
+
+
+def owning_org_unit(class_org_unit: str, creator_org_units: Sequence[str] | frozenset[str]) -> str:
+    """An Akte's owning org unit: its file-plan class's `org_unit`, else its creator's first org unit."""
+    return class_org_unit or first_org_unit(creator_org_units)
+
+
+def document_facts(
+    org_unit: str | None, submitters: Sequence[str], statuses: Sequence[str], confidential: bool | None
+) -> DocumentFacts:
+    """What ingest knows about who may see a document (task holders are the workflow's to know)."""
+    return DocumentFacts(
+        org_unit=org_unit or "",
+        submitters=frozenset(submitters),
+        archived=DocumentStatus.ARCHIVED.value in statuses,
+        confidential=bool(confidential),
+    )
+
+
+def may_see_batch(user: str, roles: frozenset[str], uploaders: set[str]) -> bool:
+    """A multi-file upload's progress (file names, document ids) is its uploader's and the admins'."""
+    return "admin" in roles or uploaders == {user}

@@ -26,6 +26,8 @@ class FilePlanClass:
     retention_years: int
     disposal: Disposal
     archive_rejected: bool = False  # a rejection is part of the record: keep rejected documents too
+    org_unit: str = ""  # the owning org unit of its Akten (empty: the creator's first org unit)
+    confidential: bool = False  # e.g. personnel files: content only for the owning org unit and records office
 
 
 class FilePlanError(ValueError):
@@ -70,10 +72,21 @@ def parse_file_plan(document: object, source: str = "file plan") -> FilePlan:
         archive_rejected = entry.get("archive_rejected", False)
         if not isinstance(archive_rejected, bool):
             raise FilePlanError(f"{where} ({number}): archive_rejected must be true or false")
-        classes[number] = FilePlanClass(number, title, years, disposal, archive_rejected)
+        org_unit, confidential = _need_to_know(entry, f"{where} ({number})")
+        classes[number] = FilePlanClass(number, title, years, disposal, archive_rejected, org_unit, confidential)
     if not classes:
         raise FilePlanError(f"{source}: no classes")
     return FilePlan(classes)
+
+
+def _need_to_know(entry: dict[str, object], where: str) -> tuple[str, bool]:
+    org_unit = entry.get("org_unit", "")
+    if not isinstance(org_unit, str | int) or isinstance(org_unit, bool) or len(str(org_unit)) > 50:
+        raise FilePlanError(f"{where}: org_unit must be an org unit id like '50'")
+    confidential = entry.get("confidential", False)
+    if not isinstance(confidential, bool):
+        raise FilePlanError(f"{where}: confidential must be true or false")
+    return str(org_unit).strip(), confidential
 
 
 def load_file_plan(path: Path) -> FilePlan:

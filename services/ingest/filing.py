@@ -1,9 +1,11 @@
 """Filing use cases: the file plan, opening an Akte, and where an upload is filed."""
 
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from services.ingest.domain import owning_org_unit
 from services.ingest.fileplan import Disposal, FilePlan, FilePlanClass, format_aktenzeichen
 from services.ingest.tables import AkteRow, DocumentRow, VorgangRow
 from services.ingest.unit_of_work import IngestUnitOfWork
@@ -25,6 +27,7 @@ class AkteView:
     file_plan_class: FilePlanClass
     created_by: str
     created_at: datetime
+    org_unit: str = ""  # the owning org unit (need-to-know); empty: none
 
 
 @dataclass(frozen=True)
@@ -63,8 +66,13 @@ class FilingService:
             raise FilingRefused("unknown_file_plan_class", f"file plan class {number!r} does not exist")
         return plan_class
 
-    def open_akte(self, uow: IngestUnitOfWork, file_plan_class: str, title: str, user: str) -> AkteView:
-        """Open an Akte; its reference is the class number, this year and the next running number."""
+    def open_akte(
+        self, uow: IngestUnitOfWork, file_plan_class: str, title: str, user: str, org_units: Sequence[str] = ()
+    ) -> AkteView:
+        """Open an Akte; its reference is the class number, this year and the next running number.
+
+        It belongs to its class's org unit, else to its creator's first org unit (`org_units` from the token).
+        """
         plan_class = self._class(file_plan_class)
         year = utcnow().year
         for _attempt in range(OPEN_ATTEMPTS):
@@ -78,6 +86,7 @@ class FilingService:
                     title=title,
                     created_by=user,
                     created_at=utcnow(),
+                    org_unit=owning_org_unit(plan_class.org_unit, org_units) or None,
                 )
                 if uow.filing.add_akte(row):
                     return self._view(row)
@@ -89,17 +98,25 @@ class FilingService:
             return self._view(row) if row else None
 
     def akten(
-        self, uow: IngestUnitOfWork, file_plan_class: str | None, limit: int, offset: int
+        self,
+        uow: IngestUnitOfWork,
+        file_plan_class: str | None,
+        limit: int,
+        offset: int,
+        org_units: frozenset[str] | None = None,
     ) -> tuple[int, list[AkteView]]:
+        """A page of Akten, only those of `org_units` unless None (need-to-know, see services.ingest.access)."""
         with uow:
-            total, rows = uow.filing.akten(file_plan_class, limit, offset)
+            total, rows = uow.filing.akten(file_plan_class, limit, offset, org_units)
             return total, [self._view(row) for row in rows]
 
-    def contents(self, uow: IngestUnitOfWork, aktenzeichen: str) -> list[VorgangView]:
-        """The Akte's Vorgänge, each with its documents, oldest first."""
+    def contents(
+        self, uow: IngestUnitOfWork, aktenzeichen: str, keep: Callable[[DocumentRow], bool] = lambda _row: True
+    ) -> list[VorgangView]:
+        """The Akte's Vorgänge, each with its documents (those `keep` lets through: need-to-know), oldest first."""
         with uow:
             vorgaenge = uow.filing.vorgaenge_of(aktenzeichen)
-            documents = uow.documents.in_akte(aktenzeichen)
+            documents = [row for row in uow.documents.in_akte(aktenzeichen) if keep(row)]
         return [
             VorgangView(
                 v.vorgang_id, v.title, v.created_at, [_filed(d) for d in documents if d.vorgang_id == v.vorgang_id]
@@ -145,7 +162,7 @@ class FilingService:
         plan_class = self.file_plan.get(row.file_plan_class) or FilePlanClass(
             row.file_plan_class, "(nicht mehr im Aktenplan)", 0, Disposal.ARCHIVE
         )
-        return AkteView(row.aktenzeichen, row.title, plan_class, row.created_by, row.created_at)
+        return AkteView(row.aktenzeichen, row.title, plan_class, row.created_by, row.created_at, row.org_unit or "")
 
 
 def _filed(row: DocumentRow) -> FiledDocument:

@@ -162,7 +162,9 @@ class IngestService:
         if upload.aktenzeichen or not upload.new_akte_class:
             return None
         title = upload.new_akte_title or upload.title
-        return self._filing.open_akte(uow, upload.new_akte_class, title, upload.submitted_by)
+        return self._filing.open_akte(
+            uow, upload.new_akte_class, title, upload.submitted_by, [upload.org_unit] if upload.org_unit else []
+        )
 
     def _store_objects(
         self, document_id: str, version: int, spooled: SpooledFile, inspected: Inspected
@@ -256,6 +258,8 @@ def _metadata(upload: Upload, inspected: Inspected, placement: Placement) -> Doc
         content_type=inspected.kind.value,
         pages=inspected.pages,
         source=upload.source,
+        org_unit=akte.org_unit if akte else upload.org_unit,
+        confidential=plan_class.confidential if plan_class else False,
     )
 
 
@@ -279,4 +283,6 @@ def _document_row(event: DocumentIngested, upload: Upload, placement: Placement)
         pages=event.metadata.pages,
         source=upload.source,
         submitted_by=upload.submitted_by,
+        org_unit=event.metadata.org_unit or None,
+        confidential=event.metadata.confidential,
     )

@@ -44,6 +44,7 @@ class IntakeItem:
     document_id: str | None
     quarantine_id: str | None
     reason: str
+    submitted_by: str = ""  # who uploaded it (need-to-know: a batch is its uploader's and the admins')
 
 
 @dataclass(frozen=True)
@@ -231,4 +232,5 @@ def _item(row: IntakeItemRow) -> IntakeItem:
         document_id=row.document_id,
         quarantine_id=row.quarantine_id,
         reason=row.reason,
+        submitted_by=str((row.upload or {}).get("submitted_by", "")),
     )

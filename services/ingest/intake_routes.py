@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel
 
-from services.ingest.domain import clean_filename
+from services.ingest.domain import clean_filename, may_see_batch
 from services.ingest.intake import IntakeQueue
 from services.ingest.routes import receive, spooled_files, upload_from
 from shared.auth import Principal, require_roles
@@ -77,11 +77,12 @@ async def intake_progress(request: Request, _principal: Annotated[Principal, Dep
 
 @router.get("/intake/batches/{batch_id}", response_model=BatchOut)
 async def batch_status(
-    request: Request, batch_id: str, _principal: Annotated[Principal, Depends(clerk_or_admin)]
+    request: Request, batch_id: str, principal: Annotated[Principal, Depends(clerk_or_admin)]
 ) -> BatchOut:
+    """A multi-file upload's progress: for its uploader and admins (need-to-know: its file names are theirs)."""
     queue = _queue(request)
     items = await run_in_threadpool(queue.batch, batch_id)
-    if not items:
+    if not items or not may_see_batch(principal.user, principal.roles, {i.submitted_by for i in items}):
         raise NotFound("no such batch")
     progress = await run_in_threadpool(queue.progress, batch_id)
     return BatchOut(

@@ -108,10 +108,14 @@ class FilingRepository:
             return False
         return True
 
-    def akten(self, file_plan_class: str | None, limit: int, offset: int) -> tuple[int, list[AkteRow]]:
+    def akten(
+        self, file_plan_class: str | None, limit: int, offset: int, org_units: frozenset[str] | None = None
+    ) -> tuple[int, list[AkteRow]]:
         query = select(AkteRow)
         if file_plan_class:
             query = query.where(AkteRow.file_plan_class == file_plan_class)
+        if org_units is not None:
+            query = query.where(AkteRow.org_unit.in_(sorted(org_units)))
         total = self._session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = self._session.scalars(query.order_by(AkteRow.aktenzeichen).limit(limit).offset(offset)).all()
         return total, list(rows)

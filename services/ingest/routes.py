@@ -12,12 +12,14 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel
 
 from services.ingest import views
+from services.ingest.access import Caller, DocumentAccess
 from services.ingest.domain import (
     LIFECYCLE_STATUSES,
     DocumentStatus,
     check_may_revise,
     clean_filename,
     overlong_identifier,
+    first_org_unit,
     whose_documents,
 )
 from services.ingest.filing import FilingService
@@ -28,6 +30,7 @@ from services.ingest.uploads import Accepted, Duplicate, Outcome, SpooledFile, U
 from services.ingest.views import DocumentSummary, DocumentView
 from shared.auth import Principal, require_roles
 from shared.errors import InvalidRequest, NotFound
+from shared.need_to_know import Reader
 
 router = APIRouter(prefix="/api/v1")
 any_role = require_roles("clerk", "approver", "records_officer", "admin")
@@ -59,6 +62,7 @@ class DocumentOut(BaseModel):
     version: int
     awaiting_revision: bool
     history: list[StatusOut]
+    org_unit: str
 
 
 class DocumentSummaryOut(BaseModel):
@@ -90,6 +94,19 @@ def _service(request: Request) -> IngestService:
 def _filing(request: Request) -> FilingService:
     filing: FilingService = request.app.state.filing
     return filing
+
+
+def access(request: Request) -> DocumentAccess:
+    """Need-to-know: the one place the ingest routes ask who may see a document (services.ingest.access)."""
+    checker: DocumentAccess = request.app.state.access
+    return checker
+
+
+def caller_of(request: Request, principal: Principal) -> Caller:
+    """The caller as need-to-know sees them, with their bearer token (to ask the workflow on their behalf)."""
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    token = credentials.strip() if scheme.lower() == "bearer" else ""
+    return Caller(Reader(principal.user, principal.roles, principal.org_units), token)
 
 
 def new_uow(request: Request) -> IngestUnitOfWork:
@@ -151,6 +168,7 @@ async def upload_from(request: Request, form: ReceivedForm, principal: Principal
         new_akte_title=form.text("akte_title"),
         workflow=workflow,
         **references,
+        org_unit=first_org_unit(principal.org_units),
     )
     if upload.aktenzeichen and upload.new_akte_class:
         raise InvalidRequest(
@@ -197,6 +215,16 @@ def outcome_response(outcome: Outcome) -> JSONResponse:
     return JSONResponse(body, status_code=status_code)
 
 
+async def answer(request: Request, principal: Principal, outcome: Outcome) -> JSONResponse:
+    """The outcome for the caller: a duplicate names the earlier document only to someone who may see it."""
+    body, status_code = _outcome_body(outcome)
+    if isinstance(outcome, Duplicate):
+        check = access(request).duplicate_visible
+        if not await run_in_threadpool(check, new_uow(request), caller_of(request, principal), outcome.document_id):
+            del body["document_id"]
+    return JSONResponse(body, status_code=status_code)
+
+
 def _lifecycle_status(text: str | None) -> DocumentStatus | None:
     if not text:
         return None
@@ -218,7 +246,10 @@ def _document_out(view: DocumentView) -> DocumentOut:
     )
 
 
-async def _document(request: Request, document_id: str) -> DocumentView:
+async def _document(request: Request, document_id: str, principal: Principal, content: bool = False) -> DocumentView:
+    """The document, if the caller may see it (`content`: open it); else 404 as if there were none."""
+    caller = caller_of(request, principal)
+    await run_in_threadpool(access(request).require, new_uow(request), caller, document_id, content)
     view = await run_in_threadpool(views.document, new_uow(request), document_id)
     if view is None:
         raise NotFound("no such document")
@@ -237,7 +268,9 @@ async def list_documents(
     """The caller's own submitted documents (an admin: `submitted_by`'s), newest first, by current status."""
     owner = whose_documents(principal.user, principal.roles, submitted_by)
     wanted = _lifecycle_status(status_filter)
-    total, summaries = await run_in_threadpool(views.documents_of, new_uow(request), owner, wanted, limit, offset)
+    keep = access(request).row_filter(caller_of(request, principal))
+    list_of = views.documents_of
+    total, summaries = await run_in_threadpool(list_of, new_uow(request), owner, wanted, limit, offset, keep)
     return DocumentPage(total=total, limit=limit, offset=offset, items=[_summary_out(s) for s in summaries])
 
 
@@ -253,7 +286,7 @@ async def upload_document(
         upload = await upload_from(request, form, principal, received.filename)
         ingest = _service(request).ingest_file
         outcome = await run_in_threadpool(ingest, new_uow(request), _spooled(received), upload)
-    return outcome_response(outcome)
+    return await answer(request, principal, outcome)
 
 
 @router.post("/documents/{document_id}/versions", status_code=status.HTTP_201_CREATED)
@@ -262,7 +295,7 @@ async def upload_version(
 ) -> JSONResponse:
     """A new version of a document returned for revision (multipart `file`): same document id, version + 1,
     and its workflow starts again at step one. Only its submitter (or an admin) may upload it."""
-    view = await _document(request, document_id)
+    view = await _document(request, document_id, principal)
     check_may_revise(principal.user, principal.roles, view.submitted_by, view.awaiting_revision)
     form = await receive(request, max_files=1)
     with spooled_files(form):
@@ -276,28 +309,31 @@ async def upload_version(
             vorgang_id=view.vorgang_id,
             workflow=view.workflow,
             new_version_of=document_id,
+            org_unit=view.org_unit,
         )
         ingest = _service(request).ingest_file
         outcome = await run_in_threadpool(ingest, new_uow(request), _spooled(received), upload)
-    return outcome_response(outcome)
+    return await answer(request, principal, outcome)
 
 
 @router.get("/documents/{document_id}", response_model=DocumentOut)
 async def get_document(
-    request: Request, document_id: str, _principal: Annotated[Principal, Depends(any_role)]
+    request: Request, document_id: str, principal: Annotated[Principal, Depends(any_role)]
 ) -> DocumentOut:
-    return _document_out(await _document(request, document_id))
+    return _document_out(await _document(request, document_id, principal))
 
 
 @router.get("/documents/{document_id}/content")
 async def document_content(
     request: Request,
     document_id: str,
-    _principal: Annotated[Principal, Depends(any_role)],
+    principal: Annotated[Principal, Depends(any_role)],
     original: bool = False,
 ) -> StreamingResponse:
     """The document for viewing in a browser: its PDF rendition if it has one, else (or with `original=true`)
-    the original bytes; streamed from the object store."""
+    the original bytes; streamed from the object store. Only for those who may open it (need-to-know)."""
+    caller = caller_of(request, principal)
+    await run_in_threadpool(access(request).require, new_uow(request), caller, document_id, True)
     store = request.app.state.store
     content = await run_in_threadpool(views.content, new_uow(request), store, document_id, original)
     if content is None:

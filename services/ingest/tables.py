@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import UtcDateTime
@@ -26,6 +26,8 @@ class AkteRow(IngestBase):
     title: Mapped[str] = mapped_column(String(500))
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # Need-to-know: the owning org unit (its class's `org_unit`, else the creator's first); NULL in older rows.
+    org_unit: Mapped[str | None] = mapped_column(String(50), index=True)
 
 
 class VorgangRow(IngestBase):
@@ -61,6 +63,9 @@ class DocumentRow(IngestBase):
     source: Mapped[str] = mapped_column(String(20), default="upload")
     submitted_by: Mapped[str] = mapped_column(String(200), index=True)  # a clerk lists their own documents
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    # Need-to-know: its Akte's org unit (without Akte: the submitter's first) and whether its class is confidential.
+    org_unit: Mapped[str | None] = mapped_column(String(50), index=True)
+    confidential: Mapped[bool | None] = mapped_column(Boolean)
     history: Mapped[list["StatusRow"]] = relationship(order_by="StatusRow.at", lazy="selectin")
 
 

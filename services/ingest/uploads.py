@@ -25,6 +25,9 @@ class Upload:
     # The id the new document gets; the intake queue passes its item id, so that a re-run after a crash
     # (document committed, queue item not yet marked done) recognises the document it already made.
     document_id: str = ""
+    # The submitter's first org unit (sorted, from the token): owns a new Akte whose class names none, and a
+    # document filed in no Akte (need-to-know). Empty: a member of none.
+    org_unit: str = ""
 
     def __post_init__(self) -> None:
         # Whatever made it (HTTP, batch, hot-folder sidecar): no text is longer than the domain allows. Callers
@@ -61,7 +64,7 @@ class Quarantined:
 
 @dataclass(frozen=True)
 class Duplicate:
-    document_id: str
+    document_id: str  # the earlier document: named only to someone who may see it (see services.ingest.access)
     sha256: str
 
 

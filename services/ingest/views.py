@@ -1,6 +1,6 @@
 """Read use cases: one document with its history, a submitter's list of documents, a document's bytes."""
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -34,6 +34,7 @@ class DocumentView:
     version: int
     awaiting_revision: bool
     history: list[StatusChange]
+    org_unit: str = ""  # need-to-know: its Akte's org unit (empty: none)
 
 
 @dataclass(frozen=True)
@@ -95,13 +96,23 @@ def document(uow: IngestUnitOfWork, document_id: str) -> DocumentView | None:
             version=row.version,
             awaiting_revision=awaiting_revision(statuses),
             history=history,
+            org_unit=row.org_unit or "",
         )
 
 
 def documents_of(
-    uow: IngestUnitOfWork, submitted_by: str, status: DocumentStatus | None, limit: int, offset: int
+    uow: IngestUnitOfWork,
+    submitted_by: str,
+    status: DocumentStatus | None,
+    limit: int,
+    offset: int,
+    keep: Callable[[DocumentRow], bool] = lambda _row: True,
 ) -> tuple[int, list[DocumentSummary]]:
-    """A submitter's documents, newest first, optionally only those whose current status is `status`."""
+    """A submitter's documents, newest first, optionally only those whose current status is `status`.
+
+    `keep` (need-to-know) drops lines the caller may not see; the list is of the caller's own documents (an
+    admin: anyone's), so it drops none today, but a line is never shown unchecked.
+    """
     with uow:
         progress = _progress_of(uow.documents.histories_of(submitted_by))
         chosen = [p for p in progress if status is None or p.status is status]
@@ -110,7 +121,8 @@ def documents_of(
         rows = uow.documents.by_ids([p.document_id for p in page])
     by_id = {row.document_id: row for row in rows}
     # A document purged between the two queries is left out rather than failing the whole list.
-    return len(chosen), [_summary(by_id[p.document_id], p) for p in page if p.document_id in by_id]
+    shown = [p for p in page if p.document_id in by_id and keep(by_id[p.document_id])]
+    return len(chosen), [_summary(by_id[p.document_id], p) for p in shown]
 
 
 def content(uow: IngestUnitOfWork, store: ObjectStore, document_id: str, original: bool) -> DocumentContent | None:

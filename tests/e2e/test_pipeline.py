@@ -47,7 +47,7 @@ def test_submitter_never_approves_own_document(api: Api, pdf: Path) -> None:
     assert own.status_code == 403
     assert own.json()["error"] == "four_eyes"
     assert api.decide(task["task_id"], "approve", user="anton").status_code == 200
-    api.wait_status(document_id, "archived")
+    api.wait_status(document_id, "archived", user="petra")  # need-to-know: read back by its submitter
 
 
 def test_second_decision_on_a_task_gets_409(api: Api, pdf: Path) -> None:
@@ -159,7 +159,7 @@ def test_returned_document_comes_back_as_a_new_version_and_starts_again(api: Api
     someone_else = api.http.post(
         f"{ingest}/api/v1/documents/{document_id}/versions", headers=api.headers("otto", "clerk"), files=files
     )
-    assert someone_else.status_code == 403
+    assert someone_else.status_code == 404  # need-to-know: otto may not even see clara's document
     version = api.http.post(
         f"{ingest}/api/v1/documents/{document_id}/versions", headers=api.headers("clara", "clerk"), files=files
     )

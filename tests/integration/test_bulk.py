@@ -33,7 +33,8 @@ def test_dropped_files_are_taken_in_with_their_sidecar(api: Api, stack: Stack) -
     (root / f"spaeter-{tag}.pdf.part").write_bytes(unique_bytes("qpdf__minimal.pdf"))
 
     receipt = wait_for(lambda: _receipts(root / "processed").get(good))
-    document = api.wait_status(receipt["document_id"], "in_review")
+    # Need-to-know: the scanner submitted it into an Akte of org unit 50; clara reads it as a clerk of 50.
+    document = api.wait_status(receipt["document_id"], "in_review", org_units=["50"])
     assert document["title"] == "Widerspruch" and document["aktenzeichen"].startswith("50.10-")
     assert (root / "processed" / f"post-{tag}.json").exists()
 

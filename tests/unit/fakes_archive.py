@@ -68,8 +68,9 @@ class FakeAccessLog(AccessLog):
     def __init__(self) -> None:
         self.entries: list[AccessLogRow] = []
 
-    def add(self, document_id: str, user: str, action: str) -> None:
-        self.entries.append(AccessLogRow(document_id=document_id, user=user, action=action, at=utcnow()))
+    def add(self, document_id: str, user: str, action: str, query: str | None = None, hits: int | None = None) -> None:
+        row = AccessLogRow(document_id=document_id, user=user, action=action, at=utcnow(), query=query, hits=hits)
+        self.entries.append(row)
 
     def page(self, document_id: str | None, limit: int, offset: int) -> tuple[int, list[AccessLogRow]]:
         chosen = [e for e in reversed(self.entries) if document_id in (None, e.document_id)]

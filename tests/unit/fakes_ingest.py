@@ -74,9 +74,16 @@ class FakeFiling:
         self.akten_rows[row.aktenzeichen] = row
         return True
 
-    def akten(self, file_plan_class: str | None, limit: int, offset: int) -> tuple[int, list[AkteRow]]:
+    def akten(
+        self, file_plan_class: str | None, limit: int, offset: int, org_units: frozenset[str] | None = None
+    ) -> tuple[int, list[AkteRow]]:
         rows = sorted(
-            (a for a in self.akten_rows.values() if not file_plan_class or a.file_plan_class == file_plan_class),
+            (
+                a
+                for a in self.akten_rows.values()
+                if (not file_plan_class or a.file_plan_class == file_plan_class)
+                and (org_units is None or a.org_unit in org_units)
+            ),
             key=lambda a: a.aktenzeichen,
         )
         return len(rows), rows[offset : offset + limit]

@@ -27,9 +27,11 @@ from shared.events import (
     DocumentRejected,
     utcnow,
 )
+from shared.need_to_know import Reader
 from tests.unit.fakes_archive import FakeArchiveUnitOfWork, FakePackages, FakeSources
 
 PDF = b"%PDF-1.7 the original\n"
+RITA = Reader("rita", frozenset({"records_officer"}))
 
 
 @pytest.fixture
@@ -230,7 +232,7 @@ def test_destroy_after_retention_keeps_a_deletion_record_and_announces_it(
     assert not uow.documents.rows and not packages.objects
     destroyed = uow.events[-1]
     assert isinstance(destroyed, DocumentDestroyed) and not destroyed.handed_over
-    assert disposal.deletion_record(uow, document_id) == record
+    assert disposal.deletion_record(uow, document_id, RITA) == record
 
 
 def test_setting_and_lifting_a_legal_hold_is_logged(
@@ -253,11 +255,11 @@ def test_search_by_aktenzeichen_prefix(
     _archive(uow, sources, packages, aktenzeichen="63.01-2026/0002")
     _archive(uow, sources, packages, aktenzeichen="50.10-2026/0001")
 
-    page = retrieval.search(uow, SearchQuery(aktenzeichen="63.01-"))
+    page = retrieval.search(uow, SearchQuery(aktenzeichen="63.01-"), RITA)
 
     assert page.total == 2 and {v.aktenzeichen for v in page.items} == {"63.01-2026/0001", "63.01-2026/0002"}
     assert all(v.version_id for v in page.items)
-    assert retrieval.search(uow, SearchQuery(text="Architekturbüro")).total == 3
+    assert retrieval.search(uow, SearchQuery(text="Architekturbüro"), RITA).total == 3
 
 
 def test_verify_reports_a_changed_object(
@@ -267,7 +269,7 @@ def test_verify_reports_a_changed_object(
     changed = _archive(uow, sources, packages)
     packages.corrupt(changed, "data/original.pdf")
 
-    report = retrieval.verify(uow, packages, None, None)
+    report = retrieval.verify(uow, packages, None, None, RITA)
 
     assert (report.checked, report.ok, report.mismatch, report.missing) == (2, 1, 1, 0)
     [problem] = [r for r in report.results if r.document_id == changed]
@@ -280,17 +282,17 @@ def test_a_changed_original_is_not_handed_out(
     uow: FakeArchiveUnitOfWork, sources: FakeSources, packages: FakePackages
 ) -> None:
     document_id = _archive(uow, sources, packages)
-    assert b"".join(retrieval.download(uow, packages, document_id, "rita").chunks) == PDF
+    assert b"".join(retrieval.download(uow, packages, document_id, RITA).chunks) == PDF
     packages.corrupt(document_id, "data/original.pdf")
 
     with pytest.raises(IntegrityBroken):
-        retrieval.download(uow, packages, document_id, "rita")
+        retrieval.download(uow, packages, document_id, RITA)
     assert [e.action for e in uow.access_log.entries] == ["download"]
 
 
 def test_metadata_of_an_unknown_document_is_not_found(uow: FakeArchiveUnitOfWork) -> None:
     with pytest.raises(NotArchived) as refused:
-        retrieval.metadata(uow, str(uuid.uuid4()), "rita")
+        retrieval.metadata(uow, str(uuid.uuid4()), RITA)
     assert (refused.value.code, str(refused.value)) == ("not_found", "not archived")
 
 
@@ -317,7 +319,7 @@ def test_link_is_logged_and_expires(uow: FakeArchiveUnitOfWork, sources: FakeSou
     document_id = _archive(uow, sources, packages)
     before = utcnow()
 
-    link = retrieval.link(uow, packages, 300, document_id, "rita")
+    link = retrieval.link(uow, packages, 300, document_id, RITA)
 
     assert "expires=300" in link.url and before + timedelta(seconds=299) < link.expires_at
     assert [e.action for e in uow.access_log.entries] == ["link"]
@@ -367,3 +369,61 @@ def test_aussonderung_refuses_unknown_processes_and_unreadable_messages(
         aussonderung.transfer(uow, packages, PARTIES, ["50.10-2016/0001"])
 
     assert unknown.value.code == "unknown_process" and not_offered.value.code == "not_offered"
+
+
+ADMIN = Reader("adam", frozenset({"admin"}))
+CLERK_50 = Reader("sven", frozenset({"clerk"}), frozenset({"50"}))
+
+
+def test_a_search_is_logged_with_who_what_and_how_many_hits(
+    uow: FakeArchiveUnitOfWork, sources: FakeSources, packages: FakePackages
+) -> None:
+    _archive(uow, sources, packages, aktenzeichen="63.01-2026/0001")
+    _archive(uow, sources, packages, aktenzeichen="63.01-2026/0002")
+
+    retrieval.search(uow, SearchQuery(aktenzeichen="63.01-", text="Schmidt"), RITA)
+
+    [entry] = retrieval.access_log(uow, None, limit=10, offset=0).items
+    assert (entry.user, entry.action, entry.hits) == ("rita", "search", 2)
+    assert entry.query == "aktenzeichen=63.01-; q=Schmidt; limit=20; offset=0"
+
+
+def test_a_package_view_is_logged(uow: FakeArchiveUnitOfWork, sources: FakeSources, packages: FakePackages) -> None:
+    document_id = _archive(uow, sources, packages)
+
+    retrieval.package(uow, packages, document_id, RITA)
+    retrieval.metadata(uow, document_id, RITA)
+
+    page = retrieval.access_log(uow, document_id, limit=10, offset=0)
+    assert [(e.user, e.action) for e in page.items] == [("rita", "metadata"), ("rita", "package")]
+
+
+def test_an_admin_sees_a_confidential_package_but_may_not_open_it(
+    uow: FakeArchiveUnitOfWork, sources: FakeSources, packages: FakePackages
+) -> None:
+    document_id = _archive(uow, sources, packages, org_unit="10", confidential=True)
+    assert uow.documents.rows[document_id].org_unit == "10" and uow.documents.rows[document_id].confidential
+
+    assert retrieval.metadata(uow, document_id, ADMIN).document_id == document_id
+    with pytest.raises(NotArchived):
+        retrieval.download(uow, packages, document_id, ADMIN)
+    with pytest.raises(NotArchived):
+        retrieval.link(uow, packages, 300, document_id, ADMIN)
+    assert b"".join(retrieval.download(uow, packages, document_id, RITA).chunks) == PDF
+    assert [e.action for e in uow.access_log.entries] == ["metadata", "download"]
+
+
+def test_who_may_not_see_a_package_gets_not_archived_and_finds_nothing(
+    uow: FakeArchiveUnitOfWork, sources: FakeSources, packages: FakePackages
+) -> None:
+    document_id = _archive(uow, sources, packages, org_unit="20")
+
+    with pytest.raises(NotArchived):
+        retrieval.metadata(uow, document_id, CLERK_50)
+    with pytest.raises(NotArchived):
+        retrieval.package(uow, packages, document_id, CLERK_50)
+    page = retrieval.search(uow, SearchQuery(aktenzeichen="63.01-"), CLERK_50)
+    assert (page.total, page.items) == (0, [])
+    assert retrieval.verify(uow, packages, [document_id], None, CLERK_50).checked == 0
+    assert disposal.due(uow, utcnow() + timedelta(days=365 * 31), CLERK_50) == []
+    assert len(disposal.due(uow, utcnow() + timedelta(days=365 * 31), RITA)) == 1
