@@ -14,6 +14,7 @@ def dev_kafka_password(principal: str) -> str:
     """The development password of a Kafka principal (ingest, workflow, archive, portal): never for production."""
     return f"{principal}-kafka-dev-secret"
 
+
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 
 
