@@ -71,10 +71,10 @@ def _fetch_all(event: Outcome, sources: Sources, workdir: Path) -> list[Fetched]
     for item in domain.package_sources(event):
         local = workdir / item.path.replace("/", "_")
         try:
-            failure = domain.check_recorded_sha256(item.source, sources.recorded_sha256(item.source))
+            sha256, size = sources.download_hashed(item.source, local)
+            failure = check_fixity(item.source.sha256, item.source.size, sha256, size)
             if failure is None:
-                sha256, size = sources.download_hashed(item.source, local)
-                failure = check_fixity(item.source.sha256, item.source.size, sha256, size)
+                failure = domain.check_recorded_sha256(item.source, sources.recorded_sha256(item.source))
         except SourceMissing as exc:
             return IntegrityFailure(str(exc))
         if failure is not None:
