@@ -17,11 +17,11 @@ from shared.settings import Settings, dev_kafka_password
 from shared.storage import ObjectStore
 from tests.integration.conftest import Api, TopicReader, wait_for
 
-QUICK = {"request_timeout_ms": 3000, "max_block_ms": 3000, "api_version_auto_timeout_ms": 3000}
+QUICK = {"request_timeout_ms": 3000}
 
 
 def _producer(settings: Settings, **auth: str) -> KafkaProducer:
-    return KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, retries=0, **QUICK, **auth)  # type: ignore[arg-type]
+    return KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, retries=0, max_block_ms=3000, **QUICK, **auth)  # type: ignore[arg-type]
 
 
 def _produce(settings: Settings, topic: str, key: str, **auth: str) -> None:
