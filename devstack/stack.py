@@ -9,9 +9,8 @@ from pathlib import Path
 from devstack.kafka import KafkaServer, dev_credentials
 from devstack.minio import MinioServer
 from devstack.processes import ManagedProcess, free_port, require_free_port
-from shared.events import ALL_TOPICS
-from shared.kafka_acl import ADMIN, all_rules
-from shared.messaging import apply_acls, create_topics
+from shared.kafka_acl import ADMIN
+from shared.kafka_setup import set_up_kafka
 from shared.settings import Settings
 from shared.storage import ObjectStore, ensure_buckets
 
@@ -78,9 +77,7 @@ class Stack:
             self.data_dir / "minio", self.ports.minio, self.ports.minio_console, self.access_key, self.secret_key
         ).start()
         settings = self.settings()
-        admin = (settings.kafka_username, settings.kafka_password)
-        create_topics(settings.kafka_bootstrap, ALL_TOPICS, settings.kafka_partitions, *admin)
-        apply_acls(settings.kafka_bootstrap, all_rules(), *admin)
+        set_up_kafka(settings)  # topics and ACLs, as the admin principal
         ensure_buckets(ObjectStore(settings), settings)
 
     def settings(self) -> Settings:
