@@ -17,7 +17,7 @@ from shared.settings import Settings, dev_kafka_password
 from shared.storage import ObjectStore
 from tests.integration.conftest import Api, TopicReader, wait_for
 
-QUICK = {"request_timeout_ms": 3000}
+QUICK = {"request_timeout_ms": 3000, "bootstrap_timeout_ms": 3000}
 
 
 def _producer(settings: Settings, **auth: str) -> KafkaProducer:
