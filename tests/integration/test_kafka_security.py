@@ -11,6 +11,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError, TopicAuthorizationFailedError
 
 from devstack.stack import Stack
+from services.portal.lag import consumer_lag
 from shared.events import DocumentApproved, DocumentMetadata, StoredObject
 from shared.messaging import kafka_python_auth
 from shared.settings import Settings, dev_kafka_password
@@ -171,3 +172,15 @@ def test_a_forged_approval_is_dead_lettered_and_nothing_archived(
     assert reason in letters[0]["reason"] and original.key in letters[0]["reason"]
     assert api.archived(str(document_id)).status_code == 404
     assert not topics.about("documents.archived", str(document_id))
+
+
+def test_the_portal_sees_the_consumer_lag_of_every_group(settings: Settings, topics: TopicReader) -> None:
+    """What the admin's system page shows, read with the portal's own principal (describe only)."""
+    partition, offset = topics.publish("documents.ingested", f"lag-probe-{uuid.uuid4()}", b'{"not": "an event"}')
+    topics.wait_consumed("workflow", "documents.ingested", partition, offset)
+
+    portal = ("portal", dev_kafka_password("portal"))
+    lag = wait_for(lambda: consumer_lag(settings.kafka_bootstrap, *portal))
+
+    assert ("workflow", "documents.ingested") in {(row.group, row.topic) for row in lag}
+    assert all(row.lag >= 0 for row in lag)
