@@ -7,9 +7,18 @@ import uuid
 from pathlib import Path
 
 from devstack.processes import ManagedProcess, SetupError, apt_install, cache_dir, require_free_port, tcp_open
+from shared.kafka_acl import ADMIN, SERVICE_PRINCIPALS
+from shared.messaging import kafka_python_auth
+from shared.settings import dev_kafka_password
 
 KAFKA_VERSION = "4.3.1"
 POM = Path(__file__).parent / "kafka" / "pom.xml"
+
+
+def _scram_marker(data_dir: Path) -> Path:
+    """Written after a format that created the SCRAM users."""
+    return data_dir / "scram-users.txt"
+
 
 LOG4J2 = """\
 status = warn
@@ -30,11 +39,21 @@ SERVER_PROPERTIES = """\
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:{cport}
-listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}
-advertised.listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}
-inter.broker.listener.name=PLAINTEXT
+listeners=SASL_PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}
+advertised.listeners=SASL_PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{cport}
+inter.broker.listener.name=SASL_PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+# Clients authenticate with SASL/SCRAM-SHA-512; the controller listener stays on loopback, inside the broker.
+sasl.enabled.mechanisms=SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512
+listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config=\
+  org.apache.kafka.common.security.scram.ScramLoginModule required username="{admin}" password="{admin_password}";
+# ACLs (shared.kafka_acl): each service principal may only what its table row says. The controller listener's
+# ANONYMOUS principal is the broker talking to its own controller on loopback.
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:{admin};User:ANONYMOUS
 log.dirs={logs}
 num.partitions=3
 offsets.topic.replication.factor=1
@@ -97,12 +116,25 @@ def kafka_libs() -> Path:
     return libs
 
 
+def dev_credentials() -> dict[str, str]:
+    """The development SCRAM credentials: the admin (devstack, tests) and one principal per service."""
+    return {name: dev_kafka_password(name) for name in (ADMIN, *SERVICE_PRINCIPALS)}
+
+
 class KafkaServer:
-    def __init__(self, data_dir: Path, port: int, controller_port: int) -> None:
+    def __init__(
+        self, data_dir: Path, port: int, controller_port: int, credentials: dict[str, str] | None = None
+    ) -> None:
         self.data_dir = data_dir
         self.port = port
         self.controller_port = controller_port
+        # SCRAM-SHA-512 user -> password, written into the storage at format time; `admin` is the super user.
+        self.credentials = credentials or dev_credentials()
         self.process: ManagedProcess | None = None
+
+    @property
+    def admin_auth(self) -> dict[str, str]:
+        return kafka_python_auth(ADMIN, self.credentials[ADMIN])
 
     @property
     def bootstrap(self) -> str:
@@ -115,13 +147,21 @@ class KafkaServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config = self.data_dir / "server.properties"
         config.write_text(
-            SERVER_PROPERTIES.format(port=self.port, cport=self.controller_port, logs=self.data_dir / "logs")
+            SERVER_PROPERTIES.format(
+                port=self.port,
+                cport=self.controller_port,
+                logs=self.data_dir / "logs",
+                admin=ADMIN,
+                admin_password=self.credentials[ADMIN],
+            )
         )
         log4j = self.data_dir / "log4j2.properties"
         log4j.write_text(LOG4J2.format(log=self.data_dir / "server.log"))
         classpath = f"{libs}/*"
+        self._set_aside_data_without_scram()
         if not (self.data_dir / "logs" / "meta.properties").exists():
             self._format(java, classpath, config)
+            _scram_marker(self.data_dir).write_text("SCRAM-SHA-512 users written at format time\n")
         argv = [
             java,
             "-Xms256m",
@@ -152,6 +192,11 @@ class KafkaServer:
                 str(uuid.uuid4()),
                 "-c",
                 str(config),
+                *(
+                    arg
+                    for name, password in self.credentials.items()
+                    for arg in ("--add-scram", f"SCRAM-SHA-512=[name={name},password={password}]")
+                ),
             ],
             capture_output=True,
             text=True,
@@ -160,13 +205,21 @@ class KafkaServer:
         if done.returncode != 0:
             raise SetupError(f"formatting the Kafka storage failed:\n{(done.stdout + done.stderr)[-2000:]}")
 
+    def _set_aside_data_without_scram(self) -> None:
+        """A data directory formatted before SASL was required has no users: move it aside (never delete)."""
+        logs = self.data_dir / "logs"
+        if (logs / "meta.properties").exists() and not _scram_marker(self.data_dir).exists():
+            aside = self.data_dir / f"logs.before-sasl-{uuid.uuid4().hex[:8]}"
+            logs.rename(aside)
+            print(f"[eakte] Kafka data without SCRAM users moved to {aside}; formatting anew", flush=True)
+
     def _ready(self) -> bool:
         if not tcp_open(self.port):
             return False
         from kafka.admin import KafkaAdminClient
 
         try:
-            admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
+            admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000, **self.admin_auth)
         except Exception:
             return False
         try:

@@ -76,7 +76,8 @@ def _print_banner(stack: Stack, jwt_secret: str, seconds: float) -> None:
         f"  ingest    {stack.url('ingest')}   POST /api/v1/documents, GET /api/v1/documents/{{id}}",
         f"  workflow  {stack.url('workflow')}   GET /api/v1/tasks, POST /api/v1/tasks/{{id}}/decision",
         f"  archive   {stack.url('archive')}   GET /api/v1/archive/{{id}}, GET /api/v1/archive/{{id}}/content",
-        f"  kafka     {settings.kafka_bootstrap}",
+        f"  kafka     {settings.kafka_bootstrap}  SASL/SCRAM-SHA-512, user {settings.kafka_username!r}, "
+        f"password {settings.kafka_password!r} (each service has its own principal; README: Kafka security)",
         f"  minio     http://{settings.s3_endpoint}  "
         f"access key {settings.s3_access_key!r}, secret {settings.s3_secret_key!r}",
         f"  hot-folder {stack.hotfolder}  (drop scans here; they move to processed/ or failed/)",

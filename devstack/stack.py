@@ -6,11 +6,11 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from devstack.kafka import KafkaServer
+from devstack.kafka import KafkaServer, dev_credentials
 from devstack.minio import MinioServer
 from devstack.processes import ManagedProcess, free_port, require_free_port
-from shared.events import ALL_TOPICS
-from shared.messaging import create_topics
+from shared.kafka_acl import ADMIN
+from shared.kafka_setup import set_up_kafka
 from shared.settings import Settings
 from shared.storage import ObjectStore, ensure_buckets
 
@@ -59,6 +59,8 @@ class Stack:
     # next restart (tests restart a service with other limits), e.g. {"workflow": {"EAKTE_CLOCK": "controllable"}}.
     base_env: dict[str, dict[str, str]] = field(default_factory=dict)
     extra_env: dict[str, dict[str, str]] = field(default_factory=dict)
+    # SCRAM-SHA-512 user -> password: the admin (topics, ACLs, the tests) and one principal per service.
+    kafka_credentials: dict[str, str] = field(default_factory=dev_credentials)
     kafka: KafkaServer | None = None
     minio: MinioServer | None = None
     services: dict[str, ManagedProcess] = field(default_factory=dict)
@@ -68,12 +70,14 @@ class Stack:
 
     # --- infrastructure -------------------------------------------------------------------------
     def start_infra(self) -> None:
-        self.kafka = KafkaServer(self.data_dir / "kafka", self.ports.kafka, self.ports.kafka_controller).start()
+        self.kafka = KafkaServer(
+            self.data_dir / "kafka", self.ports.kafka, self.ports.kafka_controller, self.kafka_credentials
+        ).start()
         self.minio = MinioServer(
             self.data_dir / "minio", self.ports.minio, self.ports.minio_console, self.access_key, self.secret_key
         ).start()
         settings = self.settings()
-        create_topics(settings.kafka_bootstrap, ALL_TOPICS, settings.kafka_partitions)
+        set_up_kafka(settings)  # topics and ACLs, as the admin principal
         ensure_buckets(ObjectStore(settings), settings)
 
     def settings(self) -> Settings:
@@ -83,6 +87,9 @@ class Stack:
         values = {
             "data_dir": str(self.data_dir),
             "kafka_bootstrap": f"127.0.0.1:{self.ports.kafka}",
+            # The stack's own view (devstack, tests) is the admin's; each service gets its own principal.
+            "kafka_username": ADMIN,
+            "kafka_password": self.kafka_credentials[ADMIN],
             "s3_endpoint": f"127.0.0.1:{self.ports.minio}",
             "s3_access_key": self.access_key,
             "s3_secret_key": self.secret_key,
@@ -99,6 +106,8 @@ class Stack:
     def env_for(self, name: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("EAKTE_")}
         env.update({f"EAKTE_{key.upper()}": value for key, value in self._settings_values().items()})
+        env["EAKTE_KAFKA_USERNAME"] = name
+        env["EAKTE_KAFKA_PASSWORD"] = self.kafka_credentials[name]
         if name in self.database_urls:
             env["EAKTE_DATABASE_URL"] = self.database_urls[name]
         if name == "ingest" and self.hotfolder is not None:

@@ -22,7 +22,7 @@ workflow.escalated          workflow scheduler                        none here 
 workflow.resubmission_due   workflow scheduler                        none here (for notification systems)
 <topic>.dlq                 any consumer (unreadable or poison);      none: kept for IT to inspect and replay
                             workflow (unknown workflow); archive
-                            (fingerprint mismatch)
+                            (provenance or fingerprint refused)
 
 A consumer group's handler is the function decorated with `@consumer(..., group="<group>")` in
 `services/<service>/handlers.py` (the first part of the group names the service): grep for the group name.

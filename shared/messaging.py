@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
@@ -10,11 +11,23 @@ from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, ProducerClosed
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
-from kafka.admin import KafkaAdminClient
+from faststream.security import SASLScram512
+from kafka.admin import (
+    ACL,
+    ACLFilter,
+    ACLOperation,
+    ACLPermissionType,
+    ACLResourcePatternType,
+    KafkaAdminClient,
+    ResourcePattern,
+    ResourcePatternFilter,
+    ResourceType,
+)
 from kafka.errors import TopicAlreadyExistsError
 from pydantic import ValidationError
 
 from shared.events import DeadLetter, Event, dead_letter_topic
+from shared.kafka_acl import Rule
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +45,28 @@ def _record_of(message: KafkaMessage) -> ConsumerRecord:
     return raw
 
 
-def create_topics(bootstrap: str, topics: Iterable[str], partitions: int) -> list[str]:
-    """Create the topics that are missing; return the names created."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="eakte-admin")
+def kafka_python_auth(username: str, password: str) -> dict[str, str]:
+    """kafka-python client arguments for a SASL/SCRAM-SHA-512 principal (none without a user name)."""
+    if not username:
+        return {}
+    return {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": "SCRAM-SHA-512",
+        "sasl_plain_username": username,
+        "sasl_plain_password": password,
+    }
+
+
+def _admin_client(bootstrap: str, username: str, password: str) -> KafkaAdminClient:
+    auth = kafka_python_auth(username, password)
+    return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="eakte-admin", **auth)
+
+
+def create_topics(
+    bootstrap: str, topics: Iterable[str], partitions: int, username: str = "", password: str = ""
+) -> list[str]:
+    """Create the topics that are missing; return the names created (the admin principal's job)."""
+    admin = _admin_client(bootstrap, username, password)
     try:
         existing = set(admin.list_topics())
         missing = [name for name in topics if name not in existing]
@@ -47,8 +79,52 @@ def create_topics(bootstrap: str, topics: Iterable[str], partitions: int) -> lis
         admin.close()
 
 
-def make_broker(bootstrap: str, client_id: str) -> KafkaBroker:
-    return KafkaBroker(bootstrap, client_id=client_id, enable_idempotence=True, acks="all")
+def _acl(rule: Rule) -> ACL:
+    pattern = ACLResourcePatternType.PREFIXED if rule.prefixed else ACLResourcePatternType.LITERAL
+    return ACL(
+        principal=f"User:{rule.principal}",
+        host="*",
+        operation=ACLOperation[rule.operation],
+        permission_type=ACLPermissionType.ALLOW,
+        resource_pattern=ResourcePattern(ResourceType[rule.resource], rule.name, pattern),
+    )
+
+
+def apply_acls(bootstrap: str, rules: Iterable[Rule], username: str, password: str) -> int:
+    """Create the ALLOW bindings of `rules` (idempotent: existing ones stay); return how many were sent."""
+    rules_list = list(rules)
+    acls = [_acl(rule) for rule in rules_list]
+    admin = _admin_client(bootstrap, username, password)
+    try:
+        result = admin.create_acls(acls)
+        if result.get("failed"):
+            raise RuntimeError(f"Kafka refused ACLs: {result['failed']}")
+        _wait_until_in_force(admin, len(set(rules_list)))
+        return len(acls)
+    finally:
+        admin.close()
+
+
+def _wait_until_in_force(admin: KafkaAdminClient, expected: int, timeout_s: float = 30.0) -> None:
+    """ACLs reach the authorizer through the metadata log a moment after they were accepted: wait for them."""
+    everything = ACLFilter(
+        principal=None,
+        host=None,
+        operation=ACLOperation.ANY,
+        permission_type=ACLPermissionType.ANY,
+        resource_pattern=ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY),
+    )
+    deadline = time.monotonic() + timeout_s
+    while len(admin.describe_acls(everything)[0]) < expected:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the broker did not put {expected} ACLs in force within {timeout_s} s")
+        time.sleep(0.1)
+
+
+def make_broker(bootstrap: str, client_id: str, username: str = "", password: str = "") -> KafkaBroker:
+    """The service's FastStream broker, authenticated as its own SASL/SCRAM principal when one is set."""
+    security = SASLScram512(username=username, password=password) if username else None
+    return KafkaBroker(bootstrap, client_id=client_id, enable_idempotence=True, acks="all", security=security)
 
 
 _AWAY = (KafkaConnectionError, KafkaTimeoutError, ProducerClosed, TimeoutError, ConnectionError)

@@ -17,8 +17,7 @@ from starlette.exceptions import HTTPException
 
 from shared.db import make_engine, make_sessions
 from shared.errors import Refused, status_of
-from shared.events import ALL_TOPICS
-from shared.messaging import broker_away, create_topics, make_broker, publisher_for
+from shared.messaging import broker_away, make_broker, publisher_for
 from shared.outbox import OutboxRelay
 from shared.outbox_routes import router as outbox_router
 from shared.request_gate import BodyLimits, RequestGate
@@ -39,7 +38,7 @@ class ServiceRuntime:
 def build_runtime(name: str, settings: Settings, *bases: type[DeclarativeBase]) -> ServiceRuntime:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     sessions = make_sessions(make_engine(settings.database_url_for(name)), *bases)
-    broker = make_broker(settings.kafka_bootstrap, client_id=f"eakte-{name}")
+    broker = make_broker(settings.kafka_bootstrap, f"eakte-{name}", settings.kafka_username, settings.kafka_password)
     relay = OutboxRelay(sessions, publisher_for(broker), transient=broker_away)
     return ServiceRuntime(name=name, settings=settings, sessions=sessions, broker=broker, relay=relay)
 
@@ -90,12 +89,12 @@ def build_app(
 def _lifespan(
     runtime: ServiceRuntime, background: list[BackgroundJob]
 ) -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]:
-    """Topics and broker up first; then the background jobs and the outbox relay, cancelled on the way down."""
+    """Broker up first; then the background jobs and the outbox relay, cancelled on the way down."""
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         settings = runtime.settings
-        await asyncio.to_thread(create_topics, settings.kafka_bootstrap, ALL_TOPICS, settings.kafka_partitions)
+        # The topics exist already: the admin principal creates them with the ACLs (devstack, compose's kafka-init).
         await runtime.broker.start()
         tasks: list[asyncio.Task[None]] = [
             asyncio.create_task(job(), name=f"{runtime.name}-{job.__qualname__}") for job in background

@@ -14,6 +14,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from devstack.stack import Ports, Stack
+from shared.messaging import kafka_python_auth
 from shared.settings import Settings
 from tests.conftest import token, unique_bytes
 
@@ -148,8 +149,10 @@ def pdf(tmp_path: Path) -> Path:
 class TopicReader:
     """Reads what is on a topic, from the beginning, as IT would when inspecting it."""
 
-    def __init__(self, bootstrap: str) -> None:
+    def __init__(self, bootstrap: str, auth: dict[str, str] | None = None) -> None:
         self.bootstrap = bootstrap
+        # kafka-python SASL arguments (`shared.messaging.kafka_python_auth`); the tests read as the admin.
+        self.auth = auth or {}
 
     def messages(self, topic: str, timeout_ms: int = 3000) -> list[dict]:
         return [json.loads(record.value) for record in self._records(topic, timeout_ms)]
@@ -162,6 +165,7 @@ class TopicReader:
             auto_offset_reset="earliest",
             enable_auto_commit=False,
             consumer_timeout_ms=timeout_ms,
+            **self.auth,
         )
         try:
             return list(consumer)
@@ -181,7 +185,7 @@ class TopicReader:
 
     def publish(self, topic: str, key: str, payload: bytes) -> tuple[int, int]:
         """Publish a raw message; return its (partition, offset)."""
-        producer = KafkaProducer(bootstrap_servers=self.bootstrap)
+        producer = KafkaProducer(bootstrap_servers=self.bootstrap, **self.auth)
         try:
             sent = producer.send(topic, key=key.encode(), value=payload).get(timeout=30)
         finally:
@@ -190,7 +194,7 @@ class TopicReader:
 
     def wait_consumed(self, group: str, topic: str, partition: int, offset: int, timeout_s: float = 30) -> None:
         """Wait until consumer group `group` has committed past `offset`: the message was handled."""
-        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, **self.auth)
         try:
 
             def committed() -> bool:
@@ -205,4 +209,4 @@ class TopicReader:
 
 @pytest.fixture(scope="session")
 def topics(settings: Settings) -> TopicReader:
-    return TopicReader(settings.kafka_bootstrap)
+    return TopicReader(settings.kafka_bootstrap, kafka_python_auth(settings.kafka_username, settings.kafka_password))

@@ -64,14 +64,19 @@ def _take_in(uow: ArchiveUnitOfWork, event: Outcome, intake: Intake) -> str | No
 
 
 def _fetch_all(event: Outcome, sources: Sources, workdir: Path) -> list[Fetched] | IntegrityFailure:
+    refused = domain.check_provenance(event, sources.bucket)
+    if refused is not None:
+        return refused
     fetched = []
     for item in domain.package_sources(event):
         local = workdir / item.path.replace("/", "_")
         try:
             sha256, size = sources.download_hashed(item.source, local)
+            failure = check_fixity(item.source.sha256, item.source.size, sha256, size)
+            if failure is None:
+                failure = domain.check_recorded_sha256(item.source, sources.recorded_sha256(item.source))
         except SourceMissing as exc:
             return IntegrityFailure(str(exc))
-        failure = check_fixity(item.source.sha256, item.source.size, sha256, size)
         if failure is not None:
             return IntegrityFailure(f"{item.path}: {failure.reason}")
         fetched.append(Fetched(item.path, local, item.content_type))

@@ -37,7 +37,7 @@ def bootstrap(runtime: ServiceRuntime, store: ObjectStore) -> Archive:
         return SqlArchiveUnitOfWork(runtime.sessions, index, runtime.relay.notify)
 
     packages = PackageStore(store, settings.archive_bucket, settings.archive_object_lock)
-    intake = Intake(SourceStore(store), packages, settings.archive_retention_override_s)
+    intake = Intake(SourceStore(store, settings.inbox_bucket), packages, settings.archive_retention_override_s)
     parties = Parties(
         sender=Institution(name=settings.xdomea_sender),
         receiver=Institution(name=settings.xdomea_receiver),

@@ -171,6 +171,43 @@ def package_sources(event: Outcome) -> list[PackageSource]:
     return sources
 
 
+def intake_prefix(document_id: str) -> str:
+    """Where intake stores a document's files (original, rendition, OCR, large audit trail) in the inbox bucket."""
+    return f"documents/{document_id}/"
+
+
+def referenced_objects(event: Outcome) -> list[StoredObject]:
+    """Every stored object an outcome event asks the archive to read."""
+    found = [item.source for item in package_sources(event)]
+    return [*found, event.audit_ref] if event.audit_ref is not None else found
+
+
+def check_provenance(event: Outcome, inbox_bucket: str) -> IntegrityFailure | None:
+    """Defence in depth against a forged or confused event: the archive reads only the inbox bucket, and there
+    only under this document's own prefix; whoever produced the event (Kafka's ACLs aside) gets no further."""
+    prefix = intake_prefix(str(event.document_id))
+    for source in referenced_objects(event):
+        where = f"{source.bucket}/{source.key}"
+        if source.bucket != inbox_bucket:
+            return IntegrityFailure(f"source not in the inbox bucket {inbox_bucket}: {where}")
+        segments = source.key.removeprefix(prefix).split("/")
+        if not source.key.startswith(prefix) or any(part in ("", ".", "..") for part in segments):
+            return IntegrityFailure(f"source not under this document's key prefix {prefix}: {where}")
+    return None
+
+
+def check_recorded_sha256(source: StoredObject, recorded_sha256: str) -> IntegrityFailure | None:
+    """The event's fingerprint must be the one intake recorded on the object when it stored it."""
+    where = f"{source.bucket}/{source.key}"
+    if not recorded_sha256:
+        return IntegrityFailure(f"no SHA-256 recorded at intake on {where}")
+    if recorded_sha256 != source.sha256:
+        return IntegrityFailure(
+            f"sha256 differs from intake's record on {where}: recorded {recorded_sha256}, event {source.sha256}"
+        )
+    return None
+
+
 def audit_without_trail(event: Outcome) -> dict[str, Any]:
     """`data/audit.json` when no audit trail came with the decision: the decisions at least."""
     return {

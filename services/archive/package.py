@@ -119,8 +119,17 @@ class PackageStore:
 class SourceStore:
     """The intake objects a package copies, read through `shared.storage.ObjectStore`."""
 
-    def __init__(self, store: ObjectStore) -> None:
+    def __init__(self, store: ObjectStore, bucket: str) -> None:
         self._store = store
+        self.bucket = bucket
+
+    def recorded_sha256(self, source: StoredObject) -> str:
+        try:
+            return self._store.stat(source.bucket, source.key).sha256
+        except S3Error as exc:
+            if exc.code in (*MISSING, "NoSuchBucket"):
+                raise SourceMissing(f"{source.bucket}/{source.key} is missing ({exc.code})") from exc
+            raise
 
     def download_hashed(self, source: StoredObject, destination: Path) -> tuple[str, int]:
         """Copy `source` to `destination`; its SHA-256 and size. Raises SourceMissing when it is gone."""

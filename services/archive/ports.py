@@ -41,7 +41,13 @@ class SourceMissing(Exception):
 
 
 class Sources(Protocol):
-    """The intake objects (original, rendition, OCR) that a package copies."""
+    """The intake objects (original, rendition, OCR) that a package copies, in the inbox bucket."""
+
+    bucket: str
+
+    def recorded_sha256(self, source: StoredObject) -> str:
+        """The SHA-256 intake recorded on the object when it stored it ("" if none). Raises SourceMissing."""
+        ...
 
     def download_hashed(self, source: StoredObject, destination: Path) -> tuple[str, int]: ...
 

@@ -18,8 +18,8 @@ from services.ingest.domain import (
     DocumentStatus,
     check_may_revise,
     clean_filename,
-    overlong_identifier,
     first_org_unit,
+    overlong_identifier,
     whose_documents,
 )
 from services.ingest.filing import FilingService

@@ -70,7 +70,10 @@ async def system_page(request: Request, user: Admin) -> Response:
     backend: Backend = request.app.state.backend
     healthy = await asyncio.gather(*(backend.health(name) for name in SERVICES))
     try:
-        lag = await asyncio.to_thread(consumer_lag, request.app.state.settings.kafka_bootstrap)
+        settings = request.app.state.settings
+        lag = await asyncio.to_thread(
+            consumer_lag, settings.kafka_bootstrap, settings.kafka_username, settings.kafka_password
+        )
         kafka_ok = True
     except KafkaError:
         lag, kafka_ok = [], False

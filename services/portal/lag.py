@@ -6,6 +6,8 @@ from kafka import KafkaAdminClient
 from kafka.admin import OffsetSpec
 from kafka.errors import KafkaError
 
+from shared.messaging import kafka_python_auth
+
 
 @dataclass(frozen=True)
 class GroupLag:
@@ -15,12 +17,19 @@ class GroupLag:
     lag: int
 
 
-def consumer_lag(bootstrap: str, timeout_ms: int = 3000) -> list[GroupLag]:
+def consumer_lag(bootstrap: str, username: str = "", password: str = "", timeout_ms: int = 3000) -> list[GroupLag]:
     """Blocking: call in a thread. Raises KafkaError when the broker cannot be reached.
+
+    The portal's principal may only describe topics and groups and read their committed offsets.
 
     A group that has not committed anything yet (it never received an event) has no row.
     """
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=timeout_ms, client_id="eakte-portal")
+    admin = KafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        request_timeout_ms=timeout_ms,
+        client_id="eakte-portal",
+        **kafka_python_auth(username, password),
+    )
     try:
         states = {group["group_id"]: group.get("group_state", "") for group in admin.list_groups()}
         committed = admin.list_group_offsets(dict.fromkeys(states)) if states else {}

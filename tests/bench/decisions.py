@@ -25,12 +25,18 @@ from kafka import KafkaConsumer, KafkaProducer
 
 from devstack.stack import Stack
 from shared.events import DocumentIngested, DocumentMetadata, StoredObject
+from shared.messaging import kafka_python_auth
+from shared.settings import Settings
 from shared.storage import ObjectStore
 from tests.bench import bench_stack, stop_cleanly_on_sigterm, write_result
 from tests.bench.pipeline import percentile
 from tests.conftest import CORPUS, token
 
 JWT_SECRET = "bench-secret-0123456789abcdef0123456789"
+
+
+def _auth(settings: Settings) -> dict[str, str]:
+    return kafka_python_auth(settings.kafka_username, settings.kafka_password)
 
 
 def publish_documents(stack: Stack, count: int) -> set[str]:
@@ -41,7 +47,7 @@ def publish_documents(stack: Stack, count: int) -> set[str]:
     original = StoredObject(
         bucket=settings.inbox_bucket, key=key, size=len(data), sha256=hashlib.sha256(data).hexdigest()
     )
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", **_auth(settings))
     ids: set[str] = set()
     try:
         for index in range(count):
@@ -83,6 +89,7 @@ def run(stack: Stack, count: int, concurrency: int) -> dict:
     consumer = KafkaConsumer(
         "documents.approved",
         bootstrap_servers=stack.settings().kafka_bootstrap,
+        **_auth(stack.settings()),
         group_id=f"bench-{uuid.uuid4()}",
         auto_offset_reset="earliest",
         fetch_max_wait_ms=20,

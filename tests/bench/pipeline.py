@@ -20,6 +20,7 @@ import httpx
 from kafka import KafkaConsumer
 
 from devstack.stack import Stack
+from shared.messaging import kafka_python_auth
 from shared.storage import ObjectStore
 from tests.bench import bench_stack, stop_cleanly_on_sigterm, write_result
 from tests.conftest import CORPUS, corpus_manifest, token
@@ -65,6 +66,7 @@ def run_pipeline(stack: Stack, documents: list[bytes], concurrency: int) -> dict
     consumer = KafkaConsumer(
         "documents.archived",
         bootstrap_servers=stack.settings().kafka_bootstrap,
+        **kafka_python_auth(stack.settings().kafka_username, stack.settings().kafka_password),
         group_id=f"bench-{uuid.uuid4()}",
         auto_offset_reset="earliest",
     )

@@ -145,13 +145,15 @@ class Workflows:
         document_id = document_id or str(uuid.uuid4())
         data = self.pdf + f"\n%version {version}\n".encode()
         key = f"documents/{document_id}/original.pdf"
-        self.store.client.put_object(self.settings.inbox_bucket, key, io.BytesIO(data), len(data))
+        sha256 = hashlib.sha256(data).hexdigest()
+        # As intake stores it: with the SHA-256 recorded on the object (the archive checks it).
+        self.store.client.put_object(
+            self.settings.inbox_bucket, key, io.BytesIO(data), len(data), metadata={"sha256": sha256}
+        )
         event = DocumentIngested(
             document_id=uuid.UUID(document_id),
             correlation_id=uuid.uuid4(),
-            original=StoredObject(
-                bucket=self.settings.inbox_bucket, key=key, size=len(data), sha256=hashlib.sha256(data).hexdigest()
-            ),
+            original=StoredObject(bucket=self.settings.inbox_bucket, key=key, size=len(data), sha256=sha256),
             metadata=DocumentMetadata(
                 title=title,
                 aktenzeichen="50.10-2026/0042",

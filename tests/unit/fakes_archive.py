@@ -114,14 +114,23 @@ class FakeArchiveUnitOfWork(FakeUnitOfWork, ArchiveUnitOfWork):
 
 
 class FakeSources:
-    """Intake objects by (bucket, key)."""
+    """Intake objects by (bucket, key), each with the SHA-256 recorded when it was stored (as `put_file` does)."""
 
-    def __init__(self) -> None:
+    def __init__(self, bucket: str = "inbox") -> None:
+        self.bucket = bucket
         self.objects: dict[tuple[str, str], bytes] = {}
+        self.recorded: dict[tuple[str, str], str] = {}
 
-    def put(self, bucket: str, key: str, data: bytes) -> StoredObject:
+    def put(self, bucket: str, key: str, data: bytes, recorded_sha256: str | None = None) -> StoredObject:
+        """Store `data`; record its SHA-256 (or `recorded_sha256`, as a tampered or foreign object would have)."""
+        sha256 = hashlib.sha256(data).hexdigest()
         self.objects[(bucket, key)] = data
-        return StoredObject(bucket=bucket, key=key, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+        self.recorded[(bucket, key)] = sha256 if recorded_sha256 is None else recorded_sha256
+        return StoredObject(bucket=bucket, key=key, size=len(data), sha256=sha256)
+
+    def recorded_sha256(self, source: StoredObject) -> str:
+        self.read(source)
+        return self.recorded[(source.bucket, source.key)]
 
     def download_hashed(self, source: StoredObject, destination: Path) -> tuple[str, int]:
         data = self.read(source)

@@ -72,7 +72,7 @@ def _decisions() -> list[Decision]:
 
 def _approved(sources: FakeSources, data: bytes = PDF, **fields: object) -> DocumentApproved:
     document_id = uuid.uuid4()
-    original = sources.put("inbox", f"{document_id}/antrag.pdf", data)
+    original = sources.put("inbox", f"documents/{document_id}/antrag.pdf", data)
     return DocumentApproved(
         document_id=document_id,
         correlation_id=uuid.uuid4(),

@@ -16,6 +16,8 @@ PRODUCT = {"ingest": 8081, "workflow": 8082, "archive": 8083}
 # Every variable that holds a secret: compose must require it (`${VAR:?...}`), never fall back to a default.
 SECRET_NAME = re.compile(r"SECRET|PASSWORD|ACCESS_KEY|MINIO_ROOT_USER|DATABASE_URL")
 REQUIRED = re.compile(r"\$\{([A-Z0-9_]+):\?[^}]+\}")
+# Jobs that run once and end (kafka-init creates the topics and the ACLs); the services wait for their success.
+ONE_SHOT = {"kafka-init"}
 
 
 def _compose() -> dict:
@@ -33,6 +35,8 @@ def test_every_service_is_health_checked_and_keeps_its_data_in_a_volume() -> Non
     compose = _compose()
     declared = set(compose["volumes"])
     for name, service in compose["services"].items():
+        if name in ONE_SHOT:
+            continue
         assert service["healthcheck"]["test"], name
         if name == "portal":
             assert not service.get("volumes"), "the portal owns no data"
@@ -53,6 +57,7 @@ def test_product_services_are_built_from_one_dockerfile_and_wait_for_healthy_inf
         assert f"127.0.0.1:{port}/health" in " ".join(service["healthcheck"]["test"])
         assert {dep: cond["condition"] for dep, cond in service["depends_on"].items()} == {
             "kafka": "service_healthy",
+            "kafka-init": "service_completed_successfully",
             "minio": "service_healthy",
             "postgres": "service_healthy",
         }
@@ -124,3 +129,15 @@ def test_the_env_example_documents_every_required_variable_without_a_value() -> 
     assert _required() <= set(example), f"not in .env.example: {sorted(_required() - set(example))}"
     assert all(value == "" for value in example.values()), ".env.example holds no secrets, only the names"
     assert ".env" in (ROOT / ".gitignore").read_text().split()
+
+
+def test_kafka_requires_each_service_to_sign_in_as_its_own_principal() -> None:
+    services = _compose()["services"]
+    assert services["kafka"]["entrypoint"][-1] == "/opt/eakte/start.sh"
+    assert (ROOT / "deploy" / "kafka" / "start.sh").exists()
+    assert services["kafka-init"]["command"] == ["python", "-m", "shared.kafka_setup"]
+    assert services["kafka-init"]["environment"]["EAKTE_KAFKA_USERNAME"] == "admin"
+    for name in (*PRODUCT, "portal"):
+        env = services[name]["environment"]
+        assert env["EAKTE_KAFKA_USERNAME"] == name
+        assert env["EAKTE_KAFKA_PASSWORD"].startswith(f"${{EAKTE_KAFKA_PASSWORD_{name.upper()}:?")
