@@ -16,11 +16,14 @@ from pathlib import Path
 from typing import BinaryIO, TypeVar
 
 from services.archive import disposal, retrieval, xdomea
+from services.archive.access import facts_of
 from services.archive.domain import AussonderungRefused, DisposalRefused, InvalidXdomea
 from services.archive.ports import Packages
 from services.archive.tables import ArchivedDocumentRow, XdomeaProcessRow
 from services.archive.unit_of_work import ArchiveUnitOfWork
+from shared.errors import Refused
 from shared.events import utcnow
+from shared.need_to_know import Reader, may_open
 
 # Akten are identified in xdomea by a UUID; ours is derived from the Aktenzeichen, so it is stable.
 AKTE_NAMESPACE = uuid.UUID("6f1f3b7e-7c1e-4d38-9a55-5b1f2f1d4e10")
@@ -114,11 +117,19 @@ def evaluation(uow: ArchiveUnitOfWork, parties: Parties, message: bytes) -> tupl
 
 
 # --- step 3: transfer -------------------------------------------------------------------------------------
-def transfer(uow: ArchiveUnitOfWork, packages: Packages, parties: Parties, aktenzeichen: list[str]) -> Package:
-    """The transfer package (0503: XML plus the primary documents) for what the archive chose."""
+def transfer(
+    uow: ArchiveUnitOfWork, packages: Packages, parties: Parties, aktenzeichen: list[str], reader: Reader
+) -> Package:
+    """The transfer package (0503: XML plus the primary documents) for what the archive chose.
+
+    It carries originals: whoever asks must be allowed to open every one of them (confidential classes are
+    the owning org unit's and the records office's, not an admin's).
+    """
     with uow:
         process = _latest_process(uow, aktenzeichen)
         files = _file_records(uow, process.aktenzeichen)
+        if not all(may_open(reader, facts_of(row)) for row in uow.documents.archived_in(process.aktenzeichen)):
+            raise Refused("forbidden", "the transfer carries confidential originals that only the records office opens")
     chosen = _chosen(process, files, parties)
     if not chosen:
         raise AussonderungRefused("nothing_chosen", "the state archive chose none of the offered objects")

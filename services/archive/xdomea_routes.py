@@ -12,6 +12,7 @@ from services.archive import aussonderung
 from services.archive.aussonderung import ConfirmationResult, Package, stream_file
 from services.archive.bootstrap import Archive
 from services.archive.domain import InvalidXdomea
+from services.archive.routes import reader
 from shared.auth import Principal, require_roles
 
 router = APIRouter(prefix="/api/v1/archive/xdomea")
@@ -79,7 +80,7 @@ async def transfer(
     """Step 3: the transfer package (0503 Aussonderung: XML plus primary documents) for what the archive chose."""
     archive = _archive(request)
     package = await run_in_threadpool(
-        aussonderung.transfer, archive.uow(), archive.packages, archive.parties, body.aktenzeichen
+        aussonderung.transfer, archive.uow(), archive.packages, archive.parties, body.aktenzeichen, reader(principal)
     )
     return _zip_response(package, background)
 

@@ -18,6 +18,7 @@ from services.archive.domain import (
     NotArchived,
     SearchQuery,
 )
+from shared.errors import Refused
 from shared.events import (
     Decision,
     DocumentApproved,
@@ -341,7 +342,7 @@ def test_aussonderung_hands_over_what_the_state_archive_took_and_deletes_it_when
     assert offered.path.name == xdomea.offer_zip_name(process_id)
     answer = xdomea.build_evaluation(process_id, STATE_ARCHIVE, CITY, {expired: "archive", locked: "archive"})
     assert aussonderung.evaluation(uow, PARTIES, answer) == (process_id, {expired: "archive", locked: "archive"})
-    transferred = aussonderung.transfer(uow, packages, PARTIES, ["50.10-2016/0001"])
+    transferred = aussonderung.transfer(uow, packages, PARTIES, ["50.10-2016/0001"], RITA)
     with zipfile.ZipFile(transferred.path) as package:
         assert len(package.namelist()) == 3  # the 0503 message and both originals
     imported = [xdomea.ImportedObject(expired, True), xdomea.ImportedObject(locked, True)]
@@ -366,7 +367,7 @@ def test_aussonderung_refuses_unknown_processes_and_unreadable_messages(
     with pytest.raises(InvalidXdomea):
         aussonderung.evaluation(uow, PARTIES, b"<not-xdomea/>")
     with pytest.raises(AussonderungRefused) as not_offered:
-        aussonderung.transfer(uow, packages, PARTIES, ["50.10-2016/0001"])
+        aussonderung.transfer(uow, packages, PARTIES, ["50.10-2016/0001"], RITA)
 
     assert unknown.value.code == "unknown_process" and not_offered.value.code == "not_offered"
 
@@ -427,3 +428,17 @@ def test_who_may_not_see_a_package_gets_not_archived_and_finds_nothing(
     assert retrieval.verify(uow, packages, [document_id], None, CLERK_50).checked == 0
     assert disposal.due(uow, utcnow() + timedelta(days=365 * 31), CLERK_50) == []
     assert len(disposal.due(uow, utcnow() + timedelta(days=365 * 31), RITA)) == 1
+
+
+def test_an_admin_may_not_transfer_confidential_originals_the_records_office_may(
+    uow: FakeArchiveUnitOfWork, sources: FakeSources, packages: FakePackages
+) -> None:
+    _archive(uow, sources, packages, retention_s=0, aktenzeichen="10.20-2016/0001", org_unit="10", confidential=True)
+    aussonderung.offer(uow, PARTIES, ["10.20-2016/0001"], "rita")
+
+    with pytest.raises(Refused) as refused:
+        aussonderung.transfer(uow, packages, PARTIES, ["10.20-2016/0001"], ADMIN)
+    transferred = aussonderung.transfer(uow, packages, PARTIES, ["10.20-2016/0001"], RITA)
+
+    shutil.rmtree(transferred.path.parent)
+    assert refused.value.code == "forbidden"
