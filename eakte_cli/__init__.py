@@ -102,6 +102,27 @@ def _outbox(args: argparse.Namespace) -> int:
     return 3 if total else 0
 
 
+def _migrate(args: argparse.Namespace) -> int:
+    """Upgrade every service's database (or one) to this release's schema; exit code 1 when one cannot be."""
+    from shared.db import make_engine
+    from shared.migrations import SERVICES, SchemaNotCurrent, service_schema, upgrade
+
+    settings = get_settings()
+    failed = 0
+    for service in [args.service] if args.service else SERVICES:
+        engine = make_engine(settings.database_url_for(service))
+        try:
+            before, after = upgrade(engine, service_schema(service))
+        except SchemaNotCurrent as exc:
+            print(f"{service}: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        finally:
+            engine.dispose()
+        print(f"{service}: at {after}" if before == after else f"{service}: {before or 'empty'} -> {after}")
+    return 1 if failed else 0
+
+
 def _up(_args: argparse.Namespace) -> int:
     return run_up()
 
@@ -136,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     outbox = commands.add_parser("outbox", help="outbox rows the broker refused (dead letters), per service")
     outbox.add_argument("--limit", type=int, default=50, help="at most this many per service, newest first")
     outbox.set_defaults(func=_outbox)
+
+    migrate = commands.add_parser("migrate", help="upgrade the services' databases to this release's schema")
+    migrate.add_argument("--service", choices=("ingest", "workflow", "archive"), help="only this service's database")
+    migrate.set_defaults(func=_migrate)
 
     commands.add_parser("up", help="start Kafka, MinIO and the services on 127.0.0.1; Ctrl-C stops them").set_defaults(
         func=_up

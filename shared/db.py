@@ -1,6 +1,6 @@
 """Database plumbing every service uses: engine, session factory, outbox and processed-event tables.
 
-Each service owns its own database; these two tables exist in each of them.
+Each service owns its own database; these tables exist in each of them (created by its migrations).
 """
 
 import threading
@@ -18,8 +18,6 @@ from sqlalchemy import (
     TypeDecorator,
     create_engine,
     event,
-    inspect,
-    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -151,35 +149,11 @@ def serialize_sqlite_writers(engine: Engine, timeout_s: float = 30.0) -> None:
 
 
 def make_sessions(engine: Engine, *service_bases: type[DeclarativeBase]) -> sessionmaker[Session]:
-    """Create the service's tables (and the shared ones) and return its session factory."""
+    """Tables straight from the models (the shared ones and the given bases) and a session factory: for tests.
+
+    The services never use it: their schema comes from their migrations (`shared.migrations.prepare_schema`).
+    """
     InfraBase.metadata.create_all(engine)
     for base in service_bases:
         base.metadata.create_all(engine)
-        add_missing_columns(engine, base)
     return sessionmaker(engine, expire_on_commit=False)
-
-
-def add_missing_columns(engine: Engine, base: type[DeclarativeBase]) -> list[str]:
-    """Add new nullable columns to tables an older version created (`create_all` only creates whole tables).
-
-    A stopgap until the services have real migrations (alembic): it only ever adds nullable columns, which
-    is what the schema has grown by so far; anything else stops start-up with a clear message.
-    """
-    inspector = inspect(engine)
-    added = []
-    with engine.begin() as connection:
-        for table in base.metadata.sorted_tables:
-            if not inspector.has_table(table.name):
-                continue
-            present = {column["name"] for column in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name in present:
-                    continue
-                if not column.nullable:
-                    raise RuntimeError(
-                        f"table {table.name} lacks the required column {column.name}: this database needs a migration"
-                    )
-                kind = column.type.compile(dialect=engine.dialect)
-                connection.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))
-                added.append(f"{table.name}.{column.name}")
-    return added

@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -15,9 +16,10 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from starlette.exceptions import HTTPException
 
-from shared.db import make_engine, make_sessions
+from shared.db import make_engine
 from shared.errors import Refused, status_of
 from shared.messaging import broker_away, make_broker, publisher_for
+from shared.migrations import SchemaNotCurrent, prepare_schema, schema_of
 from shared.outbox import OutboxRelay
 from shared.outbox_routes import router as outbox_router
 from shared.request_gate import BodyLimits, RequestGate
@@ -37,7 +39,13 @@ class ServiceRuntime:
 
 def build_runtime(name: str, settings: Settings, *bases: type[DeclarativeBase]) -> ServiceRuntime:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    sessions = make_sessions(make_engine(settings.database_url_for(name)), *bases)
+    engine = make_engine(settings.database_url_for(name))
+    try:  # development: migrate to head; production: refuse an old schema (`eakte migrate` upgrades it)
+        prepare_schema(engine, schema_of(name, *bases), production=settings.env == "production")
+    except SchemaNotCurrent as exc:
+        print(f"eakte {name}: refusing to start (EAKTE_ENV={settings.env}): {exc}", file=sys.stderr)
+        raise SystemExit(2) from exc
+    sessions = sessionmaker(engine, expire_on_commit=False)
     broker = make_broker(settings.kafka_bootstrap, f"eakte-{name}", settings.kafka_username, settings.kafka_password)
     relay = OutboxRelay(sessions, publisher_for(broker), transient=broker_away)
     return ServiceRuntime(name=name, settings=settings, sessions=sessions, broker=broker, relay=relay)

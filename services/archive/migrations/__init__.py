@@ -1,0 +1,1 @@
+"""The archive service's schema history (Alembic): see shared/migrations.py and the README's "Migrations"."""

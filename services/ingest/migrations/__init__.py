@@ -1,0 +1,1 @@
+"""The ingest service's schema history (Alembic): see shared/migrations.py and the README's "Migrations"."""
