@@ -149,7 +149,9 @@ def prepare_schema(engine: Engine, schema: ServiceSchema, *, production: bool) -
 def upgrade(engine: Engine, schema: ServiceSchema) -> tuple[str | None, str]:
     """`eakte migrate`: bring one service's database to head, whatever the environment; (before, after)."""
     with engine.connect() as connection:
-        before = current_revision(connection, schema) if inspect(connection).get_table_names() else None
+        before = current_revision(connection, schema)
+        if before is None and _service_tables(connection, schema):
+            before = recognise(connection, schema)  # made without migrations: the revision it matches
     return before, prepare_schema(engine, schema, production=False)
 
 
