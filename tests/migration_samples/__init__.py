@@ -44,10 +44,7 @@ def insert_rows(engine: Engine) -> dict[str, list[dict[str, Any]]]:
         for table in metadata.sorted_tables:
             if table.foreign_keys:
                 continue
-            row = {
-                column.name: _value(column.type.python_type, number)
-                for number, column in enumerate(table.columns)
-            }
+            row = {column.name: _value(column.type.python_type, number) for number, column in enumerate(table.columns)}
             connection.execute(table.insert().values(**row))
     return read_rows(engine, {name: [] for name, table in metadata.tables.items() if not table.foreign_keys})
 
@@ -57,4 +54,6 @@ def read_rows(engine: Engine, tables: dict[str, Any]) -> dict[str, list[dict[str
     metadata = MetaData()
     metadata.reflect(engine, only=list(tables))
     with engine.connect() as connection:
-        return {name: [dict(row._mapping) for row in connection.execute(select(metadata.tables[name]))] for name in tables}
+        return {
+            name: [dict(row._mapping) for row in connection.execute(select(metadata.tables[name]))] for name in tables
+        }
