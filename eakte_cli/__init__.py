@@ -105,8 +105,14 @@ def _outbox(args: argparse.Namespace) -> int:
 def _migrate(args: argparse.Namespace) -> int:
     """Upgrade every service's database (or one) to this release's schema; exit code 1 when one cannot be."""
     from shared.db import make_engine
-    from shared.migrations import SERVICES, SchemaNotCurrent, service_schema, upgrade
+    from shared.migrations import SERVICES, SchemaNotCurrent, new_revision, service_schema, upgrade
 
+    if args.new:
+        if not args.service:
+            print("eakte migrate --new: name the service (--service)", file=sys.stderr)
+            return 2
+        print(new_revision(service_schema(args.service), args.new))
+        return 0
     settings = get_settings()
     failed = 0
     for service in [args.service] if args.service else SERVICES:
@@ -160,6 +166,9 @@ def main(argv: list[str] | None = None) -> int:
 
     migrate = commands.add_parser("migrate", help="upgrade the services' databases to this release's schema")
     migrate.add_argument("--service", choices=("ingest", "workflow", "archive"), help="only this service's database")
+    migrate.add_argument(
+        "--new", metavar="MESSAGE", default="", help="write the service's next revision from its models (no database)"
+    )
     migrate.set_defaults(func=_migrate)
 
     commands.add_parser("up", help="start Kafka, MinIO and the services on 127.0.0.1; Ctrl-C stops them").set_defaults(

@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -24,7 +24,7 @@ from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, MetaData, create_engine, inspect, text
+from sqlalchemy import Connection, DateTime, Engine, MetaData, TypeDecorator, create_engine, inspect, text
 from sqlalchemy.orm import DeclarativeBase
 
 from shared.db import InfraBase
@@ -45,6 +45,7 @@ class ServiceSchema:
 
     service: str
     metadata: tuple[MetaData, ...]
+    location: Path | None = None  # the history's folder; default: the service's `migrations` package
 
     @property
     def version_table(self) -> str:
@@ -52,6 +53,8 @@ class ServiceSchema:
 
     @property
     def directory(self) -> Path:
+        if self.location is not None:
+            return self.location
         spec = importlib.util.find_spec(f"services.{self.service}.migrations")
         if spec is None or not spec.submodule_search_locations:
             raise LookupError(f"service {self.service} has no migrations package")
@@ -108,11 +111,36 @@ def run_migrations(context: EnvironmentContext) -> None:
         connection=connection,
         target_metadata=list(schema.metadata),
         version_table=schema.version_table,
-        render_as_batch=connection.dialect.name == "sqlite",
+        render_as_batch=True,  # new revisions work on SQLite (which alters by copying) and PostgreSQL alike
         compare_type=True,
+        render_item=_render_item,
     )
     with context.begin_transaction():
         context.run_migrations()
+
+
+def _render_item(kind: str, item: Any, _context: Any) -> str | Literal[False]:
+    """A revision spells a column type as SQLAlchemy's own (`UtcDateTime` is `DateTime(timezone=True)` to the database),
+    so that old revisions never import code that may change."""
+    if kind == "type" and isinstance(item, TypeDecorator):
+        impl = item.impl_instance
+        return f"sa.DateTime(timezone={impl.timezone})" if isinstance(impl, DateTime) else f"sa.{impl!r}"
+    return False
+
+
+def new_revision(schema: ServiceSchema, message: str) -> Path:
+    """Write the next revision from what the models have and the head has not (autogenerate); returns its file.
+
+    Review it before committing: autogenerate does not see renames, and data moves are written by hand.
+    """
+    engine = create_engine("sqlite://")
+    with engine.begin() as connection:
+        command.upgrade(schema.config(connection), "head")
+        number = f"{len(schema.revisions()) + 1:04d}"
+        script = command.revision(schema.config(connection), message=message, autogenerate=True, rev_id=number)
+    engine.dispose()
+    scripts = script if isinstance(script, list) else [script]
+    return Path(scripts[0].path) if scripts and scripts[0] is not None else schema.directory
 
 
 def current_revision(connection: Connection, schema: ServiceSchema) -> str | None:

@@ -5,10 +5,12 @@ upgraded at start in development; production refuses it and names `eakte migrate
 is `alembic check`: a model change without a revision fails the suite.
 """
 
+import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Column, Engine, MetaData, Text, inspect
 
 from eakte_cli import main as eakte
 from shared.db import make_engine
@@ -17,6 +19,7 @@ from shared.migrations import (
     SchemaNotCurrent,
     current_revision,
     differences,
+    new_revision,
     prepare_schema,
     recognise,
     service_schema,
@@ -154,3 +157,23 @@ def _bases(service: str) -> list[type]:
 
     tables = importlib.import_module(f"services.{service}.tables")
     return [getattr(tables, f"{service.capitalize()}Base")]
+
+
+def test_eakte_migrate_new_writes_the_revision_a_model_change_needs(tmp_path: Path) -> None:
+    """The README's way to add a revision: change tables.py, run `eakte migrate --service S --new "…"`."""
+    original = service_schema("archive")
+    shutil.copytree(original.directory, tmp_path / "migrations")
+    changed = MetaData()
+    for metadata in original.metadata:
+        for table in metadata.tables.values():
+            table.to_metadata(changed)
+    changed.tables["access_log"].append_column(Column("reason", Text, nullable=True))
+    schema = replace(original, metadata=(changed,), location=tmp_path / "migrations")
+
+    written = new_revision(schema, "access log reason")
+
+    assert written.name.startswith("0003") and written.parent == tmp_path / "migrations" / "versions"
+    assert "batch_op.add_column(sa.Column('reason', sa.Text()" in written.read_text()
+    engine = make_engine(f"sqlite:///{tmp_path / 'next.db'}")
+    assert prepare_schema(engine, schema, production=False) == "0003"
+    assert differences(engine, schema) == []
