@@ -11,6 +11,8 @@ import httpx
 
 from devstack.run import run_down, run_up
 from shared.auth import InvalidRoles, issue_token, parse_org_units, parse_roles
+from shared.db import make_engine
+from shared.migrations import SERVICES, SchemaNotCurrent, new_revision, service_schema, upgrade
 from shared.reserved_names import is_reserved
 from shared.settings import get_settings
 
@@ -104,9 +106,6 @@ def _outbox(args: argparse.Namespace) -> int:
 
 def _migrate(args: argparse.Namespace) -> int:
     """Upgrade every service's database (or one) to this release's schema; exit code 1 when one cannot be."""
-    from shared.db import make_engine
-    from shared.migrations import SERVICES, SchemaNotCurrent, new_revision, service_schema, upgrade
-
     if args.new:
         if not args.service:
             print("eakte migrate --new: name the service (--service)", file=sys.stderr)
@@ -165,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     outbox.set_defaults(func=_outbox)
 
     migrate = commands.add_parser("migrate", help="upgrade the services' databases to this release's schema")
-    migrate.add_argument("--service", choices=("ingest", "workflow", "archive"), help="only this service's database")
+    migrate.add_argument("--service", choices=SERVICES, help="only this service's database")
     migrate.add_argument(
         "--new", metavar="MESSAGE", default="", help="write the service's next revision from its models (no database)"
     )

@@ -10,7 +10,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Column, Engine, MetaData, Text, inspect
+from sqlalchemy import Column, Engine, MetaData, Text, inspect, text
 
 from eakte_cli import main as eakte
 from shared.db import make_engine
@@ -111,6 +111,18 @@ def test_production_refuses_the_previous_release_and_names_the_command(
     assert "refusing to start (EAKTE_ENV=production)" in message
     assert "eakte migrate --service ingest" in message
     assert "alembic_version_ingest" not in columns(make_engine(f"sqlite:///{tmp_path / 'ingest.db'}"))
+
+
+def test_a_development_start_upgrades_the_previous_release(tmp_path: Path) -> None:
+    engine = old_database(tmp_path, "archive")
+    before = insert_rows(engine)
+    runtime = build_runtime("archive", Settings(data_dir=tmp_path), *_bases("archive"))
+    assert revision(engine, "archive") == service_schema("archive").head()
+    with runtime.sessions() as session:
+        logged = session.execute(text("SELECT user, action, query, hits FROM access_log")).all()
+    assert [tuple(row) for row in logged] == [
+        (before["access_log"][0]["user"], before["access_log"][0]["action"], None, None)
+    ]
 
 
 def test_production_creates_an_empty_database_at_head(tmp_path: Path) -> None:
