@@ -4,7 +4,10 @@ place and keeps its rows; production refuses it until `eakte migrate`; replicas 
 A throwaway PostgreSQL cluster (devstack), no broker: the migrations are what is under test.
 """
 
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -87,3 +90,30 @@ def test_replicas_starting_together_on_an_empty_database_migrate_it_once(engines
         replica.join(timeout=60)
     assert results == [schema.head()] * 3
     assert differences(engine, schema) == []
+
+
+def test_eakte_migrate_upgrades_a_services_database_as_compose_runs_it(
+    postgres: PostgresServer, engines: dict[str, Engine], tmp_path: Path
+) -> None:
+    """`docker compose run --rm archive eakte migrate --service archive`: the service's own database URL."""
+    engine = engines["archive"]
+    create_previous_release(engine, "archive")
+    before = insert_rows(engine)
+    url = engine.url.render_as_string(hide_password=False).replace("postgresql+psycopg://", "postgresql://")
+    environment = {**os.environ, "EAKTE_DATABASE_URL": url, "EAKTE_DATA_DIR": str(tmp_path), "EAKTE_ENV": "production"}
+
+    done = subprocess.run(
+        [sys.executable, "-m", "eakte_cli", "migrate", "--service", "archive"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "archive: 0001 -> 0002"
+    assert revision(engine, "archive") == service_schema("archive").head()
+    kept = read_rows(engine, before)
+    assert {name: [{k: row[k] for k in before[name][0]} for row in rows] for name, rows in kept.items()} == before
+    schema = service_schema("archive")
+    assert prepare_schema(engine, schema, production=True) == schema.head()  # the new release now starts
