@@ -1,4 +1,5 @@
-"""Need-to-know columns, search details in the access log, outbox dead letters
+"""What this release added: need-to-know (archived_documents.org_unit, .confidential), searches in the access log
+(access_log.query, .hits), outbox dead letters.
 
 Revision ID: 0002
 Revises: 0001

@@ -1,4 +1,4 @@
-"""Need-to-know columns, search details in the access log, outbox dead letters
+"""What this release added: need-to-know (akten.org_unit, documents.org_unit and .confidential), outbox dead letters.
 
 Revision ID: 0002
 Revises: 0001

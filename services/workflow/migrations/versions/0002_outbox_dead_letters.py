@@ -1,4 +1,4 @@
-"""Need-to-know columns, search details in the access log, outbox dead letters
+"""What this release added: the outbox dead letters (outbox rows the broker refused, moved aside).
 
 Revision ID: 0002
 Revises: 0001
