@@ -1,5 +1,6 @@
 """`eakte up` / `eakte down`: the stack in the foreground, with fixed ports and data under EAKTE_DATA_DIR."""
 
+import functools
 import os
 import signal
 import threading
@@ -74,7 +75,7 @@ def supervise(stack: Stack) -> Supervisor:
     """Services are started again when they die (with backoff); Kafka and MinIO are critical: their end ends all."""
     supervisor = Supervisor()
     for name, process in stack.services.items():
-        supervisor.watch(process, restart=lambda name=name: stack.launch(name))
+        supervisor.watch(process, restart=functools.partial(stack.launch, name))
     for server in (stack.kafka, stack.minio):
         if server is not None and server.process is not None:
             supervisor.watch(server.process)
