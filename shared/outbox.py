@@ -80,7 +80,7 @@ class OutboxRelay:
         self._stopping = False
 
     def stop(self) -> None:
-        """Drain: the relay finishes the batch it is publishing (and marks it), then `run` returns."""
+        """Drain: the relay finishes the batch it is publishing, sends one more, marks them, then `run` returns."""
         self._stopping = True
         self._wake.set()
 
@@ -91,13 +91,17 @@ class OutboxRelay:
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
-        while not self._stopping:
+        while True:
+            last_pass = self._stopping  # after `stop()`: one more batch, for what the drained handlers wrote
             try:
                 sent = await self.publish_pending()
             except Exception:  # the broker or database is away for a moment: retry, never drop
                 log.exception("outbox relay failed; retrying")
                 sent = 0
-                await asyncio.sleep(1.0)
+                if not last_pass:
+                    await asyncio.sleep(1.0)
+            if last_pass:
+                break
             if sent == 0 and not self._stopping:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):

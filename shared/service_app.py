@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 
 from shared.db import make_engine, make_sessions
 from shared.errors import Refused, status_of
-from shared.messaging import broker_away, make_broker, publisher_for
+from shared.messaging import broker_away, make_broker, publisher_for, slow_handlers_down
 from shared.outbox import OutboxRelay
 from shared.outbox_routes import router as outbox_router
 from shared.readiness import consumers_check, database_check, kafka_check, object_store_check, run_checks
@@ -40,6 +40,7 @@ class ServiceRuntime:
 def build_runtime(name: str, settings: Settings, *bases: type[DeclarativeBase]) -> ServiceRuntime:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     sessions = make_sessions(make_engine(settings.database_url_for(name)), *bases)
+    slow_handlers_down(settings.kafka_handler_delay_s)  # 0 unless a test asks for slow handlers
     broker = make_broker(settings.kafka_bootstrap, f"eakte-{name}", settings.kafka_username, settings.kafka_password)
     relay = OutboxRelay(sessions, publisher_for(broker), transient=broker_away)
     return ServiceRuntime(name=name, settings=settings, sessions=sessions, broker=broker, relay=relay)
