@@ -32,7 +32,7 @@ async def run_checks(checks: Mapping[str, Check]) -> tuple[bool, dict[str, str]]
         try:
             reason = await asyncio.wait_for(check(), CHECK_TIMEOUT_S)
         except TimeoutError:
-            return f"no answer within {CHECK_TIMEOUT_S:.0f} s"
+            return f"no answer within {CHECK_TIMEOUT_S:g} s"
         except Exception as exc:  # a check that fails says why, it never fails the probe itself
             return f"{type(exc).__name__}"
         return reason or "ok"
