@@ -1,5 +1,6 @@
 """`eakte up` / `eakte down`: the stack in the foreground, with fixed ports and data under EAKTE_DATA_DIR."""
 
+import functools
 import os
 import signal
 import threading
@@ -9,6 +10,7 @@ from pathlib import Path
 
 from devstack.processes import SetupError
 from devstack.stack import Ports, Stack
+from devstack.supervisor import CriticalProcessDied, Supervisor
 from shared.auth import issue_token
 from shared.settings import DEV_JWT_SECRET, get_settings
 
@@ -48,17 +50,18 @@ def run_up() -> int:
         print(f"[eakte] data directory: {data_dir}", flush=True)
         stack.start_infra()
         stack.start_services()
-        pid_file.parent.mkdir(parents=True, exist_ok=True)
-        pid_file.write_text(f"{os.getpid()}\n" + "".join(f"{p.name} {p.pid}\n" for p in stack.processes()))
+        _write_pid_file(pid_file, stack)
         _print_banner(stack, settings.jwt_secret, time.monotonic() - started)
+        supervisor = supervise(stack)
         while not stop.is_set():
-            for process in stack.processes():
-                if not process.running():
-                    print(f"[eakte] {process.name} stopped unexpectedly; last log lines:\n{process.tail()}")
-                    stop.set()
-            stop.wait(1.0)
+            if supervisor.poll():
+                _write_pid_file(pid_file, stack)
+            stop.wait(0.5)
         print("\n[eakte] stopping ...", flush=True)
         return 0
+    except CriticalProcessDied as exc:
+        print(f"[eakte] {exc}", flush=True)
+        return 1
     except SetupError as exc:
         print(f"[eakte] set-up failed: {exc}", flush=True)
         return 1
@@ -66,6 +69,22 @@ def run_up() -> int:
         stack.stop()
         pid_file.unlink(missing_ok=True)
         print("[eakte] stopped everything it started", flush=True)
+
+
+def supervise(stack: Stack) -> Supervisor:
+    """Services are started again when they die (with backoff); Kafka and MinIO are critical: their end ends all."""
+    supervisor = Supervisor()
+    for name, process in stack.services.items():
+        supervisor.watch(process, restart=functools.partial(stack.launch, name))
+    for server in (stack.kafka, stack.minio):
+        if server is not None and server.process is not None:
+            supervisor.watch(server.process)
+    return supervisor
+
+
+def _write_pid_file(pid_file: Path, stack: Stack) -> None:
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    pid_file.write_text(f"{os.getpid()}\n" + "".join(f"{p.name} {p.pid}\n" for p in stack.processes()))
 
 
 def _print_banner(stack: Stack, jwt_secret: str, seconds: float) -> None:

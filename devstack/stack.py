@@ -16,6 +16,8 @@ from shared.storage import ObjectStore, ensure_buckets
 
 SERVICES = ("ingest", "workflow", "archive", "portal")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# SIGTERM drains a service (handlers up to 15 s, the outbox relay's batch): wait this long before SIGKILL.
+DRAIN_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -160,7 +162,7 @@ class Stack:
 
     def stop(self) -> None:
         for process in self.services.values():
-            process.stop()
+            process.stop(timeout_s=DRAIN_TIMEOUT_S)
         for server in (self.minio, self.kafka):
             if server is not None:
                 server.stop()

@@ -37,6 +37,20 @@ EventT = TypeVar("EventT", bound=Event)
 MAX_ATTEMPTS = 5
 RETRY_PAUSE_S = 1.0
 
+# Test aid (`EAKTE_KAFKA_HANDLER_DELAY_S`, set by `shared.service_app.build_runtime`): a slow handler.
+_handler_delay_s = 0.0
+
+
+def slow_handlers_down(seconds: float) -> None:
+    global _handler_delay_s
+    _handler_delay_s = seconds
+
+
+async def _slow_down(consumer: str, topic: str, position: tuple[int, int]) -> None:
+    if _handler_delay_s:
+        log.warning("%s: handling %s at %s/%s, slowed down by %.1f s", consumer, topic, *position, _handler_delay_s)
+        await asyncio.sleep(_handler_delay_s)
+
 
 def _record_of(message: KafkaMessage) -> ConsumerRecord:
     """The Kafka record of a message from a single-message subscriber (never a batch here)."""
@@ -220,6 +234,7 @@ def subscribe(
             await dead_letter(message, f"unreadable {event_type.__name__}: {exc.errors(include_url=False)}")
             return
         try:
+            await _slow_down(consumer, topic, position)
             await handle(event)
         except Exception as exc:
             attempts = failures.get(position, 0) + 1

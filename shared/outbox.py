@@ -77,6 +77,12 @@ class OutboxRelay:
         self._poll_interval_s = poll_interval_s
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
+
+    def stop(self) -> None:
+        """Drain: the relay finishes the batch it is publishing, sends one more, marks them, then `run` returns."""
+        self._stopping = True
+        self._wake.set()
 
     def notify(self) -> None:
         """Wake the relay after a commit; safe to call from worker threads."""
@@ -86,16 +92,21 @@ class OutboxRelay:
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
         while True:
+            last_pass = self._stopping  # after `stop()`: one more batch, for what the drained handlers wrote
             try:
                 sent = await self.publish_pending()
             except Exception:  # the broker or database is away for a moment: retry, never drop
                 log.exception("outbox relay failed; retrying")
                 sent = 0
-                await asyncio.sleep(1.0)
-            if sent == 0:
+                if not last_pass:
+                    await asyncio.sleep(1.0)
+            if last_pass:
+                break
+            if sent == 0 and not self._stopping:
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+        await asyncio.gather(*self._marking, return_exceptions=True)  # the batch sent is marked before the exit
 
     async def publish_pending(self, batch: int = 100) -> int:
         rows = await asyncio.to_thread(self._pending, batch, list(self._in_flight))

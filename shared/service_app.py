@@ -3,6 +3,7 @@
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
@@ -18,10 +19,11 @@ from starlette.exceptions import HTTPException
 
 from shared.db import make_engine
 from shared.errors import Refused, status_of
-from shared.messaging import broker_away, make_broker, publisher_for
+from shared.messaging import broker_away, make_broker, publisher_for, slow_handlers_down
 from shared.migrations import SchemaNotCurrent, prepare_schema, schema_of
 from shared.outbox import OutboxRelay
 from shared.outbox_routes import router as outbox_router
+from shared.readiness import consumers_check, database_check, kafka_check, object_store_check, run_checks
 from shared.request_gate import BodyLimits, RequestGate
 from shared.settings import Settings
 
@@ -46,6 +48,7 @@ def build_runtime(name: str, settings: Settings, *bases: type[DeclarativeBase]) 
         print(f"eakte {name}: refusing to start (EAKTE_ENV={settings.env}): {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
     sessions = sessionmaker(engine, expire_on_commit=False)
+    slow_handlers_down(settings.kafka_handler_delay_s)  # 0 unless a test asks for slow handlers
     broker = make_broker(settings.kafka_bootstrap, f"eakte-{name}", settings.kafka_username, settings.kafka_password)
     relay = OutboxRelay(sessions, publisher_for(broker), transient=broker_away)
     return ServiceRuntime(name=name, settings=settings, sessions=sessions, broker=broker, relay=relay)
@@ -88,6 +91,7 @@ def build_app(
         # Deliberately open (no token): load balancers and `make up` poll it; it reveals nothing.
         return {"status": "ok", "service": runtime.name}
 
+    _add_ready(app, runtime)
     for router in routers:
         app.include_router(router)
     app.include_router(outbox_router)  # admins see the outbox rows the broker refused
@@ -115,14 +119,52 @@ def _lifespan(
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            await runtime.broker.stop()
+            await _drain(runtime, tasks)
 
     return lifespan
+
+
+DRAIN_RELAY_S = 10.0
+
+
+async def _drain(runtime: ServiceRuntime, tasks: list[asyncio.Task[None]]) -> None:
+    """SIGTERM (uvicorn runs this after the last HTTP request): nothing new starts, what runs finishes.
+
+    1. The subscribers stop fetching; FastStream waits (graceful_timeout) for running handlers, whose offsets
+       are committed when they return. 2. The outbox relay finishes its batch, so what those handlers wrote
+       goes out while the producer is still open. 3. Background jobs are cancelled at their next `await`: a
+       unit of work already running in a worker thread completes (or rolls back) as a whole. 4. The producer closes.
+    """
+    log.info("%s: draining (consumers, outbox relay, background jobs)", runtime.name)
+    await asyncio.gather(*(subscriber.stop() for subscriber in runtime.broker.subscribers), return_exceptions=True)
+    relay = next((task for task in tasks if task.get_name().endswith("-outbox-relay")), None)
+    if relay is not None:
+        runtime.relay.stop()
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+            await asyncio.wait_for(asyncio.shield(relay), DRAIN_RELAY_S)
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    await runtime.broker.stop()
+    log.info("%s: drained", runtime.name)
+
+
+def _add_ready(app: FastAPI, runtime: ServiceRuntime) -> None:
+    checks = {
+        "database": database_check(runtime.sessions),
+        "kafka": kafka_check(runtime.broker),
+        "object_store": object_store_check(runtime.settings),
+        "consumers": consumers_check(runtime.broker),
+    }
+
+    @app.get("/ready", include_in_schema=False)
+    async def ready() -> JSONResponse:
+        # Open like /health; 503 names the check that failed. Only check names and short reasons, no data.
+        ok, outcome = await run_checks(checks)
+        body = {"status": "ready" if ok else "not_ready", "service": runtime.name, "checks": outcome}
+        return JSONResponse(body, status_code=200 if ok else 503)
 
 
 def _answer_errors_as_json(app: FastAPI, refusals: dict[str, int]) -> None:
@@ -146,4 +188,18 @@ def _answer_errors_as_json(app: FastAPI, refusals: dict[str, int]) -> None:
 
 def serve(app: FastAPI, settings: Settings, port: int) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    exit_zero_on_sigterm()
     uvicorn.run(app, host=settings.host, port=port, log_level="info", access_log=False)
+
+
+def exit_zero_on_sigterm() -> None:
+    """SIGTERM is the normal way to stop a service: after uvicorn drained, the process exits 0.
+
+    uvicorn captures SIGTERM, shuts down (lifespan: `_drain`), restores the previous handler and raises the
+    signal again; with the default handler the process would die "killed by SIGTERM" (143) after a clean drain.
+    """
+
+    def _exit(_sig: int, _frame: object) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, _exit)

@@ -105,6 +105,8 @@ class Settings(BaseSettings):
     audit_inline_max_bytes: int = 256 * 1024
     # Test aid: a service started with this publishes nothing from its outbox (commit without publish).
     outbox_relay_paused: bool = False
+    # Test aid: every Kafka handler waits this long before it starts (a slow handler, to test the SIGTERM drain).
+    kafka_handler_delay_s: float = 0.0
 
     # Browser portal: `dev` shows a sign-in page where you pick a user and roles (development only);
     # `oidc` signs in through an OpenID Connect provider (e.g. Keycloak) with the settings below.

@@ -1,18 +1,19 @@
 """Wires the portal together: sessions, templates, the backend client and the pages."""
 
+import asyncio
 import contextlib
 import hashlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from services.portal import admin_routes, approver_routes, auth_routes, clerk_routes, records_routes
-from services.portal.backend import Backend, ServiceDown, ServiceRefused
+from services.portal.backend import SERVICES, Backend, ServiceDown, ServiceRefused
 from services.portal.identity import CsrfRejected, NotAllowed, NotSignedIn, SignInExpired, sign_out
 from services.portal.oidc import make_oidc
 from services.portal.pages import TEMPLATES_DIR, make_templates, not_found, render
@@ -89,10 +90,23 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     async def health() -> dict[str, str]:
         return {"status": "ok", "service": "portal"}
 
+    _add_ready(app, backend)
+
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (auth_routes, clerk_routes, approver_routes, records_routes, admin_routes):
         app.include_router(module.router)
     return app
+
+
+def _add_ready(app: FastAPI, backend: Backend) -> None:
+    @app.get("/ready", include_in_schema=False)
+    async def ready() -> JSONResponse:
+        # The portal is ready when the services it calls answer; open, check names only.
+        reachable = await asyncio.gather(*(backend.health(name) for name in SERVICES))
+        checks = {name: "ok" if ok else "unreachable" for name, ok in zip(SERVICES, reachable, strict=True)}
+        ok = all(reachable)
+        body = {"status": "ready" if ok else "not_ready", "service": "portal", "checks": checks}
+        return JSONResponse(body, status_code=200 if ok else 503)
 
 
 def sign_in_again(request: Request, next_path: str) -> Response:

@@ -54,7 +54,7 @@ def test_product_services_are_built_from_one_dockerfile_and_wait_for_healthy_inf
         assert service["command"] == ["python", "-m", f"services.{name}"]
         assert (ROOT / "services" / name / "__main__.py").exists()
         assert service["ports"] == [f"127.0.0.1:{port}:{port}"]
-        assert f"127.0.0.1:{port}/health" in " ".join(service["healthcheck"]["test"])
+        assert f"127.0.0.1:{port}/ready" in " ".join(service["healthcheck"]["test"])
         assert {dep: cond["condition"] for dep, cond in service["depends_on"].items()} == {
             "kafka": "service_healthy",
             "kafka-init": "service_completed_successfully",
@@ -88,7 +88,7 @@ def test_portal_serves_on_8080_and_reaches_the_services_by_their_compose_names()
     portal = _compose()["services"]["portal"]
     assert portal["command"] == ["python", "-m", "services.portal"]
     assert portal["ports"] == ["127.0.0.1:8080:8080"]
-    assert "127.0.0.1:8080/health" in " ".join(portal["healthcheck"]["test"])
+    assert "127.0.0.1:8080/ready" in " ".join(portal["healthcheck"]["test"])
     assert set(portal["depends_on"]) == set(PRODUCT)
     env = portal["environment"]
     for name, port in PRODUCT.items():
