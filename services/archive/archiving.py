@@ -121,7 +121,7 @@ def _archived_at(packages: Packages, document_id: str, found: dict[str, list[Fou
         first = found[METADATA][0]
         key = domain.package_prefix(document_id) + METADATA
         file = StoredFile(packages.bucket, METADATA, key, first.version_id, first.sha256 or "", first.size)
-        recorded = domain.archived_at_of_metadata(json.loads(b"".join(packages.stream(file))))
+        recorded = domain.archived_at_of_metadata(b"".join(packages.stream(file)))
     return recorded or events.utcnow()
 
 

@@ -3,6 +3,7 @@
 Imports nothing of Kafka, MinIO or HTTP.
 """
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -312,11 +313,15 @@ def first_archived_at(found: dict[str, list[FoundVersion]]) -> datetime | None:
     return min((v.archived_at for vs in found.values() for v in vs if v.archived_at is not None), default=None)
 
 
-def archived_at_of_metadata(metadata: dict[str, Any]) -> datetime | None:
+def archived_at_of_metadata(text: bytes) -> datetime | None:
     """`archived_at` of a stored `data/metadata.json` (for packages written before the time was also recorded
-    on each object)."""
-    value = metadata.get("archived_at")
-    return datetime.fromisoformat(value) if isinstance(value, str) else None
+    on each object); None when it holds none that can be read (the write plan then refuses the foreign file)."""
+    try:
+        metadata = json.loads(text)
+        value = metadata.get("archived_at") if isinstance(metadata, dict) else None
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:  # not JSON, not UTF-8, or not a timestamp
+        return None
 
 
 def search_text(event: Outcome, ocr_text: str) -> str:

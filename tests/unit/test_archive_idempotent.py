@@ -129,3 +129,16 @@ def test_plan_reuses_the_oldest_matching_version_and_writes_what_is_missing() ->
     truncated = {"data/original.pdf": [FoundVersion("v1", "a" * 64, 9, at)]}
     refused = plan_package_write([original, audit], truncated, "packages/x/")
     assert isinstance(refused, IntegrityFailure) and "packages/x/data/original.pdf" in refused.reason
+
+
+def test_an_unreadable_foreign_metadata_json_is_refused_not_retried() -> None:
+    uow, sources, packages = FakeArchiveUnitOfWork(), FakeSources(), FakePackages()
+    event = _approved(sources)
+    document_id = str(event.document_id)
+    packages.put(document_id, "data/metadata.json", b"\xff not json", "application/json", utcnow())
+
+    assert archiving.archive(uow, event, Intake(sources, packages))
+
+    assert packages.versions(document_id) == {"data/metadata.json": 1}
+    [letter] = uow.dead_letters
+    assert f"packages/{document_id}/data/metadata.json" in letter.reason and uow.documents.get(document_id) is None
