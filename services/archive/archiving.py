@@ -1,6 +1,7 @@
 """Taking a document in: its approved (or, where the file plan says so, rejected) outcome becomes a BagIt
 package in WORM storage, after its intake fingerprint has been checked again; once per document."""
 
+import hashlib
 import json
 import tempfile
 from dataclasses import dataclass
@@ -9,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from services.archive import domain
-from services.archive.domain import IntegrityFailure, Outcome, PayloadFile, check_fixity, manifest
+from services.archive.domain import FoundVersion, IntegrityFailure, Outcome, PayloadFile, check_fixity, manifest
 from services.archive.ports import Packages, SourceMissing, Sources, StoredFile
 from services.archive.tables import ArchivedDocumentRow, PackageFileRow
 from services.archive.unit_of_work import ArchiveUnitOfWork
@@ -19,6 +20,7 @@ from shared.unit_of_work import consume_once
 # The processed-event consumer of both outcomes (the Kafka consumer groups differ).
 CONSUMER = "archive"
 JSON = "application/json"
+METADATA = "data/metadata.json"
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,23 @@ class Fetched:
     path: str
     local: Path
     content_type: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True)
+class PackageFile:
+    """One file of the package to be stored: its path in the bag, its content, type and fingerprint."""
+
+    path: str
+    source: Path | bytes
+    content_type: str
+    sha256: str
+    size: int
+
+    @staticmethod
+    def of(path: str, data: bytes, content_type: str) -> "PackageFile":
+        return PackageFile(path, data, content_type, hashlib.sha256(data).hexdigest(), len(data))
 
 
 def archive(uow: ArchiveUnitOfWork, event: Outcome, intake: Intake) -> bool:
@@ -45,22 +64,34 @@ def archive(uow: ArchiveUnitOfWork, event: Outcome, intake: Intake) -> bool:
 
 
 def _take_in(uow: ArchiveUnitOfWork, event: Outcome, intake: Intake) -> str | None:
-    if uow.documents.get(str(event.document_id)) is not None:
+    document_id = str(event.document_id)
+    if uow.documents.get(document_id) is not None:
         return "already archived"
     if not domain.is_kept(event):
         return "not kept"
-    archived_at = events.utcnow()
-    retain = domain.retain_until(archived_at, event.metadata.retention_years, intake.retention_override_s)
     with tempfile.TemporaryDirectory(prefix="eakte-archive-") as tmp:
         fetched = _fetch_all(event, intake.sources, Path(tmp))
         if isinstance(fetched, IntegrityFailure):
-            uow.add_dead_letter(_dead_letter(event, fetched))
-            return f"refused: {fetched.reason}"
-        stored = _write_package(event, intake, fetched, archived_at, retain)
+            return _refuse(uow, event, fetched)
+        # A repeat (after a crash, or for a redelivered event) finds what an earlier attempt stored.
+        found = intake.packages.found(document_id)
+        archived_at = _archived_at(intake.packages, document_id, found)
+        retain = domain.retain_until(archived_at, event.metadata.retention_years, intake.retention_override_s)
+        contents = _package_files(event, intake.sources, fetched, archived_at, retain)
+        listed = [PayloadFile(f.path, f.sha256, f.size) for f in contents]
+        plan = domain.plan_package_write(listed, found, domain.package_prefix(document_id))
+        if isinstance(plan, IntegrityFailure):
+            return _refuse(uow, event, plan)
+        stored = _write_missing(document_id, intake.packages, contents, plan, (archived_at, retain))
     text = domain.search_text(event, _ocr_text(event, intake.sources))
     uow.documents.add(_archived_row(event, stored, intake.packages.bucket, archived_at, retain), text)
     uow.add_event(_archived_event(event, stored[0], intake.packages.bucket, archived_at))
     return None
+
+
+def _refuse(uow: ArchiveUnitOfWork, event: Outcome, failure: IntegrityFailure) -> str:
+    uow.add_dead_letter(_dead_letter(event, failure))
+    return f"refused: {failure.reason}"
 
 
 def _fetch_all(event: Outcome, sources: Sources, workdir: Path) -> list[Fetched] | IntegrityFailure:
@@ -79,30 +110,58 @@ def _fetch_all(event: Outcome, sources: Sources, workdir: Path) -> list[Fetched]
             return IntegrityFailure(str(exc))
         if failure is not None:
             return IntegrityFailure(f"{item.path}: {failure.reason}")
-        fetched.append(Fetched(item.path, local, item.content_type))
+        fetched.append(Fetched(item.path, local, item.content_type, sha256, size))
     return fetched
 
 
-def _write_package(
-    event: Outcome, intake: Intake, fetched: list[Fetched], archived_at: datetime, retain: datetime
-) -> list[StoredFile]:
-    """The payload (the original first), then the tag files, then the tag manifest over them."""
-    document_id = str(event.document_id)
-    packages = intake.packages
-    payload_sources: list[tuple[str, Path | bytes, str]] = [
-        *((f.path, f.local, f.content_type) for f in fetched),
-        ("data/metadata.json", _json_bytes(domain.metadata_json(event, archived_at, retain)), JSON),
-        ("data/audit.json", _json_bytes(_audit(event, intake.sources)), JSON),
+def _archived_at(packages: Packages, document_id: str, found: dict[str, list[FoundVersion]]) -> datetime:
+    """The first attempt's archiving time where one left objects behind, else now."""
+    recorded = domain.first_archived_at(found)
+    if recorded is None and METADATA in found:  # written before the time was recorded on each object
+        first = found[METADATA][0]
+        key = domain.package_prefix(document_id) + METADATA
+        file = StoredFile(packages.bucket, METADATA, key, first.version_id, first.sha256 or "", first.size)
+        recorded = domain.archived_at_of_metadata(b"".join(packages.stream(file)))
+    return recorded or events.utcnow()
+
+
+def _package_files(
+    event: Outcome, sources: Sources, fetched: list[Fetched], archived_at: datetime, retain: datetime
+) -> list[PackageFile]:
+    """The payload (the original first), then the tag files, then the tag manifest over them: the same bytes
+    for the same event and archiving time."""
+    payload = [
+        *(PackageFile(f.path, f.local, f.content_type, f.sha256, f.size) for f in fetched),
+        PackageFile.of(METADATA, _json_bytes(domain.metadata_json(event, archived_at, retain)), JSON),
+        PackageFile.of("data/audit.json", _json_bytes(_audit(event, sources)), JSON),
     ]
-    stored = [packages.put(document_id, path, source, ctype, retain) for path, source, ctype in payload_sources]
-    payload = [PayloadFile(f.path, f.sha256, f.size) for f in stored]
+    listed = [PayloadFile(f.path, f.sha256, f.size) for f in payload]
     tags = [
-        packages.put(document_id, name, body.encode(), domain.TEXT_PLAIN, retain)
-        for name, body in domain.tag_files(event, payload, archived_at).items()
+        PackageFile.of(name, body.encode(), domain.TEXT_PLAIN)
+        for name, body in domain.tag_files(event, listed, archived_at).items()
     ]
     tag_manifest = manifest([PayloadFile(f.path, f.sha256, f.size) for f in tags])
-    tags.append(packages.put(document_id, "tagmanifest-sha256.txt", tag_manifest.encode(), domain.TEXT_PLAIN, retain))
-    return stored + tags
+    return [*payload, *tags, PackageFile.of("tagmanifest-sha256.txt", tag_manifest.encode(), domain.TEXT_PLAIN)]
+
+
+def _write_missing(
+    document_id: str,
+    packages: Packages,
+    contents: list[PackageFile],
+    plan: dict[str, FoundVersion | None],
+    when: tuple[datetime, datetime],
+) -> list[StoredFile]:
+    """Store what is not there yet, in order; reuse the versions an earlier attempt stored."""
+    archived_at, retain = when
+    stored = []
+    for f in contents:
+        reused = plan[f.path]
+        if reused is None:
+            stored.append(packages.put(document_id, f.path, f.source, f.content_type, retain, archived_at))
+        else:
+            key = domain.package_prefix(document_id) + f.path
+            stored.append(StoredFile(packages.bucket, f.path, key, reused.version_id, f.sha256, f.size))
+    return stored
 
 
 def _audit(event: Outcome, sources: Sources) -> Any:

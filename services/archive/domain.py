@@ -3,6 +3,7 @@
 Imports nothing of Kafka, MinIO or HTTP.
 """
 
+import json
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -270,6 +271,57 @@ def tag_files(event: Outcome, payload: list[PayloadFile], archived_at: datetime)
         "bag-info.txt": bag_info(bag_info_fields(event), payload, archived_at),
         "manifest-sha256.txt": manifest(payload),
     }
+
+
+# --- writing a package again (after a crash, or for a redelivered event) ------------------------------------
+
+
+@dataclass(frozen=True)
+class FoundVersion:
+    """A version already stored under a key of the package, as the object store reports it."""
+
+    version_id: str | None
+    sha256: str | None  # as recorded when it was written (or hashed from its bytes when nothing was recorded)
+    size: int
+    archived_at: datetime | None  # the archiving time its writer recorded on it (None: none recorded)
+
+
+def plan_package_write(
+    files: list[PayloadFile], found: dict[str, list[FoundVersion]], prefix: str
+) -> dict[str, FoundVersion | None] | IntegrityFailure:
+    """Which files of a package are already stored and are reused (path -> that version) and which are still
+    written (path -> None). A locked version can only be doubled, never replaced: a package with a key that
+    already holds other bytes is refused as a whole, before anything is written."""
+    plan: dict[str, FoundVersion | None] = {}
+    for file in files:
+        versions = found.get(file.path, [])
+        same = [v for v in versions if v.sha256 == file.sha256 and v.size == file.size]
+        if versions and not same:
+            other = versions[-1]
+            return IntegrityFailure(
+                f"{prefix}{file.path} already holds {len(versions)} version(s) with another SHA-256 "
+                f"({other.sha256 or 'none recorded'}, version {other.version_id}) than this package's "
+                f"{file.sha256}: a locked object is not overwritten"
+            )
+        plan[file.path] = same[0] if same else None  # the oldest: the version the first attempt wrote
+    return plan
+
+
+def first_archived_at(found: dict[str, list[FoundVersion]]) -> datetime | None:
+    """When an earlier attempt at this package archived it: a repeat keeps that time (and so the same
+    metadata.json, bag-info.txt and retention date), so that it comes out byte for byte the same."""
+    return min((v.archived_at for vs in found.values() for v in vs if v.archived_at is not None), default=None)
+
+
+def archived_at_of_metadata(text: bytes) -> datetime | None:
+    """`archived_at` of a stored `data/metadata.json` (for packages written before the time was also recorded
+    on each object); None when it holds none that can be read (the write plan then refuses the foreign file)."""
+    try:
+        metadata = json.loads(text)
+        value = metadata.get("archived_at") if isinstance(metadata, dict) else None
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:  # not JSON, not UTF-8, or not a timestamp
+        return None
 
 
 def search_text(event: Outcome, ocr_text: str) -> str:

@@ -10,7 +10,7 @@ from minio.commonconfig import COMPLIANCE
 from minio.error import S3Error
 from minio.retention import Retention
 
-from services.archive.domain import package_prefix
+from services.archive.domain import FoundVersion, package_prefix
 from services.archive.ports import ObjectState, SourceMissing, StoredFile
 from shared.events import StoredObject
 from shared.storage import CHUNK, ObjectStore, sha256_of_file
@@ -27,13 +27,24 @@ class PackageStore:
     def key(self, document_id: str, path: str) -> str:
         return package_prefix(document_id) + path
 
-    def put(self, document_id: str, path: str, source: Path | bytes, content_type: str, retain: datetime) -> StoredFile:
+    def put(
+        self,
+        document_id: str,
+        path: str,
+        source: Path | bytes,
+        content_type: str,
+        retain: datetime,
+        archived_at: datetime,
+    ) -> StoredFile:
         """Write one file of the package under the retention lock (when the bucket has object lock)."""
         key = self.key(document_id, path)
         retention = Retention(COMPLIANCE, retain) if self.locked else None
         if isinstance(source, bytes):
             digest, size = hashlib.sha256(source).hexdigest(), len(source)
-            metadata: dict[str, str | list[str] | tuple[str]] = {"sha256": digest}
+        else:
+            digest, size = sha256_of_file(source)
+        metadata: dict[str, str | list[str] | tuple[str]] = {"sha256": digest, "archived-at": archived_at.isoformat()}
+        if isinstance(source, bytes):
             result = self._client.put_object(
                 self.bucket,
                 key,
@@ -44,12 +55,37 @@ class PackageStore:
                 retention=retention,
             )
         else:
-            digest, size = sha256_of_file(source)
-            metadata = {"sha256": digest}
             result = self._client.fput_object(
                 self.bucket, key, str(source), content_type=content_type, metadata=metadata, retention=retention
             )
         return StoredFile(self.bucket, path, key, result.version_id, digest, size)
+
+    def found(self, document_id: str) -> dict[str, list[FoundVersion]]:
+        """Every version under the package's prefix (delete markers aside), per path, oldest first; each with
+        the SHA-256 and archiving time recorded on it (an object without a recorded SHA-256 is hashed)."""
+        prefix = package_prefix(document_id)
+        listed = self._client.list_objects(self.bucket, prefix=prefix, recursive=True, include_version=True)
+        newest_first: dict[str, list[FoundVersion]] = {}
+        for item in listed:  # S3 lists the versions of a key newest first
+            if item.is_delete_marker or item.object_name is None:
+                continue
+            path = item.object_name.removeprefix(prefix)
+            newest_first.setdefault(path, []).append(self._found_version(path, item.object_name, item.version_id))
+        return {path: versions[::-1] for path, versions in newest_first.items()}
+
+    def _found_version(self, path: str, key: str, version_id: str | None) -> FoundVersion:
+        stat = self._client.stat_object(self.bucket, key, version_id=version_id)
+        metadata = stat.metadata or {}
+        sha256 = metadata.get("x-amz-meta-sha256") or self.reread_sha256(
+            StoredFile(self.bucket, path, key, version_id, "", stat.size or 0)
+        )
+        recorded_at = metadata.get("x-amz-meta-archived-at")
+        return FoundVersion(
+            version_id=stat.version_id,
+            sha256=sha256,
+            size=stat.size or 0,
+            archived_at=datetime.fromisoformat(recorded_at) if recorded_at else None,
+        )
 
     def state(self, file: StoredFile) -> ObjectState:
         try:

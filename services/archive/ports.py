@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
+from services.archive.domain import FoundVersion
 from shared.events import StoredObject
 
 
@@ -60,8 +61,21 @@ class Packages(Protocol):
     bucket: str
 
     def put(
-        self, document_id: str, path: str, source: Path | bytes, content_type: str, retain: datetime
-    ) -> StoredFile: ...
+        self,
+        document_id: str,
+        path: str,
+        source: Path | bytes,
+        content_type: str,
+        retain: datetime,
+        archived_at: datetime,
+    ) -> StoredFile:
+        """Write one file of the package as a new version locked until `retain`; its SHA-256 and `archived_at`
+        are recorded on the object."""
+        ...
+
+    def found(self, document_id: str) -> dict[str, list[FoundVersion]]:
+        """What is already stored under the package's keys: path -> its versions, oldest first."""
+        ...
 
     def state(self, file: StoredFile) -> ObjectState: ...
 

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from services.archive.domain import SearchQuery
+from services.archive.domain import FoundVersion, SearchQuery
 from services.archive.ports import ObjectState, SourceMissing, StoredFile
 from services.archive.repositories import AccessLog, DeletionRecords, Documents, XdomeaProcesses
 from services.archive.tables import AccessLogRow, ArchivedDocumentRow, DeletionRecordRow, XdomeaProcessRow
@@ -148,23 +148,62 @@ class LockedError(Exception):
     """The fake store refuses to delete a version under its retention lock or a legal hold."""
 
 
+class Crash(Exception):
+    """The archive process "dies" in the middle of writing a package (the fake refuses any further put)."""
+
+
 class FakePackages:
-    """A versioned WORM bucket in memory: each put is a new version with its lock date."""
+    """A versioned WORM bucket in memory: each put is a new version with its lock date and recorded archiving
+    time; `crash_after(n)` lets n more puts through and then fails every one, as a killed writer would."""
 
     def __init__(self, bucket: str = "archive") -> None:
         self.bucket = bucket
         self.objects: dict[tuple[str, str], bytes] = {}
         self.locks: dict[tuple[str, str], datetime] = {}
+        self.archived_at: dict[tuple[str, str], datetime | None] = {}
         self.holds: set[tuple[str, str]] = set()
+        self.puts = 0
         self._versions = itertools.count(1)
+        self._budget: int | None = None
 
-    def put(self, document_id: str, path: str, source: Path | bytes, content_type: str, retain: datetime) -> StoredFile:
+    def crash_after(self, puts: int | None) -> None:
+        self._budget = puts
+
+    def put(
+        self,
+        document_id: str,
+        path: str,
+        source: Path | bytes,
+        content_type: str,
+        retain: datetime,
+        archived_at: datetime | None = None,
+    ) -> StoredFile:
+        if self._budget is not None:
+            if self._budget <= 0:
+                raise Crash(path)
+            self._budget -= 1
+        self.puts += 1
         data = source if isinstance(source, bytes) else source.read_bytes()
         key = f"packages/{document_id}/{path}"
         version = str(next(self._versions))
         self.objects[(key, version)] = data
         self.locks[(key, version)] = retain
+        self.archived_at[(key, version)] = archived_at
         return StoredFile(self.bucket, path, key, version, hashlib.sha256(data).hexdigest(), len(data))
+
+    def found(self, document_id: str) -> dict[str, list[FoundVersion]]:
+        prefix = f"packages/{document_id}/"
+        found: dict[str, list[FoundVersion]] = {}
+        for (key, version), data in self.objects.items():  # in the order written: oldest first
+            if key.startswith(prefix):
+                found.setdefault(key.removeprefix(prefix), []).append(
+                    FoundVersion(version, hashlib.sha256(data).hexdigest(), len(data), self.archived_at[(key, version)])
+                )
+        return found
+
+    def versions(self, document_id: str) -> dict[str, int]:
+        """How many versions each path of the package has."""
+        return {path: len(found) for path, found in self.found(document_id).items()}
 
     def content(self, document_id: str, path: str) -> bytes:
         key = f"packages/{document_id}/{path}"
