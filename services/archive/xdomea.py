@@ -45,6 +45,7 @@ from services.archive.xdomea_xml import (
     offer_zip_name,
     primary_file_name,
     schema_path,
+    schema_problem,
     transfer_xml_name,
     transfer_zip_name,
     validate,
