@@ -46,7 +46,8 @@ def _build(go: str, binary: Path) -> None:
             shutil.copy(MODULE_DIR / name, Path(work) / name)
         built = binary.with_name(f".docker-compose-{os.getpid()}")
         ldflags = f"-s -w -X {COMPOSE_MODULE}/internal.Version={COMPOSE_VERSION}"
-        argv = [go, "build", "-mod=readonly", "-trimpath", "-ldflags", ldflags, "-o", str(built), f"{COMPOSE_MODULE}/cmd"]
+        argv = [go, "build", "-mod=readonly", "-trimpath", "-ldflags", ldflags, "-o", str(built)]
+        argv.append(f"{COMPOSE_MODULE}/cmd")
         env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-buildvcs=false", "GOTOOLCHAIN": "local"}
         done = subprocess.run(argv, cwd=work, env=env, capture_output=True, text=True, check=False)
     if done.returncode != 0 or not built.exists():

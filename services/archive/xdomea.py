@@ -82,6 +82,7 @@ __all__ = [
     "parse_evaluation",
     "primary_file_name",
     "schema_path",
+    "schema_problem",
     "select_for_transfer",
     "transfer_xml_name",
     "transfer_zip_name",

@@ -18,9 +18,9 @@ from services.archive.bootstrap import Archive
 from services.archive.domain import XdomeaSchemaMissing
 from services.archive.xdomea_routes import router
 from shared.auth import issue_token
+from shared.need_to_know import Reader
 from shared.service_app import ServiceRuntime, build_app
 from shared.settings import get_settings
-from shared.need_to_know import Reader
 from tests.unit.fakes_archive import FakeArchiveUnitOfWork, FakePackages
 
 CITY = xdomea.Institution(name="Stadtverwaltung")
