@@ -20,7 +20,8 @@ MODULE_DIR = Path(__file__).resolve().parent / "compose_client"
 
 
 def compose_binary() -> Path:
-    """The `docker-compose` binary in the cache; the first call builds it (about 2.5 minutes, ~700 MB modules)."""
+    """The `docker-compose` binary in the cache; the first call builds it (measured cold: 213 s on 2 shared cores,
+    363 MB Go module cache and 432 MB build cache; 10 s when the Go caches are warm)."""
     binary = cache_dir() / f"docker-compose-{COMPOSE_VERSION}" / "bin" / "docker-compose"
     if binary.exists():
         return binary
@@ -30,7 +31,7 @@ def compose_binary() -> Path:
         go = shutil.which("go")
     if go is None:
         raise SetupError("Go (>= 1.26.8) is required to build the compose client and could not be installed")
-    print(f"[eakte] building Docker Compose {COMPOSE_VERSION} with Go (first run only: about 2.5 minutes)", flush=True)
+    print(f"[eakte] building Docker Compose {COMPOSE_VERSION} with Go (first run only: about 3.5 minutes)", flush=True)
     started = time.monotonic()
     binary.parent.mkdir(parents=True, exist_ok=True)
     _build(go, binary)
