@@ -30,7 +30,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 test: $(STAMP)
-	$(BIN)/python -m devstack.prepare --postgres --browser
+	$(BIN)/python -m devstack.prepare --postgres --browser --compose
 	$(MAKE) lint
 	$(BIN)/mypy
 	$(BIN)/python -m pytest tests/unit tests/integration tests/e2e

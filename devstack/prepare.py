@@ -5,6 +5,7 @@ import sys
 import time
 
 from devstack.browser_tools import ensure_chromium
+from devstack.compose import compose_binary
 from devstack.kafka import kafka_libs
 from devstack.keycloak import java21_home, keycloak_home
 from devstack.minio import minio_binary
@@ -18,6 +19,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--postgres", action="store_true", help="also make sure PostgreSQL server binaries exist")
     parser.add_argument("--browser", action="store_true", help="also make sure Chromium exists (browser tests)")
+    parser.add_argument("--compose", action="store_true", help="also build the compose client (compose file test)")
     parser.add_argument("--keycloak", action="store_true", help="also fetch Keycloak (the OIDC tests fetch it too)")
     args = parser.parse_args()
     started = time.monotonic()
@@ -30,6 +32,8 @@ def main() -> int:
             print(f"[eakte] PostgreSQL: {postgres_bin_dir()}", flush=True)
         if args.browser:
             print(f"[eakte] browser for the portal tests: {ensure_chromium()}", flush=True)
+        if args.compose:
+            print(f"[eakte] compose client: {compose_binary()}", flush=True)
         if args.keycloak:
             print(f"[eakte] Keycloak: {keycloak_home()} with Java {java21_home()}", flush=True)
     except SetupError as exc:

@@ -6,6 +6,7 @@ confirmation (0506): what was taken over is marked handed over and deleted here 
 """
 
 import contextlib
+import os
 import shutil
 import tempfile
 import uuid
@@ -17,7 +18,7 @@ from typing import BinaryIO, TypeVar
 
 from services.archive import disposal, retrieval, xdomea
 from services.archive.access import facts_of
-from services.archive.domain import AussonderungRefused, DisposalRefused, InvalidXdomea
+from services.archive.domain import AussonderungRefused, DisposalRefused, InvalidXdomea, XdomeaSchemaMissing
 from services.archive.ports import Packages
 from services.archive.tables import ArchivedDocumentRow, XdomeaProcessRow
 from services.archive.unit_of_work import ArchiveUnitOfWork
@@ -76,6 +77,7 @@ def akte_object_id(aktenzeichen: str) -> str:
 # --- step 1: offer ----------------------------------------------------------------------------------------
 def offer(uow: ArchiveUnitOfWork, parties: Parties, aktenzeichen: list[str], user: str) -> Package:
     """The offer list (0501) for these Akten, as a ZIP in a new working directory."""
+    _require_schema(parties)
     process_id = str(uuid.uuid4())
     with uow:
         files = _file_records(uow, aktenzeichen)
@@ -104,6 +106,7 @@ def _offer_zip(workdir: Path, process_id: str, message: bytes) -> Package:
 # --- step 2: evaluation -----------------------------------------------------------------------------------
 def evaluation(uow: ArchiveUnitOfWork, parties: Parties, message: bytes) -> tuple[str, dict[str, str]]:
     """Record the archive's answer (0502): archive or destroy per object offered."""
+    _require_schema(parties)
     process_id = _readable(lambda: xdomea.parse_evaluation(message, schema=parties.schema)).process_id
     with uow:
         row = _process_row(uow, process_id)
@@ -125,6 +128,7 @@ def transfer(
     It carries originals: whoever asks must be allowed to open every one of them (confidential classes are
     the owning org unit's and the records office's, not an admin's).
     """
+    _require_schema(parties)
     with uow:
         process = _latest_process(uow, aktenzeichen)
         files = _file_records(uow, process.aktenzeichen)
@@ -186,6 +190,7 @@ def confirmation(
 ) -> ConfirmationResult:
     """Record the import confirmation (0506): what was taken over is marked handed over and deleted here once
     its lock allows it."""
+    _require_schema(parties)
     process_id = _readable(lambda: xdomea.parse_confirmation(message, schema=parties.schema)).process_id
     with uow:
         process = _process(_process_row(uow, process_id))
@@ -221,6 +226,33 @@ def _delete_handed_over(
         except DisposalRefused:
             waiting.append(document_id)  # deleted here once the retention lock allows it
     return deleted, waiting
+
+
+# --- the schema every message is checked against ----------------------------------------------------------
+SCHEMA_ADVICE = (
+    "EAKTE_XDOMEA_SCHEMA names xdomea.xsd of the official xdomea 3.0.0 distribution "
+    "(docker compose: see .env.example and deploy/xdomea/README.md)"
+)
+
+
+def schema_warning(parties: Parties) -> str | None:
+    """What the archive says at start when xdomea disposal cannot run here (None: the schema loads)."""
+    problem = xdomea.schema_problem(parties.schema)
+    if problem is None:
+        return None
+    configured = parties.schema or os.environ.get(xdomea.SCHEMA_ENV, "").strip()
+    why = problem if configured else f"no xdomea schema is configured ({xdomea.SCHEMA_ENV} is empty; {problem})"
+    return (
+        f"xdomea disposal to the state archive (/api/v1/archive/xdomea/...) is NOT available: {why}. "
+        f"Every xdomea step answers 503 xdomea_schema_missing until {SCHEMA_ADVICE}."
+    )
+
+
+def _require_schema(parties: Parties) -> None:
+    """Every message is checked against the schema: without it no disposal step runs (503, not unchecked)."""
+    problem = xdomea.schema_problem(parties.schema)
+    if problem is not None:
+        raise XdomeaSchemaMissing(f"xdomea disposal is not available here: {problem}; {SCHEMA_ADVICE}")
 
 
 # --- helpers ----------------------------------------------------------------------------------------------

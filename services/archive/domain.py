@@ -370,6 +370,14 @@ class InvalidXdomea(Refused):
         super().__init__("invalid_xdomea", message)
 
 
+class XdomeaSchemaMissing(Refused):
+    """The official xdomea schema cannot be loaded here (a deployment gap, not the caller's fault): no xdomea
+    message is built or read unchecked."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("xdomea_schema_missing", message)
+
+
 # --- finding -------------------------------------------------------------------------------------------------
 
 

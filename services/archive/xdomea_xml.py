@@ -171,6 +171,15 @@ def _schema(schema: Path | str | None) -> etree.XMLSchema:
     return _load_schema(schema_path(schema).resolve())
 
 
+def schema_problem(schema: Path | str | None = None) -> str | None:
+    """Why the xdomea schema cannot be used, in words; None when it loads (then it stays loaded)."""
+    try:
+        _schema(schema)
+    except XdomeaSchemaUnavailable as exc:
+        return str(exc)
+    return None
+
+
 def _parse(xml: bytes) -> etree._ElementTree:
     if not isinstance(xml, bytes | bytearray):
         raise XdomeaError(f"expected the message as bytes, got {type(xml).__name__}")

@@ -3,6 +3,7 @@
 import hashlib
 import io
 import zipfile
+from pathlib import Path
 
 from lxml import etree
 
@@ -149,5 +150,29 @@ def test_handed_over_packages_are_deleted_here_once_their_lock_allows(api: Api) 
             headers=api.headers("rita", "records_officer"),
         ).json()
         assert "hand over to the state archive" in record["rule"]
+    finally:
+        api.stack.restart_service("archive")
+
+
+def _first_line_with(text: str, log: Path, offset: int) -> str | None:
+    return next((line for line in log.read_bytes()[offset:].decode().splitlines() if text in line), None)
+
+
+def test_without_the_schema_the_archive_warns_at_start_and_refuses_xdomea_with_503(api: Api, tmp_path: Path) -> None:
+    missing = str(tmp_path / "xdomea_3.0.0" / "xdomea.xsd")  # configured, but the operator never put it there
+    log = api.stack.data_dir / "logs" / "archive.log"
+    before = log.stat().st_size  # the log is appended to across restarts: read only this start's lines
+    api.stack.restart_service("archive", EAKTE_XDOMEA_SCHEMA=missing)
+    try:
+        warning = wait_for(lambda: _first_line_with("xdomea disposal", log, before))
+        assert " WARNING services.archive.app: " in warning and "NOT available" in warning and missing in warning
+        response = api.http.post(
+            f"{api.stack.url('archive')}/api/v1/archive/xdomea/offer",
+            headers=api.headers("rita", "records_officer"),
+            json={"aktenzeichen": ["63.01-2026/0001"]},
+        )
+        assert response.status_code == 503
+        assert response.json()["error"] == "xdomea_schema_missing" and missing in response.json()["reason"]
+        assert api.http.get(f"{api.stack.url('archive')}/health").status_code == 200  # the rest runs on
     finally:
         api.stack.restart_service("archive")

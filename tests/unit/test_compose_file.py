@@ -1,13 +1,14 @@
-"""docker-compose.yml runs the same stack from the official images; checked without a Docker engine."""
+"""docker-compose.yml runs the same stack from the official images; checked by a real compose client (Docker
+Compose, built once by `python -m devstack.prepare --compose`), which needs no Docker engine for `config`."""
 
-import os
+import json
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
+
+from devstack.compose import compose_config
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -73,15 +74,75 @@ def test_published_ports_are_loopback_only() -> None:
             assert mapping.startswith("127.0.0.1:"), f"{name} publishes {mapping} beyond loopback"
 
 
-def test_docker_compose_accepts_the_file() -> None:
-    docker = shutil.which("docker")
-    if docker is None or subprocess.run([docker, "compose", "version"], capture_output=True).returncode != 0:
-        pytest.skip("the docker compose client is not installed here; the structural checks above still ran")
-    env = os.environ | {name: "x" for name in _required()}  # stand-ins for the .env a deployment provides
-    done = subprocess.run(
-        [docker, "compose", "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True, env=env
-    )
+@pytest.fixture(scope="module")
+def stand_in_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The .env a deployment writes from .env.example: every required value filled in with a stand-in, the
+    optional ones left empty as the example has them (so compose takes its defaults)."""
+    lines = []
+    for line in ENV_EXAMPLE.read_text().splitlines():
+        if line and not line.startswith("#"):
+            name = line.split("=", 1)[0]
+            lines.append(f"{name}=stand-in-{name.lower()}" if name in _required() else f"{name}=")
+    path = tmp_path_factory.mktemp("compose") / ".env"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_docker_compose_accepts_the_file(stand_in_env: Path) -> None:
+    done = compose_config(COMPOSE, stand_in_env, "--quiet")
     assert done.returncode == 0, done.stderr
+
+
+def test_docker_compose_refuses_to_start_while_a_required_value_is_missing(stand_in_env: Path, tmp_path: Path) -> None:
+    incomplete = tmp_path / ".env"
+    incomplete.write_text(
+        "".join(line + "\n" for line in stand_in_env.read_text().splitlines() if not line.startswith("POSTGRES_"))
+    )
+    done = compose_config(COMPOSE, incomplete, "--quiet")
+    assert done.returncode != 0
+    assert "set POSTGRES_PASSWORD in .env (see .env.example)" in done.stderr
+
+
+def _outside(path: str | Path) -> bool:
+    return not Path(path).resolve().is_relative_to(ROOT)
+
+
+def test_compose_uses_no_path_outside_the_repository(stand_in_env: Path) -> None:
+    """As compose resolves the file: every bind mount, build context and file it names lies in the repository."""
+    done = compose_config(COMPOSE, stand_in_env, "--format", "json")
+    assert done.returncode == 0, done.stderr
+    resolved = json.loads(done.stdout)
+    paths: list[str] = []
+    for service in resolved["services"].values():
+        paths += [v["source"] for v in service.get("volumes", []) if v["type"] == "bind"]
+        paths += [f["path"] for f in service.get("env_file", [])]
+        if "build" in service:
+            context = service["build"]["context"]
+            paths += [context, str(Path(context) / service["build"].get("dockerfile", "Dockerfile"))]
+    for kind in ("configs", "secrets"):
+        paths += [item["file"] for item in (resolved.get(kind) or {}).values() if "file" in item]
+    assert str(ROOT / "deploy" / "xdomea") in paths, "the xdomea schemas are mounted from deploy/xdomea by default"
+    assert [p for p in paths if _outside(p)] == []
+    assert "../" not in COMPOSE.read_text()
+
+
+def test_the_dockerfile_copies_only_from_the_repository() -> None:
+    instructions = [line.split() for line in (ROOT / "Dockerfile").read_text().splitlines()]
+    copies = [words[1:-1] for words in instructions if words and words[0] in ("COPY", "ADD")]
+    assert copies, "the image is built from the repository's files"
+    for sources in copies:
+        assert not any(s.startswith("--") for s in sources), f"COPY/ADD from another image or stage: {sources}"
+        for source in sources:
+            assert "://" not in source and not _outside(ROOT / source) and (ROOT / source).exists(), source
+
+
+def test_the_xdomea_schema_is_the_operators_to_configure() -> None:
+    archive = _compose()["services"]["archive"]
+    assert archive["environment"]["EAKTE_XDOMEA_SCHEMA"] == "${EAKTE_XDOMEA_SCHEMA:-}"  # empty: the archive warns
+    assert "${EAKTE_XDOMEA_SCHEMA_DIR:-./deploy/xdomea}:/schemas/xdomea:ro" in archive["volumes"]
+    example = ENV_EXAMPLE.read_text()
+    assert "\nEAKTE_XDOMEA_SCHEMA_DIR=\n" in example and "\nEAKTE_XDOMEA_SCHEMA=\n" in example
+    assert (ROOT / "deploy" / "xdomea" / "README.md").exists()
 
 
 def test_portal_serves_on_8080_and_reaches_the_services_by_their_compose_names() -> None:
