@@ -51,6 +51,8 @@ def _router_routes(service: str) -> list[APIRoute]:
     package = importlib.import_module(f"services.{service}")
     routers: dict[int, APIRouter] = {}
     for module_info in pkgutil.walk_packages(package.__path__, f"services.{service}."):
+        if ".migrations" in module_info.name:
+            continue  # Alembic's env.py runs migrations when imported; migrations declare no routes
         module = importlib.import_module(module_info.name)
         routers |= {id(value): value for value in vars(module).values() if isinstance(value, APIRouter)}
     return [route for router in routers.values() for route in router.routes if isinstance(route, APIRoute)]
