@@ -102,8 +102,8 @@ def _outbox(args: argparse.Namespace) -> int:
     return 3 if total else 0
 
 
-def _up(_args: argparse.Namespace) -> int:
-    return run_up()
+def _up(args: argparse.Namespace) -> int:
+    return run_up(args.replicas)
 
 
 def _down(_args: argparse.Namespace) -> int:
@@ -137,9 +137,14 @@ def main(argv: list[str] | None = None) -> int:
     outbox.add_argument("--limit", type=int, default=50, help="at most this many per service, newest first")
     outbox.set_defaults(func=_outbox)
 
-    commands.add_parser("up", help="start Kafka, MinIO and the services on 127.0.0.1; Ctrl-C stops them").set_defaults(
-        func=_up
+    up = commands.add_parser("up", help="start Kafka, MinIO and the services on 127.0.0.1; Ctrl-C stops them")
+    up.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="N of each service (ingest, workflow, archive) on their own ports, on one PostgreSQL (default 1: SQLite)",
     )
+    up.set_defaults(func=_up)
     commands.add_parser("down", help="stop what a running `eakte up` started").set_defaults(func=_down)
 
     args = parser.parse_args(argv)

@@ -58,6 +58,9 @@ class OutboxMessage(InfraBase):
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    # Replicas on PostgreSQL: which relay holds the row for sending, and until when (shared.outbox).
+    claimed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class OutboxDeadLetter(InfraBase):
@@ -153,6 +156,7 @@ def serialize_sqlite_writers(engine: Engine, timeout_s: float = 30.0) -> None:
 def make_sessions(engine: Engine, *service_bases: type[DeclarativeBase]) -> sessionmaker[Session]:
     """Create the service's tables (and the shared ones) and return its session factory."""
     InfraBase.metadata.create_all(engine)
+    add_missing_columns(engine, InfraBase)
     for base in service_bases:
         base.metadata.create_all(engine)
         add_missing_columns(engine, base)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import cast
 
-from sqlalchemy import CursorResult, delete, func, select, update
+from sqlalchemy import CursorResult, delete, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, noload
 
@@ -197,17 +197,22 @@ class IntakeItemRepository:
     def known(self, item_ids: list[str]) -> set[str]:
         return set(self._session.scalars(select(IntakeItemRow.item_id).where(IntakeItemRow.item_id.in_(item_ids))))
 
-    def ids_in_state(self, state: str, limit: int) -> list[str]:
+    def ids_in_state(self, state: str, limit: int, owner: str | None = None) -> list[str]:
+        """Items in `state`, oldest first; with `owner`, only that replica's (and unowned ones)."""
         query = (
             select(IntakeItemRow.item_id)
             .where(IntakeItemRow.state == state)
+            .where(or_(IntakeItemRow.owner.is_(None), IntakeItemRow.owner == owner) if owner else true())
             .order_by(IntakeItemRow.created_at, IntakeItemRow.item_id)
             .limit(limit)
         )
         return list(self._session.scalars(query))
 
-    def not_in_state(self, state: str) -> list[IntakeItemRow]:
-        return list(self._session.scalars(select(IntakeItemRow).where(IntakeItemRow.state != state)))
+    def not_in_state(self, state: str, owner: str | None = None) -> list[IntakeItemRow]:
+        query = select(IntakeItemRow).where(IntakeItemRow.state != state)
+        if owner:
+            query = query.where(or_(IntakeItemRow.owner.is_(None), IntakeItemRow.owner == owner))
+        return list(self._session.scalars(query))
 
     def counts(self, batch_id: str | None) -> dict[str, int]:
         """How many items are in each state (of one batch, or all)."""

@@ -121,6 +121,8 @@ class IntakeItemRow(IngestBase):
     reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Which ingest replica takes it in (the one whose spool or processing folder holds the file); NULL: any.
+    owner: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
 
 
 class OcrJobRow(IngestBase):
