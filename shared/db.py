@@ -3,7 +3,9 @@
 Each service owns its own database; these two tables exist in each of them.
 """
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -155,12 +157,32 @@ def serialize_sqlite_writers(engine: Engine, timeout_s: float = 30.0) -> None:
 
 def make_sessions(engine: Engine, *service_bases: type[DeclarativeBase]) -> sessionmaker[Session]:
     """Create the service's tables (and the shared ones) and return its session factory."""
-    InfraBase.metadata.create_all(engine)
-    add_missing_columns(engine, InfraBase)
-    for base in service_bases:
-        base.metadata.create_all(engine)
-        add_missing_columns(engine, base)
+    with schema_lock(engine):  # replicas starting together on one database take turns
+        InfraBase.metadata.create_all(engine)
+        add_missing_columns(engine, InfraBase)
+        for base in service_bases:
+            base.metadata.create_all(engine)
+            add_missing_columns(engine, base)
     return sessionmaker(engine, expire_on_commit=False)
+
+
+SCHEMA_LOCK_ID = 0x45414B5445  # "EAKTE": the PostgreSQL advisory lock schema changes are made under
+
+
+@contextlib.contextmanager
+def schema_lock(engine: Engine) -> Iterator[None]:
+    """On PostgreSQL, one process at a time changes the schema (a session advisory lock); no-op elsewhere."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as connection:
+        connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": SCHEMA_LOCK_ID})
+        connection.commit()
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": SCHEMA_LOCK_ID})
+            connection.commit()
 
 
 def add_missing_columns(engine: Engine, base: type[DeclarativeBase]) -> list[str]:

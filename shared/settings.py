@@ -53,9 +53,10 @@ class Settings(BaseSettings):
     # One database per service process; empty means a SQLite file in data_dir.
     database_url: str = ""
     # How many replicas of this service run side by side (set by whoever starts them): more than one needs
-    # PostgreSQL; start-up refuses SQLite then. `replica_index` (1..N) names this one (its own hot-folder claims).
+    # PostgreSQL; start-up refuses SQLite then. `replica_index` (1..N, stable across restarts) names this one for
+    # the work it alone finishes (its queued uploads and hot-folder files); 0: the host name (a compose container).
     replicas: int = 1
-    replica_index: int = 1
+    replica_index: int = 0
 
     jwt_secret: str = DEV_JWT_SECRET
     token_ttl_hours: int = 12

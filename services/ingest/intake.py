@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -211,8 +212,11 @@ class IntakeQueue:
 
 
 def replica_name(settings: Settings) -> str | None:
-    """This ingest replica's name among several (`replica-<EAKTE_REPLICA_INDEX>`); None when it runs alone."""
-    return f"replica-{settings.replica_index}" if settings.replicas > 1 else None
+    """This ingest replica's name among several (`replica-<EAKTE_REPLICA_INDEX>`, else the host name, which a
+    compose container keeps across restarts); None when it runs alone."""
+    if settings.replicas <= 1:
+        return None
+    return f"replica-{settings.replica_index}" if settings.replica_index else f"host-{socket.gethostname()}"[:40]
 
 
 def _row(
