@@ -83,7 +83,10 @@ class HotFolder:
                     continue
                 if entry.name.endswith(IGNORED_SUFFIXES):
                     continue
-                stat = entry.stat(follow_symlinks=False)
+                try:
+                    stat = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:  # another replica took it a moment ago
+                    continue
                 seen = Seen(stat.st_size, stat.st_mtime_ns)
                 current[entry.name] = seen
                 marker = self.root / f"{entry.name}.done"
