@@ -175,14 +175,12 @@ def schema_lock(engine: Engine) -> Iterator[None]:
     if engine.dialect.name != "postgresql":
         yield
         return
-    with engine.connect() as connection:
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
         connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": SCHEMA_LOCK_ID})
-        connection.commit()
         try:
             yield
         finally:
             connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": SCHEMA_LOCK_ID})
-            connection.commit()
 
 
 def add_missing_columns(engine: Engine, base: type[DeclarativeBase]) -> list[str]:
