@@ -134,7 +134,7 @@ class FakeOcrJobs:
     def get(self, document_id: str) -> OcrJobRow:
         return self.rows[document_id]
 
-    def next_pending(self) -> str | None:
+    def next_pending(self, owner: str | None = None) -> str | None:
         return next((r.document_id for r in self.rows.values() if r.state == "pending"), None)
 
     def remove(self, document_id: str) -> None:
