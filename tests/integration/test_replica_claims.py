@@ -15,11 +15,13 @@ from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from devstack.postgres import PostgresServer
 from devstack.processes import free_port
+from services.ingest.repositories import OcrJobRepository
+from services.ingest.tables import DocumentRow, IngestBase, OcrJobRow
 from services.workflow.bootstrap import Workflow, bootstrap
 from services.workflow.clock import ControllableClock
 from services.workflow.domain import (
@@ -243,3 +245,58 @@ def test_two_schedulers_remind_and_escalate_each_task_once(workflow_sides) -> No
     assert _ticks_side_by_side(replicas) == 20
     assert _per_document(first, events.TaskEscalated.TOPIC) == dict.fromkeys(documents, 1)
     assert _per_document(first, events.DeadlineReminder.TOPIC) == dict.fromkeys(documents, 1)
+
+
+# --- OCR jobs -----------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def ingest_sides(postgres: PostgresServer) -> Iterator[tuple[sessionmaker[Session], sessionmaker[Session]]]:
+    yield from _two_sides(postgres, IngestBase)
+
+
+def test_two_ingest_replicas_claim_each_ocr_job_once(ingest_sides) -> None:
+    first, second = ingest_sides
+    with first() as session:
+        for index in range(30):
+            document_id = str(uuid.uuid4())
+            session.add(
+                DocumentRow(
+                    document_id=document_id,
+                    correlation_id=document_id,
+                    sha256=f"{index:064d}",
+                    size=3,
+                    bucket="inbox",
+                    object_key=f"{document_id}.pdf",
+                    filename="scan.pdf",
+                    workflow="default",
+                    pages=1,
+                    submitted_by="scanner",
+                )
+            )
+            session.flush()
+            session.add(OcrJobRow(document_id=document_id, pages=1, event={}))
+        session.commit()
+    claims: dict[str, list[str]] = {"replica-1": [], "replica-2": []}
+    start = threading.Barrier(2)
+
+    def work(owner: str, sessions: sessionmaker[Session]) -> None:
+        start.wait()
+        while True:
+            with sessions() as session:
+                job = OcrJobRepository(session).next_pending(owner)
+                if job is not None and job in claims[owner]:
+                    session.execute(update(OcrJobRow).where(OcrJobRow.document_id == job).values(state="done"))
+                session.commit()
+            if job is None:
+                return
+            if job not in claims[owner]:
+                claims[owner].append(job)  # "runs" it; the next round finishes it
+
+    threads = [threading.Thread(target=work, args=args) for args in (("replica-1", first), ("replica-2", second))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    taken = claims["replica-1"] + claims["replica-2"]
+    assert len(taken) == 30 and len(set(taken)) == 30  # every job run by exactly one replica
