@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from kafka import KafkaAdminClient
 
 from devstack.stack import Ports, Stack
 from shared.messaging import kafka_python_auth
@@ -82,6 +83,17 @@ def _archived(api: Api, archive: str, document_id: str) -> httpx.Response:
     )
 
 
+def _members(stack: Stack, group: str) -> int:
+    """How many consumers are in `group` right now (its partitions are spread over them)."""
+    settings = stack.settings()
+    auth = kafka_python_auth(settings.kafka_username, settings.kafka_password)
+    admin = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, **auth)
+    try:
+        return len(admin.describe_groups([group])[group].get("members") or [])
+    finally:
+        admin.close()
+
+
 def _events_per_document(reader: TopicReader, topic: str, documents: set[str]) -> dict[str, set[str]]:
     """Distinct event ids per document on `topic` (a redelivered event keeps its id; a doubled one has a new one)."""
     found: dict[str, set[str]] = {document_id: set() for document_id in documents}
@@ -100,6 +112,9 @@ def test_two_replicas_of_each_service_archive_every_document_once_while_one_is_k
         document_id = _upload(api, ("ingest", "ingest-2")[index % 2], content)  # both replicas take uploads
         contents[document_id] = content
         uploaded.append(document_id)
+    # Side by side: both replicas of the workflow and of the archive are members of their consumer groups.
+    for group in ("workflow", "archive"):
+        wait_for(lambda g=group: _members(replicas, g) == 2, 60)
     for index, document_id in enumerate(uploaded):
         if index == DOCUMENTS // 2:
             # Mid-run, with approvals flowing to the archive: the dead replicas' partitions (and outbox rows)
