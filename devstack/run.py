@@ -26,8 +26,12 @@ def _pid_file(data_dir: Path) -> Path:
     return data_dir / "run" / "eakte-up.pid"
 
 
-def run_up() -> int:
+def run_up(replicas: int = 1) -> int:
+    """The stack in the foreground; with `replicas` > 1, N of each service on their own ports on one PostgreSQL."""
     settings = get_settings()
+    if replicas < 1:
+        print("[eakte] --replicas must be 1 or more")
+        return 2
     data_dir = settings.data_dir.resolve()
     pid_file = _pid_file(data_dir)
     if pid_file.exists() and _alive(int(pid_file.read_text().split()[0])):
@@ -35,12 +39,13 @@ def run_up() -> int:
         return 1
     stack = Stack(
         data_dir,
-        Ports.defaults(settings),
+        Ports.defaults(settings, replicas),
         settings.s3_access_key,
         settings.s3_secret_key,
         settings.jwt_secret,
         # The scanner drop directory the README promises: EAKTE_HOTFOLDER, or hotfolder/ in the data directory.
         hotfolder=(settings.hotfolder or data_dir / "hotfolder").resolve(),
+        replicas=replicas,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -49,6 +54,7 @@ def run_up() -> int:
     try:
         print(f"[eakte] data directory: {data_dir}", flush=True)
         stack.start_infra()
+        start_database(stack)
         stack.start_services()
         _write_pid_file(pid_file, stack)
         _print_banner(stack, settings.jwt_secret, time.monotonic() - started)
@@ -87,6 +93,23 @@ def _write_pid_file(pid_file: Path, stack: Stack) -> None:
     pid_file.write_text(f"{os.getpid()}\n" + "".join(f"{p.name} {p.pid}\n" for p in stack.processes()))
 
 
+def start_database(stack: Stack) -> None:
+    """Replicas share one database per service: PostgreSQL in the data directory (SQLite serves one process)."""
+    if stack.replicas == 1 or stack.database_urls:
+        return
+    urls = stack.start_postgres()
+    print(f"[eakte] PostgreSQL for {stack.replicas} replicas: {', '.join(urls.values())}", flush=True)
+
+
+def _replica_lines(stack: Stack) -> list[str]:
+    """Every replica's address beyond the first (`eakte up --replicas N`)."""
+    return [
+        f"  {name:<9} {stack.url(name)}   replica {name.rsplit('-', 1)[1]} of {stack.replicas}"
+        for name in stack.instances()
+        if "-" in name
+    ]
+
+
 def _print_banner(stack: Stack, jwt_secret: str, seconds: float) -> None:
     settings = stack.settings()
     lines = [
@@ -95,6 +118,7 @@ def _print_banner(stack: Stack, jwt_secret: str, seconds: float) -> None:
         f"  ingest    {stack.url('ingest')}   POST /api/v1/documents, GET /api/v1/documents/{{id}}",
         f"  workflow  {stack.url('workflow')}   GET /api/v1/tasks, POST /api/v1/tasks/{{id}}/decision",
         f"  archive   {stack.url('archive')}   GET /api/v1/archive/{{id}}, GET /api/v1/archive/{{id}}/content",
+        *_replica_lines(stack),
         f"  kafka     {settings.kafka_bootstrap}  SASL/SCRAM-SHA-512, user {settings.kafka_username!r}, "
         f"password {settings.kafka_password!r} (each service has its own principal; README: Kafka security)",
         f"  minio     http://{settings.s3_endpoint}  "

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from devstack.kafka import KafkaServer, dev_credentials
 from devstack.minio import MinioServer
+from devstack.postgres import PostgresServer
 from devstack.processes import ManagedProcess, free_port, require_free_port
 from shared.kafka_acl import ADMIN
 from shared.kafka_setup import set_up_kafka
@@ -15,6 +16,10 @@ from shared.settings import Settings
 from shared.storage import ObjectStore, ensure_buckets
 
 SERVICES = ("ingest", "workflow", "archive", "portal")
+# What runs as N replicas with `replicas` > 1 (the portal stays one: it keeps no state of its own).
+REPLICATED = ("ingest", "workflow", "archive")
+# `eakte up --replicas N`: replica n (2..N) of a service listens on the service's port + REPLICA_PORT_STEP * (n - 1).
+REPLICA_PORT_STEP = 10
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # SIGTERM drains a service (handlers up to 15 s, the outbox relay's batch): wait this long before SIGKILL.
 DRAIN_TIMEOUT_S = 30.0
@@ -27,10 +32,12 @@ class Ports:
     minio: int
     minio_console: int
     services: dict[str, int]
+    # Replicas 2..N by instance name ("ingest-2"); replica 1 is `services[name]`.
+    replicas: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def defaults(cls, settings: Settings) -> "Ports":
-        return cls(
+    def defaults(cls, settings: Settings, replicas: int = 1) -> "Ports":
+        ports = cls(
             9092,
             9093,
             int(settings.s3_endpoint.rsplit(":", 1)[-1]),
@@ -42,10 +49,33 @@ class Ports:
                 "portal": settings.portal_port,
             },
         )
+        ports.replicas = {
+            instance: ports.services[service] + REPLICA_PORT_STEP * (index - 1)
+            for service in REPLICATED
+            for index, instance in _numbered(service, replicas)
+        }
+        return ports
 
     @classmethod
-    def free(cls) -> "Ports":
-        return cls(free_port(), free_port(), free_port(), free_port(), {name: free_port() for name in SERVICES})
+    def free(cls, replicas: int = 1) -> "Ports":
+        ports = cls(free_port(), free_port(), free_port(), free_port(), {name: free_port() for name in SERVICES})
+        numbered = [instance for service in REPLICATED for _i, instance in _numbered(service, replicas)]
+        ports.replicas = {instance: free_port() for instance in numbered}
+        return ports
+
+
+def _numbered(service: str, replicas: int) -> list[tuple[int, str]]:
+    """Replicas 2..N of a service by instance name: (2, "ingest-2"), ...; replica 1 keeps the plain name."""
+    return [(index, f"{service}-{index}") for index in range(2, replicas + 1)]
+
+
+def service_of(instance: str) -> str:
+    """ "ingest-2" -> "ingest"; "ingest" -> "ingest"."""
+    return instance.split("-", 1)[0]
+
+
+def replica_index(instance: str) -> int:
+    return int(instance.split("-", 1)[1]) if "-" in instance else 1
 
 
 @dataclass
@@ -66,6 +96,10 @@ class Stack:
     kafka: KafkaServer | None = None
     minio: MinioServer | None = None
     services: dict[str, ManagedProcess] = field(default_factory=dict)
+    # N replicas of ingest, workflow and archive (own ports, one database each service on PostgreSQL: see
+    # `start_postgres`); replica 1 is named like the service, the others "ingest-2", ... in `services`.
+    replicas: int = 1
+    postgres: PostgresServer | None = None
 
     def __post_init__(self) -> None:
         self.data_dir = self.data_dir.resolve()
@@ -104,8 +138,24 @@ class Stack:
             values["jwt_secret"] = self.jwt_secret
         return values
 
+    def start_postgres(self, data_dir: Path | None = None, port: int | None = None) -> dict[str, str]:
+        """One PostgreSQL cluster with a database per service (what replicas need); returns their URLs."""
+        self.postgres = PostgresServer(data_dir or self.data_dir / "postgres", port or free_port()).start()
+        for name in REPLICATED:
+            self.database_urls[name] = self.postgres.create_database(f"eakte_{name}")
+        return dict(self.database_urls)
+
     # --- services -------------------------------------------------------------------------------
-    def env_for(self, name: str) -> dict[str, str]:
+    def instances(self) -> list[str]:
+        """Every service process this stack runs: replica 1 by the service's name, then "ingest-2", ..."""
+        extra = [instance for service in REPLICATED for _i, instance in _numbered(service, self.replicas)]
+        return [*SERVICES, *extra]
+
+    def replicas_of(self, service: str) -> list[str]:
+        return [name for name in self.instances() if service_of(name) == service]
+
+    def env_for(self, instance: str) -> dict[str, str]:
+        name = service_of(instance)
         env = {k: v for k, v in os.environ.items() if not k.startswith("EAKTE_")}
         env.update({f"EAKTE_{key.upper()}": value for key, value in self._settings_values().items()})
         env["EAKTE_KAFKA_USERNAME"] = name
@@ -114,13 +164,19 @@ class Stack:
             env["EAKTE_DATABASE_URL"] = self.database_urls[name]
         if name == "ingest" and self.hotfolder is not None:
             env["EAKTE_HOTFOLDER"] = str(self.hotfolder)
+        if name in REPLICATED and self.replicas > 1:
+            env |= {"EAKTE_REPLICAS": str(self.replicas), "EAKTE_REPLICA_INDEX": str(replica_index(instance))}
+            env[f"EAKTE_{name.upper()}_PORT"] = str(self.port_of(instance))  # its own port; others reach replica 1
         env.update(self.base_env.get(name, {}))
-        env.update(self.extra_env.get(name, {}))
+        env.update(self.extra_env.get(instance, {}))
         env["PYTHONPATH"] = str(PROJECT_ROOT)
         return env
 
+    def port_of(self, instance: str) -> int:
+        return self.ports.services.get(instance) or self.ports.replicas[instance]
+
     def url(self, name: str) -> str:
-        return f"http://127.0.0.1:{self.ports.services[name]}"
+        return f"http://127.0.0.1:{self.port_of(name)}"
 
     def restart_service(self, name: str, **env: str) -> ManagedProcess:
         """Stop a service and start it again with extra environment (none: its normal settings)."""
@@ -134,18 +190,18 @@ class Stack:
         return process
 
     def start_services(self, timeout_s: float = 60.0) -> None:
-        """Start the three services side by side, then wait for each to be healthy."""
-        for name in SERVICES:
+        """Start the services (every replica) side by side, then wait for each to be healthy."""
+        for name in self.instances():
             self.launch(name)
-        for name in SERVICES:
+        for name in self.instances():
             self._wait_healthy(name, timeout_s)
 
     def launch(self, name: str) -> ManagedProcess:
-        """Start a service without waiting until it is healthy (a benchmark times the start itself)."""
-        require_free_port(self.ports.services[name], f"the {name} service")
+        """Start a service (or one replica: "ingest-2") without waiting until it is healthy."""
+        require_free_port(self.port_of(name), f"the {name} service")
         process = ManagedProcess(
             name,
-            [sys.executable, "-m", f"services.{name}"],
+            [sys.executable, "-m", f"services.{service_of(name)}"],
             self.data_dir / "logs" / f"{name}.log",
             env=self.env_for(name),
             cwd=PROJECT_ROOT,
@@ -157,13 +213,14 @@ class Stack:
         self.services[name].wait_ready(lambda: _http_ok(f"{self.url(name)}/health"), timeout_s)
 
     def processes(self) -> list[ManagedProcess]:
-        infra = [server.process for server in (self.kafka, self.minio) if server and server.process]
+        servers = (self.kafka, self.minio, self.postgres)
+        infra = [server.process for server in servers if server and server.process]
         return [*self.services.values(), *infra]
 
     def stop(self) -> None:
         for process in self.services.values():
             process.stop(timeout_s=DRAIN_TIMEOUT_S)
-        for server in (self.minio, self.kafka):
+        for server in (self.minio, self.kafka, self.postgres):
             if server is not None:
                 server.stop()
 

@@ -128,8 +128,8 @@ def _migrate(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _up(_args: argparse.Namespace) -> int:
-    return run_up()
+def _up(args: argparse.Namespace) -> int:
+    return run_up(args.replicas)
 
 
 def _down(_args: argparse.Namespace) -> int:
@@ -170,9 +170,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     migrate.set_defaults(func=_migrate)
 
-    commands.add_parser("up", help="start Kafka, MinIO and the services on 127.0.0.1; Ctrl-C stops them").set_defaults(
-        func=_up
+    up = commands.add_parser("up", help="start Kafka, MinIO and the services on 127.0.0.1; Ctrl-C stops them")
+    up.add_argument(
+        "--replicas",
+        type=int,
+        default=1,
+        help="N of each service (ingest, workflow, archive) on their own ports, on one PostgreSQL (default 1: SQLite)",
     )
+    up.set_defaults(func=_up)
     commands.add_parser("down", help="stop what a running `eakte up` started").set_defaults(func=_down)
 
     args = parser.parse_args(argv)

@@ -3,7 +3,9 @@
 Each service owns its own database; these tables exist in each of them (created by its migrations).
 """
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,6 +20,7 @@ from sqlalchemy import (
     TypeDecorator,
     create_engine,
     event,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
@@ -56,6 +59,9 @@ class OutboxMessage(InfraBase):
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     published_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+    # Replicas on PostgreSQL: which relay holds the row for sending, and until when (shared.outbox).
+    claimed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
 
 class OutboxDeadLetter(InfraBase):
@@ -153,7 +159,25 @@ def make_sessions(engine: Engine, *service_bases: type[DeclarativeBase]) -> sess
 
     The services never use it: their schema comes from their migrations (`shared.migrations.prepare_schema`).
     """
-    InfraBase.metadata.create_all(engine)
-    for base in service_bases:
-        base.metadata.create_all(engine)
+    with schema_lock(engine):  # several processes starting together on one database take turns
+        InfraBase.metadata.create_all(engine)
+        for base in service_bases:
+            base.metadata.create_all(engine)
     return sessionmaker(engine, expire_on_commit=False)
+
+
+SCHEMA_LOCK_ID = 0x45414B5445  # "EAKTE": the PostgreSQL advisory lock schema changes are made under
+
+
+@contextlib.contextmanager
+def schema_lock(engine: Engine) -> Iterator[None]:
+    """On PostgreSQL, one process at a time changes the schema (a session advisory lock); no-op elsewhere."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        connection.execute(text("SELECT pg_advisory_lock(:id)"), {"id": SCHEMA_LOCK_ID})
+        try:
+            yield
+        finally:
+            connection.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": SCHEMA_LOCK_ID})

@@ -2,18 +2,27 @@
 
 A crash between commit and publish loses nothing: the row stays unpublished and goes out on restart.
 A crash between publish and marking it published sends it twice; consumers are idempotent by event_id.
+
+Replicas (PostgreSQL): each relay claims the rows it sends in a short transaction (`FOR UPDATE SKIP LOCKED`,
+then a lease in `claimed_by`/`claimed_until`), so two replicas never send the same row while both are alive;
+a dead replica's rows are taken over when its lease runs out. Per-key order (events are keyed by document)
+is kept: a row is only claimed when no earlier unpublished row of its key is held by anyone else.
+SQLite is one process: it reads the unpublished rows as they are.
 """
 
 import asyncio
 import contextlib
 import hashlib
 import logging
+import os
+import socket
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.db import OutboxDeadLetter, OutboxMessage
@@ -32,6 +41,14 @@ MAX_ATTEMPTS = 5
 PREFIX_CHARS = 2000
 
 Row = tuple[int, str, bytes, bytes]
+
+# How long a replica's claim on outbox rows holds before another replica may take them over (a crashed replica).
+LEASE_S = 30.0
+
+
+def replica_id() -> str:
+    """This process among the replicas: host, PID and a random part (a restarted process is a new claimant)."""
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 @dataclass(frozen=True)
@@ -64,6 +81,7 @@ class OutboxRelay:
         poll_interval_s: float = 0.1,
         enqueue: Enqueue | None = None,
         transient: Transient = _never_transient,
+        lease_s: float = LEASE_S,
     ) -> None:
         """With `enqueue`, a batch is pipelined: all handed to the producer in order, acks awaited together,
         marked published in one transaction (much faster under load than one round trip per message)."""
@@ -78,6 +96,9 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
+        self.replica = replica_id()
+        self._lease = timedelta(seconds=lease_s)
+        self._claims = sessions.kw["bind"].dialect.name == "postgresql"
 
     def stop(self) -> None:
         """Drain: the relay finishes the batch it is publishing, sends one more, marks them, then `run` returns."""
@@ -238,6 +259,8 @@ class OutboxRelay:
             session.commit()
 
     def _pending(self, batch: int, skip: list[int] | None = None) -> list[Row]:
+        if self._claims:
+            return self._claim(batch, skip or [])
         with self._sessions() as session:
             rows = session.execute(
                 select(OutboxMessage.id, OutboxMessage.topic, OutboxMessage.key, OutboxMessage.payload)
@@ -253,3 +276,48 @@ class OutboxRelay:
             if row is not None:
                 row.published_at = utcnow()
                 session.commit()
+
+    def _claim(self, batch: int, skip: list[int]) -> list[Row]:
+        """Claim up to `batch` unpublished rows for this replica (PostgreSQL, replicas side by side).
+
+        Free rows are unclaimed, claimed by this replica, or whose lease ran out; rows another relay is claiming
+        right now are skipped (SKIP LOCKED). A row whose key has an earlier unpublished row that this relay does
+        not hold (claimed or being claimed elsewhere) waits, so two replicas never reorder one document's events.
+        """
+        now = utcnow()
+        with self._sessions() as session:
+            free = or_(
+                OutboxMessage.claimed_until.is_(None),
+                OutboxMessage.claimed_until < now,
+                OutboxMessage.claimed_by == self.replica,
+            )
+            candidates = session.execute(
+                select(OutboxMessage.id, OutboxMessage.topic, OutboxMessage.key, OutboxMessage.payload)
+                .where(OutboxMessage.published_at.is_(None), OutboxMessage.id.not_in(skip), free)
+                .order_by(OutboxMessage.id)
+                .limit(batch)
+                .with_for_update(skip_locked=True)
+            ).all()
+            if not candidates:
+                return []
+            held = [r.id for r in candidates] + skip
+            first_elsewhere = dict(
+                session.execute(
+                    select(OutboxMessage.key, func.min(OutboxMessage.id))
+                    .where(
+                        OutboxMessage.published_at.is_(None),
+                        OutboxMessage.key.in_({r.key for r in candidates}),
+                        OutboxMessage.id.not_in(held),
+                    )
+                    .group_by(OutboxMessage.key)
+                ).all()
+            )
+            mine = [r for r in candidates if r.key not in first_elsewhere or r.id < first_elsewhere[r.key]]
+            if mine:
+                session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id.in_([r.id for r in mine]))
+                    .values(claimed_by=self.replica, claimed_until=now + self._lease)
+                )
+            session.commit()
+        return [(r.id, r.topic, r.key, r.payload) for r in mine]

@@ -17,14 +17,27 @@ def problems(settings: Settings, process: str) -> list[str]:
     """Every reason this configuration must not run `process`, each naming its variable; empty: fine."""
     if settings.env not in ENVIRONMENTS:
         return [f"EAKTE_ENV must be one of {', '.join(ENVIRONMENTS)}, not {settings.env!r}"]
+    found = replica_problems(settings, process)
     if settings.env != "production":
-        return []
-    found = _token_problems(settings) + _kafka_problems(settings)
+        return found
+    found += _token_problems(settings) + _kafka_problems(settings)
     if process == PORTAL:
         found += _portal_problems(settings)
     else:  # the portal keeps no objects: only the services talk to the object store
         found += _s3_problems(settings)
     return found
+
+
+def replica_problems(settings: Settings, process: str) -> list[str]:
+    """Replicas share one database: SQLite is one process's database, so `EAKTE_REPLICAS` > 1 needs PostgreSQL."""
+    if settings.replicas < 1:
+        return [f"EAKTE_REPLICAS must be 1 or more, not {settings.replicas}"]
+    if process == PORTAL or settings.replicas == 1 or not settings.database_url_for(process).startswith("sqlite"):
+        return []
+    return [
+        f"EAKTE_REPLICAS is {settings.replicas}, but the {process} database is SQLite, which serves one process only: "
+        "set EAKTE_DATABASE_URL to a PostgreSQL database (postgresql://...) or run a single replica"
+    ]
 
 
 def _token_problems(settings: Settings) -> list[str]:

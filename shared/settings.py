@@ -36,7 +36,8 @@ class Settings(BaseSettings):
     archive_url: str = ""
 
     kafka_bootstrap: str = "127.0.0.1:9092"
-    kafka_partitions: int = 3
+    # Partitions of the topics kafka_setup creates: how many replicas of one consumer group can share a topic.
+    kafka_partitions: int = 6
     # SASL/SCRAM-SHA-512 principal of this process (each service has its own: ingest, workflow, archive, portal).
     kafka_username: str = ""
     kafka_password: str = ""
@@ -51,6 +52,11 @@ class Settings(BaseSettings):
 
     # One database per service process; empty means a SQLite file in data_dir.
     database_url: str = ""
+    # How many replicas of this service run side by side (set by whoever starts them): more than one needs
+    # PostgreSQL; start-up refuses SQLite then. `replica_index` (1..N, stable across restarts) names this one for
+    # the work it alone finishes (its queued uploads and hot-folder files); 0: the host name (a compose container).
+    replicas: int = 1
+    replica_index: int = 0
 
     jwt_secret: str = DEV_JWT_SECRET
     token_ttl_hours: int = 12

@@ -6,9 +6,14 @@ sidecar `<stem>.json`), then registered in the intake queue; after intake it mov
 beside a `<name>.receipt.json` (its document id) or to `failed/` beside a `<name>.reason.json`.
 Every step can be interrupted: on start, files found in `processing/` without a queue row are
 registered, so nothing is taken twice and nothing is forgotten.
+
+Several ingest replicas may poll one shared folder: the rename out of the drop directory is atomic, so exactly
+one replica wins a file (the others find it gone and leave it). Each replica renames into a processing folder
+of its own (`processing/replica-<n>/`), so its recovery after a crash never touches another replica's files.
 """
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -49,7 +54,7 @@ class HotFolder:
         self.queue = queue
         self.user = user
         self.poll_s = poll_s
-        self.processing = root / "processing"
+        self.processing = root / "processing" / queue.owner if queue.owner else root / "processing"
         self.processed = root / "processed"
         self.failed = root / "failed"
         for folder in (self.processing, self.processed, self.failed):
@@ -78,26 +83,38 @@ class HotFolder:
                     continue
                 if entry.name.endswith(IGNORED_SUFFIXES):
                     continue
-                stat = entry.stat(follow_symlinks=False)
+                try:
+                    stat = entry.stat(follow_symlinks=False)
+                except FileNotFoundError:  # another replica took it a moment ago
+                    continue
                 seen = Seen(stat.st_size, stat.st_mtime_ns)
                 current[entry.name] = seen
                 marker = self.root / f"{entry.name}.done"
                 if marker.exists() or self._seen.get(entry.name) == seen:
-                    self._claim(entry.name)
+                    taken = self._claim(entry.name)
                     marker.unlink(missing_ok=True)
                     current.pop(entry.name)
-                    claimed += 1
+                    claimed += taken
         self._seen = current
         return claimed
 
-    def _claim(self, name: str) -> None:
+    def _claim(self, name: str) -> bool:
+        """Take the file; False when another replica renamed it away first."""
         item_id = str(uuid.uuid4())
         target = self.processing / f"{item_id}{SEPARATOR}{name}"
-        sidecar = self._sidecar_of(self.root / name)
-        if sidecar.exists():
-            os.replace(sidecar, self.processing / f"{item_id}{SEPARATOR}{sidecar.name}")
-        os.replace(self.root / name, target)  # from here on the file is ours; recover() finds it after a crash
+        try:
+            os.replace(self.root / name, target)  # atomic: one replica wins; recover() finds it after a crash
+        except FileNotFoundError:
+            return False
+        self._take_sidecar(name, item_id)
         self._register(item_id, target)
+        return True
+
+    def _take_sidecar(self, name: str, item_id: str) -> None:
+        """The sidecar follows the file that was won (it is never taken without its file)."""
+        sidecar = self._sidecar_of(self.root / name)
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(sidecar, self.processing / f"{item_id}{SEPARATOR}{sidecar.name}")
 
     def _register(self, item_id: str, path: Path) -> None:
         name = path.name.split(SEPARATOR, 1)[1]
@@ -133,6 +150,7 @@ class HotFolder:
         for item_id, path in ids.items():
             if item_id not in known:
                 log.warning("hot-folder: registering %s left over from an interrupted run", path.name)
+                self._take_sidecar(path.name.split(SEPARATOR, 1)[1], item_id)  # if the crash came before it
                 self._register(item_id, path)
 
     def finish(self, item: IntakeItem) -> None:

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -71,6 +72,8 @@ class IntakeQueue:
         self._uow = uow_factory
         self._ingest = ingest
         self._filing = filing
+        # Replicas share the database: each takes in only the files it queued (its spool, its hot-folder claims).
+        self.owner = replica_name(settings)
         self._queue_dir = settings.data_dir / "ingest-queue"
         self._queue_dir.mkdir(parents=True, exist_ok=True)
         self._finishers: dict[str, Finisher] = {"batch": self._drop_queued_copy}
@@ -91,13 +94,13 @@ class IntakeQueue:
             queued = self._queue_dir / item_id
             os.replace(spooled, queued)
             item_upload = Upload(**{**asdict(upload), "filename": filename, "source": "batch"})
-            rows.append(_row(item_id, "batch", batch_id, filename, queued, item_upload))
+            rows.append(_row(item_id, "batch", batch_id, filename, queued, item_upload, self.owner))
         self._add(rows)
         return batch_id
 
     def add(self, item_id: str, source: str, path: Path, upload: Upload, refused: str = "") -> None:
         """Register one file; `refused` names why it cannot be taken in at all (it is recorded as failed)."""
-        row = _row(item_id, source, None, upload.filename, path, upload)
+        row = _row(item_id, source, None, upload.filename, path, upload, self.owner)
         if refused:
             row.state, row.reason, row.finished_at = IntakeState.FAILED.value, refused, utcnow()
         self._add([row])
@@ -134,7 +137,7 @@ class IntakeQueue:
 
     def pending_ids(self, limit: int) -> list[str]:
         with self._uow() as uow:
-            return uow.intake_items.ids_in_state(IntakeState.PENDING.value, limit)
+            return uow.intake_items.ids_in_state(IntakeState.PENDING.value, limit, self.owner)
 
     def process(self, item_id: str) -> None:
         uow = self._uow()
@@ -182,7 +185,7 @@ class IntakeQueue:
     def finish_interrupted(self) -> None:
         """After a crash: items already decided whose file was not yet moved are moved now."""
         with self._uow() as uow:
-            rows = uow.intake_items.not_in_state(IntakeState.PENDING.value)
+            rows = uow.intake_items.not_in_state(IntakeState.PENDING.value, self.owner)
             decided = [_item(row) for row in rows if Path(row.spool_path).exists()]
         for item in decided:
             self._finish(item)
@@ -208,8 +211,19 @@ class IntakeQueue:
             return [_item(row) for row in uow.intake_items.batch(batch_id)]
 
 
-def _row(item_id: str, source: str, batch_id: str | None, filename: str, path: Path, upload: Upload) -> IntakeItemRow:
+def replica_name(settings: Settings) -> str | None:
+    """This ingest replica's name among several (`replica-<EAKTE_REPLICA_INDEX>`, else the host name, which a
+    compose container keeps across restarts); None when it runs alone."""
+    if settings.replicas <= 1:
+        return None
+    return f"replica-{settings.replica_index}" if settings.replica_index else f"host-{socket.gethostname()}"[:40]
+
+
+def _row(
+    item_id: str, source: str, batch_id: str | None, filename: str, path: Path, upload: Upload, owner: str | None
+) -> IntakeItemRow:
     return IntakeItemRow(
+        owner=owner,
         item_id=item_id,
         source=source,
         batch_id=batch_id,

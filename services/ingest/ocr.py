@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from services.ingest.domain import OCR_DERIVATIVE, OCR_TEXT, DocumentStatus, document_key
+from services.ingest.intake import replica_name
 from services.ingest.unit_of_work import IngestUnitOfWork
 from shared.events import DocumentIngested, OcrResult, StoredObject, utcnow
 from shared.settings import Settings
@@ -43,6 +44,7 @@ class OcrWorker:
         self._settings = settings
         self._uow_factory = uow_factory
         self._store = store
+        self._owner = replica_name(settings)  # replicas: each runs only the jobs it claimed
 
     async def run(self) -> None:
         while True:
@@ -58,7 +60,7 @@ class OcrWorker:
 
     def next_job(self, uow: IngestUnitOfWork) -> str | None:
         with uow:
-            return uow.ocr_jobs.next_pending()
+            return uow.ocr_jobs.next_pending(self._owner)
 
     def process(self, uow: IngestUnitOfWork, document_id: str) -> None:
         with uow:

@@ -5,9 +5,9 @@ Each works inside the unit of work's transaction and never commits; the `with uo
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, func, select, update
+from sqlalchemy import CursorResult, delete, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, noload
 
@@ -176,9 +176,23 @@ class OcrJobRepository:
     def get(self, document_id: str) -> OcrJobRow:
         return self._session.get_one(OcrJobRow, document_id)
 
-    def next_pending(self) -> str | None:
+    def next_pending(self, owner: str | None = None) -> str | None:
+        """The oldest pending job; with `owner` (replicas), one this replica holds or claims now (a conditional
+        update: of two replicas claiming one job, one wins)."""
         query = select(OcrJobRow.document_id).where(OcrJobRow.state == "pending").order_by(OcrJobRow.created_at)
-        return self._session.scalar(query)
+        if owner is None:
+            return self._session.scalar(query)
+        free = or_(OcrJobRow.claimed_by.is_(None), OcrJobRow.claimed_by == owner)
+        for document_id in self._session.scalars(query.where(free).limit(5)).all():
+            claimed = cast(
+                CursorResult[Any],
+                self._session.execute(
+                    update(OcrJobRow).where(OcrJobRow.document_id == document_id, free).values(claimed_by=owner)
+                ),
+            )
+            if claimed.rowcount == 1:
+                return str(document_id)
+        return None
 
     def remove(self, document_id: str) -> None:
         self._session.execute(delete(OcrJobRow).where(OcrJobRow.document_id == document_id))
@@ -197,17 +211,22 @@ class IntakeItemRepository:
     def known(self, item_ids: list[str]) -> set[str]:
         return set(self._session.scalars(select(IntakeItemRow.item_id).where(IntakeItemRow.item_id.in_(item_ids))))
 
-    def ids_in_state(self, state: str, limit: int) -> list[str]:
+    def ids_in_state(self, state: str, limit: int, owner: str | None = None) -> list[str]:
+        """Items in `state`, oldest first; with `owner`, only that replica's (and unowned ones)."""
         query = (
             select(IntakeItemRow.item_id)
             .where(IntakeItemRow.state == state)
+            .where(or_(IntakeItemRow.owner.is_(None), IntakeItemRow.owner == owner) if owner else true())
             .order_by(IntakeItemRow.created_at, IntakeItemRow.item_id)
             .limit(limit)
         )
         return list(self._session.scalars(query))
 
-    def not_in_state(self, state: str) -> list[IntakeItemRow]:
-        return list(self._session.scalars(select(IntakeItemRow).where(IntakeItemRow.state != state)))
+    def not_in_state(self, state: str, owner: str | None = None) -> list[IntakeItemRow]:
+        query = select(IntakeItemRow).where(IntakeItemRow.state != state)
+        if owner:
+            query = query.where(or_(IntakeItemRow.owner.is_(None), IntakeItemRow.owner == owner))
+        return list(self._session.scalars(query))
 
     def counts(self, batch_id: str | None) -> dict[str, int]:
         """How many items are in each state (of one batch, or all)."""

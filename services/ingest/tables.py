@@ -121,6 +121,8 @@ class IntakeItemRow(IngestBase):
     reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Which ingest replica takes it in (the one whose spool or processing folder holds the file); NULL: any.
+    owner: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
 
 
 class OcrJobRow(IngestBase):
@@ -136,3 +138,5 @@ class OcrJobRow(IngestBase):
     error: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Replicas: the ingest replica whose OCR worker took the job (only it runs it); NULL: not taken yet.
+    claimed_by: Mapped[str | None] = mapped_column(String(40), nullable=True)

@@ -1,6 +1,9 @@
 """What the clock makes due: deadline reminders, escalations, due resubmissions and deputies' delegations.
 
 `tick` is safe to run any time and any number of times: each change is made once, under the document's lock.
+That holds across replicas too: two schedulers on one PostgreSQL database both find a task due, but the second
+waits for the first's row lock, then reads the task fresh and sees it reminded/escalated already
+(tests/integration/test_replica_claims.py).
 """
 
 import uuid

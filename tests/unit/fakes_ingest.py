@@ -134,7 +134,7 @@ class FakeOcrJobs:
     def get(self, document_id: str) -> OcrJobRow:
         return self.rows[document_id]
 
-    def next_pending(self) -> str | None:
+    def next_pending(self, owner: str | None = None) -> str | None:
         return next((r.document_id for r in self.rows.values() if r.state == "pending"), None)
 
     def remove(self, document_id: str) -> None:
@@ -154,11 +154,11 @@ class FakeIntakeItems:
     def known(self, item_ids: list[str]) -> set[str]:
         return set(item_ids) & set(self.rows)
 
-    def ids_in_state(self, state: str, limit: int) -> list[str]:
-        return [i for i, r in self.rows.items() if r.state == state][:limit]
+    def ids_in_state(self, state: str, limit: int, owner: str | None = None) -> list[str]:
+        return [i for i, r in self.rows.items() if r.state == state and _owned(r, owner)][:limit]
 
-    def not_in_state(self, state: str) -> list[IntakeItemRow]:
-        return [r for r in self.rows.values() if r.state != state]
+    def not_in_state(self, state: str, owner: str | None = None) -> list[IntakeItemRow]:
+        return [r for r in self.rows.values() if r.state != state and _owned(r, owner)]
 
     def counts(self, batch_id: str | None) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -186,3 +186,7 @@ class FakeIngestUnitOfWork(FakeUnitOfWork):
         self.quarantine = FakeQuarantine()
         self.ocr_jobs = FakeOcrJobs()
         self.intake_items = FakeIntakeItems()
+
+
+def _owned(row: IntakeItemRow, owner: str | None) -> bool:
+    return owner is None or row.owner in (None, owner)

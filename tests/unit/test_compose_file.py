@@ -19,6 +19,8 @@ SECRET_NAME = re.compile(r"SECRET|PASSWORD|ACCESS_KEY|MINIO_ROOT_USER|DATABASE_U
 REQUIRED = re.compile(r"\$\{([A-Z0-9_]+):\?[^}]+\}")
 # Jobs that run once and end (kafka-init creates the topics and the ACLs); the services wait for their success.
 ONE_SHOT = {"kafka-init"}
+# Processes that own no data: the portal, and the reverse proxy in front of the service replicas.
+STATELESS = {"portal", "proxy"}
 
 
 def _compose() -> dict:
@@ -39,8 +41,8 @@ def test_every_service_is_health_checked_and_keeps_its_data_in_a_volume() -> Non
         if name in ONE_SHOT:
             continue
         assert service["healthcheck"]["test"], name
-        if name == "portal":
-            assert not service.get("volumes"), "the portal owns no data"
+        if name in STATELESS:
+            assert not [v for v in service.get("volumes", []) if v.split(":")[0] in declared], f"{name} owns no data"
             continue
         mounts = [v.split(":")[0] for v in service.get("volumes", [])]
         assert any(m in declared for m in mounts), f"{name} keeps no data in a named volume"
@@ -54,7 +56,8 @@ def test_product_services_are_built_from_one_dockerfile_and_wait_for_healthy_inf
         assert service["build"] == "."
         assert service["command"] == ["python", "-m", f"services.{name}"]
         assert (ROOT / "services" / name / "__main__.py").exists()
-        assert service["ports"] == [f"127.0.0.1:{port}:{port}"]
+        assert "ports" not in service and service["deploy"]["replicas"] == 2  # replicas, behind the proxy
+        assert f"127.0.0.1:{port}:{port}" in services["proxy"]["ports"]
         assert f"127.0.0.1:{port}/ready" in " ".join(service["healthcheck"]["test"])
         assert {dep: cond["condition"] for dep, cond in service["depends_on"].items()} == {
             "kafka": "service_healthy",
@@ -150,10 +153,10 @@ def test_portal_serves_on_8080_and_reaches_the_services_by_their_compose_names()
     assert portal["command"] == ["python", "-m", "services.portal"]
     assert portal["ports"] == ["127.0.0.1:8080:8080"]
     assert "127.0.0.1:8080/ready" in " ".join(portal["healthcheck"]["test"])
-    assert set(portal["depends_on"]) == set(PRODUCT)
+    assert set(portal["depends_on"]) == {"proxy"}
     env = portal["environment"]
     for name, port in PRODUCT.items():
-        assert env[f"EAKTE_{name.upper()}_URL"] == f"http://{name}:{port}"
+        assert env[f"EAKTE_{name.upper()}_URL"] == f"http://proxy:{port}"  # any replica, through the proxy
     assert env["EAKTE_PORTAL_AUTH"] == "oidc"  # production never signs in through the development page
 
 
@@ -202,3 +205,16 @@ def test_kafka_requires_each_service_to_sign_in_as_its_own_principal() -> None:
         env = services[name]["environment"]
         assert env["EAKTE_KAFKA_USERNAME"] == name
         assert env["EAKTE_KAFKA_PASSWORD"].startswith(f"${{EAKTE_KAFKA_PASSWORD_{name.upper()}:?")
+
+
+def test_the_proxy_sends_each_services_port_to_its_replicas() -> None:
+    """The official nginx image with a config in deploy/; every service's replicas share its database."""
+    compose = _compose()
+    proxy = compose["services"]["proxy"]
+    assert proxy["image"].startswith("nginx:")
+    assert "./deploy/nginx.conf:/etc/nginx/nginx.conf:ro" in proxy["volumes"]
+    config = (ROOT / "deploy" / "nginx.conf").read_text()
+    for name, port in PRODUCT.items():
+        assert f"listen {port};" in config and f"http://{name}:{port}" in config
+        assert str(compose["services"][name]["environment"]["EAKTE_REPLICAS"]) == "2"
+        assert compose["services"][name]["environment"]["EAKTE_DATABASE_URL"].startswith("postgresql://")
