@@ -202,12 +202,21 @@ class Run:
             return
 
     def follow_archived(self) -> None:
+        group = f"chaos-{uuid.uuid4()}"
+        while not self.done.is_set():
+            try:
+                self._follow(group)
+            except Exception as exc:  # the broker restarts under it: connect again, same group
+                say(f"archived-follower reconnects: {type(exc).__name__}")
+                time.sleep(1)
+
+    def _follow(self, group: str) -> None:
         settings = self.stack.settings()
         consumer = KafkaConsumer(
             "documents.archived",
             bootstrap_servers=settings.kafka_bootstrap,
             **kafka_python_auth(settings.kafka_username, settings.kafka_password),
-            group_id=f"chaos-{uuid.uuid4()}",
+            group_id=group,
             auto_offset_reset="earliest",
         )
         try:
@@ -215,7 +224,10 @@ class Run:
                 for records in consumer.poll(timeout_ms=500).values():
                     self.archived.update(json.loads(r.value)["document_id"] for r in records)
         finally:
-            consumer.close()
+            try:
+                consumer.close()
+            except Exception:
+                pass
 
     def pipeline_done(self) -> bool:
         with self.lock:
