@@ -23,7 +23,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -224,10 +224,8 @@ class Run:
                 for records in consumer.poll(timeout_ms=500).values():
                     self.archived.update(json.loads(r.value)["document_id"] for r in records)
         finally:
-            try:
+            with suppress(Exception):
                 consumer.close()
-            except Exception:
-                pass
 
     def pipeline_done(self) -> bool:
         with self.lock:
