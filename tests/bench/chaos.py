@@ -374,11 +374,13 @@ def check_topics(stack: Stack, run: Run) -> dict[str, dict[str, int]]:
     return found
 
 
-def check_versions(stack: Stack) -> dict[str, int]:
+def check_versions(stack: Stack) -> tuple[int, dict[str, int]]:
+    """How many object versions the archive bucket holds, and the objects with more than one."""
     settings = stack.settings()
     store = ObjectStore(settings)
     objects = store.client.list_objects(settings.archive_bucket, recursive=True, include_version=True)
-    return doubled_versions((o.object_name or "", o.version_id) for o in objects)
+    versions = [(o.object_name or "", o.version_id) for o in objects]
+    return len(versions), doubled_versions(versions)
 
 
 def consumer_lag(stack: Stack) -> dict[str, int]:
@@ -418,7 +420,7 @@ def settled_lag(stack: Stack) -> dict[str, int]:
 def report(stack: Stack, run: Run, replicas: int, concurrency: int) -> dict[str, Any]:
     say("checking: archive contents, object versions, tasks, topics, consumer lag")
     lost = check_archive(stack, run)
-    versions = check_versions(stack)
+    object_versions, versions = check_versions(stack)
     tasks = check_tasks(stack, run)
     events = check_topics(stack, run)
     lags = settled_lag(stack)
@@ -433,6 +435,7 @@ def report(stack: Stack, run: Run, replicas: int, concurrency: int) -> dict[str,
         "archived": len(set(run.accepted) & run.archived),
         "lost": len(lost),
         "doubled": doubled,
+        "archive_object_versions": object_versions,
         "doubled_detail": {
             "object_versions": len(versions),
             "tasks": len(tasks),
