@@ -71,4 +71,4 @@ chaos: setup
 	$(BIN)/python -m tests.bench.chaos --documents $${N:-1000} --replicas $${REPLICAS:-2} --output bench-results/chaos.json
 
 bench-replicas: setup
-	$(BIN)/python -m tests.bench.replicas --documents $${N:-300} --output bench-results/replicas.json
+	$(BIN)/python -m tests.bench.replicas --documents $${N:-500} --output bench-results/replicas.json

@@ -89,7 +89,7 @@ def one_run(replicas: int, documents: list[bytes], concurrency: int, timeout_s: 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--documents", type=int, default=300)
+    parser.add_argument("--documents", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--timeout", type=float, default=1800.0)
     parser.add_argument("--output", type=Path, default=Path("bench-results/replicas.json"))
