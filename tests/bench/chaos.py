@@ -40,6 +40,8 @@ from tests.conftest import token
 
 JWT_SECRET = "bench-secret-0123456789abcdef0123456789"
 LIFECYCLE_TOPICS = ("documents.ingested", "documents.review_started", "documents.approved", "documents.archived")
+# A reminder or escalation fires once per task across replicas (none falls due in a short run unless deadlines do).
+REMINDER_TOPICS = ("workflow.deadline_reminder", "workflow.escalated")
 OWN_GROUP_PREFIXES = ("chaos-", "test-reader-")
 
 
@@ -54,12 +56,14 @@ def doubled_versions(object_versions: Iterable[tuple[str, str | None]]) -> dict[
     return {name: count for name, count in counts.items() if count > 1}
 
 
-def doubled_events(messages: Iterable[dict[str, Any]], documents: set[str]) -> dict[str, int]:
-    """Document -> distinct event ids, for documents with more than one (a redelivery keeps its id)."""
+def doubled_events(messages: Iterable[dict[str, Any]], documents: set[str], key: str = "document_id") -> dict[str, int]:
+    """`key` (a document, a task) -> distinct event ids, where more than one (a redelivery keeps its id).
+
+    Only messages of `documents` count (other runs' documents may share the topics)."""
     ids: dict[str, set[str]] = {}
     for message in messages:
         if message.get("document_id") in documents:
-            ids.setdefault(message["document_id"], set()).add(str(message.get("event_id")))
+            ids.setdefault(str(message.get(key)), set()).add(str(message.get("event_id")))
     return {document: len(found) for document, found in ids.items() if len(found) > 1}
 
 
@@ -355,23 +359,30 @@ def check_tasks(stack: Stack, run: Run) -> list[str]:
 
 
 def check_topics(stack: Stack, run: Run) -> dict[str, dict[str, int]]:
-    settings = stack.settings()
+    """Per lifecycle topic: documents with more than one event id; per reminder topic: tasks with more than one."""
     found = {}
     for topic in LIFECYCLE_TOPICS:
-        consumer = KafkaConsumer(
-            topic,
-            bootstrap_servers=settings.kafka_bootstrap,
-            **kafka_python_auth(settings.kafka_username, settings.kafka_password),
-            group_id=f"chaos-{uuid.uuid4()}",
-            auto_offset_reset="earliest",
-            enable_auto_commit=False,
-            consumer_timeout_ms=5000,
-        )
-        try:
-            found[topic] = doubled_events((json.loads(r.value) for r in consumer), set(run.accepted))
-        finally:
-            consumer.close()
+        found[topic] = doubled_events(read_topic(stack, topic), set(run.accepted))
+    for topic in REMINDER_TOPICS:
+        found[topic] = doubled_events(read_topic(stack, topic), set(run.accepted), key="task_id")
     return found
+
+
+def read_topic(stack: Stack, topic: str) -> list[dict[str, Any]]:
+    settings = stack.settings()
+    consumer = KafkaConsumer(
+        topic,
+        bootstrap_servers=settings.kafka_bootstrap,
+        **kafka_python_auth(settings.kafka_username, settings.kafka_password),
+        group_id=f"chaos-{uuid.uuid4()}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=5000,
+    )
+    try:
+        return [json.loads(record.value) for record in consumer]
+    finally:
+        consumer.close()
 
 
 def check_versions(stack: Stack) -> tuple[int, dict[str, int]]:
@@ -440,6 +451,7 @@ def report(stack: Stack, run: Run, replicas: int, concurrency: int) -> dict[str,
             "object_versions": len(versions),
             "tasks": len(tasks),
             **{f"events {topic}": len(per) for topic, per in events.items()},
+            "reminder_events_seen": sum(len(read_topic(stack, topic)) for topic in REMINDER_TOPICS),
         },
         "consumer_lag": lags,
         "faults": run.faults,

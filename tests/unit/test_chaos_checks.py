@@ -49,3 +49,12 @@ def test_a_process_tree_includes_its_descendants(monkeypatch: pytest.MonkeyPatch
     stats = {1: stat(1, 0, 5), 10: stat(10, 1, 100), 11: stat(11, 10, 20), 12: stat(12, 10, 3), 20: stat(20, 1, 7)}
     monkeypatch.setattr(replicas, "_stats", lambda: stats)
     assert replicas.tree_ticks({"postgres": 10, "other": 20}) == {"postgres": 123, "other": 7}
+
+
+def test_a_reminder_fired_twice_for_one_task_is_doubled() -> None:
+    reminders = [
+        {"document_id": "d1", "task_id": "t1", "event_id": "r1"},
+        {"document_id": "d1", "task_id": "t1", "event_id": "r2"},
+        {"document_id": "d2", "task_id": "t2", "event_id": "r3"},
+    ]
+    assert doubled_events(reminders, {"d1", "d2"}, key="task_id") == {"t1": 2}
