@@ -175,9 +175,10 @@ class Run:
 
     def upload_all(self) -> None:
         with httpx.Client(timeout=60) as client, ThreadPoolExecutor(self.concurrency) as pool:
-            for _ in pool.map(functools.partial(self.upload, client), enumerate(self.documents)):
-                if self.uploaded % 100 == 0:
-                    say(f"uploaded {self.uploaded}/{len(self.documents)}, archived {len(self.archived)}")
+            uploads = pool.map(functools.partial(self.upload, client), enumerate(self.documents))
+            for count, _ in enumerate(uploads, start=1):
+                if count % 100 == 0:
+                    say(f"uploaded {count}/{len(self.documents)}, archived {len(self.archived)}")
 
     def approve_loop(self) -> None:
         headers = token("anton", "approver", secret=JWT_SECRET)
