@@ -241,8 +241,9 @@ class Run:
 
 
 class FaultDriver:
-    """SIGKILLs a random replica every `every` seconds (the supervisor restarts it); the broker once after a third
-    of the uploads, MinIO once after two thirds. Each fault waits for its recovery before the next."""
+    """SIGKILLs a random replica `every` (min, max) seconds after the last fault recovered (the supervisor
+    restarts it); the broker once after a third of the uploads, MinIO once after two thirds. Each fault waits
+    for its recovery before the next."""
 
     def __init__(self, run: Run, every: tuple[float, float], seed: int) -> None:
         self.run = run
@@ -268,6 +269,7 @@ class FaultDriver:
             if due:
                 self.restart_infra(due[0])
                 del infra[due[0]]
+                next_kill = time.monotonic() + self.random.uniform(*self.every)
             elif time.monotonic() >= next_kill:
                 self.kill(self.random.choice(replica_instances(self.stack)))
                 next_kill = time.monotonic() + self.random.uniform(*self.every)
@@ -470,7 +472,7 @@ def main() -> int:
     parser.add_argument("--documents", type=int, default=1000)
     parser.add_argument("--replicas", type=int, default=2)
     parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--kill-every", type=float, nargs=2, default=(20.0, 40.0), metavar=("MIN_S", "MAX_S"))
+    parser.add_argument("--kill-every", type=float, nargs=2, default=(10.0, 20.0), metavar=("MIN_S", "MAX_S"))
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds for the pipeline to finish")
     parser.add_argument("--output", type=Path, default=Path("bench-results/chaos.json"))
