@@ -42,19 +42,21 @@ def _stats() -> dict[int, str]:
 
 
 def tree_ticks(roots: dict[str, int]) -> dict[str, int]:
-    """CPU ticks per named root process, its descendants included (PostgreSQL's backends, the JVM's threads)."""
+    """CPU ticks per named root process, its descendants included (PostgreSQL's backends, the ingest's OCR pool)
+    except those that are roots of their own (the driver starts every server: they are counted once, by name)."""
     stats = _stats()
     children: dict[int, list[int]] = {}
     for pid, line in stats.items():
         children.setdefault(parent_of(line), []).append(pid)
     result = {}
+    named_roots = set(roots.values())
     for name, root in roots.items():
         total, todo = 0, [root]
         while todo:
             pid = todo.pop()
             if pid in stats:
                 total += cpu_ticks(stats[pid])
-            todo.extend(children.get(pid, ()))
+            todo.extend(child for child in children.get(pid, ()) if child not in named_roots)
         result[name] = total
     return result
 

@@ -49,6 +49,8 @@ def test_a_process_tree_includes_its_descendants(monkeypatch: pytest.MonkeyPatch
     stats = {1: stat(1, 0, 5), 10: stat(10, 1, 100), 11: stat(11, 10, 20), 12: stat(12, 10, 3), 20: stat(20, 1, 7)}
     monkeypatch.setattr(replicas, "_stats", lambda: stats)
     assert replicas.tree_ticks({"postgres": 10, "other": 20}) == {"postgres": 123, "other": 7}
+    # The driver (pid 1 here) started both: its own ticks only, the others are counted by their names.
+    assert replicas.tree_ticks({"driver": 1, "postgres": 10, "other": 20})["driver"] == 5
 
 
 def test_a_reminder_fired_twice_for_one_task_is_doubled() -> None:
