@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from devstack.processes import SetupError, apt_install, cache_dir
+from devstack.processes import SetupError, cache_dir, go_tool
 
 COMPOSE_MODULE = "github.com/docker/compose/v5"
 COMPOSE_VERSION = "v5.6.0"  # keep equal to the require line of devstack/compose_client/go.mod
@@ -25,12 +25,7 @@ def compose_binary() -> Path:
     binary = cache_dir() / f"docker-compose-{COMPOSE_VERSION}" / "bin" / "docker-compose"
     if binary.exists():
         return binary
-    go = shutil.which("go")
-    if go is None:
-        apt_install("golang-go")
-        go = shutil.which("go")
-    if go is None:
-        raise SetupError("Go (>= 1.26.8) is required to build the compose client and could not be installed")
+    go = go_tool("Go (>= 1.26.8) is required to build the compose client")
     print(f"[eakte] building Docker Compose {COMPOSE_VERSION} with Go (first run only: about 3.5 minutes)", flush=True)
     started = time.monotonic()
     binary.parent.mkdir(parents=True, exist_ok=True)

@@ -1,13 +1,12 @@
 """A real MinIO server, built once with `go install` from the Go module proxy."""
 
 import os
-import shutil
 import subprocess
 import time
 import urllib.request
 from pathlib import Path
 
-from devstack.processes import ManagedProcess, SetupError, apt_install, cache_dir, require_free_port
+from devstack.processes import ManagedProcess, SetupError, cache_dir, go_tool, require_free_port
 
 # minio/minio release tags are not semver; this is the last upstream commit, served by the Go proxy.
 MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
@@ -18,12 +17,7 @@ def minio_binary() -> Path:
     binary = binary_dir / "minio"
     if binary.exists():
         return binary
-    go = shutil.which("go")
-    if go is None:
-        apt_install("golang-go")
-        go = shutil.which("go")
-    if go is None:
-        raise SetupError("Go (>= 1.24) is required to build MinIO and could not be installed")
+    go = go_tool("Go (>= 1.24) is required to build MinIO")
     print(
         f"[eakte] building MinIO {MINIO_VERSION} with `go install` "
         "(first run only: about 5 minutes, ~1 GB module cache)",

@@ -133,3 +133,14 @@ class ManagedProcess:
     def kill(self) -> None:
         """Hard stop, as a crash would end it."""
         self.stop(timeout_s=10, sig=signal.SIGKILL)
+
+
+def go_tool(why: str) -> str:
+    """The `go` command, installed from Debian when missing; `why` says what needs it if it cannot be had."""
+    go = shutil.which("go")
+    if go is None:
+        apt_install("golang-go")
+        go = shutil.which("go")
+    if go is None:
+        raise SetupError(f"{why} and could not be installed")
+    return go
