@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from shared.migration_steps import create_outbox, create_processed_events, drop_outbox, drop_processed_events
+
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -17,8 +19,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    _upgrade_outbox()
-    _upgrade_processed_events()
+    create_outbox()
+    create_processed_events()
     _upgrade_access_log()
     _upgrade_archived_documents()
     _upgrade_deletion_records()
@@ -32,42 +34,8 @@ def downgrade() -> None:
     _downgrade_deletion_records()
     _downgrade_archived_documents()
     _downgrade_access_log()
-    _downgrade_processed_events()
-    _downgrade_outbox()
-
-
-def _upgrade_outbox() -> None:
-    op.create_table(
-        "outbox",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("topic", sa.String(length=200), nullable=False),
-        sa.Column("key", sa.LargeBinary(), nullable=False),
-        sa.Column("payload", sa.LargeBinary(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("published_at", sa.DateTime(timezone=True), nullable=True),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    op.create_index(op.f("ix_outbox_published_at"), "outbox", ["published_at"], unique=False)
-
-
-def _downgrade_outbox() -> None:
-    op.drop_index(op.f("ix_outbox_published_at"), table_name="outbox")
-    op.drop_table("outbox")
-
-
-def _upgrade_processed_events() -> None:
-    op.create_table(
-        "processed_events",
-        sa.Column("consumer", sa.String(length=100), nullable=False),
-        sa.Column("event_id", sa.String(length=36), nullable=False),
-        sa.Column("processed_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("note", sa.Text(), nullable=False),
-        sa.PrimaryKeyConstraint("consumer", "event_id"),
-    )
-
-
-def _downgrade_processed_events() -> None:
-    op.drop_table("processed_events")
+    drop_processed_events()
+    drop_outbox()
 
 
 def _upgrade_access_log() -> None:

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from shared.migration_steps import create_outbox_dead_letters, drop_outbox_dead_letters
+
 revision: str = "0002"
 down_revision: str | None = "0001"
 branch_labels: str | Sequence[str] | None = None
@@ -18,7 +20,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    _upgrade_outbox_dead_letters()
+    create_outbox_dead_letters()
     _upgrade_access_log()
     _upgrade_archived_documents()
 
@@ -26,32 +28,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     _downgrade_archived_documents()
     _downgrade_access_log()
-    _downgrade_outbox_dead_letters()
-
-
-def _upgrade_outbox_dead_letters() -> None:
-    op.create_table(
-        "outbox_dead_letters",
-        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
-        sa.Column("outbox_id", sa.Integer(), nullable=False),
-        sa.Column("topic", sa.String(length=200), nullable=False),
-        sa.Column("key", sa.LargeBinary(), nullable=False),
-        sa.Column("size", sa.Integer(), nullable=False),
-        sa.Column("payload_sha256", sa.String(length=64), nullable=False),
-        sa.Column("payload_prefix", sa.Text(), nullable=False),
-        sa.Column("payload", sa.LargeBinary(), nullable=False),
-        sa.Column("reason", sa.Text(), nullable=False),
-        sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.Column("moved_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
-    )
-    op.create_index(op.f("ix_outbox_dead_letters_moved_at"), "outbox_dead_letters", ["moved_at"], unique=False)
-
-
-def _downgrade_outbox_dead_letters() -> None:
-    op.drop_index(op.f("ix_outbox_dead_letters_moved_at"), table_name="outbox_dead_letters")
-    op.drop_table("outbox_dead_letters")
+    drop_outbox_dead_letters()
 
 
 def _upgrade_access_log() -> None:

@@ -7,8 +7,7 @@ Create Date: 2026-11-30 00:42:56.336381
 
 from collections.abc import Sequence
 
-import sqlalchemy as sa
-from alembic import op
+from shared.migration_steps import add_outbox_claims, drop_outbox_claims
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -17,12 +16,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("claimed_by", sa.String(length=100), nullable=True))
-        batch_op.add_column(sa.Column("claimed_until", sa.DateTime(timezone=True), nullable=True))
+    add_outbox_claims()
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.drop_column("claimed_until")
-        batch_op.drop_column("claimed_by")
+    drop_outbox_claims()
