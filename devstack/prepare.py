@@ -4,6 +4,7 @@ import argparse
 import sys
 import time
 
+from devstack.asyncapi_spec import asyncapi_schema
 from devstack.browser_tools import ensure_chromium
 from devstack.compose import compose_binary
 from devstack.kafka import kafka_libs
@@ -21,6 +22,7 @@ def main() -> int:
     parser.add_argument("--browser", action="store_true", help="also make sure Chromium exists (browser tests)")
     parser.add_argument("--compose", action="store_true", help="also build the compose client (compose file test)")
     parser.add_argument("--keycloak", action="store_true", help="also fetch Keycloak (the OIDC tests fetch it too)")
+    parser.add_argument("--asyncapi", action="store_true", help="also fetch the AsyncAPI schema (document test)")
     args = parser.parse_args()
     started = time.monotonic()
     try:
@@ -34,6 +36,8 @@ def main() -> int:
             print(f"[eakte] browser for the portal tests: {ensure_chromium()}", flush=True)
         if args.compose:
             print(f"[eakte] compose client: {compose_binary()}", flush=True)
+        if args.asyncapi:
+            print(f"[eakte] AsyncAPI 3.0.0 schema: {asyncapi_schema()}", flush=True)
         if args.keycloak:
             print(f"[eakte] Keycloak: {keycloak_home()} with Java {java21_home()}", flush=True)
     except SetupError as exc:

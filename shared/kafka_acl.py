@@ -107,3 +107,30 @@ def rules_for(principal: str, grants: Grants, topics: Iterable[str] = ALL_TOPICS
 
 def all_rules() -> list[Rule]:
     return [rule for principal, grants in PRINCIPALS.items() for rule in rules_for(principal, grants)]
+
+
+@dataclass(frozen=True)
+class ConsumerGroup:
+    """One consumer group: the service whose `handlers.py` runs it and the topic it reads.
+
+    `CONSUMER_GROUPS` is the one list of them: the AsyncAPI document (`shared.asyncapi`) is written from it, and
+    tests/unit/test_consumer_groups.py checks that each service's `@consumer(..., group=...)` names exactly these.
+    """
+
+    name: str
+    service: str
+    topic: str
+
+
+CONSUMER_GROUPS: tuple[ConsumerGroup, ...] = (
+    ConsumerGroup("workflow", "workflow", "documents.ingested"),
+    ConsumerGroup("workflow.purge", "workflow", "documents.destroyed"),
+    ConsumerGroup("ingest.documents.review_started", "ingest", "documents.review_started"),
+    ConsumerGroup("ingest.documents.approved", "ingest", "documents.approved"),
+    ConsumerGroup("ingest.documents.rejected", "ingest", "documents.rejected"),
+    ConsumerGroup("ingest.documents.archived", "ingest", "documents.archived"),
+    ConsumerGroup("ingest.documents.returned", "ingest", "documents.returned"),
+    ConsumerGroup("ingest.purge", "ingest", "documents.destroyed"),
+    ConsumerGroup("archive", "archive", "documents.approved"),
+    ConsumerGroup("archive.documents.rejected", "archive", "documents.rejected"),
+)

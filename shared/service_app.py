@@ -17,6 +17,7 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from starlette.exceptions import HTTPException
 
+from shared.asyncapi import document as asyncapi_document
 from shared.db import make_engine
 from shared.errors import Refused, status_of
 from shared.messaging import broker_away, make_broker, publisher_for, slow_handlers_down
@@ -92,6 +93,7 @@ def build_app(
         return {"status": "ok", "service": runtime.name}
 
     _add_ready(app, runtime)
+    _add_asyncapi(app)
     for router in routers:
         app.include_router(router)
     app.include_router(outbox_router)  # admins see the outbox rows the broker refused
@@ -149,6 +151,19 @@ async def _drain(runtime: ServiceRuntime, tasks: list[asyncio.Task[None]]) -> No
             await task
     await runtime.broker.stop()
     log.info("%s: drained", runtime.name)
+
+
+ASYNCAPI_URL = "/asyncapi.json"
+
+
+def _add_asyncapi(app: FastAPI) -> None:
+    """The event contract beside /openapi.json, open like it: the whole AsyncAPI document (every topic, who
+    sends and who receives), the same from every service, so an integrator needs only one URL."""
+    contract = asyncapi_document()
+
+    @app.get(ASYNCAPI_URL, include_in_schema=False)
+    async def asyncapi() -> dict[str, Any]:
+        return contract
 
 
 def _add_ready(app: FastAPI, runtime: ServiceRuntime) -> None:
