@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from devstack.processes import SetupError, cache_dir, go_tool
@@ -55,9 +56,12 @@ def _build(go: str, binary: Path) -> None:
     os.replace(built, binary)
 
 
-def compose_config(compose_file: Path, env_file: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """`docker-compose --env-file ENV -f FILE config ARGS`: the variables come from `env_file` alone (the
-    caller's environment and a developer's own `.env` stay out); no Docker engine is needed."""
+def compose_config(
+    compose_file: Path, env_file: Path, *args: str, profiles: Iterable[str] = ()
+) -> subprocess.CompletedProcess[str]:
+    """`docker-compose --env-file ENV -f FILE [--profile P ...] config ARGS`: the variables come from `env_file`
+    alone (the caller's environment and a developer's own `.env` stay out); no Docker engine is needed."""
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp")}
-    argv = [str(compose_binary()), "--env-file", str(env_file), "-f", str(compose_file), "config", *args]
+    chosen = [word for profile in profiles for word in ("--profile", profile)]
+    argv = [str(compose_binary()), "--env-file", str(env_file), "-f", str(compose_file), *chosen, "config", *args]
     return subprocess.run(argv, env=env, capture_output=True, text=True, check=False, timeout=120)

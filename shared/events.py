@@ -26,6 +26,8 @@ workflow.resubmission_due   workflow scheduler                        none here 
 
 A consumer group's handler is the function decorated with `@consumer(..., group="<group>")` in
 `services/<service>/handlers.py` (the first part of the group names the service): grep for the group name.
+`shared.kafka_acl.CONSUMER_GROUPS` lists the groups once (a test checks the handlers against it); the AsyncAPI
+document of all this (`shared.asyncapi`, served at /asyncapi.json, committed as docs/asyncapi.json) is written from it.
 """
 
 import hashlib

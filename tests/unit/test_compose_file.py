@@ -19,8 +19,28 @@ SECRET_NAME = re.compile(r"SECRET|PASSWORD|ACCESS_KEY|MINIO_ROOT_USER|DATABASE_U
 REQUIRED = re.compile(r"\$\{([A-Z0-9_]+):\?[^}]+\}")
 # Jobs that run once and end (kafka-init creates the topics and the ACLs); the services wait for their success.
 ONE_SHOT = {"kafka-init"}
-# Processes that own no data: the portal, and the reverse proxy in front of the service replicas.
-STATELESS = {"portal", "proxy"}
+# Processes that own no data: the portal, the reverse proxy in front of the service replicas, and Jaeger (its spans
+# are kept in memory).
+STATELESS = {"portal", "proxy", "jaeger"}
+# The optional profiles: metrics (Prometheus, Grafana) and traces (Jaeger).
+PROFILES = {"monitoring": {"prometheus", "grafana"}, "tracing": {"jaeger"}}
+# The metric names of the issue ("IT can see it and repair it"): the dashboard may use these and no other.
+ISSUE_METRICS = {
+    "eakte_http_requests_total",
+    "eakte_http_request_seconds",
+    "eakte_events_consumed_total",
+    "eakte_event_handler_seconds",
+    "eakte_consumer_lag",
+    "eakte_outbox_pending",
+    "eakte_outbox_oldest_seconds",
+    "eakte_documents",
+    "eakte_tasks_open",
+    "eakte_archive_packages_total",
+    "eakte_archive_verify_last",
+    "eakte_ocr_queue",
+    "eakte_intake_queue",
+}
+HISTOGRAM_SERIES = re.compile(r"_(bucket|sum|count)$")
 
 
 def _compose() -> dict:
@@ -218,3 +238,113 @@ def test_the_proxy_sends_each_services_port_to_its_replicas() -> None:
         assert f"listen {port};" in config and f"http://{name}:{port}" in config
         assert str(compose["services"][name]["environment"]["EAKTE_REPLICAS"]) == "2"
         assert compose["services"][name]["environment"]["EAKTE_DATABASE_URL"].startswith("postgresql://")
+
+
+# --- the optional profiles: monitoring (Prometheus, Grafana) and tracing (Jaeger) ----------------------------------
+
+
+def _resolved(env_file: Path, *profiles: str) -> dict:
+    done = compose_config(COMPOSE, env_file, "--format", "json", profiles=profiles)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_docker_compose_accepts_the_file_with_the_monitoring_and_tracing_profiles(stand_in_env: Path) -> None:
+    done = compose_config(COMPOSE, stand_in_env, "--quiet", profiles=PROFILES)
+    assert done.returncode == 0, done.stderr
+    everything = set(_resolved(stand_in_env, *PROFILES)["services"])
+    assert set().union(*PROFILES.values()) <= everything
+    assert not set().union(*PROFILES.values()) & set(_resolved(stand_in_env)["services"]), "optional, not started"
+    for profile, names in PROFILES.items():
+        assert names <= set(_resolved(stand_in_env, profile)["services"]), profile
+
+
+def test_the_profiles_run_official_images_with_pinned_tags() -> None:
+    services = _compose()["services"]
+    official = {"prometheus": "prom/prometheus:", "grafana": "grafana/grafana:", "jaeger": "jaegertracing/"}
+    for name, prefix in official.items():
+        image = services[name]["image"]
+        assert image.startswith(prefix) and re.search(r":v?\d+\.\d+\.\d+$", image), f"{name}: {image} is not pinned"
+        assert services[name]["profiles"] == [p for p, names in PROFILES.items() if name in names], name
+        assert all(port.startswith("127.0.0.1:") for port in services[name].get("ports", [])), name
+
+
+def _mounted_files(resolved: dict, service: str) -> list[Path]:
+    """The files a service's bind mounts bring in (a mounted folder: every file in it)."""
+    files: list[Path] = []
+    for volume in resolved["services"][service].get("volumes", []):
+        if volume["type"] == "bind":
+            source = Path(volume["source"])
+            assert source.exists(), f"{service} mounts {source}, which does not exist"
+            files += [source] if source.is_file() else sorted(p for p in source.rglob("*") if p.is_file())
+    return files
+
+
+def test_the_monitoring_files_compose_mounts_exist_and_parse(stand_in_env: Path) -> None:
+    resolved = _resolved(stand_in_env, *PROFILES)
+    files = _mounted_files(resolved, "prometheus") + _mounted_files(resolved, "grafana")
+    assert ROOT / "deploy" / "prometheus" / "prometheus.yml" in files
+    assert ROOT / "deploy" / "grafana" / "dashboards" / "eakte.json" in files
+    for path in files:
+        parsed = json.loads(path.read_text()) if path.suffix == ".json" else yaml.safe_load(path.read_text())
+        assert isinstance(parsed, dict) and parsed, path
+    assert not [p for p in files if _outside(p)]
+
+
+def test_prometheus_scrapes_every_replica_of_every_service_and_the_portal_not_the_proxy() -> None:
+    config = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.yml").read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert set(jobs) == {*PRODUCT, "portal"}
+    for name, port in {**PRODUCT, "portal": 8080}.items():
+        job = jobs[name]
+        assert job.get("metrics_path", "/metrics") == "/metrics" and "static_configs" not in job
+        # Compose's DNS answers the service name with every replica's address: each replica is a target.
+        assert job["dns_sd_configs"] == [{"names": [name], "type": "A", "port": port, "refresh_interval": "30s"}]
+    assert "proxy" not in json.dumps(config)
+
+
+def _dashboard() -> dict:
+    return json.loads((ROOT / "deploy" / "grafana" / "dashboards" / "eakte.json").read_text())
+
+
+def _expressions() -> list[str]:
+    return [target["expr"] for panel in _dashboard()["panels"] for target in panel.get("targets", [])]
+
+
+def test_the_dashboard_uses_only_the_metrics_the_issue_names_and_shows_each_concern() -> None:
+    used = {HISTOGRAM_SERIES.sub("", name) for expr in _expressions() for name in re.findall(r"\beakte_\w+", expr)}
+    assert used and used <= ISSUE_METRICS, f"not metrics of the issue: {sorted(used - ISSUE_METRICS)}"
+    shown = " ".join(_expressions())
+    for concern in (
+        "rate(eakte_events_consumed_total",  # throughput (documents and events per second)
+        "histogram_quantile(0.99, sum by (le, service) (rate(eakte_http_request_seconds_bucket",  # HTTP latency
+        "eakte_event_handler_seconds_bucket",  # handler time
+        "eakte_consumer_lag",
+        "eakte_outbox_pending",
+        "eakte_outbox_oldest_seconds",
+        'eakte_events_consumed_total{outcome="dead_lettered"}',
+        "eakte_ocr_queue",
+    ):
+        assert concern in shown, concern
+
+
+def test_the_dashboard_reads_the_provisioned_prometheus() -> None:
+    provisioning = ROOT / "deploy" / "grafana" / "provisioning"
+    sources = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())["datasources"]
+    assert [(s["type"], s["url"]) for s in sources] == [("prometheus", "http://prometheus:9090")]
+    providers = yaml.safe_load((provisioning / "dashboards" / "eakte.yml").read_text())["providers"]
+    grafana = _compose()["services"]["grafana"]
+    assert f"./deploy/grafana/dashboards:{providers[0]['options']['path']}:ro" in grafana["volumes"]
+    panels = [panel for panel in _dashboard()["panels"] if panel["type"] != "row"]
+    assert panels and all(panel["datasource"]["uid"] == sources[0]["uid"] for panel in panels)
+
+
+def test_every_service_and_the_portal_log_json_and_export_traces_only_when_asked() -> None:
+    services = _compose()["services"]
+    for name in [*PRODUCT, "portal"]:
+        env = services[name]["environment"]
+        assert env["EAKTE_LOG_FORMAT"] == "json", name
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "${OTEL_EXPORTER_OTLP_ENDPOINT:-}", name
+    assert "\nOTEL_EXPORTER_OTLP_ENDPOINT=\n" in ENV_EXAMPLE.read_text()
+    assert "127.0.0.1:16686:16686" in services["jaeger"]["ports"]
+    assert {"4317", "4318"} <= {str(port) for port in services["jaeger"]["expose"]}
