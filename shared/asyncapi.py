@@ -183,14 +183,23 @@ def _operations() -> dict[str, Any]:
     return operations
 
 
+def _who(topic: str) -> str:
+    """Who writes and who reads `topic`, in words, from the same tables as the operations."""
+    senders = [service for service, grants in PRINCIPALS.items() if topic in grants.writes()]
+    groups = [group.name for group in CONSUMER_GROUPS if group.topic == topic]
+    read = f"consumer group(s) {', '.join(groups)}" if groups else "no consumer here (kept for IT: `eakte dlq`)"
+    return f"Sent by {', '.join(senders) or 'nobody (no service consumes its source topic)'}; received by {read}."
+
+
 def _channels(messages: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
     messages[DeadLetter.__name__] = _dead_letter_message(schemas)
     channels: dict[str, Any] = {}
     for event in EVENT_TYPES:
         messages[event.__name__] = _event_message(event, schemas)
-        channels[event.TOPIC] = _channel(event.TOPIC, event.__name__, _first_line(event.__doc__) or event.__name__)
+        summary = _first_line(event.__doc__) or f"{event.__name__} events."
+        channels[event.TOPIC] = _channel(event.TOPIC, event.__name__, f"{summary} {_who(event.TOPIC)}")
         dlq = dead_letter_topic(event.TOPIC)
-        channels[dlq] = _channel(dlq, DeadLetter.__name__, f"Dead letters of {event.TOPIC}: kept for IT to replay.")
+        channels[dlq] = _channel(dlq, DeadLetter.__name__, f"Dead letters of {event.TOPIC}. {_who(dlq)}")
     return channels
 
 
