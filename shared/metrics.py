@@ -21,7 +21,7 @@ import ipaddress
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -255,14 +255,7 @@ def lag_reading(groups: Callable[[], Iterable[str]], read_lags: Callable[[list[s
     return read
 
 
-def counted_by(
-    name: str, documentation: str, label: str, known: Iterable[str], counts: Callable[[], dict[str, int]]
-) -> Reading:
-    """A gauge with one series per value of `label`: every `known` value (0 when none), plus any other found."""
-
-    def read() -> list[Metric]:
-        found = counts()
-        values = {value: 0 for value in known} | found
-        return [gauge(name, documentation, [label], [((value,), count) for value, count in sorted(values.items())])]
-
-    return read
+def by_label(name: str, documentation: str, label: str, known: Iterable[str], found: Mapping[str, int]) -> Metric:
+    """A gauge with one series per value of `label`: every `known` value (0 when none is found), and any other."""
+    values = dict.fromkeys(known, 0) | dict(found)
+    return gauge(name, documentation, [label], [((value,), count) for value, count in sorted(values.items())])

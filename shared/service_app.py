@@ -116,7 +116,7 @@ def _shared_readings(runtime: ServiceRuntime) -> list[CachedReading]:
         return [str(group) for s in runtime.broker.subscribers if (group := getattr(s, "group_id", None))]
 
     return [
-        CachedReading(outbox_reading(runtime.name, runtime.relay.backlog), name="outbox"),
+        CachedReading(outbox_reading(runtime.name, lambda: runtime.relay.backlog()), name="outbox"),
         CachedReading(lag_reading(groups, lags.read), name="consumer lag"),
     ]
 
