@@ -5,6 +5,7 @@ from collections.abc import Callable, Sequence
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.routing import BaseRoute, Match
 
 from shared.metrics import (
@@ -27,9 +28,9 @@ def route_template(scope: Scope, routes: Sequence[BaseRoute]) -> str:
     The router puts the matched route into the scope; a request answered before routing (401 by the request
     gate) is matched here against the app's routes; nothing matches: `UNMATCHED_ROUTE`.
     """
-    route = scope.get("route")
-    if route is None:
-        route = next((r for r in routes if r.matches(scope)[0] is not Match.NONE), None)
+    route: object = scope.get("route")
+    if route is None:  # FastAPI keeps included routers as such: its public iterator flattens them
+        route = next((r for r in iter_route_contexts(routes) if r.matches(scope)[0] is not Match.NONE), None)
     template = getattr(route, "path_format", None) or getattr(route, "path", None)
     return str(template) if template else UNMATCHED_ROUTE
 
