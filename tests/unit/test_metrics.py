@@ -130,3 +130,67 @@ def test_a_handler_is_counted_ok_and_a_redelivery_duplicate_even_from_a_worker_t
     assert (consumed(service, topic, "ok"), consumed(service, topic, "duplicate")) == (1, 1)
     count = REGISTRY.get_sample_value("eakte_event_handler_seconds_count", {"service": service, "topic": topic})
     assert count == 2
+
+
+def test_ingest_gauges_count_each_document_at_its_furthest_step_from_the_database(tmp_path) -> None:
+    from datetime import UTC, datetime
+
+    from services.ingest import metrics as ingest_metrics
+    from services.ingest.tables import DocumentRow, IngestBase, StatusRow
+    from services.ingest.unit_of_work import IngestUnitOfWork
+    from shared.db import make_engine, make_sessions
+
+    sessions = make_sessions(make_engine(f"sqlite:///{tmp_path / 'ingest.db'}"), IngestBase)
+    histories = {"a": ["received", "in_review", "approved", "archived"], "b": ["received", "in_review"], "c": []}
+    histories["d"] = ["received", "ocr_done", "in_review", "returned"]  # returned: still in review until new version
+    at = datetime(2026, 11, 30, tzinfo=UTC)
+    with sessions() as session:
+        for document_id, steps in histories.items():
+            session.add(
+                DocumentRow(
+                    document_id=document_id,
+                    correlation_id=document_id,
+                    sha256=document_id * 64,
+                    size=1,
+                    bucket="inbox",
+                    object_key=document_id,
+                    filename="x.pdf",
+                    workflow="standard",
+                    pages=1,
+                    submitted_by="clara",
+                )
+            )
+            session.flush()
+            session.add_all(StatusRow(document_id=document_id, status=s, at=at, by="clara") for s in steps)
+        session.commit()
+
+    [reading] = ingest_metrics.readings(lambda: IngestUnitOfWork(sessions))
+    asyncio.run(reading.refresh())
+    families = {family.name: family for family in reading.collect()}
+    documents = {s.labels["status"]: s.value for s in families["eakte_documents"].samples}
+    assert documents == {"received": 1, "in_review": 2, "approved": 0, "rejected": 0, "archived": 1}
+    assert {s.labels["state"]: s.value for s in families["eakte_ocr_queue"].samples} == {
+        "pending": 0,
+        "done": 0,
+        "failed": 0,
+    }
+
+
+def test_with_prometheus_multiproc_dir_the_counters_of_every_worker_are_summed(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    worker = (
+        "import asyncio; from shared.metrics import HTTP_REQUESTS, Exposition;"
+        "HTTP_REQUESTS.labels('ingest', '/health', 'GET', '200').inc();"
+        "print(asyncio.run(Exposition().render()).decode())"
+    )
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    outputs = [
+        subprocess.run([sys.executable, "-c", worker], env=env, capture_output=True, text=True, check=True)
+        for _ in range(2)
+    ]
+    families = {f.name: f for f in text_string_to_metric_families(outputs[-1].stdout)}
+    [sample] = [s for s in families["eakte_http_requests"].samples if s.name == "eakte_http_requests_total"]
+    assert sample.value == 2  # both processes' requests, from the files in the directory
