@@ -20,6 +20,8 @@ from shared.metrics import (
 from shared.request_gate import ASGIApp, Message, Receive, Scope, Send
 
 METRICS_PATH = "/metrics"
+# The method label: these, or `other` (a caller must not make new series by inventing methods).
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def route_template(scope: Scope, routes: Sequence[BaseRoute]) -> str:
@@ -60,7 +62,7 @@ class MetricsMiddleware:
             await self._app(scope, receive, noting_send)
         finally:
             route = route_template(scope, self._routes())
-            method = str(scope.get("method", ""))
+            method = str(scope.get("method", "")) if scope.get("method") in METHODS else "other"
             HTTP_REQUESTS.labels(self._service, route, method, str(status)).inc()
             HTTP_SECONDS.labels(self._service, route, method).observe(time.perf_counter() - started)
 

@@ -63,6 +63,8 @@ def test_a_path_no_route_knows_gets_the_one_unmatched_label() -> None:
     assert web.get("/api/v1/nothing/here/42").status_code == 404
     assert web.get("/wp-login.php").status_code == 404
     assert requests(service, UNMATCHED_ROUTE, "GET", "404") == 2
+    web.request("BREW", "/api/v1/documents/pot")  # an invented method makes no series of its own
+    assert requests(service, "/api/v1/documents/{document_id}", "other", "405") == 1
 
 
 def test_a_request_the_gate_refuses_before_routing_still_carries_its_route_template() -> None:
