@@ -94,6 +94,7 @@ def rules_for(principal: str, grants: Grants, topics: Iterable[str] = ALL_TOPICS
     rules = [Rule(principal, "WRITE", "TOPIC", topic) for topic in grants.writes()]
     rules += [Rule(principal, "READ", "TOPIC", topic) for topic in grants.consumes]
     if grants.group_prefix:
+        # READ implies DESCRIBE (groups and topics): enough for a service's own consumer lag (shared.consumer_lag).
         rules.append(Rule(principal, "READ", "GROUP", grants.group_prefix, prefixed=True))
     if grants.observes:
         rules += [Rule(principal, "DESCRIBE", "TOPIC", topic) for topic in topics]

@@ -28,6 +28,7 @@ from pydantic import ValidationError
 
 from shared.events import DeadLetter, Event, dead_letter_topic
 from shared.kafka_acl import Rule
+from shared.metrics import HandlerMetrics
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +204,7 @@ def subscribe(
     """
     topic = event_type.TOPIC
     failures: dict[tuple[int, int], int] = {}
+    measured = HandlerMetrics(consumer, topic)
 
     async def dead_letter(message: KafkaMessage, reason: str) -> None:
         raw = _record_of(message)
@@ -215,6 +217,7 @@ def subscribe(
             document_id=raw.key.decode("utf-8", errors="replace") if raw.key else None,
         )
         await broker.publish(letter.model_dump_json().encode(), dead_letter_topic(topic), key=raw.key)
+        measured.count("dead_lettered")
         log.warning(
             "%s: message at %s/%s sent to %s: %s", consumer, raw.partition, raw.offset, dead_letter_topic(topic), reason
         )
@@ -235,7 +238,8 @@ def subscribe(
             return
         try:
             await _slow_down(consumer, topic, position)
-            await handle(event)
+            with measured.handling():  # times it; counts ok, or duplicate when `consume_once` noted one
+                await handle(event)
         except Exception as exc:
             attempts = failures.get(position, 0) + 1
             failures[position] = attempts
@@ -244,6 +248,7 @@ def subscribe(
                 await dead_letter(message, f"failed {attempts} times: {exc!r}")
                 return
             log.exception("%s: handling %s failed (attempt %d); will retry", consumer, topic, attempts)
+            measured.count("retried")
             await asyncio.sleep(RETRY_PAUSE_S)
             raise
         failures.pop(position, None)

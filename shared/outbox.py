@@ -216,6 +216,14 @@ class OutboxRelay:
         ]
         return total, views
 
+    def backlog(self) -> tuple[int, datetime | None]:
+        """How many rows wait to be published, and when the oldest of them was written (metrics)."""
+        with self._sessions() as session:
+            waiting = session.execute(
+                select(func.count(), func.min(OutboxMessage.created_at)).where(OutboxMessage.published_at.is_(None))
+            ).one()
+        return int(waiting[0] or 0), waiting[1]
+
     async def _publish_pipelined(self, rows: list[Row]) -> int:
         assert self._enqueue is not None
         acks = [await self._enqueue(topic, key, payload) for _row_id, topic, key, payload in rows]

@@ -18,9 +18,12 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from starlette.exceptions import HTTPException
 
 from shared.asyncapi import document as asyncapi_document
+from shared.consumer_lag import GroupLagReader
 from shared.db import make_engine
 from shared.errors import Refused, status_of
 from shared.messaging import broker_away, make_broker, publisher_for, slow_handlers_down
+from shared.metrics import CachedReading, Exposition, lag_reading, outbox_reading
+from shared.metrics_http import add_metrics
 from shared.migrations import SchemaNotCurrent, prepare_schema, schema_of
 from shared.outbox import OutboxRelay
 from shared.outbox_routes import router as outbox_router
@@ -67,8 +70,11 @@ def build_app(
     routers: Iterable[APIRouter],
     background: Iterable[BackgroundJob] = (),
     refusal_status: Mapping[str, int] | None = None,
+    readings: Iterable[CachedReading] = (),
 ) -> FastAPI:
     """The service's app; `background` jobs (loops) run while it runs, beside the outbox relay.
+
+    `GET /metrics` shows the shared metrics (`shared.metrics`) and the service's own `readings` (its gauges).
 
     A `shared.errors.Refused` raised by a route becomes `{"error": code, "reason": message}` with the status
     `refusal_status` gives its code (see `shared.errors.status_of` for the codes every service shares).
@@ -97,7 +103,24 @@ def build_app(
     for router in routers:
         app.include_router(router)
     app.include_router(outbox_router)  # admins see the outbox rows the broker refused
+    add_metrics(app, runtime.name, Exposition([*_shared_readings(runtime), *readings]), runtime.settings.metrics_allow)
     return app
+
+
+def _shared_readings(runtime: ServiceRuntime) -> list[CachedReading]:
+    """The outbox's backlog and the lag of the service's own consumer groups, read at most every few seconds."""
+    settings = runtime.settings
+    lags = GroupLagReader(
+        settings.kafka_bootstrap, settings.kafka_username, settings.kafka_password, f"eakte-{runtime.name}-metrics"
+    )
+
+    def groups() -> list[str]:
+        return [str(group) for s in runtime.broker.subscribers if (group := getattr(s, "group_id", None))]
+
+    return [
+        CachedReading(outbox_reading(runtime.name, lambda: runtime.relay.backlog()), name="outbox"),
+        CachedReading(lag_reading(groups, lags.read), name="consumer lag"),
+    ]
 
 
 def _lifespan(

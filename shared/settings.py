@@ -114,6 +114,9 @@ class Settings(BaseSettings):
     # Test aid: every Kafka handler waits this long before it starts (a slow handler, to test the SIGTERM drain).
     kafka_handler_delay_s: float = 0.0
 
+    # Who may read GET /metrics (no token): comma-separated CIDR list of client networks; empty: nobody.
+    metrics_allow: str = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+
     # Browser portal: `dev` shows a sign-in page where you pick a user and roles (development only);
     # `oidc` signs in through an OpenID Connect provider (e.g. Keycloak) with the settings below.
     portal_auth: str = "dev"

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.db import OutboxMessage, ProcessedEvent
 from shared.events import DeadLetter, Event, dead_letter_topic
+from shared.metrics import note_duplicate
 
 
 class UnitOfWork(abc.ABC):
@@ -165,7 +166,11 @@ def consume_once(uow: UowT, consumer: str, event_id: UUID, effect: Effect[UowT])
     """
     with uow:
         if uow.was_processed(consumer, event_id):
+            note_duplicate()  # the subscriber counts it as `duplicate` (shared.metrics)
             return False
         note = effect(uow) or ""
         uow.mark_processed(consumer, event_id, note)
-        return uow.commit_once(consumer, event_id)
+        applied = uow.commit_once(consumer, event_id)
+        if not applied:
+            note_duplicate()
+        return applied

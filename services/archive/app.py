@@ -5,7 +5,7 @@ import logging
 
 from fastapi import FastAPI
 
-from services.archive import aussonderung, handlers, routes, xdomea, xdomea_routes
+from services.archive import aussonderung, handlers, metrics, routes, xdomea, xdomea_routes
 from services.archive.bootstrap import bootstrap
 from services.archive.disposal import delete_handed_over_regularly
 from services.archive.tables import ArchiveBase
@@ -54,6 +54,6 @@ def create_app() -> FastAPI:
     # The xdomea routes come first: `/xdomea/...` must not be taken for a document id.
     routers = [xdomea_routes.router, routes.router]
     jobs = [delete_handed_over, check_xdomea_schema]
-    app = build_app(runtime, routers, jobs, refusal_status=REFUSAL_STATUS)
+    app = build_app(runtime, routers, jobs, refusal_status=REFUSAL_STATUS, readings=metrics.readings(archive.uow))
     app.state.archive = archive
     return app

@@ -49,6 +49,14 @@ class Documents(abc.ABC):
     def archived_in(self, aktenzeichen: list[str]) -> list[ArchivedDocumentRow]:
         """Documents (not handed over) in these Akten, in the order they were received."""
 
+    @abc.abstractmethod
+    def count(self) -> int:
+        """How many packages the archive holds (metrics)."""
+
+    @abc.abstractmethod
+    def count_by_verify_result(self) -> dict[str | None, int]:
+        """How many packages' last fixity check had each result (None: never checked) (metrics)."""
+
 
 class AccessLog(abc.ABC):
     @abc.abstractmethod
@@ -87,6 +95,15 @@ class SqlDocuments(Documents):
 
     def get(self, document_id: str) -> ArchivedDocumentRow | None:
         return self._session.get(ArchivedDocumentRow, document_id)
+
+    def count(self) -> int:
+        return self._session.scalar(select(func.count()).select_from(ArchivedDocumentRow)) or 0
+
+    def count_by_verify_result(self) -> dict[str | None, int]:
+        query = select(ArchivedDocumentRow.last_verify_result, func.count()).group_by(
+            ArchivedDocumentRow.last_verify_result
+        )
+        return {result: count for result, count in self._session.execute(query).all()}
 
     def add(self, row: ArchivedDocumentRow, text: str) -> None:
         self._session.add(row)

@@ -2,7 +2,7 @@
 
 from fastapi import FastAPI
 
-from services.ingest import akten_routes, handlers, intake_routes, quarantine_routes, routes
+from services.ingest import akten_routes, handlers, intake_routes, metrics, quarantine_routes, routes
 from services.ingest.access import DocumentAccess
 from services.ingest.fileplan import load_file_plan
 from services.ingest.filing import FilingService
@@ -39,7 +39,9 @@ def create_app() -> FastAPI:
         background.append(HotFolder(settings.hotfolder, intake, settings.hotfolder_user, settings.hotfolder_poll_s).run)
     handlers.register(runtime.broker, uow_factory, store, settings.inbox_bucket)
     routers = [routes.router, akten_routes.router, intake_routes.router, quarantine_routes.router]
-    app = build_app(runtime, routers, background, refusal_status=routes.REFUSAL_STATUS)
+    app = build_app(
+        runtime, routers, background, refusal_status=routes.REFUSAL_STATUS, readings=metrics.readings(uow_factory)
+    )
     app.state.settings = settings
     app.state.store = store
     app.state.uow_factory = uow_factory

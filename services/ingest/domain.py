@@ -33,6 +33,8 @@ _STAGE = {
 }
 # What `furthest_status` can yield: the values a list of documents may be filtered by.
 LIFECYCLE_STATUSES: frozenset[DocumentStatus] = frozenset(_STAGE)
+# The lifecycle from first to furthest step (a database can rank a history by it, as `furthest_status` does).
+LIFECYCLE_ORDER: tuple[DocumentStatus, ...] = tuple(sorted(_STAGE, key=lambda s: _STAGE[s]))
 
 
 def awaiting_revision(history: list[DocumentStatus]) -> bool:

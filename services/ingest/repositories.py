@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, func, or_, select, true, update
+from sqlalchemy import CursorResult, case, delete, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, noload
 
@@ -75,6 +75,20 @@ class DocumentRepository:
     def count_in_vorgang(self, vorgang_id: str) -> int:
         query = select(func.count()).select_from(DocumentRow).where(DocumentRow.vorgang_id == vorgang_id)
         return self._session.scalar(query) or 0
+
+    def count_by_status(self, lifecycle: Sequence[DocumentStatus]) -> dict[str, int]:
+        """How many documents are at each step of `lifecycle` (first to furthest): the furthest step in each
+        document's history, the first when it has none (metrics)."""
+        rank = case({status.value: i for i, status in enumerate(lifecycle)}, value=StatusRow.status, else_=0)
+        furthest = (
+            select(func.coalesce(func.max(rank), 0).label("rank"))
+            .select_from(DocumentRow)
+            .outerjoin(StatusRow, StatusRow.document_id == DocumentRow.document_id)
+            .group_by(DocumentRow.document_id)
+            .subquery()
+        )
+        rows = self._session.execute(select(furthest.c.rank, func.count()).group_by(furthest.c.rank)).all()
+        return {lifecycle[int(position)].value: count for position, count in rows}
 
     def remove(self, document_id: str) -> None:
         """Delete a document's row and its status history."""
@@ -193,6 +207,11 @@ class OcrJobRepository:
             if claimed.rowcount == 1:
                 return str(document_id)
         return None
+
+    def counts(self) -> dict[str, int]:
+        """How many jobs are in each state (metrics)."""
+        query = select(OcrJobRow.state, func.count()).group_by(OcrJobRow.state)
+        return {state: count for state, count in self._session.execute(query).all()}
 
     def remove(self, document_id: str) -> None:
         self._session.execute(delete(OcrJobRow).where(OcrJobRow.document_id == document_id))

@@ -18,6 +18,8 @@ from services.portal.identity import CsrfRejected, NotAllowed, NotSignedIn, Sign
 from services.portal.oidc import make_oidc
 from services.portal.pages import TEMPLATES_DIR, make_templates, not_found, render
 from services.portal.wording import t
+from shared.metrics import Exposition
+from shared.metrics_http import add_metrics
 from shared.request_gate import BodyLimits, RequestGate
 from shared.settings import Settings, get_settings
 
@@ -95,6 +97,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (auth_routes, clerk_routes, approver_routes, records_routes, admin_routes):
         app.include_router(module.router)
+    add_metrics(app, "portal", Exposition(), settings.metrics_allow)  # HTTP metrics; the portal has no gauges
     return app
 
 

@@ -2,11 +2,9 @@
 
 from dataclasses import dataclass
 
-from kafka import KafkaAdminClient
-from kafka.admin import OffsetSpec
 from kafka.errors import KafkaError
 
-from shared.messaging import kafka_python_auth
+from shared.consumer_lag import admin_client, partition_lags
 
 
 @dataclass(frozen=True)
@@ -24,22 +22,12 @@ def consumer_lag(bootstrap: str, username: str = "", password: str = "", timeout
 
     A group that has not committed anything yet (it never received an event) has no row.
     """
-    admin = KafkaAdminClient(
-        bootstrap_servers=bootstrap,
-        request_timeout_ms=timeout_ms,
-        client_id="eakte-portal",
-        **kafka_python_auth(username, password),
-    )
+    admin = admin_client(bootstrap, username, password, "eakte-portal", timeout_ms)
     try:
         states = {group["group_id"]: group.get("group_state", "") for group in admin.list_groups()}
-        committed = admin.list_group_offsets(dict.fromkeys(states)) if states else {}
-        partitions = {tp for offsets in committed.values() for tp in offsets}
-        ends = admin.list_partition_offsets(dict.fromkeys(partitions, OffsetSpec.LATEST)) if partitions else {}
         totals: dict[tuple[str, str], int] = {}
-        for group, offsets in committed.items():
-            for tp, meta in offsets.items():
-                end = ends[tp].offset if tp in ends else 0
-                totals[(group, tp.topic)] = totals.get((group, tp.topic), 0) + max(0, end - max(meta.offset, 0))
+        for row in partition_lags(admin, states):
+            totals[(row.group, row.topic)] = totals.get((row.group, row.topic), 0) + row.lag
         return [GroupLag(group, states.get(group, ""), topic, lag) for (group, topic), lag in sorted(totals.items())]
     finally:
         admin.close()

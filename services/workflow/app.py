@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 
-from services.workflow import handlers, routes
+from services.workflow import handlers, metrics, routes
 from services.workflow.audit_log import audit_object_key
 from services.workflow.bootstrap import bootstrap
 from services.workflow.clock import Clock, ControllableClock, make_clock
@@ -96,7 +96,8 @@ def create_app() -> FastAPI:
         log.warning("EAKTE_CLOCK=controllable: admins can move time with POST /api/v1/_test/clock (tests only)")
         routers.append(routes.test_router)
     due_work = scheduler(lambda: workflow.scheduler.tick(workflow.uow()), clock, settings.scheduler_interval_s)
-    app = build_app(runtime, routers, background=[due_work], refusal_status=routes.REFUSAL_STATUS)
+    readings = metrics.readings(workflow.uow)
+    app = build_app(runtime, routers, [due_work], refusal_status=routes.REFUSAL_STATUS, readings=readings)
     app.state.workflow = workflow
     log.info(
         "workflow definitions from %s: %s",

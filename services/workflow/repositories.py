@@ -40,6 +40,10 @@ class WorkflowRepository(Protocol):
 
     def open_tasks_of(self, document_id: str) -> list[TaskRow]: ...
 
+    def count_open_tasks_by_kind(self) -> dict[str, int]:
+        """How many tasks are open, by assignee kind (user, role, org_unit) (metrics)."""
+        ...
+
     def step_tasks(self, document_ids: Iterable[str]) -> list[TaskRow]:
         """Every task of these documents (to see who holds which slot of a step)."""
 

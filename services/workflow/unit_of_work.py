@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, or_, select, update
+from sqlalchemy import CursorResult, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.workflow.domain import AssigneeKind, AuditEntry, ReachKeys, TaskState
@@ -94,6 +94,14 @@ class SqlWorkflowRepository:
     def open_tasks_of(self, document_id: str) -> list[TaskRow]:
         query = select(TaskRow).where(TaskRow.document_id == document_id, TaskRow.state == TaskState.OPEN.value)
         return list(self._session.scalars(query))
+
+    def count_open_tasks_by_kind(self) -> dict[str, int]:
+        query = (
+            select(TaskRow.assignee_kind, func.count())
+            .where(TaskRow.state == TaskState.OPEN.value)
+            .group_by(TaskRow.assignee_kind)
+        )
+        return {kind: count for kind, count in self._session.execute(query).all()}
 
     def step_tasks(self, document_ids: Iterable[str]) -> list[TaskRow]:
         documents = set(document_ids)

@@ -23,6 +23,15 @@ class FakeDocuments(Documents):
     def get(self, document_id: str) -> ArchivedDocumentRow | None:
         return self.rows.get(document_id)
 
+    def count(self) -> int:
+        return len(self.rows)
+
+    def count_by_verify_result(self) -> dict[str | None, int]:
+        counts: dict[str | None, int] = {}
+        for row in self.rows.values():
+            counts[row.last_verify_result] = counts.get(row.last_verify_result, 0) + 1
+        return counts
+
     def add(self, row: ArchivedDocumentRow, text: str) -> None:
         row.state = row.state or "archived"
         row.legal_hold = bool(row.legal_hold)

@@ -67,6 +67,13 @@ class FakeWorkflows:
     def open_tasks_of(self, document_id: str) -> list[TaskRow]:
         return [t for t in self.tasks_of(document_id) if t.state == TaskState.OPEN.value]
 
+    def count_open_tasks_by_kind(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for task in self.tasks.values():
+            if task.state == TaskState.OPEN.value:
+                counts[task.assignee_kind] = counts.get(task.assignee_kind, 0) + 1
+        return counts
+
     def step_tasks(self, document_ids: Iterable[str]) -> list[TaskRow]:
         documents = set(document_ids)
         return [t for t in self.tasks.values() if t.document_id in documents]
