@@ -13,6 +13,7 @@ from minio.error import S3Error
 
 from shared.events import StoredObject
 from shared.settings import Settings
+from shared.tracing import traced
 
 CHUNK = 1024 * 1024
 
@@ -36,6 +37,7 @@ class ObjectStore:
     def client(self) -> Minio:
         return self._client
 
+    @traced("S3 ensure_bucket")
     def ensure_bucket(self, name: str, object_lock: bool = False) -> bool:
         """Create the bucket if missing; True if it was created."""
         if self._client.bucket_exists(name):
@@ -48,16 +50,19 @@ class ObjectStore:
             return False
         return True
 
+    @traced("S3 PutObject")
     def put_file(self, bucket: str, key: str, path: Path, content_type: str, sha256: str) -> str | None:
         result = self._client.fput_object(
             bucket, key, str(path), content_type=content_type, metadata={"sha256": sha256}
         )
         return result.version_id
 
+    @traced("S3 PutObject")
     def put_json(self, bucket: str, key: str, document: dict[str, Any]) -> None:
         data = json.dumps(document, ensure_ascii=False, indent=2, default=str).encode()
         self._client.put_object(bucket, key, io.BytesIO(data), len(data), content_type="application/json")
 
+    @traced("S3 GetObject")
     def download_hashed(self, bucket: str, key: str, destination: Path) -> tuple[str, int]:
         """Stream an object to a file; return its SHA-256 and size as read."""
         digest = hashlib.sha256()
@@ -82,14 +87,17 @@ class ObjectStore:
             response.close()
             response.release_conn()
 
+    @traced("S3 HeadObject")
     def stat(self, bucket: str, key: str) -> ObjectInfo:
         found = self._client.stat_object(bucket, key)
         return ObjectInfo(size=found.size or 0, sha256=(found.metadata or {}).get("x-amz-meta-sha256", ""))
 
+    @traced("S3 DeleteObject")
     def remove(self, bucket: str, key: str) -> None:
         """Delete an object; deleting one that is already gone is no error (S3 semantics), so retries are safe."""
         self._client.remove_object(bucket, key)
 
+    @traced("S3 HeadObject")
     def exists(self, obj: StoredObject) -> bool:
         try:
             self._client.stat_object(obj.bucket, obj.key)
