@@ -142,6 +142,22 @@ def _under(traceparent: str | None) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def continued(traceparent: str | None, name: str) -> Iterator[None]:
+    """Work that belongs to an earlier trace (a document's, stored with it) while another span is current (the
+    HTTP request of a decision days later): a span `name` in the stored trace, linked to the current span."""
+    if _tracer is None or not traceparent:
+        yield
+        return
+    current = trace.get_current_span().get_span_context()
+    if current.is_valid and traceparent.split("-")[1:2] == [f"{current.trace_id:032x}"]:
+        yield  # already in that trace
+        return
+    links = [trace.Link(current)] if current.is_valid else []
+    with _under(traceparent), _tracer.start_as_current_span(name, links=links):
+        yield
+
+
+@contextlib.contextmanager
 def publishing(topic: str, traceparent: str | None) -> Iterator[None]:
     """Publish a stored outbox row: a PRODUCER span under the trace the row was written in (`traceparent`)."""
     if _tracer is None:
