@@ -3,17 +3,23 @@
 import hashlib
 import io
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import certifi
+import urllib3
 from minio import Minio
 from minio.error import S3Error
+from opentelemetry.trace import SpanKind
+from urllib3.util import Retry, Timeout
 
 from shared.events import StoredObject
 from shared.settings import Settings
-from shared.tracing import traced
+from shared.tracing import enabled as tracing_enabled
+from shared.tracing import span
 
 CHUNK = 1024 * 1024
 
@@ -31,13 +37,13 @@ class ObjectStore:
             access_key=settings.s3_access_key,
             secret_key=settings.s3_secret_key,
             secure=settings.s3_secure,
+            http_client=_traced_http() if tracing_enabled() else None,
         )
 
     @property
     def client(self) -> Minio:
         return self._client
 
-    @traced("S3 ensure_bucket")
     def ensure_bucket(self, name: str, object_lock: bool = False) -> bool:
         """Create the bucket if missing; True if it was created."""
         if self._client.bucket_exists(name):
@@ -50,19 +56,16 @@ class ObjectStore:
             return False
         return True
 
-    @traced("S3 PutObject")
     def put_file(self, bucket: str, key: str, path: Path, content_type: str, sha256: str) -> str | None:
         result = self._client.fput_object(
             bucket, key, str(path), content_type=content_type, metadata={"sha256": sha256}
         )
         return result.version_id
 
-    @traced("S3 PutObject")
     def put_json(self, bucket: str, key: str, document: dict[str, Any]) -> None:
         data = json.dumps(document, ensure_ascii=False, indent=2, default=str).encode()
         self._client.put_object(bucket, key, io.BytesIO(data), len(data), content_type="application/json")
 
-    @traced("S3 GetObject")
     def download_hashed(self, bucket: str, key: str, destination: Path) -> tuple[str, int]:
         """Stream an object to a file; return its SHA-256 and size as read."""
         digest = hashlib.sha256()
@@ -87,17 +90,14 @@ class ObjectStore:
             response.close()
             response.release_conn()
 
-    @traced("S3 HeadObject")
     def stat(self, bucket: str, key: str) -> ObjectInfo:
         found = self._client.stat_object(bucket, key)
         return ObjectInfo(size=found.size or 0, sha256=(found.metadata or {}).get("x-amz-meta-sha256", ""))
 
-    @traced("S3 DeleteObject")
     def remove(self, bucket: str, key: str) -> None:
         """Delete an object; deleting one that is already gone is no error (S3 semantics), so retries are safe."""
         self._client.remove_object(bucket, key)
 
-    @traced("S3 HeadObject")
     def exists(self, obj: StoredObject) -> bool:
         try:
             self._client.stat_object(obj.bucket, obj.key)
@@ -106,6 +106,29 @@ class ObjectStore:
                 return False
             raise
         return True
+
+
+class _TracedPoolManager(urllib3.PoolManager):
+    """Every S3 request in a CLIENT span (tracing on): the adapter's calls and those through `ObjectStore.client`."""
+
+    def urlopen(  # type: ignore[override]  # as urllib3's own PoolManager.urlopen
+        self, method: str, url: str, redirect: bool = True, **kw: Any
+    ) -> urllib3.BaseHTTPResponse:
+        path = urllib3.util.parse_url(url).path or "/"
+        with span(f"S3 {method}", kind=SpanKind.CLIENT, **{"http.request.method": method, "url.path": path}):
+            return super().urlopen(method, url, redirect, **kw)
+
+
+def _traced_http() -> urllib3.PoolManager:
+    """MinIO's own default HTTP client (timeouts, retries, CA file), with a span per request."""
+    timeout = 300
+    return _TracedPoolManager(
+        timeout=Timeout(connect=timeout, read=timeout),
+        maxsize=10,
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+        retries=Retry(total=5, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+    )
 
 
 def sha256_of_file(path: Path) -> tuple[str, int]:

@@ -11,10 +11,9 @@ span that continues it (`consuming`). So upload → approval → archive is one 
 """
 
 import contextlib
-import functools
 import os
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any, ParamSpec, TypeVar
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -28,9 +27,6 @@ EXCLUDED_URLS = "/health,/ready,/metrics"
 
 _propagator = TraceContextTextMapPropagator()
 _tracer: trace.Tracer | None = None  # None: tracing off
-
-P = ParamSpec("P")
-R = TypeVar("R")
 
 
 def enabled() -> bool:
@@ -110,22 +106,6 @@ def span(name: str, kind: SpanKind = SpanKind.INTERNAL, **attributes: str | int)
         return
     with _tracer.start_as_current_span(name, kind=kind, attributes=attributes):
         yield
-
-
-def traced(name: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Decorate a function: it runs in a span named `name` when tracing is on."""
-
-    def wrap(function: Callable[P, R]) -> Callable[P, R]:
-        @functools.wraps(function)
-        def run(*args: P.args, **kwargs: P.kwargs) -> R:
-            if _tracer is None:
-                return function(*args, **kwargs)
-            with _tracer.start_as_current_span(name, kind=SpanKind.CLIENT):
-                return function(*args, **kwargs)
-
-        return run
-
-    return wrap
 
 
 @contextlib.contextmanager
