@@ -258,7 +258,7 @@ def subscribe(
                 with consuming(topic, consumer, message.headers):
                     await _slow_down(consumer, topic, position)
                     await handle(event)
-                log.info("%s: handled %s at %s/%s", consumer, topic, *position)  # names the document (log_context)
+                    log.info("%s: handled %s at %s/%s", consumer, topic, *position)  # names document, trace
             except Exception as exc:
                 attempts = failures.get(position, 0) + 1
                 failures[position] = attempts
