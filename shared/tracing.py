@@ -98,14 +98,17 @@ def trace_headers() -> dict[str, str]:
     return headers
 
 
-@contextlib.contextmanager
-def span(name: str, kind: SpanKind = SpanKind.INTERNAL, **attributes: str | int) -> Iterator[None]:
+_NOTHING = contextlib.nullcontext()  # reusable: what every helper here returns when tracing is off
+
+
+Block = contextlib.AbstractContextManager[Any]
+
+
+def span(name: str, kind: SpanKind = SpanKind.INTERNAL, **attributes: str | int) -> Block:
     """A span around a block (a unit of work, an S3 call), child of the current one; nothing when tracing is off."""
     if _tracer is None:
-        yield
-        return
-    with _tracer.start_as_current_span(name, kind=kind, attributes=attributes):
-        yield
+        return _NOTHING
+    return _tracer.start_as_current_span(name, kind=kind, attributes=attributes)
 
 
 @contextlib.contextmanager
@@ -137,15 +140,16 @@ def continued(traceparent: str | None, name: str) -> Iterator[None]:
         yield
 
 
-@contextlib.contextmanager
-def publishing(topic: str, traceparent: str | None) -> Iterator[None]:
+def publishing(topic: str, traceparent: str | None) -> Block:
     """Publish a stored outbox row: a PRODUCER span under the trace the row was written in (`traceparent`)."""
-    if _tracer is None:
-        yield
-        return
+    return _NOTHING if _tracer is None else _publishing(_tracer, topic, traceparent)
+
+
+@contextlib.contextmanager
+def _publishing(tracer: trace.Tracer, topic: str, traceparent: str | None) -> Iterator[None]:
     with (
         _under(traceparent),
-        _tracer.start_as_current_span(
+        tracer.start_as_current_span(
             f"{topic} publish",
             kind=SpanKind.PRODUCER,
             attributes={"messaging.system": "kafka", "messaging.destination.name": topic},
@@ -154,17 +158,18 @@ def publishing(topic: str, traceparent: str | None) -> Iterator[None]:
         yield
 
 
-@contextlib.contextmanager
-def consuming(topic: str, group: str, headers: Mapping[str, Any] | None) -> Iterator[None]:
+def consuming(topic: str, group: str, headers: Mapping[str, Any] | None) -> Block:
     """Handle a consumed message in a CONSUMER span, child of the producer's span (its `traceparent` header)."""
-    if _tracer is None:
-        yield
-        return
+    return _NOTHING if _tracer is None else _consuming(_tracer, topic, group, headers)
+
+
+@contextlib.contextmanager
+def _consuming(tracer: trace.Tracer, topic: str, group: str, headers: Mapping[str, Any] | None) -> Iterator[None]:
     sent = (headers or {}).get(TRACEPARENT)
     traceparent = sent.decode("latin-1") if isinstance(sent, bytes) else sent
     with (
         _under(traceparent if isinstance(traceparent, str) else None),
-        _tracer.start_as_current_span(
+        tracer.start_as_current_span(
             f"{topic} process",
             kind=SpanKind.CONSUMER,
             attributes={

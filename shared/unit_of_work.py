@@ -14,7 +14,7 @@ import abc
 import contextlib
 from collections.abc import Callable
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 from uuid import UUID
 
 from sqlalchemy import select
@@ -78,7 +78,7 @@ class SqlUnitOfWork(UnitOfWork):
         self._notify = notify
         self._announced = False
         self._session: Session | None = None
-        self._span: contextlib.AbstractContextManager[None] | None = None
+        self._span: contextlib.AbstractContextManager[Any] | None = None
 
     @property
     def session(self) -> Session:
