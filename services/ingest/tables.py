@@ -140,3 +140,5 @@ class OcrJobRow(IngestBase):
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # Replicas: the ingest replica whose OCR worker took the job (only it runs it); NULL: not taken yet.
     claimed_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # The trace of the upload that queued the scan (shared.tracing): OCR and the released event continue it.
+    traceparent: Mapped[str | None] = mapped_column(String(55), nullable=True)
