@@ -1,4 +1,4 @@
-"""outbox and OCR jobs: the traceparent a row was written under (traces across the outbox and Kafka)
+"""outbox, OCR jobs and intake items: the traceparent a row was written under (traces across the outbox and Kafka)
 
 Revision ID: 0004
 Revises: 0003
@@ -22,9 +22,13 @@ def upgrade() -> None:
     add_outbox_traceparent()
     with op.batch_alter_table("ocr_jobs", schema=None) as batch_op:
         batch_op.add_column(sa.Column("traceparent", sa.String(length=55), nullable=True))
+    with op.batch_alter_table("intake_items", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("traceparent", sa.String(length=55), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("intake_items", schema=None) as batch_op:
+        batch_op.drop_column("traceparent")
     with op.batch_alter_table("ocr_jobs", schema=None) as batch_op:
         batch_op.drop_column("traceparent")
     drop_outbox_traceparent()
