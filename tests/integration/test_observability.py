@@ -157,7 +157,9 @@ def test_one_documents_spans_in_all_three_services_share_one_trace(observed: Obs
 
     def journey() -> list[Span]:
         spans = [s for s in receiver.snapshot() if s.trace_id == trace_id]
-        return spans if wanted <= {(s.service, s.name) for s in spans} else []
+        exported = {s.span_id for s in spans}  # each service exports in its own batches: wait for the parents too
+        parents_in = all(s.parent_span_id in exported for s in spans if s.name.endswith(" process"))
+        return spans if wanted <= {(s.service, s.name) for s in spans} and parents_in else []
 
     spans = wait_for(journey, timeout_s=30)
 
@@ -165,8 +167,7 @@ def test_one_documents_spans_in_all_three_services_share_one_trace(observed: Obs
     # Every consumer span is a child of the producer span whose `traceparent` header the message carried.
     by_id = {s.span_id: s for s in spans}
     for consumed in (s for s in spans if s.name.endswith(" process")):
-        parent = by_id.get(consumed.parent_span_id)
-        assert parent is not None and parent.name == consumed.name.replace(" process", " publish"), consumed
+        assert by_id[consumed.parent_span_id].name == consumed.name.replace(" process", " publish"), consumed
     # The archive's unit of work and its S3 calls are in the same trace.
     archive_work = {s.name for s in spans if s.service == "eakte-archive"}
     assert "db.transaction" in archive_work and any(name.startswith("S3 ") for name in archive_work)
