@@ -139,3 +139,23 @@ def test_with_tracing_off_nothing_is_stored_or_sent(tmp_path: Path) -> None:
     headers, in_handler = _relay_through_kafka(sessions)
 
     assert headers == [None] and in_handler == [""]
+
+
+def test_work_done_later_for_a_document_continues_its_stored_trace_linked_to_the_current_request(
+    provider: TracerProvider,
+) -> None:
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span("upload"):
+        stored = tracing.current_traceparent()  # kept with the document (a workflow run, an OCR job)
+    with (
+        tracer.start_as_current_span("POST /api/v1/tasks/{task_id}/decision") as decision,
+        tracing.continued(stored, "documents.approved announce"),
+    ):
+        announced = tracing.current_traceparent()
+
+    assert stored is not None and announced is not None
+    assert _trace_id(announced) == _trace_id(stored) != f"{decision.get_span_context().trace_id:032x}"
+    finished = provider.exporter.get_finished_spans()  # type: ignore[attr-defined]
+    continuation = _named(finished, "documents.approved announce")
+    assert continuation.parent is not None and f"{continuation.parent.span_id:016x}" == stored.split("-")[2]
+    assert [link.context.span_id for link in continuation.links] == [decision.get_span_context().span_id]
