@@ -62,6 +62,8 @@ class OutboxMessage(InfraBase):
     # Replicas on PostgreSQL: which relay holds the row for sending, and until when (shared.outbox).
     claimed_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
     claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    # The W3C traceparent of the span that wrote the row: the relay publishes the row under it (shared.tracing).
+    traceparent: Mapped[str | None] = mapped_column(String(55), nullable=True)
 
 
 class OutboxDeadLetter(InfraBase):

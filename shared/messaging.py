@@ -28,7 +28,9 @@ from pydantic import ValidationError
 
 from shared.events import DeadLetter, Event, dead_letter_topic
 from shared.kafka_acl import Rule
+from shared.logs import log_context
 from shared.metrics import HandlerMetrics
+from shared.tracing import consuming, trace_headers
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,16 @@ def _record_of(message: KafkaMessage) -> ConsumerRecord:
     raw = message.raw_message
     assert isinstance(raw, ConsumerRecord), "subscribers here take one message at a time"
     return raw
+
+
+def _log_dead_letter(consumer: str, raw: ConsumerRecord, to: str, reason: str) -> None:
+    # The reason's details may quote the message (a title): they stay in the dead letter, out of the log.
+    short = reason.split(":", 1)[0]
+    log.warning("%s: message at %s/%s sent to %s: %s", consumer, raw.partition, raw.offset, to, short)
+
+
+def _ids_of(event: Event) -> tuple[str, str]:
+    return str(event.document_id), str(event.correlation_id)
 
 
 def kafka_python_auth(username: str, password: str) -> dict[str, str]:
@@ -139,7 +151,15 @@ def _wait_until_in_force(admin: KafkaAdminClient, expected: int, timeout_s: floa
 def make_broker(bootstrap: str, client_id: str, username: str = "", password: str = "") -> KafkaBroker:
     """The service's FastStream broker, authenticated as its own SASL/SCRAM principal when one is set."""
     security = SASLScram512(username=username, password=password) if username else None
-    return KafkaBroker(bootstrap, client_id=client_id, enable_idempotence=True, acks="all", security=security)
+    # A plain logger: FastStream's lines go through the process's formatter (shared.logs), not a handler of its own.
+    return KafkaBroker(
+        bootstrap,
+        client_id=client_id,
+        enable_idempotence=True,
+        acks="all",
+        security=security,
+        logger=logging.getLogger("faststream.kafka"),
+    )
 
 
 _AWAY = (KafkaConnectionError, KafkaTimeoutError, ProducerClosed, TimeoutError, ConnectionError)
@@ -160,7 +180,8 @@ def broker_away(exc: BaseException) -> bool:
 
 def publisher_for(broker: KafkaBroker) -> Callable[[str, bytes, bytes], Awaitable[None]]:
     async def publish(topic: str, key: bytes, payload: bytes) -> None:
-        await broker.publish(payload, topic, key=key, headers={"content-type": "application/json"})
+        # `traceparent`: the span the outbox relay publishes the row in (shared.tracing.publishing), if tracing is on.
+        await broker.publish(payload, topic, key=key, headers={"content-type": "application/json", **trace_headers()})
 
     return publish
 
@@ -170,7 +191,7 @@ def enqueuer_for(broker: KafkaBroker) -> Callable[[str, bytes, bytes], Awaitable
 
     async def enqueue(topic: str, key: bytes, payload: bytes) -> Awaitable[Any]:
         return await broker.publish(
-            payload, topic, key=key, headers={"content-type": "application/json"}, no_confirm=True
+            payload, topic, key=key, headers={"content-type": "application/json", **trace_headers()}, no_confirm=True
         )
 
     return enqueue
@@ -192,6 +213,29 @@ def consumer(broker: KafkaBroker, event_type: type[EventT], group: str) -> Calla
     return register
 
 
+DeadLetterer = Callable[[KafkaMessage, str], Awaitable[None]]
+
+
+def _dead_letterer(broker: KafkaBroker, topic: str, consumer: str, measured: HandlerMetrics) -> DeadLetterer:
+    """What sends a message this consumer gives up on to `<topic>.dlq`, with the reason."""
+
+    async def dead_letter(message: KafkaMessage, reason: str) -> None:
+        raw = _record_of(message)
+        # Cut to stay below the broker's message size, whatever the refused message's size (SHA-256 kept).
+        letter = DeadLetter.of(
+            source_topic=topic,
+            consumer=consumer,
+            reason=reason,
+            payload=message.body,
+            document_id=raw.key.decode("utf-8", errors="replace") if raw.key else None,
+        )
+        await broker.publish(letter.model_dump_json().encode(), dead_letter_topic(topic), key=raw.key)
+        measured.count("dead_lettered")
+        _log_dead_letter(consumer, raw, dead_letter_topic(topic), reason)
+
+    return dead_letter
+
+
 def subscribe(
     broker: KafkaBroker,
     event_type: type[EventT],
@@ -206,21 +250,7 @@ def subscribe(
     failures: dict[tuple[int, int], int] = {}
     measured = HandlerMetrics(consumer, topic)
 
-    async def dead_letter(message: KafkaMessage, reason: str) -> None:
-        raw = _record_of(message)
-        # Cut to stay below the broker's message size, whatever the refused message's size (SHA-256 kept).
-        letter = DeadLetter.of(
-            source_topic=topic,
-            consumer=consumer,
-            reason=reason,
-            payload=message.body,
-            document_id=raw.key.decode("utf-8", errors="replace") if raw.key else None,
-        )
-        await broker.publish(letter.model_dump_json().encode(), dead_letter_topic(topic), key=raw.key)
-        measured.count("dead_lettered")
-        log.warning(
-            "%s: message at %s/%s sent to %s: %s", consumer, raw.partition, raw.offset, dead_letter_topic(topic), reason
-        )
+    dead_letter = _dead_letterer(broker, topic, consumer, measured)
 
     @broker.subscriber(
         topic,
@@ -236,19 +266,22 @@ def subscribe(
         except ValidationError as exc:
             await dead_letter(message, f"unreadable {event_type.__name__}: {exc.errors(include_url=False)}")
             return
-        try:
-            await _slow_down(consumer, topic, position)
-            with measured.handling():  # times it; counts ok, or duplicate when `consume_once` noted one
-                await handle(event)
-        except Exception as exc:
-            attempts = failures.get(position, 0) + 1
-            failures[position] = attempts
-            if attempts >= MAX_ATTEMPTS:
-                failures.pop(position, None)
-                await dead_letter(message, f"failed {attempts} times: {exc!r}")
-                return
-            log.exception("%s: handling %s failed (attempt %d); will retry", consumer, topic, attempts)
-            measured.count("retried")
-            await asyncio.sleep(RETRY_PAUSE_S)
-            raise
+        # Log lines name the event's document and correlation; the handling span continues the producer's trace.
+        with log_context(*_ids_of(event)):
+            try:
+                with consuming(topic, consumer, message.headers), measured.handling():  # ok, or duplicate
+                    await _slow_down(consumer, topic, position)
+                    await handle(event)
+                    log.info("%s: handled %s at %s/%s", consumer, topic, *position)  # names document, trace
+            except Exception as exc:
+                attempts = failures.get(position, 0) + 1
+                failures[position] = attempts
+                if attempts >= MAX_ATTEMPTS:
+                    failures.pop(position, None)
+                    await dead_letter(message, f"failed {attempts} times: {exc!r}")
+                    return
+                log.exception("%s: handling %s failed (attempt %d); will retry", consumer, topic, attempts)
+                measured.count("retried")
+                await asyncio.sleep(RETRY_PAUSE_S)
+                raise
         failures.pop(position, None)

@@ -78,3 +78,13 @@ def drop_outbox_claims() -> None:
     with op.batch_alter_table("outbox", schema=None) as batch_op:
         batch_op.drop_column("claimed_until")
         batch_op.drop_column("claimed_by")
+
+
+def add_outbox_traceparent() -> None:
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("traceparent", sa.String(length=55), nullable=True))
+
+
+def drop_outbox_traceparent() -> None:
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_column("traceparent")

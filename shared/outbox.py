@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from shared.db import OutboxDeadLetter, OutboxMessage
 from shared.events import utcnow
+from shared.tracing import publishing
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,16 @@ Transient = Callable[[BaseException], bool]
 MAX_ATTEMPTS = 5
 PREFIX_CHARS = 2000
 
-Row = tuple[int, str, bytes, bytes]
+# id, topic, key, payload, and the traceparent the row was written under (published as the Kafka header).
+Row = tuple[int, str, bytes, bytes, str | None]
+
+_ROW_COLUMNS = (
+    OutboxMessage.id,
+    OutboxMessage.topic,
+    OutboxMessage.key,
+    OutboxMessage.payload,
+    OutboxMessage.traceparent,
+)
 
 # How long a replica's claim on outbox rows holds before another replica may take them over (a crashed replica).
 LEASE_S = 30.0
@@ -134,9 +144,10 @@ class OutboxRelay:
         if self._enqueue is not None and rows:
             return await self._publish_pipelined(rows)
         for row in rows:
-            row_id, topic, key, payload = row
+            row_id, topic, key, payload, traceparent = row
             try:
-                await self._publish(topic, key, payload)
+                with publishing(topic, traceparent):
+                    await self._publish(topic, key, payload)
             except Exception as exc:
                 if not await self._moved_aside(row, exc):
                     raise
@@ -149,7 +160,7 @@ class OutboxRelay:
         """Count a refusal of `row`; after MAX_ATTEMPTS it goes to the dead letters and later rows flow on."""
         if self._transient(exc):
             return False
-        row_id, topic, _key, payload = row
+        row_id, topic, _key, payload, _traceparent = row
         attempts = self._failures.get(row_id, 0) + 1
         self._failures[row_id] = attempts
         if attempts < MAX_ATTEMPTS:
@@ -170,7 +181,7 @@ class OutboxRelay:
         return True
 
     def _move_aside(self, row: Row, reason: str, attempts: int) -> None:
-        row_id, topic, key, payload = row
+        row_id, topic, key, payload, _traceparent = row
         with self._sessions() as session:
             original = session.get(OutboxMessage, row_id)
             if original is None or original.published_at is not None:
@@ -226,7 +237,10 @@ class OutboxRelay:
 
     async def _publish_pipelined(self, rows: list[Row]) -> int:
         assert self._enqueue is not None
-        acks = [await self._enqueue(topic, key, payload) for _row_id, topic, key, payload in rows]
+        acks = []
+        for _row_id, topic, key, payload, traceparent in rows:
+            with publishing(topic, traceparent):  # the span covers the hand-over to the producer
+                acks.append(await self._enqueue(topic, key, payload))
         results = await asyncio.gather(*acks, return_exceptions=True)
         # Keep the acknowledged prefix; from the first failure on, everything is sent again (consumers are
         # idempotent by event_id), so the order of the outbox is kept.
@@ -271,12 +285,12 @@ class OutboxRelay:
             return self._claim(batch, skip or [])
         with self._sessions() as session:
             rows = session.execute(
-                select(OutboxMessage.id, OutboxMessage.topic, OutboxMessage.key, OutboxMessage.payload)
+                select(*_ROW_COLUMNS)
                 .where(OutboxMessage.published_at.is_(None), OutboxMessage.id.not_in(skip or []))
                 .order_by(OutboxMessage.id)
                 .limit(batch)
             ).all()
-        return [(r.id, r.topic, r.key, r.payload) for r in rows]
+        return [(r.id, r.topic, r.key, r.payload, r.traceparent) for r in rows]
 
     def _mark_published(self, row_id: int) -> None:
         with self._sessions() as session:
@@ -300,7 +314,7 @@ class OutboxRelay:
                 OutboxMessage.claimed_by == self.replica,
             )
             candidates = session.execute(
-                select(OutboxMessage.id, OutboxMessage.topic, OutboxMessage.key, OutboxMessage.payload)
+                select(*_ROW_COLUMNS)
                 .where(OutboxMessage.published_at.is_(None), OutboxMessage.id.not_in(skip), free)
                 .order_by(OutboxMessage.id)
                 .limit(batch)
@@ -328,4 +342,4 @@ class OutboxRelay:
                     .values(claimed_by=self.replica, claimed_until=now + self._lease)
                 )
             session.commit()
-        return [(r.id, r.topic, r.key, r.payload) for r in mine]
+        return [(r.id, r.topic, r.key, r.payload, r.traceparent) for r in mine]

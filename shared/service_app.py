@@ -21,6 +21,7 @@ from shared.asyncapi import document as asyncapi_document
 from shared.consumer_lag import GroupLagReader
 from shared.db import make_engine
 from shared.errors import Refused, status_of
+from shared.logs import CorrelationId, configure_logging
 from shared.messaging import broker_away, make_broker, publisher_for, slow_handlers_down
 from shared.metrics import CachedReading, Exposition, lag_reading, outbox_reading
 from shared.metrics_http import add_metrics
@@ -30,6 +31,7 @@ from shared.outbox_routes import router as outbox_router
 from shared.readiness import consumers_check, database_check, kafka_check, object_store_check, run_checks
 from shared.request_gate import BodyLimits, RequestGate
 from shared.settings import Settings
+from shared.tracing import configure_tracing, instrument_app
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +94,7 @@ def build_app(
     _answer_errors_as_json(app, dict(refusal_status or {}))
     # The first gate: the caller is known before a body is read; bodies are bounded while they stream.
     app.add_middleware(RequestGate, limits=lambda: BodyLimits(json_bytes=runtime.settings.max_json_bytes))
+    app.add_middleware(CorrelationId)  # outermost: refusals by the gate carry X-Correlation-ID too
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:
@@ -224,10 +227,20 @@ def _answer_errors_as_json(app: FastAPI, refusals: dict[str, int]) -> None:
         return JSONResponse({"error": "invalid_request", "reason": reasons}, status_code=422)
 
 
-def serve(app: FastAPI, settings: Settings, port: int) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def observe(settings: Settings, service: str) -> None:
+    """Logs (`EAKTE_LOG_FORMAT`) and traces (`OTEL_EXPORTER_OTLP_ENDPOINT`) of this process: first thing at start."""
+    configure_logging(service, settings.log_format)
+    configure_tracing(service)
+
+
+def serve(app: FastAPI, settings: Settings, port: int, service: str | None = None) -> None:
+    """Run `app` (a service's, or the portal's with `service="portal"`) until SIGTERM."""
+    name = service or app.state.runtime.name
+    observe(settings, name)
+    instrument_app(app)
     exit_zero_on_sigterm()
-    uvicorn.run(app, host=settings.host, port=port, log_level="info", access_log=False)
+    # log_config=None: uvicorn's loggers keep the process's handler (shared.logs) instead of their own.
+    uvicorn.run(app, host=settings.host, port=port, log_level="info", access_log=False, log_config=None)
 
 
 def exit_zero_on_sigterm() -> None:

@@ -2,6 +2,7 @@
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -109,6 +110,8 @@ class Settings(BaseSettings):
     timezone: str = "Europe/Berlin"  # whose calendar days absences and resubmissions mean
     scheduler_interval_s: float = 1.0
     audit_inline_max_bytes: int = 256 * 1024
+    # Log lines: `text` (make up) or `json`, one object per line for IT's collectors (compose; shared.logs).
+    log_format: Literal["text", "json"] = "text"
     # Test aid: a service started with this publishes nothing from its outbox (commit without publish).
     outbox_relay_paused: bool = False
     # Test aid: every Kafka handler waits this long before it starts (a slow handler, to test the SIGTERM drain).

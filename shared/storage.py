@@ -3,16 +3,23 @@
 import hashlib
 import io
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import certifi
+import urllib3
 from minio import Minio
 from minio.error import S3Error
+from opentelemetry.trace import SpanKind
+from urllib3.util import Retry, Timeout
 
 from shared.events import StoredObject
 from shared.settings import Settings
+from shared.tracing import enabled as tracing_enabled
+from shared.tracing import span
 
 CHUNK = 1024 * 1024
 
@@ -30,6 +37,7 @@ class ObjectStore:
             access_key=settings.s3_access_key,
             secret_key=settings.s3_secret_key,
             secure=settings.s3_secure,
+            http_client=_traced_http() if tracing_enabled() else None,
         )
 
     @property
@@ -98,6 +106,29 @@ class ObjectStore:
                 return False
             raise
         return True
+
+
+class _TracedPoolManager(urllib3.PoolManager):
+    """Every S3 request in a CLIENT span (tracing on): the adapter's calls and those through `ObjectStore.client`."""
+
+    def urlopen(  # type: ignore[override]  # as urllib3's own PoolManager.urlopen
+        self, method: str, url: str, redirect: bool = True, **kw: Any
+    ) -> urllib3.BaseHTTPResponse:
+        path = urllib3.util.parse_url(url).path or "/"
+        with span(f"S3 {method}", kind=SpanKind.CLIENT, **{"http.request.method": method, "url.path": path}):
+            return super().urlopen(method, url, redirect, **kw)
+
+
+def _traced_http() -> urllib3.PoolManager:
+    """MinIO's own default HTTP client (timeouts, retries, CA file), with a span per request."""
+    timeout = 300
+    return _TracedPoolManager(
+        timeout=Timeout(connect=timeout, read=timeout),
+        maxsize=10,
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+        retries=Retry(total=5, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
+    )
 
 
 def sha256_of_file(path: Path) -> tuple[str, int]:

@@ -11,9 +11,10 @@ messages it adds are one transaction, so a redelivered event changes nothing.
 """
 
 import abc
+import contextlib
 from collections.abc import Callable
 from types import TracebackType
-from typing import Self, TypeVar
+from typing import Any, Self, TypeVar
 from uuid import UUID
 
 from sqlalchemy import select
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.db import OutboxMessage, ProcessedEvent
 from shared.events import DeadLetter, Event, dead_letter_topic
 from shared.metrics import note_duplicate
+from shared.tracing import current_traceparent, span
 
 
 class UnitOfWork(abc.ABC):
@@ -77,6 +79,7 @@ class SqlUnitOfWork(UnitOfWork):
         self._notify = notify
         self._announced = False
         self._session: Session | None = None
+        self._span: contextlib.AbstractContextManager[Any] | None = None
 
     @property
     def session(self) -> Session:
@@ -85,6 +88,9 @@ class SqlUnitOfWork(UnitOfWork):
         return self._session
 
     def __enter__(self) -> Self:
+        # A span per transaction (tracing on): its traceparent goes with the outbox rows the block adds.
+        self._span = span("db.transaction", unit_of_work=type(self).__name__)
+        self._span.__enter__()
         self._session = self._sessions()
         self._announced = False
         self._open_repositories(self._session)
@@ -101,6 +107,9 @@ class SqlUnitOfWork(UnitOfWork):
         finally:
             self.session.close()
             self._session = None
+            if self._span is not None:
+                self._span.__exit__(exc_type, exc, traceback)
+                self._span = None
 
     def _open_repositories(self, session: Session) -> None:
         """Build the service's repositories over the new session."""
@@ -116,7 +125,14 @@ class SqlUnitOfWork(UnitOfWork):
         self._announced = False
 
     def add_event(self, event: Event) -> None:
-        self.session.add(OutboxMessage(topic=event.TOPIC, key=event.key, payload=event.model_dump_json().encode()))
+        self.session.add(
+            OutboxMessage(
+                topic=event.TOPIC,
+                key=event.key,
+                payload=event.model_dump_json().encode(),
+                traceparent=current_traceparent(),
+            )
+        )
         self._announced = True
 
     def add_dead_letter(self, letter: DeadLetter) -> None:
@@ -125,6 +141,7 @@ class SqlUnitOfWork(UnitOfWork):
                 topic=dead_letter_topic(letter.source_topic),
                 key=(letter.document_id or "").encode(),
                 payload=letter.model_dump_json().encode(),
+                traceparent=current_traceparent(),
             )
         )
         self._announced = True

@@ -149,7 +149,7 @@ class HotFolder:
         known = self.queue.known(list(ids))
         for item_id, path in ids.items():
             if item_id not in known:
-                log.warning("hot-folder: registering %s left over from an interrupted run", path.name)
+                log.warning("hot-folder: registering intake item %s left over from an interrupted run", item_id)
                 self._take_sidecar(path.name.split(SEPARATOR, 1)[1], item_id)  # if the crash came before it
                 self._register(item_id, path)
 

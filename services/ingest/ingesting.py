@@ -32,6 +32,7 @@ from services.ingest.uploads import Accepted, Duplicate, Inspected, Outcome, Qua
 from shared.events import DocumentIngested, DocumentMetadata, StoredObject, utcnow
 from shared.settings import Settings
 from shared.storage import ObjectStore
+from shared.tracing import current_traceparent
 
 
 @dataclass(frozen=True)
@@ -236,6 +237,7 @@ def _ocr_job(event: DocumentIngested, pages: int) -> OcrJobRow:
         error="",
         created_at=utcnow(),
         finished_at=None,
+        traceparent=current_traceparent(),  # the upload's trace, continued when OCR releases the event
     )
 
 

@@ -21,8 +21,10 @@ from services.ingest.tables import IntakeItemRow
 from services.ingest.unit_of_work import IngestUnitOfWork
 from services.ingest.uploads import Accepted, Duplicate, Outcome, SpooledFile, Upload
 from shared.events import utcnow
+from shared.logs import log_context
 from shared.settings import Settings
 from shared.storage import sha256_of_file
+from shared.tracing import continued, current_traceparent, span
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +148,12 @@ class IntakeQueue:
             if row.state != IntakeState.PENDING.value:
                 return
             path, upload = Path(row.spool_path), replace(Upload(**row.upload), document_id=item_id)
+            traceparent = row.traceparent
+        # In the trace of the upload that queued it (a hot-folder file: one of its own); logs name the document.
+        with continued(traceparent, "intake") if traceparent else span("intake"), log_context(item_id):
+            self._process(uow, item_id, path, upload)
+
+    def _process(self, uow: IngestUnitOfWork, item_id: str, path: Path, upload: Upload) -> None:
         state, outcome, reason = self._take_in(uow, path, upload)
         with uow:
             row = uow.intake_items.get(item_id)
@@ -232,6 +240,7 @@ def _row(
         upload=asdict(upload),
         state=IntakeState.PENDING.value,
         created_at=utcnow(),
+        traceparent=current_traceparent(),  # the multi-file upload's request, continued by the intake worker
     )
 
 

@@ -20,8 +20,10 @@ from services.ingest.domain import OCR_DERIVATIVE, OCR_TEXT, DocumentStatus, doc
 from services.ingest.intake import replica_name
 from services.ingest.unit_of_work import IngestUnitOfWork
 from shared.events import DocumentIngested, OcrResult, StoredObject, utcnow
+from shared.logs import log_context
 from shared.settings import Settings
 from shared.storage import ObjectStore
+from shared.tracing import continued
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +71,14 @@ class OcrWorker:
             pages = job.pages
             job.attempts += 1
             attempts = job.attempts
+            traceparent = job.traceparent
+        # In the upload's trace, and log lines name the document, however much later the worker gets to it.
+        with continued(traceparent, "ocr"), log_context(document_id, str(event.correlation_id)):
+            self._process(uow, document_id, event, pages, attempts)
+
+    def _process(
+        self, uow: IngestUnitOfWork, document_id: str, event: DocumentIngested, pages: int, attempts: int
+    ) -> None:
         if not self._settings.ocr_enabled:
             self._finish(uow, document_id, event, None, "OCR is switched off (EAKTE_OCR_ENABLED=false)")
             return

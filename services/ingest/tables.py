@@ -123,6 +123,8 @@ class IntakeItemRow(IngestBase):
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # Which ingest replica takes it in (the one whose spool or processing folder holds the file); NULL: any.
     owner: Mapped[str | None] = mapped_column(String(40), nullable=True, index=True)
+    # The trace of the upload that queued the file (shared.tracing): the intake worker continues it.
+    traceparent: Mapped[str | None] = mapped_column(String(55), nullable=True)
 
 
 class OcrJobRow(IngestBase):
@@ -140,3 +142,5 @@ class OcrJobRow(IngestBase):
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # Replicas: the ingest replica whose OCR worker took the job (only it runs it); NULL: not taken yet.
     claimed_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    # The trace of the upload that queued the scan (shared.tracing): OCR and the released event continue it.
+    traceparent: Mapped[str | None] = mapped_column(String(55), nullable=True)

@@ -18,6 +18,7 @@ from services.portal.identity import CsrfRejected, NotAllowed, NotSignedIn, Sign
 from services.portal.oidc import make_oidc
 from services.portal.pages import TEMPLATES_DIR, make_templates, not_found, render
 from services.portal.wording import t
+from shared.logs import CorrelationId
 from shared.metrics import Exposition
 from shared.metrics_http import add_metrics
 from shared.request_gate import BodyLimits, RequestGate
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
         same_site="lax",
         https_only=settings.portal_public_url.startswith("https://"),
     )
+    app.add_middleware(CorrelationId)  # log lines of a request name its X-Correlation-ID (echoed in the response)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

@@ -10,6 +10,7 @@ from services.workflow.runs import Runs
 from services.workflow.tables import DefinitionVersionRow, WorkflowRow
 from services.workflow.unit_of_work import AbstractWorkflowUnitOfWork
 from shared import events
+from shared.tracing import current_traceparent
 from shared.unit_of_work import consume_once
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,7 @@ def _take_document(workflow: WorkflowRow, event: events.DocumentIngested) -> Non
     workflow.rendition = event.rendition.model_dump(mode="json") if event.rendition else None
     workflow.ocr = event.ocr.model_dump(mode="json") if event.ocr else None
     workflow.document_metadata = event.metadata.model_dump(mode="json")
+    workflow.traceparent = current_traceparent()  # the events of this run continue the submission's trace
 
 
 def register_versions(uow: AbstractWorkflowUnitOfWork, registry: Registry, digests: dict[str, str]) -> dict[str, int]:

@@ -52,6 +52,8 @@ class WorkflowRow(WorkflowBase):
     revision: Mapped[int] = mapped_column(Integer, default=0)  # bumped first in every change: a per-document lock
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # The trace the run's version was submitted in (shared.tracing): its events continue it, whoever decides when.
+    traceparent: Mapped[str | None] = mapped_column(String(55), nullable=True)
 
 
 class TaskRow(WorkflowBase):

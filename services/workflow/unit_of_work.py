@@ -30,6 +30,9 @@ from services.workflow.tables import (
     TaskRow,
     WorkflowRow,
 )
+from shared.events import Event
+from shared.tracing import continued
+from shared.tracing import enabled as tracing_enabled
 from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
 
 
@@ -303,3 +306,9 @@ class WorkflowUnitOfWork(SqlUnitOfWork, AbstractWorkflowUnitOfWork):
         self.absences = SqlAbsenceRepository(session)
         self.resubmissions = SqlResubmissionRepository(session)
         self.definition_versions = SqlDefinitionVersionRepository(session)
+
+    def add_event(self, event: Event) -> None:
+        """An event of a document's run goes out in the trace the document was submitted in (traces on)."""
+        workflow = self.session.get(WorkflowRow, str(event.document_id)) if tracing_enabled() else None
+        with continued(workflow.traceparent if workflow is not None else None, f"{event.TOPIC} announce"):
+            super().add_event(event)
