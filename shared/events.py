@@ -290,14 +290,27 @@ class DeadLetter(BaseModel):
     payload_sha256: str = ""
     payload_size: int = 0
     payload_truncated: bool = False
+    # Where the refused message lies in the source topic (None when not known): a letter whose payload was cut
+    # is replayed from there, as long as the source topic still holds it (`shared.dead_letters`).
+    source_partition: int | None = None
+    source_offset: int | None = None
 
     @classmethod
     def of(
-        cls, source_topic: str, consumer: str, reason: str, payload: bytes, document_id: str | None = None
+        cls,
+        source_topic: str,
+        consumer: str,
+        reason: str,
+        payload: bytes,
+        document_id: str | None = None,
+        source: tuple[int, int] | None = None,
     ) -> "DeadLetter":
+        """`source`: the message's (partition, offset) in `source_topic`, when the caller knows it."""
         cut = payload[:DEAD_LETTER_PAYLOAD_BYTES]
         return cls(
             source_topic=source_topic,
+            source_partition=source[0] if source else None,
+            source_offset=source[1] if source else None,
             consumer=consumer,
             reason=reason[:DEAD_LETTER_REASON_CHARS],
             payload=cut.decode("utf-8", errors="replace"),

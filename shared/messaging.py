@@ -26,6 +26,7 @@ from kafka.admin import (
 from kafka.errors import TopicAlreadyExistsError
 from pydantic import ValidationError
 
+from shared.delivery import REPLAYED_FROM, Delivery, current_delivery
 from shared.events import DeadLetter, Event, dead_letter_topic
 from shared.kafka_acl import Rule
 
@@ -213,6 +214,7 @@ def subscribe(
             reason=reason,
             payload=message.body,
             document_id=raw.key.decode("utf-8", errors="replace") if raw.key else None,
+            source=(raw.partition, raw.offset),
         )
         await broker.publish(letter.model_dump_json().encode(), dead_letter_topic(topic), key=raw.key)
         log.warning(
@@ -233,6 +235,7 @@ def subscribe(
         except ValidationError as exc:
             await dead_letter(message, f"unreadable {event_type.__name__}: {exc.errors(include_url=False)}")
             return
+        delivery = current_delivery.set(_delivery_of(raw, consumer))
         try:
             await _slow_down(consumer, topic, position)
             await handle(event)
@@ -246,4 +249,15 @@ def subscribe(
             log.exception("%s: handling %s failed (attempt %d); will retry", consumer, topic, attempts)
             await asyncio.sleep(RETRY_PAUSE_S)
             raise
+        finally:
+            current_delivery.reset(delivery)
         failures.pop(position, None)
+
+
+def _delivery_of(raw: ConsumerRecord, consumer: str) -> Delivery:
+    """The message being handled; a replayed dead letter (`eakte dlq replay`) is logged as such."""
+    replayed = next((value for name, value in raw.headers or () if name == REPLAYED_FROM), None)
+    origin = replayed.decode("utf-8", errors="replace") if isinstance(replayed, bytes) else replayed
+    if origin:
+        log.info("%s: handling %s at %s/%s, replayed from %s", consumer, raw.topic, raw.partition, raw.offset, origin)
+    return Delivery(raw.topic, raw.partition, raw.offset, origin)
