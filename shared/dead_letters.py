@@ -34,6 +34,8 @@ from shared.messaging import kafka_python_auth
 from shared.settings import Settings, dev_kafka_password
 
 DLQ_SUFFIX = ".dlq"
+# A broker that does not answer within this time is reported, not waited for (the portal page, the CLI).
+REQUEST_TIMEOUT_MS = 15_000
 _POSITION = re.compile(r"^(\d+)[/-](\d+)$")
 
 
@@ -166,6 +168,7 @@ class DeadLetters:
             group_id=None,
             enable_auto_commit=False,
             client_id="eakte-operator",
+            request_timeout_ms=REQUEST_TIMEOUT_MS,
             **self._auth,
         )
         try:
@@ -186,11 +189,27 @@ class DeadLetters:
             partitions = self._partitions(consumer, topic)
             return list(self._records(consumer, partitions, consumer.end_offsets(partitions)))
 
+    def newest(self, topic: str, count: int) -> list[StoredLetter]:
+        """The `count` newest letters of `topic`, newest first (reads only the last `count` of each partition)."""
+        topic = dlq_topic(topic)
+        with self._consumer() as consumer:
+            partitions = self._partitions(consumer, topic)
+            begin, end = consumer.beginning_offsets(partitions), consumer.end_offsets(partitions)
+            starts = {tp: max(begin[tp], end[tp] - count) for tp in partitions}
+            found = list(self._records(consumer, partitions, end, starts))
+        return sorted(found, key=lambda stored: (stored.time, stored.id), reverse=True)[:count]
+
     def _records(
-        self, consumer: KafkaConsumer, partitions: list[TopicPartition], ends: dict[TopicPartition, int]
+        self,
+        consumer: KafkaConsumer,
+        partitions: list[TopicPartition],
+        ends: dict[TopicPartition, int],
+        starts: dict[TopicPartition, int] | None = None,
     ) -> Iterator[StoredLetter]:
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
+        for tp, offset in (starts or {}).items():
+            consumer.seek(tp, offset)
         left = {tp for tp in partitions if consumer.position(tp) < ends[tp]}
         while left:
             for tp, records in consumer.poll(timeout_ms=2000).items():
