@@ -13,7 +13,7 @@ from playwright.sync_api import Browser, Page, expect
 from devstack.stack import Stack
 from shared.events import DeadLetter
 from tests.e2e.test_portal import sign_in
-from tests.integration.browser import launch
+from tests.integration.browser import PageChecks, launch
 from tests.integration.conftest import TopicReader, wait_for
 
 TOPIC = "documents.review_started"  # consumed by ingest alone: an unreadable message makes one dead letter
@@ -24,6 +24,12 @@ def browser() -> Iterator[Browser]:
     yield from launch()
 
 
+@pytest.fixture(scope="module")
+def page_checks() -> PageChecks:
+    """Axe checks (serious violations fail); the report file stays test_portal's, which this would overwrite."""
+    return PageChecks()
+
+
 def _section(page: Page, stack: Stack) -> str:
     page.goto(f"{stack.url('portal')}/admin/system")
     found = page.locator("section.kafka-topic", has=page.get_by_role("heading", name=TOPIC))
@@ -31,7 +37,7 @@ def _section(page: Page, stack: Stack) -> str:
 
 
 def test_admin_replays_and_purges_dead_letters_on_the_system_page(
-    browser: Browser, stack: Stack, topics: TopicReader
+    browser: Browser, stack: Stack, topics: TopicReader, page_checks: PageChecks
 ) -> None:
     key = f"kaputt-{uuid.uuid4().hex[:8]}"
     topics.publish(TOPIC, key, b'{"document_id": "' + key.encode() + b'", "not": "an event"}')
@@ -41,6 +47,7 @@ def test_admin_replays_and_purges_dead_letters_on_the_system_page(
     row = section.locator("tr", has_text=key).first
     expect(row).to_contain_text("ingest.documents.review_started")
     letter_id = row.locator("code").inner_text()
+    page_checks.check(admin, "13b-systemzustand-fehlerthemen")
 
     row.get_by_role("button", name=f"Erneut senden: {letter_id}").click()
     expect(admin.get_by_role("status")).to_contain_text(f"Das Ereignis {letter_id} wurde erneut an {TOPIC} gesendet.")
