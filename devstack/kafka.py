@@ -177,7 +177,29 @@ class KafkaServer:
         ]
         self.process = ManagedProcess("kafka", argv, self.data_dir / "stdout.log", env=dict(os.environ)).start()
         self.process.wait_ready(self._ready, timeout_s)
+        self._add_missing_users()
         return self
+
+    def _add_missing_users(self) -> None:
+        """A data directory formatted before a principal joined the table (e.g. `operator`) gets its user now."""
+        from kafka.admin import KafkaAdminClient, ScramMechanism, UserScramCredentialUpsertion
+
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, **self.admin_auth)
+        try:
+            known = set(admin.describe_user_scram_credentials())
+            missing = [
+                UserScramCredentialUpsertion(name, ScramMechanism.SCRAM_SHA_512, password)
+                for name, password in self.credentials.items()
+                if name not in known
+            ]
+            if not missing:
+                return
+            failed = {user: error for user, error in admin.alter_user_scram_credentials(missing).items() if error}
+            if failed:
+                raise SetupError(f"Kafka refused the SCRAM users {failed}")
+            print(f"[eakte] Kafka: SCRAM users added: {', '.join(u.user for u in missing)}", flush=True)
+        finally:
+            admin.close()
 
     def _format(self, java: str, classpath: str, config: Path) -> None:
         done = subprocess.run(
