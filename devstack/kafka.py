@@ -8,6 +8,7 @@ from pathlib import Path
 
 from devstack.processes import ManagedProcess, SetupError, apt_install, cache_dir, require_free_port, tcp_open
 from shared.kafka_acl import ADMIN, SERVICE_PRINCIPALS
+from shared.kafka_setup import add_missing_users
 from shared.messaging import kafka_python_auth
 from shared.settings import dev_kafka_password
 
@@ -182,24 +183,9 @@ class KafkaServer:
 
     def _add_missing_users(self) -> None:
         """A data directory formatted before a principal joined the table (e.g. `operator`) gets its user now."""
-        from kafka.admin import KafkaAdminClient, ScramMechanism, UserScramCredentialUpsertion
-
-        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, **self.admin_auth)
-        try:
-            known = set(admin.describe_user_scram_credentials())
-            missing = [
-                UserScramCredentialUpsertion(name, ScramMechanism.SCRAM_SHA_512, password)
-                for name, password in self.credentials.items()
-                if name not in known
-            ]
-            if not missing:
-                return
-            failed = {user: error for user, error in admin.alter_user_scram_credentials(missing).items() if error}
-            if failed:
-                raise SetupError(f"Kafka refused the SCRAM users {failed}")
-            print(f"[eakte] Kafka: SCRAM users added: {', '.join(u.user for u in missing)}", flush=True)
-        finally:
-            admin.close()
+        added = add_missing_users(self.bootstrap, self.credentials, ADMIN, self.credentials[ADMIN])
+        if added:
+            print(f"[eakte] Kafka: SCRAM users added: {', '.join(added)}", flush=True)
 
     def _format(self, java: str, classpath: str, config: Path) -> None:
         done = subprocess.run(
