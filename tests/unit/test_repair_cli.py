@@ -132,3 +132,19 @@ def test_the_operator_may_repair_dead_letters_and_nothing_else() -> None:
     writes = {r.name for r in rules if r.operation == "WRITE"}
     assert writes == {name.removesuffix(".dlq") for name in reads}
     assert "workflow.escalated" not in writes  # consumed by nobody here: nothing to replay
+
+
+def test_the_consumer_knows_and_logs_a_replayed_message(caplog: pytest.LogCaptureFixture) -> None:
+    from aiokafka import ConsumerRecord
+
+    from shared.messaging import _delivery_of
+
+    def record(*headers: tuple[str, bytes]) -> ConsumerRecord:
+        return ConsumerRecord("documents.ingested", 2, 9, 0, 0, b"d-1", b"{}", None, 3, 2, headers)
+
+    caplog.set_level("INFO", logger="shared.messaging")
+    plain = _delivery_of(record(("content-type", b"application/json")), "workflow")
+    assert plain.replayed_from is None and not caplog.records
+    replayed = _delivery_of(record(("eakte-replayed-from", b"documents.ingested.dlq/0/5")), "workflow")
+    assert (replayed.partition, replayed.offset, replayed.replayed_from) == (2, 9, "documents.ingested.dlq/0/5")
+    assert "replayed from documents.ingested.dlq/0/5" in caplog.text
