@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime, time
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaTimeoutError
 from pydantic import ValidationError
 
 from shared.delivery import REPLAYED_FROM
@@ -212,7 +213,7 @@ class DeadLetters:
             consumer.seek(tp, offset)
         left = {tp for tp in partitions if consumer.position(tp) < ends[tp]}
         while left:
-            for tp, records in consumer.poll(timeout_ms=2000).items():
+            for tp, records in _poll(consumer).items():
                 for record in records:
                     if record.offset < ends[tp]:
                         yield _stored(record)
@@ -303,6 +304,15 @@ class DeadLetters:
         return sum(offset - begin[tp] for tp, offset in cut.items())
 
 
+def _poll(consumer: KafkaConsumer, attempts: int = 10) -> dict[TopicPartition, list[ConsumerRecord]]:
+    """The next records; KafkaTimeoutError when the broker sends none for a while although some are due."""
+    for _attempt in range(attempts):
+        found: dict[TopicPartition, list[ConsumerRecord]] = consumer.poll(timeout_ms=2000)
+        if found:
+            return found
+    raise KafkaTimeoutError("the broker sent no records for 20 s although the partition holds more")
+
+
 def _record_at(consumer: KafkaConsumer, tp: TopicPartition, offset: int) -> ConsumerRecord | None:
     """The record at `offset` of `tp`, or None when the partition does not hold it (any more)."""
     begin, end = consumer.beginning_offsets([tp])[tp], consumer.end_offsets([tp])[tp]
@@ -311,7 +321,7 @@ def _record_at(consumer: KafkaConsumer, tp: TopicPartition, offset: int) -> Cons
     consumer.assign([tp])
     consumer.seek(tp, offset)
     while consumer.position(tp) < end:
-        for record in consumer.poll(timeout_ms=2000).get(tp, []):
+        for record in _poll(consumer).get(tp, []):
             if record.offset == offset:
                 return record
             if record.offset > offset:

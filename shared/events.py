@@ -24,6 +24,10 @@ workflow.resubmission_due   workflow scheduler                        none here 
                             workflow (unknown workflow); archive
                             (provenance or fingerprint refused)
 
+IT replays a dead letter with `eakte dlq replay` (shared.dead_letters): the original goes back to its source topic
+with the header `eakte-replayed-from: <dlq topic>/<partition>/<offset>`; a consumer that dead-lettered the event
+did not mark it processed and applies it now, every other consumer group counts it as a duplicate.
+
 A consumer group's handler is the function decorated with `@consumer(..., group="<group>")` in
 `services/<service>/handlers.py` (the first part of the group names the service): grep for the group name.
 """
