@@ -132,16 +132,20 @@ def _dlq_replay(args: argparse.Namespace) -> int:
         return _fail("dlq replay", str(exc), 2)
     letters = _letters()
     try:
-        replayed = [letters.replay(letter_id)] if letter_id else letters.replay_all(args.topic, _progress)
+        replayed, refused = (
+            ([letters.replay(letter_id)], []) if letter_id else letters.replay_all(args.topic, _progress)
+        )
     except (LetterNotFound, NotReplayable) as exc:
         return _fail("dlq replay", str(exc))
     except KafkaError as exc:
         return _fail("dlq replay", f"Kafka does not answer: {exc!r}")
     for done in replayed:
         print(f"{done.letter} -> {done.topic}/{done.partition}/{done.offset}")
-    if not replayed:
-        print(f"no replayable dead letters in {dlq_topic(args.topic)}")
-    return 0
+    for refusal in refused:
+        print(f"eakte dlq replay: skipped: {refusal}", file=sys.stderr)
+    if not replayed and not refused:
+        print(f"no dead letters in {dlq_topic(args.topic)}")
+    return 1 if refused else 0
 
 
 def _dlq_purge(args: argparse.Namespace) -> int:

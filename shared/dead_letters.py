@@ -109,6 +109,7 @@ class StoredLetter:
 
     @property
     def replayable(self) -> bool:
+        """Whether the original may still be had (from the source topic this is only known when trying)."""
         return _original_in_letter(self.letter) is not None or self.letter.source_offset is not None
 
 
@@ -243,32 +244,40 @@ class DeadLetters:
             raise LetterNotFound(f"no dead letter {letter_id} (never written, or purged)")
         return _stored(record)
 
-    def replay(self, letter_id: LetterId) -> Replayed:
-        """Publish the letter's original to its source topic, marked as replayed; wait for the broker's ack."""
-        with self._consumer() as consumer:
-            stored = self._get(consumer, letter_id)
-            payload = self._original(consumer, stored)
-        source = stored.letter.source_topic or source_of(letter_id.topic)
-        headers = [("content-type", b"application/json"), (REPLAYED_FROM, str(letter_id).encode())]
+    @contextmanager
+    def _producer(self) -> Iterator[KafkaProducer]:
         producer = KafkaProducer(
             bootstrap_servers=self._bootstrap, acks="all", client_id="eakte-operator", **self._auth
         )
         try:
-            sent = producer.send(source, key=stored.key, value=payload, headers=headers).get(timeout=30)
+            yield producer
         finally:
             producer.close()
-        return Replayed(letter_id, source, sent.partition, sent.offset)
+
+    def replay(self, letter_id: LetterId) -> Replayed:
+        """Publish the letter's original to its source topic, marked as replayed; wait for the broker's ack."""
+        with self._consumer() as consumer, self._producer() as producer:
+            stored = self._get(consumer, letter_id)
+            return _send(producer, stored, self._original(consumer, stored))
 
     def replay_all(
         self, topic: str, progress: Callable[[int, int], None] = lambda _done, _total: None
-    ) -> list[Replayed]:
-        """Replay every letter of `topic` in offset order; `progress(done, total)` after each."""
-        letters = [stored for stored in self.read(topic) if stored.replayable]
+    ) -> tuple[list[Replayed], list[NotReplayable]]:
+        """Replay every letter of `topic` in offset order; `progress(done, total)` after each.
+
+        Returns the replayed letters and the refusals of those that cannot be replayed (they are skipped).
+        """
+        letters = self.read(topic)
         done: list[Replayed] = []
-        for stored in letters:
-            done.append(self.replay(stored.id))
-            progress(len(done), len(letters))
-        return done
+        refused: list[NotReplayable] = []
+        with self._consumer() as consumer, self._producer() as producer:
+            for stored in letters:
+                try:
+                    done.append(_send(producer, stored, self._original(consumer, stored)))
+                except NotReplayable as exc:
+                    refused.append(exc)
+                progress(len(done) + len(refused), len(letters))
+        return done, refused
 
     def _original(self, consumer: KafkaConsumer, stored: StoredLetter) -> bytes:
         letter = stored.letter
@@ -302,6 +311,14 @@ class DeadLetters:
             finally:
                 admin.close()
         return sum(offset - begin[tp] for tp, offset in cut.items())
+
+
+def _send(producer: KafkaProducer, stored: StoredLetter, payload: bytes) -> Replayed:
+    """The original back to its source topic, with the same key and the replay header; waits for the ack."""
+    source = stored.letter.source_topic or source_of(stored.id.topic)
+    headers = [("content-type", b"application/json"), (REPLAYED_FROM, str(stored.id).encode())]
+    sent = producer.send(source, key=stored.key, value=payload, headers=headers).get(timeout=30)
+    return Replayed(stored.id, source, sent.partition, sent.offset)
 
 
 def _poll(consumer: KafkaConsumer, attempts: int = 10) -> dict[TopicPartition, list[ConsumerRecord]]:

@@ -77,8 +77,11 @@ async def replay(request: Request, topic: str, _user: Admin, letter: Annotated[s
         if letter:
             done = await asyncio.to_thread(letters.replay, parse_letter_id(letter, topic))
             return _back(request, t("repair.replayed_one", id=str(done.letter), topic=done.topic))
-        replayed = await asyncio.to_thread(letters.replay_all, topic)
-        return _back(request, t("repair.replayed_all", count=len(replayed), topic=source_of(topic)))
+        replayed, refused = await asyncio.to_thread(letters.replay_all, topic)
+        message = t("repair.replayed_all", count=len(replayed), topic=source_of(topic))
+        if refused:
+            return _back(request, f"{message} {t('repair.skipped', count=len(refused))}", "error")
+        return _back(request, message)
     except (ValueError, LetterNotFound):
         return _back(request, t("repair.letter_gone"), "error")
     except NotReplayable:

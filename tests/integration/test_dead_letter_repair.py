@@ -108,12 +108,15 @@ def test_a_poison_message_is_replayed_after_the_fix_and_processed_once(
 
     deploy(name)  # the fix
     replays = [eakte(stack, "dlq", "replay", "--topic", INGESTED, "--id", letter_id) for _ in range(2)]
-    assert [done.returncode for done in replays] == [0, 0], [done.stderr for done in replays]
-    positions = [REPLAYED.search(done.stdout) for done in replays]
-    assert all(found and found[1] == letter_id and found[2] == INGESTED for found in positions)
-    last = positions[-1]
-    assert last is not None
-    topics.wait_consumed("workflow", INGESTED, int(last[3]), int(last[4]))
+    # This one among all; other tests' letters on the shared stack may be ones that cannot be replayed (exit 1).
+    replays.append(eakte(stack, "dlq", "replay", "--topic", INGESTED, "--all"))
+    assert [done.returncode for done in replays][:2] == [0, 0] and replays[2].returncode in (0, 1), replays
+    positions = [REPLAYED.findall(done.stdout) for done in replays]
+    mine = [found for found in positions for found in found if found[0] == letter_id]
+    assert len(mine) == 3 and all(found[1] == INGESTED for found in mine)
+    assert "replayed " in replays[-1].stderr  # the progress line
+    for found in mine:
+        topics.wait_consumed("workflow", INGESTED, int(found[2]), int(found[3]))
 
     clerk = token("clara", "clerk", secret=JWT_SECRET, org_units=("50",))
     state = httpx.get(f"{stack.url('workflow')}/api/v1/workflows/{document_id}", headers=clerk, timeout=10)
