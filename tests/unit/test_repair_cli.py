@@ -148,3 +148,30 @@ def test_the_consumer_knows_and_logs_a_replayed_message(caplog: pytest.LogCaptur
     replayed = _delivery_of(record(("eakte-replayed-from", b"documents.ingested.dlq/0/5")), "workflow")
     assert (replayed.partition, replayed.offset, replayed.replayed_from) == (2, 9, "documents.ingested.dlq/0/5")
     assert "replayed from documents.ingested.dlq/0/5" in caplog.text
+
+
+class _PurgedSource:
+    """A consumer whose source partition no longer holds the early offsets (retention or a purge)."""
+
+    def beginning_offsets(self, partitions: list) -> dict:
+        return dict.fromkeys(partitions, 100)
+
+    def end_offsets(self, partitions: list) -> dict:
+        return dict.fromkeys(partitions, 120)
+
+
+def test_a_cut_letter_whose_original_is_gone_is_refused_clearly() -> None:
+    from shared.dead_letters import DeadLetters, NotReplayable
+
+    letters = DeadLetters("127.0.0.1:1", {})
+    cut = _stored(truncated=True)
+    with pytest.raises(NotReplayable, match="source position is not known"):
+        letters._original(_PurgedSource(), cut)  # type: ignore[arg-type]
+    gone = StoredLetter(
+        cut.id, cut.time, cut.key, cut.letter.model_copy(update={"source_partition": 3, "source_offset": 41})
+    )
+    assert gone.replayable  # as far as the letter tells
+    with pytest.raises(NotReplayable, match=r"no longer holds the original at 3/41"):
+        letters._original(_PurgedSource(), gone)  # type: ignore[arg-type]
+    whole = _stored()
+    assert letters._original(_PurgedSource(), whole) == b'{"event_id": "e1"}'  # type: ignore[arg-type]
