@@ -72,7 +72,7 @@ def _dlq_list(args: argparse.Namespace) -> int:
     except LetterNotFound as exc:
         return _fail("dlq list", str(exc))
     except KafkaError as exc:
-        return _fail("dlq list", f"Kafka does not answer: {exc!r}")
+        return _fail("dlq list", f"Kafka refused or did not answer: {exc!r}")
     if not found:
         print(f"no dead letters in {', '.join(topics)}")
         return 0
@@ -114,7 +114,7 @@ def _dlq_show(args: argparse.Namespace) -> int:
     except LetterNotFound as exc:
         return _fail("dlq show", str(exc))
     except KafkaError as exc:
-        return _fail("dlq show", f"Kafka does not answer: {exc!r}")
+        return _fail("dlq show", f"Kafka refused or did not answer: {exc!r}")
     return 0
 
 
@@ -138,7 +138,7 @@ def _dlq_replay(args: argparse.Namespace) -> int:
     except (LetterNotFound, NotReplayable) as exc:
         return _fail("dlq replay", str(exc))
     except KafkaError as exc:
-        return _fail("dlq replay", f"Kafka does not answer: {exc!r}")
+        return _fail("dlq replay", f"Kafka refused or did not answer: {exc!r}")
     for done in replayed:
         print(f"{done.letter} -> {done.topic}/{done.partition}/{done.offset}")
     for refusal in refused:
@@ -158,7 +158,7 @@ def _dlq_purge(args: argparse.Namespace) -> int:
     except LetterNotFound as exc:
         return _fail("dlq purge", str(exc))
     except KafkaError as exc:
-        return _fail("dlq purge", f"Kafka does not answer: {exc!r}")
+        return _fail("dlq purge", f"Kafka refused or did not answer: {exc!r}")
     print(f"{dlq_topic(args.topic)}: {deleted} dead letters before {before.isoformat()} deleted")
     return 0
 

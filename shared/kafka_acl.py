@@ -14,8 +14,9 @@ workflow   documents.review_started, .approved, .rejected,  documents.ingested, 
 archive    documents.archived, documents.destroyed         documents.approved, .rejected       archive*
 portal     nothing                                         nothing (describes topics and       describe only
                                                            groups, reads committed offsets)
-operator   every consumed topic (replays dead letters there) every dead-letter topic; deletes    none (reads by
-                                                           their old records (purge)           assignment)
+operator   every consumed topic (replays dead letters there) every dead-letter topic (and       none (reads by
+                                                           deletes its old records: purge);    assignment)
+                                                           every consumed topic (originals)
 
 Every consumer may also write the dead-letter topic (`<topic>.dlq`) of each topic it consumes. Topics are created
 by the admin principal only; no service may create, delete or alter anything. The `operator` principal is IT's
@@ -41,7 +42,7 @@ class Grants:
     group_prefix: str | None = None
     # Describe every topic and consumer group and read committed offsets (consumer lag), nothing else.
     observes: bool = False
-    # Read and purge (DeleteRecords) every dead-letter topic, write every consumed topic (replay); no group.
+    # Read and purge (DeleteRecords) every dead-letter topic, read and write every consumed topic (replay); no group.
     repairs: bool = False
 
     def writes(self) -> tuple[str, ...]:
@@ -126,6 +127,8 @@ def _repair_rules(principal: str) -> list[Rule]:
         rules += [
             Rule(principal, "READ", "TOPIC", letters),
             Rule(principal, "DELETE", "TOPIC", letters),
+            # Read: the original of a letter whose payload was cut; write: the replay.
+            Rule(principal, "READ", "TOPIC", topic),
             Rule(principal, "WRITE", "TOPIC", topic),
         ]
     return rules

@@ -134,6 +134,28 @@ def test_a_letter_that_does_not_exist_is_refused_with_exit_code_1(stack: Stack) 
     assert done.returncode == 1 and "no dead letter" in done.stderr
 
 
+def test_a_letter_with_a_cut_payload_is_replayed_from_the_original_in_the_source_topic(
+    stack: Stack, topics: TopicReader
+) -> None:
+    topic = "documents.archived"  # consumed by ingest: an unreadable message is a dead letter at once
+    key = f"gross-{uuid.uuid4().hex[:8]}"
+    original = json.dumps({"document_id": key, "padding": "x" * 100_000}).encode()  # more than a letter keeps
+    topics.publish(topic, key, original)
+    [row] = wait_for(lambda: _listed(stack, topic, key), timeout_s=60)
+    letter_id = row.split()[0]
+    shown = eakte(stack, "dlq", "show", letter_id)
+    assert "(cut; replayed from the source topic)" in shown.stdout and "replayable:  yes" in shown.stdout
+
+    replayed = eakte(stack, "dlq", "replay", "--topic", topic, "--id", letter_id)
+    assert replayed.returncode == 0, replayed.stderr
+    found = REPLAYED.search(replayed.stdout)
+    assert found is not None
+    again = topics._records(topic, 3000)
+    [copy] = [r for r in again if (r.partition, r.offset) == (int(found[3]), int(found[4]))]
+    assert copy.value == original and copy.key == key.encode()  # the whole original, the same key
+    assert dict(copy.headers)["eakte-replayed-from"] == letter_id.encode()
+
+
 def test_purge_deletes_the_letters_written_before_the_date(stack: Stack, topics: TopicReader) -> None:
     topic = "documents.returned"  # consumed by ingest; an unreadable message goes to its dead letters at once
     key = f"kaputt-{uuid.uuid4().hex[:8]}"
