@@ -8,6 +8,7 @@ from pathlib import Path
 
 from devstack.processes import ManagedProcess, SetupError, apt_install, cache_dir, require_free_port, tcp_open
 from shared.kafka_acl import ADMIN, SERVICE_PRINCIPALS
+from shared.kafka_setup import add_missing_users
 from shared.messaging import kafka_python_auth
 from shared.settings import dev_kafka_password
 
@@ -177,7 +178,14 @@ class KafkaServer:
         ]
         self.process = ManagedProcess("kafka", argv, self.data_dir / "stdout.log", env=dict(os.environ)).start()
         self.process.wait_ready(self._ready, timeout_s)
+        self._add_missing_users()
         return self
+
+    def _add_missing_users(self) -> None:
+        """A data directory formatted before a principal joined the table (e.g. `operator`) gets its user now."""
+        added = add_missing_users(self.bootstrap, self.credentials, ADMIN, self.credentials[ADMIN])
+        if added:
+            print(f"[eakte] Kafka: SCRAM users added: {', '.join(added)}", flush=True)
 
     def _format(self, java: str, classpath: str, config: Path) -> None:
         done = subprocess.run(

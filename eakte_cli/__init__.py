@@ -10,6 +10,7 @@ from datetime import timedelta
 import httpx
 
 from devstack.run import run_down, run_up
+from eakte_cli import repair
 from shared.auth import InvalidRoles, issue_token, parse_org_units, parse_roles
 from shared.db import make_engine
 from shared.migrations import SERVICES, SchemaNotCurrent, new_revision, service_schema, upgrade
@@ -72,38 +73,6 @@ def _archive_verify(args: argparse.Namespace) -> int:
     return 0 if report["ok"] == report["checked"] else 2
 
 
-def _outbox(args: argparse.Namespace) -> int:
-    """The outbox rows each service moved aside because the broker refused them; exit code 3 when there are any."""
-    settings = get_settings()
-    token = issue_token("eakte-cli", frozenset({"admin"}), settings.jwt_secret, timedelta(minutes=5))
-    total, unreachable = 0, 0
-    for service in ("ingest", "workflow", "archive"):
-        url = settings.service_url(service)
-        try:
-            response = httpx.get(
-                f"{url}/api/v1/outbox/dead-letters",
-                params={"limit": args.limit},
-                headers={"Authorization": f"Bearer {token}"},
-                timeout=10,
-            )
-            response.raise_for_status()
-        except httpx.HTTPError as exc:
-            print(f"{service}: does not answer at {url}: {exc}", file=sys.stderr)
-            unreachable += 1
-            continue
-        answer = response.json()
-        total += answer["total"]
-        print(f"{service}: {answer['total']} dead letters")
-        for letter in answer["items"]:
-            print(
-                f"  #{letter['id']} {letter['moved_at']} {letter['topic']} key={letter['key']} {letter['size']} bytes "
-                f"sha256={letter['payload_sha256']}\n    {letter['reason']}"
-            )
-    if unreachable:
-        return 1
-    return 3 if total else 0
-
-
 def _migrate(args: argparse.Namespace) -> int:
     """Upgrade every service's database (or one) to this release's schema; exit code 1 when one cannot be."""
     if args.new:
@@ -159,9 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     verify.add_argument("--url", default="", help="archive service address (default: 127.0.0.1:EAKTE_ARCHIVE_PORT)")
     verify.set_defaults(func=_archive_verify)
 
-    outbox = commands.add_parser("outbox", help="outbox rows the broker refused (dead letters), per service")
-    outbox.add_argument("--limit", type=int, default=50, help="at most this many per service, newest first")
-    outbox.set_defaults(func=_outbox)
+    repair.add_commands(commands)  # eakte dlq ..., eakte outbox [retry ID]
 
     migrate = commands.add_parser("migrate", help="upgrade the services' databases to this release's schema")
     migrate.add_argument("--service", choices=SERVICES, help="only this service's database")

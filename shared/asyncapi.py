@@ -27,8 +27,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from shared.delivery import REPLAYED_FROM
 from shared.events import EVENT_TYPES, DeadLetter, Event, dead_letter_topic
 from shared.kafka_acl import CONSUMER_GROUPS, PRINCIPALS
+from shared.tracing import TRACEPARENT
 
 ASYNCAPI_VERSION = "3.0.0"
 KAFKA_BINDING = "0.5.0"
@@ -80,8 +82,8 @@ def _event_message(event: type[Event], schemas: dict[str, Any]) -> dict[str, Any
             "required": ["content-type"],
             "properties": {
                 "content-type": CONTENT_TYPE_HEADER,
-                "traceparent": TRACEPARENT_HEADER,
-                "eakte-replayed-from": REPLAYED_FROM_HEADER,
+                TRACEPARENT: TRACEPARENT_HEADER,
+                REPLAYED_FROM: REPLAYED_FROM_HEADER,
             },
         },
         "payload": _payload_schema(event, schemas),
@@ -115,7 +117,7 @@ def _dead_letter_message(schemas: dict[str, Any]) -> dict[str, Any]:
             "`eakte dlq list|show|replay|purge`."
         ),
         "contentType": "application/json",
-        "headers": {"type": "object", "properties": {"traceparent": TRACEPARENT_HEADER}},
+        "headers": {"type": "object", "properties": {TRACEPARENT: TRACEPARENT_HEADER}},
         "payload": _payload_schema(DeadLetter, schemas),
         "bindings": {
             "kafka": {

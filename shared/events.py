@@ -24,6 +24,10 @@ workflow.resubmission_due   workflow scheduler                        none here 
                             workflow (unknown workflow); archive
                             (provenance or fingerprint refused)
 
+IT replays a dead letter with `eakte dlq replay` (shared.dead_letters): the original goes back to its source topic
+with the header `eakte-replayed-from: <dlq topic>/<partition>/<offset>`; a consumer that dead-lettered the event
+did not mark it processed and applies it now, every other consumer group counts it as a duplicate.
+
 A consumer group's handler is the function decorated with `@consumer(..., group="<group>")` in
 `services/<service>/handlers.py` (the first part of the group names the service): grep for the group name.
 `shared.kafka_acl.CONSUMER_GROUPS` lists the groups once (a test checks the handlers against it); the AsyncAPI
@@ -292,14 +296,27 @@ class DeadLetter(BaseModel):
     payload_sha256: str = ""
     payload_size: int = 0
     payload_truncated: bool = False
+    # Where the refused message lies in the source topic (None when not known): a letter whose payload was cut
+    # is replayed from there, as long as the source topic still holds it (`shared.dead_letters`).
+    source_partition: int | None = None
+    source_offset: int | None = None
 
     @classmethod
     def of(
-        cls, source_topic: str, consumer: str, reason: str, payload: bytes, document_id: str | None = None
+        cls,
+        source_topic: str,
+        consumer: str,
+        reason: str,
+        payload: bytes,
+        document_id: str | None = None,
+        source: tuple[int, int] | None = None,
     ) -> "DeadLetter":
+        """`source`: the message's (partition, offset) in `source_topic`, when the caller knows it."""
         cut = payload[:DEAD_LETTER_PAYLOAD_BYTES]
         return cls(
             source_topic=source_topic,
+            source_partition=source[0] if source else None,
+            source_offset=source[1] if source else None,
             consumer=consumer,
             reason=reason[:DEAD_LETTER_REASON_CHARS],
             payload=cut.decode("utf-8", errors="replace"),

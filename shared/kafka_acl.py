@@ -14,9 +14,14 @@ workflow   documents.review_started, .approved, .rejected,  documents.ingested, 
 archive    documents.archived, documents.destroyed         documents.approved, .rejected       archive*
 portal     nothing                                         nothing (describes topics and       describe only
                                                            groups, reads committed offsets)
+operator   every consumed topic (replays dead letters there) every dead-letter topic (and       none (reads by
+                                                           deletes its old records: purge);    assignment)
+                                                           every consumed topic (originals)
 
 Every consumer may also write the dead-letter topic (`<topic>.dlq`) of each topic it consumes. Topics are created
-by the admin principal only; no service may create, delete or alter anything.
+by the admin principal only; no service may create, delete or alter anything. The `operator` principal is IT's
+repair tool (`eakte dlq`, the portal's system page; `shared.dead_letters`): it reads and purges the dead-letter
+topics and writes a replayed message back to its source topic, nothing else.
 """
 
 from collections.abc import Iterable
@@ -37,6 +42,8 @@ class Grants:
     group_prefix: str | None = None
     # Describe every topic and consumer group and read committed offsets (consumer lag), nothing else.
     observes: bool = False
+    # Read and purge (DeleteRecords) every dead-letter topic, read and write every consumed topic (replay); no group.
+    repairs: bool = False
 
     def writes(self) -> tuple[str, ...]:
         return (*self.owns, *(dead_letter_topic(topic) for topic in self.consumes))
@@ -74,6 +81,7 @@ PRINCIPALS: dict[str, Grants] = {
         group_prefix="archive",
     ),
     "portal": Grants(observes=True),
+    "operator": Grants(repairs=True),
 }
 
 SERVICE_PRINCIPALS: tuple[str, ...] = tuple(PRINCIPALS)
@@ -84,7 +92,7 @@ class Rule:
     """One ALLOW binding: `principal` may do `operation` on the topic/group `name` (or every name starting with it)."""
 
     principal: str
-    operation: str  # READ, WRITE, DESCRIBE
+    operation: str  # READ, WRITE, DESCRIBE, DELETE
     resource: str  # TOPIC, GROUP
     name: str
     prefixed: bool = False
@@ -102,6 +110,27 @@ def rules_for(principal: str, grants: Grants, topics: Iterable[str] = ALL_TOPICS
             Rule(principal, "DESCRIBE", "GROUP", g.group_prefix, prefixed=True)
             for g in PRINCIPALS.values()
             if g.group_prefix
+        ]
+    if grants.repairs:
+        rules += _repair_rules(principal)
+    return rules
+
+
+def consumed_topics() -> tuple[str, ...]:
+    """Every topic some service consumes, in table order: the topics that have dead letters to repair."""
+    return tuple(dict.fromkeys(topic for g in PRINCIPALS.values() for topic in g.consumes))
+
+
+def _repair_rules(principal: str) -> list[Rule]:
+    rules = []
+    for topic in consumed_topics():
+        letters = dead_letter_topic(topic)
+        rules += [
+            Rule(principal, "READ", "TOPIC", letters),
+            Rule(principal, "DELETE", "TOPIC", letters),
+            # Read: the original of a letter whose payload was cut; write: the replay.
+            Rule(principal, "READ", "TOPIC", topic),
+            Rule(principal, "WRITE", "TOPIC", topic),
         ]
     return rules
 

@@ -26,6 +26,7 @@ from kafka.admin import (
 from kafka.errors import TopicAlreadyExistsError
 from pydantic import ValidationError
 
+from shared.delivery import REPLAYED_FROM, Delivery, delivered
 from shared.events import DeadLetter, Event, dead_letter_topic
 from shared.kafka_acl import Rule
 from shared.logs import log_context
@@ -228,6 +229,7 @@ def _dead_letterer(broker: KafkaBroker, topic: str, consumer: str, measured: Han
             reason=reason,
             payload=message.body,
             document_id=raw.key.decode("utf-8", errors="replace") if raw.key else None,
+            source=(raw.partition, raw.offset),
         )
         await broker.publish(letter.model_dump_json().encode(), dead_letter_topic(topic), key=raw.key)
         measured.count("dead_lettered")
@@ -267,7 +269,7 @@ def subscribe(
             await dead_letter(message, f"unreadable {event_type.__name__}: {exc.errors(include_url=False)}")
             return
         # Log lines name the event's document and correlation; the handling span continues the producer's trace.
-        with log_context(*_ids_of(event)):
+        with log_context(*_ids_of(event)), delivered(_delivery_of(raw, consumer)):
             try:
                 with consuming(topic, consumer, message.headers), measured.handling():  # ok, or duplicate
                     await _slow_down(consumer, topic, position)
@@ -285,3 +287,12 @@ def subscribe(
                 await asyncio.sleep(RETRY_PAUSE_S)
                 raise
         failures.pop(position, None)
+
+
+def _delivery_of(raw: ConsumerRecord, consumer: str) -> Delivery:
+    """The message being handled; a replayed dead letter (`eakte dlq replay`) is logged as such."""
+    replayed = next((value for name, value in raw.headers or () if name == REPLAYED_FROM), None)
+    origin = replayed.decode("utf-8", errors="replace") if isinstance(replayed, bytes) else replayed
+    if origin:
+        log.info("%s: handling %s at %s/%s, replayed from %s", consumer, raw.topic, raw.partition, raw.offset, origin)
+    return Delivery(raw.topic, raw.partition, raw.offset, origin)

@@ -23,7 +23,6 @@ import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, disable_created_metrics, generate_latest
@@ -226,12 +225,11 @@ def may_scrape(client_host: str | None, networks: Iterable[ipaddress.IPv4Network
 # --- readings every service has: its outbox and the lag of its consumer groups ---
 
 
-def outbox_reading(service: str, backlog: Callable[[], tuple[int, datetime | None]]) -> Reading:
-    """eakte_outbox_pending / eakte_outbox_oldest_seconds from the relay's `backlog()` (0 s when nothing waits)."""
+def outbox_reading(service: str, backlog: Callable[[], tuple[int, float]]) -> Reading:
+    """eakte_outbox_pending / eakte_outbox_oldest_seconds from (pending rows, age of the oldest in s; 0 when none)."""
 
     def read() -> list[Metric]:
-        pending, oldest = backlog()
-        age = max(0.0, (datetime.now(UTC) - oldest).total_seconds()) if oldest is not None else 0.0
+        pending, age = backlog()
         return [
             gauge("eakte_outbox_pending", "Outbox rows not yet published", ["service"], [((service,), pending)]),
             gauge(

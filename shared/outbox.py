@@ -77,6 +77,13 @@ class DeadLetterView:
     moved_at: datetime
 
 
+@dataclass(frozen=True)
+class OutboxSummary:
+    pending: int
+    oldest_seconds: float
+    set_aside: int
+
+
 def _never_transient(_exc: BaseException) -> bool:
     return False
 
@@ -227,13 +234,35 @@ class OutboxRelay:
         ]
         return total, views
 
-    def backlog(self) -> tuple[int, datetime | None]:
-        """How many rows wait to be published, and when the oldest of them was written (metrics)."""
+    def summary(self) -> "OutboxSummary":
+        """How many rows wait to be published, how old the oldest is, how many were set aside."""
         with self._sessions() as session:
-            waiting = session.execute(
+            pending, oldest = session.execute(
                 select(func.count(), func.min(OutboxMessage.created_at)).where(OutboxMessage.published_at.is_(None))
             ).one()
-        return int(waiting[0] or 0), waiting[1]
+            set_aside = session.scalar(select(func.count()).select_from(OutboxDeadLetter)) or 0
+        age = max(0.0, (utcnow() - oldest).total_seconds()) if oldest is not None else 0.0
+        return OutboxSummary(pending=pending, oldest_seconds=round(age, 3), set_aside=set_aside)
+
+    def retry(self, dead_letter_id: int) -> int | None:
+        """Put a set-aside row back into the outbox (at its end) for the relay to publish; its new outbox id.
+
+        None when there is no such set-aside row. Moving it back and removing it from the set-aside rows is one
+        transaction: the row is never in both places, nor lost.
+        """
+        with self._sessions() as session, session.begin():
+            letter = session.get(OutboxDeadLetter, dead_letter_id, with_for_update=True)
+            if letter is None:
+                return None
+            topic = letter.topic
+            row = OutboxMessage(topic=topic, key=letter.key, payload=letter.payload, created_at=utcnow())
+            session.add(row)
+            session.delete(letter)
+            session.flush()
+            outbox_id = row.id
+        log.warning("outbox dead letter %d (%s) put back into the outbox as row %d", dead_letter_id, topic, outbox_id)
+        self.notify()
+        return outbox_id
 
     async def _publish_pipelined(self, rows: list[Row]) -> int:
         assert self._enqueue is not None

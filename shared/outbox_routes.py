@@ -1,4 +1,5 @@
-"""`GET /api/v1/outbox/dead-letters` on every service: the outbox rows the broker refused, for admins."""
+"""The outbox of every service, for admins: `GET /api/v1/outbox` (pending, oldest, set aside),
+`GET /api/v1/outbox/dead-letters` (the rows the broker refused) and `POST .../dead-letters/{id}/retry`."""
 
 from dataclasses import asdict
 from typing import Annotated, Any
@@ -7,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from shared.auth import Principal, require_roles
+from shared.errors import NotFound
 
 router = APIRouter(prefix="/api/v1/outbox")
 
@@ -22,3 +24,23 @@ async def dead_letters(
     runtime = request.app.state.runtime
     total, letters = await run_in_threadpool(runtime.relay.dead_letters, limit, offset)
     return {"service": runtime.name, "total": total, "items": [asdict(letter) for letter in letters]}
+
+
+@router.get("")
+async def summary(request: Request, _admin: Annotated[Principal, Depends(require_roles("admin"))]) -> dict[str, Any]:
+    """Rows waiting to be published, the age of the oldest in seconds, rows set aside (dead letters)."""
+    runtime = request.app.state.runtime
+    found = await run_in_threadpool(runtime.relay.summary)
+    return {"service": runtime.name, **asdict(found)}
+
+
+@router.post("/dead-letters/{dead_letter_id}/retry")
+async def retry(
+    request: Request, dead_letter_id: int, _admin: Annotated[Principal, Depends(require_roles("admin"))]
+) -> dict[str, Any]:
+    """Put a set-aside row back into the outbox: the relay publishes it (and sets it aside again if refused)."""
+    runtime = request.app.state.runtime
+    outbox_id = await run_in_threadpool(runtime.relay.retry, dead_letter_id)
+    if outbox_id is None:
+        raise NotFound(f"no set-aside outbox row {dead_letter_id} in {runtime.name}")
+    return {"service": runtime.name, "id": dead_letter_id, "outbox_id": outbox_id}

@@ -9,7 +9,7 @@ import sys
 from shared.settings import DEV_JWT_SECRET, DEV_S3_ACCESS_KEY, DEV_S3_SECRET_KEY, Settings, dev_kafka_password
 
 ENVIRONMENTS = ("development", "production")
-KAFKA_PRINCIPALS = ("ingest", "workflow", "archive", "portal")
+KAFKA_PRINCIPALS = ("ingest", "workflow", "archive", "portal", "operator")
 PORTAL = "portal"
 
 
@@ -62,6 +62,9 @@ def _kafka_problems(settings: Settings) -> list[str]:
     dev_passwords = {dev_kafka_password(name) for name in (*KAFKA_PRINCIPALS, settings.kafka_username)}
     if settings.kafka_password in ("", *dev_passwords):
         found.append("EAKTE_KAFKA_PASSWORD is unset or the development value")
+    # Optional (empty: no dead-letter repair on the system page), but never the development one.
+    if settings.kafka_operator_password in dev_passwords | {dev_kafka_password(settings.kafka_operator_username)}:
+        found.append("EAKTE_KAFKA_OPERATOR_PASSWORD is the development value")
     return found
 
 

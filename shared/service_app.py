@@ -120,8 +120,12 @@ def _shared_readings(runtime: ServiceRuntime) -> list[CachedReading]:
     def groups() -> list[str]:
         return [str(group) for s in runtime.broker.subscribers if (group := getattr(s, "group_id", None))]
 
+    def backlog() -> tuple[int, float]:
+        summary = runtime.relay.summary()
+        return summary.pending, summary.oldest_seconds
+
     return [
-        CachedReading(outbox_reading(runtime.name, lambda: runtime.relay.backlog()), name="outbox"),
+        CachedReading(outbox_reading(runtime.name, backlog), name="outbox"),
         CachedReading(lag_reading(groups, lags.read), name="consumer lag"),
     ]
 

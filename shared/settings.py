@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     # SASL/SCRAM-SHA-512 principal of this process (each service has its own: ingest, workflow, archive, portal).
     kafka_username: str = ""
     kafka_password: str = ""
+    # IT's repair principal for the dead letters (`eakte dlq`, the portal's system page; shared.kafka_acl).
+    # Empty password outside production: the development one.
+    kafka_operator_username: str = "operator"
+    kafka_operator_password: str = ""
 
     s3_endpoint: str = "127.0.0.1:9000"
     s3_access_key: str = DEV_S3_ACCESS_KEY

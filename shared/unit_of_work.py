@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.db import OutboxMessage, ProcessedEvent
+from shared.delivery import source_position
 from shared.events import DeadLetter, Event, dead_letter_topic
 from shared.metrics import note_duplicate
 from shared.tracing import current_traceparent, span
@@ -30,7 +31,11 @@ from shared.tracing import current_traceparent, span
 class UnitOfWork(abc.ABC):
     """What every service's unit of work offers beside its repositories: outbox, processed events, commit."""
 
+    # Whether this block kept an event as a dead letter (`consume_once` then does not mark the event processed).
+    dead_lettered: bool = False
+
     def __enter__(self) -> Self:
+        self.dead_lettered = False
         return self
 
     def __exit__(
@@ -136,6 +141,9 @@ class SqlUnitOfWork(UnitOfWork):
         self._announced = True
 
     def add_dead_letter(self, letter: DeadLetter) -> None:
+        position = source_position(letter.source_topic)
+        if letter.source_offset is None and position is not None:
+            letter = letter.model_copy(update={"source_partition": position[0], "source_offset": position[1]})
         self.session.add(
             OutboxMessage(
                 topic=dead_letter_topic(letter.source_topic),
@@ -144,6 +152,7 @@ class SqlUnitOfWork(UnitOfWork):
                 traceparent=current_traceparent(),
             )
         )
+        self.dead_lettered = True
         self._announced = True
 
     def was_processed(self, consumer: str, event_id: UUID) -> bool:
@@ -180,12 +189,17 @@ def consume_once(uow: UowT, consumer: str, event_id: UUID, effect: Effect[UowT])
 
     The processed-event row, the effect's changes and the outbox messages it adds commit together: a crash
     before the commit leaves nothing behind, and the redelivered event is applied then.
+
+    An event the effect keeps as a dead letter is not marked processed: replayed after the fix
+    (`eakte dlq replay`), it is applied then, once; the consumer groups that did process it see a duplicate.
     """
     with uow:
         if uow.was_processed(consumer, event_id):
             note_duplicate()  # the subscriber counts it as `duplicate` (shared.metrics)
             return False
         note = effect(uow) or ""
+        if uow.dead_lettered:
+            return True  # the dead letter commits at the block's end, without the processed-event row
         uow.mark_processed(consumer, event_id, note)
         applied = uow.commit_once(consumer, event_id)
         if not applied:

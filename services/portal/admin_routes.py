@@ -11,6 +11,7 @@ from services.portal.backend import SERVICES, Backend, ServiceRefused, calls
 from services.portal.identity import ADMIN, Csrf, User, allowed
 from services.portal.lag import KafkaError, consumer_lag
 from services.portal.pages import flash, not_found, render
+from services.portal.repair_routes import kafka_dead_letters
 from services.portal.wording import t
 
 router = APIRouter(prefix="/admin")
@@ -81,8 +82,16 @@ async def system_page(request: Request, user: Admin) -> Response:
         {"name": name, "label": t(f"services.{name}"), "ok": ok} for name, ok in zip(SERVICES, healthy, strict=True)
     ]
     letters, unknown = await _dead_letters(request, user)
+    kafka_letters = await kafka_dead_letters(request)
     return render(
-        request, "system.html", services=services, kafka_ok=kafka_ok, lag=lag, letters=letters, letters_unknown=unknown
+        request,
+        "system.html",
+        services=services,
+        kafka_ok=kafka_ok,
+        lag=lag,
+        letters=letters,
+        letters_unknown=unknown,
+        kafka_letters=kafka_letters,
     )
 
 
@@ -98,6 +107,6 @@ async def _dead_letters(request: Request, user: User) -> tuple[list[dict[str, An
         if isinstance(answer, BaseException):
             unknown.append(t(f"services.{name}"))
             continue
-        letters += [{**item, "service": t(f"services.{name}")} for item in answer["items"]]
+        letters += [{**item, "service": t(f"services.{name}"), "service_name": name} for item in answer["items"]]
     letters.sort(key=lambda item: str(item["moved_at"]), reverse=True)
     return letters, unknown

@@ -76,6 +76,8 @@ def test_a_client_without_valid_credentials_can_neither_produce_nor_consume(
         ("ingest", "documents.approved"),
         ("workflow", "documents.archived"),
         ("archive", "documents.ingested"),
+        ("operator", "workflow.escalated"),  # IT's repair principal: replays into consumed topics only
+        ("operator", "documents.ingested.dlq"),  # and never writes a dead letter itself
     ],
 )
 def test_a_service_cannot_write_a_topic_it_does_not_own(

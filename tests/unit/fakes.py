@@ -42,6 +42,7 @@ class FakeUnitOfWork(UnitOfWork):
 
     def add_dead_letter(self, letter: DeadLetter) -> None:
         self._pending_letters.append(letter)
+        self.dead_lettered = True
 
     def was_processed(self, consumer: str, event_id: UUID) -> bool:
         return (consumer, event_id) in self.processed or (consumer, event_id) in self._pending_processed

@@ -217,3 +217,42 @@ def test_the_broker_classifier_counts_refusals_not_outages() -> None:
     assert broker_away(TopicAuthorizationFailedError())
     assert not broker_away(MessageSizeTooLargeError())
     assert not broker_away(ValueError("unexpected"))
+
+
+def test_a_set_aside_row_put_back_is_published_once_the_broker_takes_it(tmp_path: Path) -> None:
+    sessions = _sessions(tmp_path)
+    _add(sessions, 2)
+    limit = {"bytes": 0}  # the broker refuses everything first, then (its limit raised) takes it
+    sent: list[bytes] = []
+
+    async def publish(_topic: str, _key: bytes, payload: bytes) -> None:
+        if len(payload) > limit["bytes"]:
+            raise TooLarge("message too large for the broker")
+        sent.append(payload)
+
+    relay = OutboxRelay(sessions, publish)
+    asyncio.run(_drain(relay, 2 * MAX_ATTEMPTS))  # one row after the other
+    summary = relay.summary()
+    assert (summary.pending, summary.set_aside) == (0, 2)
+    first, second = sorted(letter.id for letter in _dead_letters(sessions))
+
+    limit["bytes"] = 100
+    assert relay.retry(first) is not None
+    assert relay.retry(first) is None  # no longer set aside: nothing to put back twice
+    assert relay.summary().pending == 1
+    asyncio.run(_drain(relay, 1))
+    assert sent == [b"0"]
+    assert (relay.summary().pending, relay.summary().set_aside) == (0, 1)
+    assert [letter.id for letter in _dead_letters(sessions)] == [second]
+
+
+def test_the_summary_tells_the_age_of_the_oldest_pending_row(tmp_path: Path) -> None:
+    sessions = _sessions(tmp_path)
+    relay = OutboxRelay(sessions, _never)
+    assert relay.summary().pending == 0 and relay.summary().oldest_seconds == 0.0
+    _add(sessions, 3)
+    with sessions() as session:
+        session.execute(update(OutboxMessage).values(created_at=func.datetime("now", "-90 seconds")))
+        session.commit()
+    summary = relay.summary()
+    assert summary.pending == 3 and 89 <= summary.oldest_seconds < 120

@@ -99,11 +99,15 @@ def test_eakte_outbox_lists_the_dead_letters_of_each_service(
     def get(url: str, **_kwargs: object) -> httpx.Response:
         asked.append(url)
         items = [letter] if ":8081" in url else []
+        if url.endswith("/api/v1/outbox"):
+            summary = {"pending": 2, "oldest_seconds": 4.2, "set_aside": len(items)}
+            return httpx.Response(200, json=summary, request=httpx.Request("GET", url))
         return httpx.Response(200, json={"total": len(items), "items": items}, request=httpx.Request("GET", url))
 
     monkeypatch.setattr(httpx, "get", get)
     assert main(["outbox"]) == 3
     out = capsys.readouterr().out
-    assert "ingest: 1 dead letters" in out and "workflow: 0 dead letters" in out
-    assert "documents.ingested key=d1 3000123 bytes" in out and "MessageSizeTooLargeError" in out
-    assert len(asked) == 3 and all(url.endswith("/api/v1/outbox/dead-letters") for url in asked)
+    assert "ingest: 2 pending, oldest 4 s, 1 set aside" in out and "workflow: 2 pending, oldest 4 s, 0 set aside" in out
+    assert "ingest/7 2026-01-01T00:00:00Z documents.ingested key=d1 3000123 bytes" in out
+    assert "MessageSizeTooLargeError" in out
+    assert sum(url.endswith("/api/v1/outbox/dead-letters") for url in asked) == 3

@@ -167,3 +167,11 @@ def test_production_accepts_no_token_signed_with_the_development_secret() -> Non
     with pytest.raises(pyjwt.InvalidTokenError, match="not accepted in production"):
         asyncio.run(verify_token(forged, production))
     assert asyncio.run(verify_token(forged, Settings())).user == "mallory"  # development keeps working
+
+
+def test_the_operator_password_may_be_unset_but_never_the_development_one() -> None:
+    assert problems(production(kafka_username="portal"), "portal") == []
+    found = problems(
+        production(kafka_username="portal", kafka_operator_password=dev_kafka_password("operator")), "portal"
+    )
+    assert any("EAKTE_KAFKA_OPERATOR_PASSWORD" in problem for problem in found)

@@ -144,3 +144,45 @@ def test_the_fake_unit_of_work_keeps_only_what_was_committed() -> None:
     assert consume_once(uow, "test", uuid.UUID(int=1), lambda u: u.add_event(destroyed()))
     assert consume_once(uow, "test", uuid.UUID(int=1), lambda u: u.add_event(destroyed())) is False
     assert len(uow.events) == 1
+
+
+def test_a_replay_is_applied_by_the_group_that_dead_lettered_it_and_a_duplicate_for_the_others(sessions) -> None:
+    """`eakte dlq replay` reaches every consumer group of the topic: each applies an event once, in all."""
+    event = destroyed()
+    fixed = {"done": False}
+    applied: list[str] = []
+
+    def picky(uow: SqlUnitOfWork) -> str:
+        if not fixed["done"]:
+            uow.add_dead_letter(DeadLetter.of(event.TOPIC, "picky", "not yet", event.model_dump_json().encode()))
+            return "kept"
+        applied.append("picky")
+        return "done"
+
+    def easy(_uow: SqlUnitOfWork) -> str:
+        applied.append("easy")
+        return "done"
+
+    for consumer, effect in (("picky", picky), ("easy", easy)):
+        consume_once(SqlUnitOfWork(sessions), consumer, event.event_id, effect)
+    assert applied == ["easy"] and outbox_count(sessions) == 1  # the dead letter
+    fixed["done"] = True
+    for _replay in range(2):
+        for consumer, effect in (("picky", picky), ("easy", easy)):
+            consume_once(SqlUnitOfWork(sessions), consumer, event.event_id, effect)
+    assert applied == ["easy", "picky"]
+
+
+def test_a_dead_letter_written_while_handling_a_message_names_its_source_position(sessions) -> None:
+    from shared.delivery import Delivery, current_delivery
+
+    event = destroyed()
+    token = current_delivery.set(Delivery(event.TOPIC, 4, 1234))
+    try:
+        with SqlUnitOfWork(sessions) as uow:
+            uow.add_dead_letter(DeadLetter.of(event.TOPIC, "x", "refused", event.model_dump_json().encode()))
+    finally:
+        current_delivery.reset(token)
+    with sessions() as session:
+        letter = DeadLetter.model_validate_json(session.scalars(select(OutboxMessage.payload)).one())
+    assert (letter.source_partition, letter.source_offset) == (4, 1234)

@@ -152,6 +152,17 @@ def test_an_unknown_workflow_goes_to_the_dead_letter_topic(wf, uow) -> None:
     assert "unknown workflow 'no-such-workflow'" in letter.reason
 
 
+def test_a_dead_lettered_event_replayed_after_the_fix_opens_its_workflow_once(wf, uow) -> None:
+    event = _ingested("no-such-workflow")
+    wf.starting.start(wf.uow(), event)
+    assert ("workflow", event.event_id) not in uow.processed  # kept for IT to replay, not done
+    wf.starting.registry.definitions["no-such-workflow"] = wf.starting.registry.definitions["simple"]  # deployed
+    wf.starting.start(wf.uow(), event)  # `eakte dlq replay`
+    wf.starting.start(wf.uow(), event)  # replayed twice
+    assert len(uow.workflows.rows) == 1 and len(uow.dead_letters) == 1
+    assert len(_events(uow, events.ReviewStarted)) == 1
+
+
 def test_filing_without_review_is_approved_at_once_by_the_system(wf, uow) -> None:
     document_id = _start(wf, "file")
     assert uow.workflows.get(document_id).state == WorkflowState.APPROVED.value
