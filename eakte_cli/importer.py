@@ -93,8 +93,11 @@ def outcome_of(planned: Planned, status: int, body: dict[str, object]) -> Outcom
     if text.get("quarantine_id"):
         reason = f"{text.get('reason', '')}: {text.get('detail', '')}".strip(": ")
         return Outcome(planned.row, planned.file, "quarantined", quarantine_id=text["quarantine_id"], reason=reason)
-    reason = f"{text.get('error', f'HTTP {status}')}: {text.get('reason', '')}".strip(": ")
-    return Outcome(planned.row, planned.file, "failed", reason=reason)
+    if text.get("error") == "invalid_request":  # {"reason": machine-readable, "message": in words}
+        reason = f"{text.get('reason', '')}: {text.get('message', '')}"
+    else:
+        reason = f"{text.get('error', f'HTTP {status}')}: {text.get('reason', '')}"
+    return Outcome(planned.row, planned.file, "failed", reason=reason.strip(": "))
 
 
 def _rows(args: argparse.Namespace, journal: Journal) -> Iterator[Planned | Outcome]:

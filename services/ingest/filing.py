@@ -102,16 +102,21 @@ class FilingService:
         org_units: Sequence[str] = (),
     ) -> AkteView:
         """Backlog import: the named Akte, opened with exactly that Aktenzeichen when it is not there yet; or,
-        by file plan class and title, that class's Akte of the title, opened once. Callers serialise calls."""
+        by file plan class and title, that class's Akte of the title, opened once. Callers serialise calls.
+
+        Opened by a row without a title, the Akte is titled with its Aktenzeichen until a row names its title."""
         if not aktenzeichen:
             with uow:
                 row = uow.filing.akte_titled(self._class(file_plan_class).number, title)
                 if row is not None:
                     return self._view(row)
             return self.open_akte(uow, file_plan_class, title, user, org_units)
-        existing = self.akte(uow, aktenzeichen)
-        if existing is not None:
-            return existing
+        with uow:
+            existing = uow.filing.akte(aktenzeichen)
+            if existing is not None:
+                if title and existing.title == aktenzeichen:  # opened by a row that named no title
+                    existing.title = title
+                return self._view(existing)
         plan_class = self._class(self._class_of(aktenzeichen))
         parts = parse_aktenzeichen(aktenzeichen)
         assert parts is not None  # _class_of refused any other

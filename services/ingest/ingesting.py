@@ -169,6 +169,8 @@ class IngestService:
         org_units = [upload.org_unit] if upload.org_unit else []
         title = upload.new_akte_title or upload.title
         if upload.find_or_open_akte and (upload.aktenzeichen or upload.new_akte_class):
+            # By Aktenzeichen, the Akte's title is what a row names as such, never a document's title.
+            title = upload.new_akte_title if upload.aktenzeichen else title
             find_or_open = self._filing.find_or_open
             return find_or_open(uow, upload.aktenzeichen, upload.new_akte_class, title, upload.submitted_by, org_units)
         if upload.aktenzeichen or not upload.new_akte_class:
