@@ -35,6 +35,7 @@ FIELDS = (
     "workflow",
 )
 OUTCOMES = ("filed", "duplicate", "quarantined", "failed")
+BAR_WIDTH = 30
 REPORT_COLUMNS = ("row", "file", "outcome", "document_id", "aktenzeichen", "quarantine_id", "reason")
 
 
@@ -312,7 +313,11 @@ class Progress:
         left = max(self.total - finished, 0)
         eta = _clock(left / rate) if rate > 0 else "--:--:--"
         share = 100.0 * finished / self.total if self.total else 100.0
-        return f"import: {finished}/{self.total} rows ({share:.1f}%)  {rate:.1f} files/s  ETA {eta}"
+        text = f"{finished}/{self.total} rows ({share:.1f}%)  {rate:.1f} files/s  ETA {eta}"
+        if not self._tty:
+            return f"import: {text}"
+        filled = int(BAR_WIDTH * share / 100)
+        return f"import [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {text}"
 
     def show(self, now: float | None = None) -> None:
         text = self.line(time.monotonic() if now is None else now)

@@ -6,6 +6,7 @@ streamed from disk; the report is the journal, so the same command continues aft
 """
 
 import argparse
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -56,7 +57,9 @@ class Uploader:
             except OSError as exc:  # the file went away or became unreadable meanwhile
                 return Outcome(planned.row, planned.file, "failed", reason=f"unreadable_file: {exc}")
             else:
-                if response.status_code < 500 and response.status_code != 401:
+                if response.status_code in (401, 403):  # the token is not taken: no row could be, stop now
+                    raise ServiceUnavailable(f"the ingest service refuses the token: {response.text[:200]}")
+                if response.status_code < 500:
                     return outcome_of(planned, response.status_code, _json(response))
                 problem = f"HTTP {response.status_code}: {response.text[:200]}"
             time.sleep(min(2.0**attempt, 15.0))
@@ -189,6 +192,7 @@ def main_import(args: argparse.Namespace) -> int:
         return 2
     journal = Journal(report).open()
     progress = Progress(total, len(journal.done))
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill`: finish what is in flight, like Ctrl-C
     url = args.url or get_settings().service_url("ingest")
     client = httpx.Client(timeout=httpx.Timeout(300.0, connect=10.0))
     uploader = Uploader(client, url.rstrip("/"), _token_source(args))
@@ -208,6 +212,10 @@ def main_import(args: argparse.Namespace) -> int:
         f"{counts['quarantined']} quarantined, {counts['failed']} failed; report: {report}"
     )
     return 3 if counts["quarantined"] or counts["failed"] else 0
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _stopped(journal: Journal, progress: Progress, report: Path, why: str) -> int:
