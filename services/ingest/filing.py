@@ -133,6 +133,9 @@ class FilingService:
             )
             if uow.filing.add_akte(row):
                 return self._view(row)
+        opened_meanwhile = self.akte(uow, aktenzeichen)  # by another replica, between our look and our insert
+        if opened_meanwhile is not None:
+            return opened_meanwhile
         raise FilingRefused("aktenzeichen_taken", f"the running number of {aktenzeichen!r} is taken by another Akte")
 
     @staticmethod

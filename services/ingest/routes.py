@@ -305,7 +305,8 @@ async def upload_document(
     request: Request, principal: Annotated[Principal, Depends(require_roles("clerk", "admin"))]
 ) -> JSONResponse:
     """Multipart `file` plus optional `title`, `document_type`, `aktenzeichen` or `file_plan_class` (+ `akte_title`),
-    `vorgang_id`, `workflow`."""
+    `vorgang_id`, `workflow`; for a backlog import also `vorgang_title`, `received_on`, `find_or_open_akte`,
+    `source=import` (see `_backlog_fields`)."""
     form = await receive(request, max_files=1)
     with spooled_files(form):
         received = _the_file(form)

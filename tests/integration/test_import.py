@@ -1,6 +1,7 @@
 """`eakte import`: a scanning provider's delivery filed through the real stack, as an operator runs it."""
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -9,6 +10,7 @@ import uuid
 from pathlib import Path
 
 from devstack.stack import Stack
+from shared.storage import ObjectStore
 from tests.conftest import corpus_manifest, unique_bytes
 from tests.stack import JWT_SECRET, Api, wait_for
 
@@ -146,6 +148,19 @@ def test_a_delivery_is_filed_into_its_akten_and_vorgaenge_and_bad_rows_are_repor
     document = api.document(report[1]["document_id"], user="eakte-import")
     assert document["title"] == "Antrag auf Hilfe" and document["aktenzeichen"] == sozial
     assert document["workflow"] == "none" and document["document_type"] == "Antrag"
+
+    # Workflow `none`: archived as it is, with where it was filed and when the paper came in.
+    wait_for(lambda: api.archived(report[1]["document_id"]).status_code == 200, timeout_s=60)
+    package = api.http.get(
+        f"{stack.url('archive')}/api/v1/archive/{report[1]['document_id']}/package",
+        headers=api.headers("rita", "records_officer"),
+    ).json()
+    metadata_object = next(o for o in package["objects"] if o["path"] == "data/metadata.json")
+    client = ObjectStore(stack.settings()).client
+    raw = client.get_object(package["bucket"], metadata_object["key"], version_id=metadata_object["version_id"])
+    metadata = json.loads(raw.read())
+    assert metadata["received_on"] == "2019-02-03" and metadata["original"]["source"] == "import"
+    assert metadata["akte"] == {"aktenzeichen": sozial, "title": "Hilfe für Müller"}
 
     quarantined = api.http.get(
         f"{stack.url('ingest')}/api/v1/quarantine/{report[7]['quarantine_id']}", headers=api.headers("ada", "admin")

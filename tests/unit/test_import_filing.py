@@ -8,6 +8,7 @@ import pytest
 from services.ingest.domain import received_date
 from services.ingest.fileplan import parse_aktenzeichen
 from services.ingest.filing import FilingRefused
+from services.ingest.tables import AkteRow
 from services.ingest.uploads import Accepted
 from tests.unit.test_ingest_service_layer import Harness, _text_pdf
 
@@ -75,3 +76,18 @@ def test_aktenzeichen_parts_and_dates_received() -> None:
     for bad in ("31.02.2019", "2019-13-01", "gestern", "01.01.1700", "01.01.2999"):
         with pytest.raises(ValueError, match="date received"):
             received_date(bad)
+
+
+def test_an_akte_another_replica_opened_meanwhile_is_used(harness: Harness) -> None:
+    filing = harness.uow.filing
+    real_add = filing.add_akte
+
+    def raced(row: AkteRow) -> bool:  # another replica inserted the same Aktenzeichen first
+        other = AkteRow(**{c: getattr(row, c) for c in ("aktenzeichen", "file_plan_class", "year", "seq")})
+        other.title, other.created_by, other.created_at = "Erste", "ingest-2", row.created_at
+        real_add(other)
+        return False
+
+    filing.add_akte = raced  # type: ignore[method-assign]
+    view = harness.filing.find_or_open(harness.uow, "50.10-2019/0007", "", "Zweite", "eakte-import")
+    assert (view.aktenzeichen, view.title) == ("50.10-2019/0007", "Erste")
