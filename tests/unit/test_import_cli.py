@@ -269,3 +269,9 @@ def test_count_rows_streams_the_index(tmp_path: Path) -> None:
     index = tmp_path / "index.csv"
     index.write_text("file\n" + "".join(f"f{n}.pdf\n" for n in range(1000)))
     assert count_rows(index, parse_mapping(None)) == 1000
+
+
+def test_the_shipped_example_mapping_loads() -> None:
+    mapping = load_mapping(Path(__file__).resolve().parents[2] / "config" / "import_mapping.example.yaml")
+    assert mapping.delimiter == ";" and mapping.encoding == "cp1252" and mapping.columns["file"] == "Dateiname"
+    assert set(mapping.columns) == set(FIELDS)
