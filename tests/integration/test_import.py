@@ -169,7 +169,7 @@ def test_a_delivery_is_filed_into_its_akten_and_vorgaenge_and_bad_rows_are_repor
 
 
 def test_an_import_killed_midway_resumes_without_doubles(api: Api, stack: Stack, tmp_path: Path) -> None:
-    delivery, files = tmp_path / "scans", 60
+    delivery, files = tmp_path / "scans", 100
     delivery.mkdir()
     aktenzeichen = _aktenzeichen("00.10")
     rows = []
@@ -230,3 +230,17 @@ def test_doubles_are_refused_and_a_finished_import_files_nothing_new(api: Api, s
     assert fresh.returncode == 0, fresh.stderr
     assert [r["outcome"] for r in _report(tmp_path / "second.csv").values()] == ["duplicate"] * 3
     assert _filed_by_vorgang(_akte(api, stack, aktenzeichen)) == {"Entwurf": ["a.pdf", "b.pdf"]}
+
+
+def test_the_import_fields_of_an_upload_are_checked_like_the_others(api: Api, pdf: Path) -> None:
+    """What `eakte import` sends is an ordinary upload's optional fields: a bad one is a 422 before any bytes."""
+    bad_date = api.upload(pdf, aktenzeichen=_aktenzeichen(), find_or_open_akte="true", received_on="03.02.2019")
+    assert bad_date.status_code == 422 and bad_date.json()["reason"] == "invalid_date"
+    bad_source = api.upload(pdf, source="hotfolder")
+    assert bad_source.status_code == 422 and bad_source.json()["reason"] == "unknown_source"
+    foreign = api.upload(pdf, aktenzeichen="AZ 4711/19", find_or_open_akte="true")
+    assert foreign.status_code == 422 and foreign.json()["reason"] == "invalid_aktenzeichen"
+    unknown = api.upload(pdf, aktenzeichen=_aktenzeichen())  # without the flag an unknown Akte stays refused
+    assert unknown.status_code == 422 and unknown.json()["reason"] == "unknown_aktenzeichen"
+    opened = api.upload(pdf, aktenzeichen=(az := _aktenzeichen()), find_or_open_akte="true", vorgang_title="Antrag")
+    assert opened.status_code == 201 and opened.json()["aktenzeichen"] == az
