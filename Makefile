@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: up down test unit lint typecheck bench bench-pipeline bench-ingest bench-bulk bench-decisions bench-archive bench-portal bench-limits bench-restart bench-replicas chaos setup
+.PHONY: up down test unit lint typecheck bench bench-pipeline bench-ingest bench-bulk bench-decisions bench-archive bench-portal bench-limits bench-restart bench-replicas bench-import chaos setup
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11+ is required ($(PYTHON) not found)"; exit 1; }
@@ -69,6 +69,10 @@ bench-portal: setup
 # Not part of `make test` (long): faults while N documents flow; exits non-zero when anything was lost or doubled.
 chaos: setup
 	$(BIN)/python -m tests.bench.chaos --documents $${N:-1000} --replicas $${REPLICAS:-2} --output bench-results/chaos.json
+
+# `eakte import` of a generated delivery of FILES scans: files/s, ingest and archive RSS, doubles, failed rows.
+bench-import: setup
+	$(BIN)/python -m tests.bench.import_bench --files $${FILES:-20000} --output bench-results/import.json
 
 bench-replicas: setup
 	$(BIN)/python -m tests.bench.replicas --documents $${N:-500} --output bench-results/replicas.json

@@ -10,7 +10,7 @@ from datetime import timedelta
 import httpx
 
 from devstack.run import run_down, run_up
-from eakte_cli import repair
+from eakte_cli import importer, repair
 from shared.auth import InvalidRoles, issue_token, parse_org_units, parse_roles
 from shared.db import make_engine
 from shared.migrations import SERVICES, SchemaNotCurrent, new_revision, service_schema, upgrade
@@ -136,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         "--new", metavar="MESSAGE", default="", help="write the service's next revision from its models (no database)"
     )
     migrate.set_defaults(func=_migrate)
+
+    importer.add_parser(commands)
 
     up = commands.add_parser("up", help="start Kafka, MinIO and the services on 127.0.0.1; Ctrl-C stops them")
     up.add_argument(

@@ -117,6 +117,7 @@ class DocumentMetadata(BaseModel):
     content_type: str = "application/pdf"
     pages: int = 0
     source: str = "upload"
+    received_on: str = ""  # the date the paper was received (ISO), for documents of a backlog import
 
 
 class OcrResult(BaseModel):

@@ -228,6 +228,7 @@ def metadata_json(event: Outcome, archived_at: datetime, retain: datetime) -> di
         "title": meta.title,
         "document_type": meta.document_type,
         "sender": meta.sender,
+        "received_on": meta.received_on or None,  # the paper's date received (backlog import)
         "akte": {"aktenzeichen": meta.aktenzeichen, "title": meta.akte_title},
         "vorgang_id": meta.vorgang_id,
         "file_plan": {

@@ -2,7 +2,7 @@
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from uuid import UUID
 
@@ -241,7 +241,13 @@ def check_may_revise(user: str, roles: frozenset[str], submitted_by: str, awaiti
 # How long each text an upload carries may be, the same for HTTP uploads, batches and hot-folder sidecars (an
 # event carries them: unbounded, one document could make an event larger than the broker accepts).
 # Descriptive texts are cut; identifiers are refused, because a cut reference would name something else.
-DESCRIPTIVE_TEXT_LIMITS = {"title": 500, "document_type": 100, "sender": 500, "new_akte_title": 500}
+DESCRIPTIVE_TEXT_LIMITS = {
+    "title": 500,
+    "document_type": 100,
+    "sender": 500,
+    "new_akte_title": 500,
+    "vorgang_title": 500,
+}
 IDENTIFIER_LIMITS = {"aktenzeichen": 100, "vorgang_id": 100, "new_akte_class": 100, "workflow": 100}
 TEXT_LIMITS = {**DESCRIPTIVE_TEXT_LIMITS, **IDENTIFIER_LIMITS, "filename": 255}
 
@@ -286,3 +292,22 @@ def document_facts(
 def may_see_batch(user: str, roles: frozenset[str], uploaders: set[str]) -> bool:
     """A multi-file upload's progress (file names, document ids) is its uploader's and the admins'."""
     return "admin" in roles or uploaders == {user}
+
+
+# --- backlog import (a scanning provider's delivery, `eakte import`) ------------------------------------------
+IMPORT_SOURCE = "import"  # the `source` of a document taken in by a backlog import
+RECEIVED_DATE_FORMATS = ("%Y-%m-%d", "%d.%m.%Y")  # ISO and the German `TT.MM.JJJJ` of most indexes
+
+
+def received_date(text: str, formats: Sequence[str] = RECEIVED_DATE_FORMATS) -> date:
+    """The date a paper document was received, read from an index; ValueError says why it is none."""
+    value = text.strip()
+    for pattern in formats:
+        try:
+            day = datetime.strptime(value, pattern).date()
+        except ValueError:
+            continue
+        if day.year < 1800 or day > date.today():
+            raise ValueError(f"date received {value!r} is not plausible")
+        return day
+    raise ValueError(f"date received {value!r} is not a date like {', '.join(formats)}")

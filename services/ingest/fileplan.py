@@ -106,3 +106,18 @@ def format_aktenzeichen(class_number: str, year: int, seq: int) -> str:
 def class_of(aktenzeichen: str) -> str | None:
     match = AKTENZEICHEN.match(aktenzeichen)
     return match["cls"] if match else None
+
+
+@dataclass(frozen=True)
+class AktenzeichenParts:
+    class_number: str
+    year: int
+    seq: int
+
+
+def parse_aktenzeichen(aktenzeichen: str) -> AktenzeichenParts | None:
+    """The parts of a well-formed Aktenzeichen (class, year, running number), else None."""
+    match = AKTENZEICHEN.match(aktenzeichen)
+    if match is None or format_aktenzeichen(match["cls"], int(match["year"]), int(match["seq"])) != aktenzeichen:
+        return None
+    return AktenzeichenParts(match["cls"], int(match["year"]), int(match["seq"]))

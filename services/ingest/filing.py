@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.ingest.domain import owning_org_unit
-from services.ingest.fileplan import Disposal, FilePlan, FilePlanClass, format_aktenzeichen
+from services.ingest.fileplan import Disposal, FilePlan, FilePlanClass, format_aktenzeichen, parse_aktenzeichen
 from services.ingest.tables import AkteRow, DocumentRow, VorgangRow
 from services.ingest.unit_of_work import IngestUnitOfWork
 from shared.errors import InvalidRequest
@@ -92,6 +92,59 @@ class FilingService:
                     return self._view(row)
         raise RuntimeError(f"could not assign a running number after {OPEN_ATTEMPTS} attempts")
 
+    def find_or_open(
+        self,
+        uow: IngestUnitOfWork,
+        aktenzeichen: str,
+        file_plan_class: str,
+        title: str,
+        user: str,
+        org_units: Sequence[str] = (),
+    ) -> AkteView:
+        """Backlog import: the named Akte, opened with exactly that Aktenzeichen when it is not there yet; or,
+        by file plan class and title, that class's Akte of the title, opened once. Callers serialise calls.
+
+        Opened by a row without a title, the Akte is titled with its Aktenzeichen until a row names its title."""
+        if not aktenzeichen:
+            with uow:
+                row = uow.filing.akte_titled(self._class(file_plan_class).number, title)
+                if row is not None:
+                    return self._view(row)
+            return self.open_akte(uow, file_plan_class, title, user, org_units)
+        with uow:
+            existing = uow.filing.akte(aktenzeichen)
+            if existing is not None:
+                if title and existing.title == aktenzeichen:  # opened by a row that named no title
+                    existing.title = title
+                return self._view(existing)
+        plan_class = self._class(self._class_of(aktenzeichen))
+        parts = parse_aktenzeichen(aktenzeichen)
+        assert parts is not None  # _class_of refused any other
+        with uow:
+            row = AkteRow(
+                aktenzeichen=aktenzeichen,
+                file_plan_class=plan_class.number,
+                year=parts.year,
+                seq=parts.seq,
+                title=title or aktenzeichen,
+                created_by=user,
+                created_at=utcnow(),
+                org_unit=owning_org_unit(plan_class.org_unit, org_units) or None,
+            )
+            if uow.filing.add_akte(row):
+                return self._view(row)
+        opened_meanwhile = self.akte(uow, aktenzeichen)  # by another replica, between our look and our insert
+        if opened_meanwhile is not None:
+            return opened_meanwhile
+        raise FilingRefused("aktenzeichen_taken", f"the running number of {aktenzeichen!r} is taken by another Akte")
+
+    @staticmethod
+    def _class_of(aktenzeichen: str) -> str:
+        parts = parse_aktenzeichen(aktenzeichen)
+        if parts is None:
+            raise FilingRefused("invalid_aktenzeichen", f"{aktenzeichen!r} is not an Aktenzeichen like 50.10-2019/0042")
+        return parts.class_number
+
     def akte(self, uow: IngestUnitOfWork, aktenzeichen: str) -> AkteView | None:
         with uow:
             row = uow.filing.akte(aktenzeichen)
@@ -125,20 +178,26 @@ class FilingService:
         ]
 
     def place(
-        self, uow: IngestUnitOfWork, aktenzeichen: str, vorgang_id: str, new_akte: AkteView | None, title: str
+        self,
+        uow: IngestUnitOfWork,
+        aktenzeichen: str,
+        vorgang_id: str,
+        new_akte: AkteView | None,
+        title: str,
+        vorgang_title: str = "",
     ) -> Placement:
         """Resolve where an upload goes, inside the upload's (open) unit of work.
 
         `aktenzeichen` names an existing Akte; `new_akte` was opened for it; neither files it nowhere for now.
-        A document joins the named Vorgang, or starts a new one.
+        A document joins the named Vorgang (by id, or by `vorgang_title` within the Akte), or starts a new one.
         """
-        if aktenzeichen:
+        if new_akte:
+            akte = new_akte
+        elif aktenzeichen:
             row = uow.filing.akte(aktenzeichen)
             if row is None:
                 raise FilingRefused("unknown_aktenzeichen", f"Aktenzeichen {aktenzeichen!r} does not exist")
             akte = self._view(row)
-        elif new_akte:
-            akte = new_akte
         else:
             return Placement(None, None)
         if vorgang_id:
@@ -146,13 +205,23 @@ class FilingService:
             if vorgang is None or vorgang.aktenzeichen != akte.aktenzeichen:
                 raise FilingRefused("unknown_vorgang", f"Vorgang {vorgang_id!r} is not in {akte.aktenzeichen}")
             return Placement(akte, vorgang.vorgang_id)
-        vorgang = VorgangRow(vorgang_id=str(uuid.uuid4()), aktenzeichen=akte.aktenzeichen, title=title or "Vorgang")
+        titled = uow.filing.vorgang_titled(akte.aktenzeichen, vorgang_title) if vorgang_title else None
+        if titled is not None:
+            return Placement(akte, titled.vorgang_id)
+        vorgang = VorgangRow(
+            vorgang_id=str(uuid.uuid4()), aktenzeichen=akte.aktenzeichen, title=vorgang_title or title or "Vorgang"
+        )
         uow.filing.add_vorgang(vorgang)
         return Placement(akte, vorgang.vorgang_id)
 
-    def check_request(self, uow: IngestUnitOfWork, aktenzeichen: str, file_plan_class: str) -> None:
-        """Refuse unknown references before any bytes are read."""
-        if aktenzeichen and self.akte(uow, aktenzeichen) is None:
+    def check_request(
+        self, uow: IngestUnitOfWork, aktenzeichen: str, file_plan_class: str, open_missing: bool = False
+    ) -> None:
+        """Refuse unknown references before any bytes are read (`open_missing`: a missing Akte is opened with
+        its Aktenzeichen, which must then be well-formed and of a class of the file plan)."""
+        if aktenzeichen and open_missing:
+            self._class(self._class_of(aktenzeichen))
+        elif aktenzeichen and self.akte(uow, aktenzeichen) is None:
             raise FilingRefused("unknown_aktenzeichen", f"Aktenzeichen {aktenzeichen!r} does not exist")
         if file_plan_class:
             self._class(file_plan_class)

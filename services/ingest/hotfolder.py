@@ -20,6 +20,7 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from services.ingest.domain import clean_filename, overlong_identifier
 from services.ingest.intake import IntakeItem, IntakeQueue, IntakeState
@@ -122,7 +123,7 @@ class HotFolder:
         self.queue.add(item_id, "hotfolder", path, upload, refused=problem)
 
     def _upload_for(self, path: Path, name: str) -> tuple[Upload, str]:
-        fields: dict[str, str] = {}
+        fields: dict[str, Any] = {}
         sidecar = self._sidecar_of(path)
         if sidecar.exists():
             try:

@@ -3,6 +3,7 @@
 The domain decides (duplicate, OCR, version, object keys), this module orchestrates, the repositories persist.
 """
 
+import contextlib
 import hashlib
 import threading
 import uuid
@@ -57,6 +58,9 @@ class IngestService:
         self.spool_dir.mkdir(parents=True, exist_ok=True)
         # Two uploads of the same bytes at once must not both pass the duplicate check.
         self._same_bytes = [threading.Lock() for _ in range(64)]
+        # Backlog imports find or open their Akte and Vorgang by name: one placement at a time, so two rows of the
+        # same Akte running at once never open it twice (within this replica).
+        self._placing = threading.Lock()
 
     @property
     def max_upload_bytes(self) -> int:
@@ -132,20 +136,23 @@ class IngestService:
         version = next_version(previous.version if previous else None)
         # Objects are stored before the record: a crash in between leaves an orphan object, never a lost one.
         original, rendition = self._store_objects(document_id, version, spooled, inspected)
-        new_akte = self._open_new_akte(uow, upload)
-        with uow:
-            placement = self._filing.place(uow, upload.aktenzeichen, upload.vorgang_id, new_akte, upload.title)
-            event = DocumentIngested(
-                document_id=uuid.UUID(document_id),
-                correlation_id=uuid.UUID(previous.correlation_id) if previous else uuid.uuid4(),
-                original=original,
-                rendition=rendition,
-                metadata=_metadata(upload, inspected, placement),
-                workflow=upload.workflow,
-                submitted_by=upload.submitted_by,
-                version=version,
-            )
-            self._record(uow, event, upload, placement, previous, inspected)
+        with self._placing if upload.find_or_open_akte else contextlib.nullcontext():
+            new_akte = self._open_new_akte(uow, upload)
+            with uow:
+                placement = self._filing.place(
+                    uow, upload.aktenzeichen, upload.vorgang_id, new_akte, upload.title, upload.vorgang_title
+                )
+                event = DocumentIngested(
+                    document_id=uuid.UUID(document_id),
+                    correlation_id=uuid.UUID(previous.correlation_id) if previous else uuid.uuid4(),
+                    original=original,
+                    rendition=rendition,
+                    metadata=_metadata(upload, inspected, placement),
+                    workflow=upload.workflow,
+                    submitted_by=upload.submitted_by,
+                    version=version,
+                )
+                self._record(uow, event, upload, placement, previous, inspected)
         aktenzeichen = placement.akte.aktenzeichen if placement.akte else None
         return Accepted(str(event.document_id), spooled.sha256, DocumentStatus.RECEIVED, aktenzeichen, version)
 
@@ -160,12 +167,16 @@ class IngestService:
 
     def _open_new_akte(self, uow: IngestUnitOfWork, upload: Upload) -> AkteView | None:
         """An upload naming a file plan class opens its Akte first, in its own transaction."""
+        org_units = [upload.org_unit] if upload.org_unit else []
+        title = upload.new_akte_title or upload.title
+        if upload.find_or_open_akte and (upload.aktenzeichen or upload.new_akte_class):
+            # By Aktenzeichen, the Akte's title is what a row names as such, never a document's title.
+            title = upload.new_akte_title if upload.aktenzeichen else title
+            find_or_open = self._filing.find_or_open
+            return find_or_open(uow, upload.aktenzeichen, upload.new_akte_class, title, upload.submitted_by, org_units)
         if upload.aktenzeichen or not upload.new_akte_class:
             return None
-        title = upload.new_akte_title or upload.title
-        return self._filing.open_akte(
-            uow, upload.new_akte_class, title, upload.submitted_by, [upload.org_unit] if upload.org_unit else []
-        )
+        return self._filing.open_akte(uow, upload.new_akte_class, title, upload.submitted_by, org_units)
 
     def _store_objects(
         self, document_id: str, version: int, spooled: SpooledFile, inspected: Inspected
@@ -260,6 +271,7 @@ def _metadata(upload: Upload, inspected: Inspected, placement: Placement) -> Doc
         content_type=inspected.kind.value,
         pages=inspected.pages,
         source=upload.source,
+        received_on=upload.received_on,
         org_unit=akte.org_unit if akte else upload.org_unit,
         confidential=plan_class.confidential if plan_class else False,
     )

@@ -171,7 +171,7 @@ class IntakeQueue:
         if upload.workflow not in self._ingest.workflows:
             return IntakeState.FAILED, None, f"unknown_workflow: {upload.workflow!r}"
         try:
-            self._filing.check_request(uow, upload.aktenzeichen, upload.new_akte_class)
+            self._filing.check_request(uow, upload.aktenzeichen, upload.new_akte_class, upload.find_or_open_akte)
         except FilingRefused as exc:
             return IntakeState.FAILED, None, f"{exc.reason}: {exc.message}"
         sha256, size = sha256_of_file(path)

@@ -137,6 +137,15 @@ class FilingRepository:
     def vorgang(self, vorgang_id: str) -> VorgangRow | None:
         return self._session.get(VorgangRow, vorgang_id)
 
+    def akte_titled(self, file_plan_class: str, title: str) -> AkteRow | None:
+        """The oldest Akte of the class with exactly this title (a backlog import files into it)."""
+        query = select(AkteRow).where(AkteRow.file_plan_class == file_plan_class, AkteRow.title == title)
+        return self._session.scalars(query.order_by(AkteRow.created_at, AkteRow.seq).limit(1)).first()
+
+    def vorgang_titled(self, aktenzeichen: str, title: str) -> VorgangRow | None:
+        query = select(VorgangRow).where(VorgangRow.aktenzeichen == aktenzeichen, VorgangRow.title == title)
+        return self._session.scalars(query.order_by(VorgangRow.created_at).limit(1)).first()
+
     def vorgaenge_of(self, aktenzeichen: str) -> list[VorgangRow]:
         query = select(VorgangRow).where(VorgangRow.aktenzeichen == aktenzeichen).order_by(VorgangRow.created_at)
         return list(self._session.scalars(query).all())

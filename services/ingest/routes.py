@@ -3,7 +3,7 @@
 import contextlib
 from collections.abc import Callable, Iterator
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request, status
@@ -14,12 +14,14 @@ from pydantic import BaseModel
 from services.ingest import views
 from services.ingest.access import Caller, DocumentAccess
 from services.ingest.domain import (
+    IMPORT_SOURCE,
     LIFECYCLE_STATUSES,
     DocumentStatus,
     check_may_revise,
     clean_filename,
     first_org_unit,
     overlong_identifier,
+    received_date,
     whose_documents,
 )
 from services.ingest.filing import FilingService
@@ -154,7 +156,7 @@ async def upload_from(request: Request, form: ReceivedForm, principal: Principal
     known = _service(request).workflows
     if workflow not in known:
         raise InvalidRequest("unknown_workflow", f"unknown workflow {workflow!r}; known: {sorted(known)}")
-    references = {name: form.text(field) for name, field in REFERENCE_FIELDS.items()}
+    references: dict[str, Any] = {name: form.text(field) for name, field in REFERENCE_FIELDS.items()}
     problem = overlong_identifier(references)
     if problem:
         raise InvalidRequest("field_too_long", problem)
@@ -169,14 +171,38 @@ async def upload_from(request: Request, form: ReceivedForm, principal: Principal
         workflow=workflow,
         **references,
         org_unit=first_org_unit(principal.org_units),
+        **_backlog_fields(form),
     )
     if upload.aktenzeichen and upload.new_akte_class:
         raise InvalidRequest(
             "ambiguous_akte", "give either `aktenzeichen` (existing Akte) or `file_plan_class` (new Akte)"
         )
     check = _filing(request).check_request
-    await run_in_threadpool(check, new_uow(request), upload.aktenzeichen, upload.new_akte_class)
+    uow = new_uow(request)
+    await run_in_threadpool(check, uow, upload.aktenzeichen, upload.new_akte_class, upload.find_or_open_akte)
     return upload
+
+
+def _backlog_fields(form: ReceivedForm) -> dict[str, Any]:
+    """The optional fields a backlog import (`eakte import`) sends: `vorgang_title`, `received_on` (ISO date),
+    `find_or_open_akte=true` and `source=import`."""
+    received_on = form.text("received_on")
+    if received_on:
+        try:
+            received_on = received_date(received_on, ("%Y-%m-%d",)).isoformat()
+        except ValueError as exc:
+            raise InvalidRequest("invalid_date", str(exc)) from exc
+    source = form.text("source", "upload") or "upload"
+    if source not in ("upload", IMPORT_SOURCE):
+        raise InvalidRequest("unknown_source", f"source must be 'upload' or {IMPORT_SOURCE!r}")
+    fields: dict[str, Any] = {
+        "vorgang_title": form.text("vorgang_title"),
+        "received_on": received_on,
+        "find_or_open_akte": form.text("find_or_open_akte").lower() in ("true", "1", "yes"),
+    }
+    if source == IMPORT_SOURCE:
+        fields["source"] = IMPORT_SOURCE
+    return fields
 
 
 def _outcome_body(outcome: Outcome) -> tuple[dict[str, object], int]:
@@ -279,7 +305,8 @@ async def upload_document(
     request: Request, principal: Annotated[Principal, Depends(require_roles("clerk", "admin"))]
 ) -> JSONResponse:
     """Multipart `file` plus optional `title`, `document_type`, `aktenzeichen` or `file_plan_class` (+ `akte_title`),
-    `vorgang_id`, `workflow`."""
+    `vorgang_id`, `workflow`; for a backlog import also `vorgang_title`, `received_on`, `find_or_open_akte`,
+    `source=import` (see `_backlog_fields`)."""
     form = await receive(request, max_files=1)
     with spooled_files(form):
         received = _the_file(form)

@@ -28,6 +28,12 @@ class Upload:
     # The submitter's first org unit (sorted, from the token): owns a new Akte whose class names none, and a
     # document filed in no Akte (need-to-know). Empty: a member of none.
     org_unit: str = ""
+    # Backlog import (`eakte import`): the Vorgang by its title (joined, or started with it), the date the paper
+    # was received (ISO), and `find_or_open_akte`: a missing Akte of that Aktenzeichen is opened with it, and a
+    # file plan class + Akte title files into that class's Akte of the title (opened once) instead of a new one.
+    vorgang_title: str = ""
+    received_on: str = ""
+    find_or_open_akte: bool = False
 
     def __post_init__(self) -> None:
         # Whatever made it (HTTP, batch, hot-folder sidecar): no text is longer than the domain allows. Callers

@@ -94,6 +94,13 @@ class FakeFiling:
     def vorgaenge_of(self, aktenzeichen: str) -> list[VorgangRow]:
         return [v for v in self.vorgaenge.values() if v.aktenzeichen == aktenzeichen]
 
+    def akte_titled(self, file_plan_class: str, title: str) -> AkteRow | None:
+        found = (a for a in self.akten_rows.values() if a.file_plan_class == file_plan_class and a.title == title)
+        return next(found, None)
+
+    def vorgang_titled(self, aktenzeichen: str, title: str) -> VorgangRow | None:
+        return next((v for v in self.vorgaenge_of(aktenzeichen) if v.title == title), None)
+
     def add_vorgang(self, row: VorgangRow) -> None:
         self.vorgaenge[row.vorgang_id] = row
 
