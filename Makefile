@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: up down test unit lint typecheck bench bench-pipeline bench-ingest bench-bulk bench-decisions bench-archive bench-portal bench-limits bench-restart bench-replicas bench-import chaos setup
+.PHONY: up down test unit lint typecheck bench bench-pipeline bench-ingest bench-bulk bench-decisions bench-archive bench-portal bench-limits bench-restart bench-replicas bench-import bench-latency chaos setup
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11+ is required ($(PYTHON) not found)"; exit 1; }
@@ -43,6 +43,10 @@ bench: bench-pipeline bench-ingest bench-decisions bench-archive bench-portal
 
 bench-pipeline: setup
 	$(BIN)/python -m tests.bench.pipeline --documents $${N:-500} --output bench-results/pipeline.json
+
+# Open loop: RATE documents/s for DURATION s, half approved at once by a scripted approver (p50/p95/p99).
+bench-latency: setup
+	$(BIN)/python -m tests.bench.latency --rate $${RATE:-20} --seconds $${DURATION:-60} --output bench-results/latency.json
 
 bench-ingest: setup
 	$(BIN)/python -m tests.bench.ingest --output bench-results/ingest.json

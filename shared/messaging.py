@@ -41,6 +41,16 @@ EventT = TypeVar("EventT", bound=Event)
 MAX_ATTEMPTS = 5
 RETRY_PAUSE_S = 1.0
 
+# Consumers per subscription (`EAKTE_KAFKA_CONSUMER_WORKERS`, set by `shared.service_app.build_runtime`): partitions
+# are handled concurrently, each partition in order. One consumer handled every document of a service in turn.
+_consumer_workers = 1
+
+
+def handle_partitions_concurrently(workers: int) -> None:
+    global _consumer_workers
+    _consumer_workers = workers
+
+
 # Test aid (`EAKTE_KAFKA_HANDLER_DELAY_S`, set by `shared.service_app.build_runtime`): a slow handler.
 _handler_delay_s = 0.0
 
@@ -259,6 +269,7 @@ def subscribe(
         group_id=consumer,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        max_workers=_consumer_workers,
     )
     async def consume(message: KafkaMessage) -> None:
         raw = _record_of(message)

@@ -73,8 +73,9 @@ def consumers_check(broker: KafkaBroker) -> Check:
     async def check() -> str | None:
         waiting: list[str] = []
         for subscriber in broker.subscribers:
-            consumer = getattr(subscriber, "consumer", None)
-            if consumer is None or not consumer.assignment():
+            # A subscriber of several consumers (EAKTE_KAFKA_CONSUMER_WORKERS) is ready when one of them holds some.
+            consumers = getattr(subscriber, "consumer_subgroup", None) or [getattr(subscriber, "consumer", None)]
+            if not any(consumer is not None and consumer.assignment() for consumer in consumers):
                 waiting.extend(getattr(subscriber, "topics", None) or ["?"])
         return f"no partitions assigned yet: {', '.join(sorted(waiting))}" if waiting else None
 

@@ -22,7 +22,7 @@ from shared.consumer_lag import GroupLagReader
 from shared.db import make_engine
 from shared.errors import Refused, status_of
 from shared.logs import CorrelationId, configure_logging
-from shared.messaging import broker_away, make_broker, publisher_for, slow_handlers_down
+from shared.messaging import broker_away, handle_partitions_concurrently, make_broker, publisher_for, slow_handlers_down
 from shared.metrics import CachedReading, Exposition, lag_reading, outbox_reading
 from shared.metrics_http import add_metrics
 from shared.migrations import SchemaNotCurrent, prepare_schema, schema_of
@@ -54,6 +54,7 @@ def build_runtime(name: str, settings: Settings, *bases: type[DeclarativeBase]) 
         print(f"eakte {name}: refusing to start (EAKTE_ENV={settings.env}): {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
     sessions = sessionmaker(engine, expire_on_commit=False)
+    handle_partitions_concurrently(settings.kafka_consumer_workers)
     slow_handlers_down(settings.kafka_handler_delay_s)  # 0 unless a test asks for slow handlers
     broker = make_broker(settings.kafka_bootstrap, f"eakte-{name}", settings.kafka_username, settings.kafka_password)
     relay = OutboxRelay(sessions, publisher_for(broker), transient=broker_away)

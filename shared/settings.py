@@ -4,6 +4,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "eakte-development-secret-not-for-production"
@@ -39,6 +40,9 @@ class Settings(BaseSettings):
     kafka_bootstrap: str = "127.0.0.1:9092"
     # Partitions of the topics kafka_setup creates: how many replicas of one consumer group can share a topic.
     kafka_partitions: int = 6
+    # Kafka consumers per subscription in each process: messages of different partitions are handled concurrently,
+    # those of one partition (one document: the key) in order. More than kafka_partitions / replicas stay idle.
+    kafka_consumer_workers: int = Field(default=3, ge=1, le=32)
     # SASL/SCRAM-SHA-512 principal of this process (each service has its own: ingest, workflow, archive, portal).
     kafka_username: str = ""
     kafka_password: str = ""

@@ -129,12 +129,18 @@ def main() -> int:
     parser.add_argument("--documents", type=int, default=500)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--output", type=Path, default=Path("bench-results/pipeline.json"))
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE", help="a setting for every service (A/B runs)"
+    )
     args = parser.parse_args()
     stop_cleanly_on_sigterm()
 
     documents = unique_documents(args.documents)
+    settings = dict(pair.split("=", 1) for pair in args.env)
     # OCR is measured by bench-ingest; here it would only queue behind the pipeline.
-    with bench_stack(JWT_SECRET, base_env={"ingest": {"EAKTE_OCR_ENABLED": "false"}}) as stack:
+    base_env = {name: dict(settings) for name in ("ingest", "workflow", "archive")}
+    base_env["ingest"]["EAKTE_OCR_ENABLED"] = "false"
+    with bench_stack(JWT_SECRET, base_env=base_env) as stack:
         print(f"[bench] stack up; {len(documents)} documents, concurrency {args.concurrency}", file=sys.stderr)
         raw = raw_put_rate(ObjectStore(stack.settings()), documents, args.concurrency)
         pipeline = run_pipeline(stack, documents, args.concurrency)
@@ -142,6 +148,7 @@ def main() -> int:
         "benchmark": "pipeline upload→archived, workflow=none",
         "documents": len(documents),
         "concurrency": args.concurrency,
+        "settings": settings,
         "mean_document_bytes": round(sum(map(len, documents)) / len(documents)),
         **pipeline,
         "raw_minio_put_per_s": round(raw, 2),

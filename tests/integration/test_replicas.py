@@ -18,6 +18,7 @@ from kafka import KafkaAdminClient
 
 from devstack.stack import Ports, Stack
 from shared.messaging import kafka_python_auth
+from shared.settings import Settings
 from tests.conftest import unique_bytes
 from tests.integration.conftest import JWT_SECRET, Api, TopicReader, wait_for
 
@@ -112,9 +113,11 @@ def test_two_replicas_of_each_service_archive_every_document_once_while_one_is_k
         document_id = _upload(api, ("ingest", "ingest-2")[index % 2], content)  # both replicas take uploads
         contents[document_id] = content
         uploaded.append(document_id)
-    # Side by side: both replicas of the workflow and of the archive are members of their consumer groups.
+    # Side by side: both replicas of the workflow and of the archive are members of their consumer groups (each
+    # replica with its EAKTE_KAFKA_CONSUMER_WORKERS consumers, which handle partitions concurrently).
+    members = 2 * Settings().kafka_consumer_workers
     for group in ("workflow", "archive"):
-        wait_for(lambda g=group: _members(replicas, g) == 2, 60)
+        wait_for(lambda g=group: _members(replicas, g) == members, 60)
     for index, document_id in enumerate(uploaded):
         if index == DOCUMENTS // 2:
             # Mid-run, with approvals flowing to the archive: the dead replicas' partitions (and outbox rows)
