@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: up down test unit lint typecheck bench bench-pipeline bench-ingest bench-bulk bench-decisions bench-archive bench-portal bench-limits bench-restart bench-replicas bench-import bench-latency chaos setup
+.PHONY: up down test unit lint typecheck bench bench-pipeline bench-ingest bench-bulk bench-decisions bench-archive bench-portal bench-limits bench-restart bench-replicas bench-import bench-latency bench-profile chaos setup
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11+ is required ($(PYTHON) not found)"; exit 1; }
@@ -47,6 +47,10 @@ bench-pipeline: setup
 # Open loop: RATE documents/s for DURATION s, half approved at once by a scripted approver (p50/p95/p99).
 bench-latency: setup
 	$(BIN)/python -m tests.bench.latency --rate $${RATE:-20} --seconds $${DURATION:-60} --output bench-results/latency.json
+
+# CPU per document per process, and py-spy stacks of each service (bench-results/profile/).
+bench-profile: setup
+	$(BIN)/python -m tests.bench.profile --documents $${N:-1000} --output bench-results/profile.json
 
 bench-ingest: setup
 	$(BIN)/python -m tests.bench.ingest --output bench-results/ingest.json

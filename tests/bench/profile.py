@@ -1,0 +1,136 @@
+"""`make bench-profile`: where the CPU of one document goes — per process, and per function in each service.
+
+Runs the pipeline benchmark (N one-page scans, workflow `none`, OCR off) and, while the uploads flow, samples
+for `--window` seconds:
+
+- the CPU time of every process of the stack from `/proc/<pid>/stat` (user + system, with reaped children: the
+  ingest service's PDF-check workers are counted in it), turned into milliseconds of CPU per archived document;
+- each service with py-spy (`--format raw`: collapsed stacks in `bench-results/profile/<service>.txt`, readable by
+  flamegraph tools and speedscope), summarised as the functions of our own code with the largest share of samples.
+
+Writes `bench-results/profile.json`. The figures are a picture of one run on this machine, not a pass/fail test.
+"""
+
+import argparse
+import collections
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from tests.bench import bench_stack, stop_cleanly_on_sigterm, write_result
+from tests.bench.pipeline import JWT_SECRET, run_pipeline, unique_documents
+
+SERVICES = ("ingest", "workflow", "archive")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>.*?):\d+\)$")
+IDLE = re.compile(r"^(select|_worker|wait|read_signed|main|poll|accept|_recv)\b|Selector\.select|Condition\.wait")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system time of the process and its reaped children."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(value) for value in fields[11:15]) / CLOCK_TICKS
+
+
+def stack_processes(stack: object) -> dict[str, int]:
+    """Name → PID of the broker, MinIO and the services (devstack keeps their `subprocess.Popen`)."""
+    found: dict[str, int] = {}
+    for name, managed in getattr(stack, "services", {}).items():
+        found[name] = managed.pid
+    for name in ("kafka", "minio"):
+        server = getattr(stack, name, None)
+        managed = getattr(server, "process", None)
+        if managed is not None and managed.pid:
+            found[name] = managed.pid
+    return found
+
+
+def own_functions(path: Path, top: int = 15) -> list[dict[str, object]]:
+    """The functions of services/ and shared/ with the largest share of the busy samples (inclusive)."""
+    inclusive: collections.Counter[str] = collections.Counter()
+    busy = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = stack.split(";")
+        leaf = FRAME.match(frames[-1])
+        if leaf and IDLE.search(leaf.group("function")):
+            continue
+        busy += int(count)
+        seen: set[str] = set()
+        for frame in frames:
+            match = FRAME.match(frame)
+            if not match or not re.match(r"(services|shared)/", match.group("file")):
+                continue
+            name = f"{match.group('function')} ({match.group('file').split('/work/')[-1]})"
+            if name not in seen:
+                seen.add(name)
+                inclusive[name] += int(count)
+    return [{"function": name, "share": round(count / busy, 3)} for name, count in inclusive.most_common(top) if busy]
+
+
+def profile_window(stack: object, window_s: float, out_dir: Path, started: threading.Event) -> dict[str, object]:
+    started.wait()
+    time.sleep(3)  # past the first uploads
+    processes = stack_processes(stack)
+    before = {name: cpu_seconds(pid) for name, pid in processes.items()}
+    spies = []
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    for name in SERVICES:
+        output = out_dir / f"{name}.txt"
+        argv = [py_spy, "record", "--pid", str(processes[name]), "--duration", str(int(window_s)), "--rate", "50"]
+        argv += ["--format", "raw", "--nonblocking", "--output", str(output)]
+        spies.append((name, output, subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
+    began = time.monotonic()
+    time.sleep(window_s)
+    elapsed = time.monotonic() - began
+    used = {name: cpu_seconds(pid) - before[name] for name, pid in processes.items()}
+    for _, _, spy in spies:
+        spy.wait(timeout=60)
+    functions = {name: own_functions(output) for name, output, _ in spies if output.exists()}
+    return {"window_s": round(elapsed, 1), "cpu_s": used, "functions": functions}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--documents", type=int, default=1000)
+    parser.add_argument("--window", type=float, default=20.0, help="seconds of sampling while documents flow")
+    parser.add_argument("--output", type=Path, default=Path("bench-results/profile.json"))
+    args = parser.parse_args()
+    stop_cleanly_on_sigterm()
+    out_dir = args.output.parent / "profile"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    documents = unique_documents(args.documents)
+    with bench_stack(JWT_SECRET, base_env={"ingest": {"EAKTE_OCR_ENABLED": "false"}}) as stack:
+        started, sampled = threading.Event(), {}
+        sampler = threading.Thread(target=lambda: sampled.update(profile_window(stack, args.window, out_dir, started)))
+        sampler.start()
+        started.set()
+        pipeline = run_pipeline(stack, documents, concurrency=4)
+        sampler.join()
+    rate = pipeline["documents_per_s"]
+    window = sampled["window_s"]
+    per_document = {name: round(1000 * seconds / (rate * window), 1) for name, seconds in sampled["cpu_s"].items()}
+    result = {
+        "benchmark": "CPU per document while the pipeline runs (workflow none, OCR off)",
+        "documents": len(documents),
+        **pipeline,
+        "cpu_ms_per_document": per_document,
+        "cpu_ms_per_document_total": round(sum(per_document.values()), 1),
+        "top_functions": sampled["functions"],
+        "stacks": str(out_dir),
+    }
+    write_result(args.output, result)
+    print(json.dumps(per_document), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
