@@ -1,15 +1,22 @@
 """Inspect untrusted files (pypdf, img2pdf) in separate, resource-limited processes.
 
-Parsers of hostile input keep having denial-of-service bugs, so the service never parses in-process:
-each file is handled in a child with a memory and CPU limit and a wall-clock timeout, and the child is
-killed if it overruns. Children are forked from a forkserver that has pypdf and img2pdf imported already,
-so a check costs milliseconds of start-up instead of a fresh interpreter.
+Parsers of hostile input keep having denial-of-service bugs, so the service never parses in-process: each file is
+handled by a checker process with a memory limit, a CPU limit per file and a wall-clock timeout, and a checker that
+overruns is killed. The checkers are a warm pool sized to the cores, forked once from a forkserver that has pypdf and
+img2pdf imported: a process per file cost about ten times the check itself (fork, copy-on-write faults, exit). A
+checker that was killed or died is replaced; one that has checked RECYCLE_AFTER files is replaced too, so whatever a
+parser left behind in memory does not accumulate.
 """
 
 import multiprocessing
+import os
+import queue
 import resource
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -75,36 +82,131 @@ def convert_image(path: str, max_pages: int, output: str) -> dict:
     return inspect_pdf(output, max_pages)
 
 
-def _child(work: Callable[..., dict], args: tuple, cpu_seconds: int, verdicts: Connection) -> None:
+def _serve(jobs: Connection) -> None:
+    """A checker: takes (work, args, cpu seconds) jobs one after another and answers each with its verdict."""
     import logging
 
     logging.disable(logging.CRITICAL)  # parsers warn on every repaired defect; only the verdict matters
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))
-    verdicts.send(work(*args))
-    verdicts.close()
+    while True:
+        try:
+            work, args, cpu_seconds = jobs.recv()
+        except EOFError:  # the service closed the pipe (or died): nothing more to check
+            return
+        _limit_cpu_from_now(cpu_seconds)
+        jobs.send(work(*args))
+
+
+def _limit_cpu_from_now(seconds: int) -> None:
+    """The kernel stops this process (SIGXCPU) once this file has used `seconds` of CPU (the soft limit)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    soft = int(usage.ru_utime + usage.ru_stime) + seconds
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+
+
+# A checker is replaced after this many files.
+RECYCLE_AFTER = 200
+
+
+@dataclass
+class _Checker:
+    process: BaseProcess
+    jobs: Connection
+    checked: int = 0
+
+
+class CheckerPool:
+    """Up to `size` warm checker processes, shared by the threads that take files in."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._idle: queue.LifoQueue[_Checker] = queue.LifoQueue()
+        self._lock = threading.Lock()
+        self._running = 0
+
+    def run(self, work: Callable[..., dict], args: tuple, timeout_s: float) -> dict | Rejection:
+        checker = self._take()
+        try:
+            checker.jobs.send((work, args, int(timeout_s) + 1))
+            if not checker.jobs.poll(timeout_s):
+                self._discard(checker)
+                return Rejection(RejectionReason.TIMEOUT, f"inspection took longer than {timeout_s:.0f} s")
+            verdict: dict = checker.jobs.recv()
+        except EOFError:
+            # The checker died (memory or CPU limit, crash): the file is what killed it.
+            exit_code = self._discard(checker)
+            return Rejection(RejectionReason.UNREADABLE, f"the file checker died (exit code {exit_code})")
+        except BaseException:
+            self._discard(checker)
+            raise
+        self._give_back(checker)
+        return verdict
+
+    def _take(self) -> _Checker:
+        """An idle checker, a new one while fewer than `size` run, else the next one given back."""
+        while True:
+            try:
+                return self._idle.get_nowait()
+            except queue.Empty:
+                pass
+            if self._reserve():
+                try:
+                    return self._start()
+                except BaseException:
+                    self._release()
+                    raise
+            try:  # re-checked now and then: a checker discarded meanwhile frees a place instead of coming back
+                return self._idle.get(timeout=0.5)
+            except queue.Empty:
+                continue
+
+    def _reserve(self) -> bool:
+        with self._lock:
+            if self._running >= self.size:
+                return False
+            self._running += 1
+            return True
+
+    def _release(self) -> None:
+        with self._lock:
+            self._running -= 1
+
+    @staticmethod
+    def _start() -> _Checker:
+        ours, theirs = _context.Pipe(duplex=True)
+        process = _context.Process(target=_serve, args=(theirs,), daemon=True, name="eakte-pdf-checker")
+        process.start()
+        theirs.close()
+        return _Checker(process, ours)
+
+    def _give_back(self, checker: _Checker) -> None:
+        checker.checked += 1
+        if checker.checked >= RECYCLE_AFTER:
+            self._discard(checker)
+        else:
+            self._idle.put(checker)
+
+    def _discard(self, checker: _Checker) -> int | None:
+        checker.jobs.close()
+        if checker.process.is_alive():
+            checker.process.kill()
+        checker.process.join(5)
+        exit_code = checker.process.exitcode
+        checker.process.close()
+        self._release()
+        return exit_code
+
+
+_pool = CheckerPool(size=os.cpu_count() or 2)
 
 
 def _run_limited(work: Callable[..., dict], args: tuple, timeout_s: float) -> PdfFacts | Rejection:
-    receiver, sender = _context.Pipe(duplex=False)
-    child = _context.Process(target=_child, args=(work, args, int(timeout_s) + 1, sender), daemon=True)
-    child.start()
-    sender.close()
-    try:
-        if not receiver.poll(timeout_s):
-            return Rejection(RejectionReason.TIMEOUT, f"inspection took longer than {timeout_s:.0f} s")
-        try:
-            verdict = receiver.recv()
-        except EOFError:
-            # The child died (memory or CPU limit, crash): the file is what killed it.
-            child.join(5)
-            return Rejection(RejectionReason.UNREADABLE, f"the file checker died (exit code {child.exitcode})")
-    finally:
-        receiver.close()
-        if child.is_alive():
-            child.kill()
-        child.join(5)
-        child.close()
+    verdict = _pool.run(work, args, timeout_s)
+    if isinstance(verdict, Rejection):
+        return verdict
     if verdict["ok"]:
         return PdfFacts(pages=int(verdict["pages"]), has_text=bool(verdict.get("has_text")))
     return Rejection(RejectionReason(verdict["reason"]), verdict["detail"])

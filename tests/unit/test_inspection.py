@@ -1,11 +1,13 @@
 """The inspection verdicts on the real-world corpus, in-process (the HTTP run is in tests/integration)."""
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from services.ingest.domain import FileKind, PdfFacts, Rejection, RejectionReason, sniff
-from services.ingest.inspection import check_pdf, image_to_pdf
+from services.ingest.inspection import CheckerPool, check_pdf, image_to_pdf, inspect_pdf
 from tests.conftest import CORPUS, corpus_manifest
 
 ENTRIES = corpus_manifest()
@@ -59,3 +61,40 @@ def test_page_limit_applies() -> None:
 def test_a_check_that_overruns_its_time_is_stopped_and_named() -> None:
     verdict = check_pdf(CORPUS / "ocr__multipage.pdf", max_pages=2000, timeout_s=0.0001)
     assert isinstance(verdict, Rejection) and verdict.reason is RejectionReason.TIMEOUT
+
+
+def test_checkers_are_reused_and_replaced_after_a_timeout(tmp_path: Path) -> None:
+    pool = CheckerPool(size=1)
+    pdf = str(CORPUS / "sf__minimal-document.pdf")
+    first = pool.run(inspect_pdf, (pdf, 2000), timeout_s=30)
+    second = pool.run(inspect_pdf, (pdf, 2000), timeout_s=30)
+    assert first == second and first["ok"]
+    checker = pool._idle.get_nowait()
+    assert checker.checked == 2  # both files went to the one warm checker
+    pool._idle.put(checker)
+    overrun = pool.run(inspect_pdf, (str(CORPUS / "ocr__multipage.pdf"), 2000), timeout_s=0.0001)
+    assert isinstance(overrun, Rejection) and overrun.reason is RejectionReason.TIMEOUT
+    after = pool.run(inspect_pdf, (pdf, 2000), timeout_s=30)
+    assert after["ok"]  # a new checker takes the next file
+    assert pool._idle.get_nowait().checked == 1
+
+
+def test_a_checker_that_dies_is_named_and_replaced() -> None:
+    pool = CheckerPool(size=1)
+    died = pool.run(_exit_hard, (), timeout_s=30)
+    assert isinstance(died, Rejection) and died.reason is RejectionReason.UNREADABLE
+    assert "died" in died.detail
+    assert pool.run(inspect_pdf, (str(CORPUS / "sf__minimal-document.pdf"), 2000), timeout_s=30)["ok"]
+
+
+def test_many_threads_share_a_small_pool() -> None:
+    pool = CheckerPool(size=2)
+    pdf = str(CORPUS / "sf__minimal-document.pdf")
+    with ThreadPoolExecutor(8) as threads:
+        verdicts = list(threads.map(lambda _: pool.run(inspect_pdf, (pdf, 2000), timeout_s=30), range(40)))
+    assert all(isinstance(v, dict) and v["ok"] for v in verdicts)
+    assert pool._running <= 2
+
+
+def _exit_hard() -> dict:
+    os._exit(3)
