@@ -238,10 +238,8 @@ def observe(settings: Settings, service: str) -> None:
     configure_tracing(service)
 
 
-def serve(app: FastAPI, settings: Settings, port: int, service: str | None = None) -> None:
-    """Run `app` (a service's, or the portal's with `service="portal"`) until SIGTERM."""
-    name = service or app.state.runtime.name
-    observe(settings, name)
+def serve(app: FastAPI, settings: Settings, port: int) -> None:
+    """Run `app` (a service's or the portal's) until SIGTERM; `observe` ran first, in the process's `__main__`."""
     instrument_app(app)
     exit_zero_on_sigterm()
     # log_config=None: uvicorn's loggers keep the process's handler (shared.logs) instead of their own.
