@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
 
+from sqlalchemy.exc import IntegrityError
+
 from services.workflow.absences import Absences
 from services.workflow.audit_log import AuditLog, PutAudit
 from services.workflow.clock import Clock
@@ -55,7 +57,10 @@ def bootstrap(
     absences = Absences(context)
     visibility = Visibility(context, absences)
     resubmissions = Resubmissions(context, visibility)
-    versions = register_versions(uow(), registry, digests)
+    try:
+        versions = register_versions(uow(), registry, digests)
+    except IntegrityError:  # a replica starting at the same moment registered them first: take its numbers
+        versions = register_versions(uow(), registry, digests)
     return Workflow(
         uow=uow,
         context=context,
