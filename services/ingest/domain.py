@@ -311,3 +311,22 @@ def received_date(text: str, formats: Sequence[str] = RECEIVED_DATE_FORMATS) -> 
             raise ValueError(f"date received {value!r} is not plausible")
         return day
     raise ValueError(f"date received {value!r} is not a date like {', '.join(formats)}")
+
+
+# --- channels (the `source` of a document: how it reached the authority) -------------------------------------
+# Each value with its German name for the portal (`Kanal`); a channel files through the intake queue and the same
+# checks as an upload (issue 15: online applications over FIT-Connect, Open311 defect reports, the Poststelle mailbox).
+CHANNEL_NAMES = {
+    "upload": "Upload",
+    "batch": "Upload",
+    "hotfolder": "Scan",
+    IMPORT_SOURCE: "Altbestand (Scan)",
+    "fitconnect": "Online-Antrag",
+    "open311": "Mängelmeldung",
+    "email": "E-Mail",
+}
+
+
+def channel_name(source: str) -> str:
+    """The German name of the channel a document came through (an unknown one is shown as it is)."""
+    return CHANNEL_NAMES.get(source, source)
