@@ -7,7 +7,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError, ProducerClosed
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker, KafkaMessage
@@ -248,30 +248,21 @@ def _dead_letterer(broker: KafkaBroker, topic: str, consumer: str, measured: Han
     return dead_letter
 
 
-def subscribe(
-    broker: KafkaBroker,
+Attempt = Callable[[KafkaMessage], Awaitable[None]]
+
+
+def _attempter(
     event_type: type[EventT],
     consumer: str,
     handle: Callable[[EventT], Awaitable[None]],
-) -> None:
-    """Consume `event_type` in consumer group `consumer`; commit the offset only after `handle` returned.
-
-    Unreadable messages and messages that keep failing go to `<topic>.dlq` with the reason.
-    """
+    measured: HandlerMetrics,
+    dead_letter: DeadLetterer,
+) -> Attempt:
+    """One try at a message: returns when it is done with (handled, or dead-lettered), raises to have it retried."""
     topic = event_type.TOPIC
     failures: dict[tuple[int, int], int] = {}
-    measured = HandlerMetrics(consumer, topic)
 
-    dead_letter = _dead_letterer(broker, topic, consumer, measured)
-
-    @broker.subscriber(
-        topic,
-        group_id=consumer,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
-        max_workers=_consumer_workers,
-    )
-    async def consume(message: KafkaMessage) -> None:
+    async def attempt(message: KafkaMessage) -> None:
         raw = _record_of(message)
         position = (raw.partition, raw.offset)
         try:
@@ -298,6 +289,93 @@ def subscribe(
                 await asyncio.sleep(RETRY_PAUSE_S)
                 raise
         failures.pop(position, None)
+
+    return attempt
+
+
+class OffsetCommits:
+    """Commits the offsets of handled messages at most every COMMIT_EVERY_S per consumer, not after each message.
+
+    Only offsets of messages already handled are committed (explicitly, per partition), never the position of one
+    still being handled: a crash repeats at most the last moment's messages, which `consume_once` recognises as
+    duplicates. One commit per message was a round trip and a write on the broker for every event.
+    """
+
+    def __init__(self) -> None:
+        self._pending: dict[Any, dict[TopicPartition, int]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._at_once = False  # while the service drains: each offset as soon as its message is handled
+
+    async def handled(self, message: KafkaMessage) -> None:
+        raw = _record_of(message)
+        consumer = getattr(message, "consumer", None)
+        if consumer is None:  # a test broker without a Kafka consumer
+            return
+        waiting = consumer in self._pending
+        self._pending.setdefault(consumer, {})[TopicPartition(raw.topic, raw.partition)] = raw.offset + 1
+        if self._at_once:
+            await self._commit(consumer)
+        elif not waiting:
+            task = asyncio.get_running_loop().create_task(self._commit_soon(consumer))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _commit_soon(self, consumer: Any) -> None:
+        await asyncio.sleep(COMMIT_EVERY_S)
+        await self._commit(consumer)
+
+    async def _commit(self, consumer: Any) -> None:
+        offsets = self._pending.pop(consumer, None)
+        if not offsets:
+            return
+        try:
+            await consumer.commit(offsets)
+        except (KafkaError, AssertionError) as exc:  # e.g. a partition revoked meanwhile: its new owner repeats them
+            log.info("offsets not committed (%s): the messages will be delivered again", type(exc).__name__)
+
+    async def drain(self) -> None:
+        """The consumers are about to stop: commit what is handled, and from now on each offset at once."""
+        self._at_once = True
+        await asyncio.gather(*(self._commit(consumer) for consumer in list(self._pending)), return_exceptions=True)
+
+
+COMMIT_EVERY_S = 0.2
+_commits = OffsetCommits()
+
+
+async def commit_handled_offsets() -> None:
+    """SIGTERM: what is handled is committed now, what the running handlers finish as they return."""
+    await _commits.drain()
+
+
+def subscribe(
+    broker: KafkaBroker,
+    event_type: type[EventT],
+    consumer: str,
+    handle: Callable[[EventT], Awaitable[None]],
+) -> None:
+    """Consume `event_type` in consumer group `consumer`; commit the offset only after `handle` returned.
+
+    Unreadable messages and messages that keep failing go to `<topic>.dlq` with the reason.
+    """
+    topic = event_type.TOPIC
+    measured = HandlerMetrics(consumer, topic)
+    attempt = _attempter(event_type, consumer, handle, measured, _dead_letterer(broker, topic, consumer, measured))
+
+    @broker.subscriber(
+        topic,
+        group_id=consumer,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.MANUAL,  # committed by `_commits` once handled (or dead-lettered), a moment later
+        max_workers=_consumer_workers,
+    )
+    async def consume(message: KafkaMessage) -> None:
+        try:
+            await attempt(message)
+        except Exception:
+            await message.nack()  # the consumer reads this message again: the retry
+            raise
+        await _commits.handled(message)
 
 
 def _delivery_of(raw: ConsumerRecord, consumer: str) -> Delivery:

@@ -22,7 +22,14 @@ from shared.consumer_lag import GroupLagReader
 from shared.db import make_engine
 from shared.errors import Refused, status_of
 from shared.logs import CorrelationId, configure_logging
-from shared.messaging import broker_away, handle_partitions_concurrently, make_broker, publisher_for, slow_handlers_down
+from shared.messaging import (
+    broker_away,
+    commit_handled_offsets,
+    handle_partitions_concurrently,
+    make_broker,
+    publisher_for,
+    slow_handlers_down,
+)
 from shared.metrics import CachedReading, Exposition, lag_reading, outbox_reading
 from shared.metrics_http import add_metrics
 from shared.migrations import SchemaNotCurrent, prepare_schema, schema_of
@@ -169,6 +176,7 @@ async def _drain(runtime: ServiceRuntime, tasks: list[asyncio.Task[None]]) -> No
        unit of work already running in a worker thread completes (or rolls back) as a whole. 4. The producer closes.
     """
     log.info("%s: draining (consumers, outbox relay, background jobs)", runtime.name)
+    await commit_handled_offsets()  # what is handled so far; messages handled while stopping may come again
     await asyncio.gather(*(subscriber.stop() for subscriber in runtime.broker.subscribers), return_exceptions=True)
     relay = next((task for task in tasks if task.get_name().endswith("-outbox-relay")), None)
     if relay is not None:
