@@ -88,6 +88,11 @@ def _never_transient(_exc: BaseException) -> bool:
     return False
 
 
+# Rows per read of the outbox, and how long the relay waits after a commit's notice for more rows to batch with it.
+BATCH = 100
+LINGER_S = 0.003
+
+
 class OutboxRelay:
     """Publishes committed outbox rows in order, oldest first."""
 
@@ -132,7 +137,7 @@ class OutboxRelay:
         while True:
             last_pass = self._stopping  # after `stop()`: one more batch, for what the drained handlers wrote
             try:
-                sent = await self.publish_pending()
+                sent = await self.publish_pending(BATCH)
             except Exception:  # the broker or database is away for a moment: retry, never drop
                 log.exception("outbox relay failed; retrying")
                 sent = 0
@@ -140,13 +145,20 @@ class OutboxRelay:
                     await asyncio.sleep(1.0)
             if last_pass:
                 break
-            if sent == 0 and not self._stopping:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+            if sent < BATCH and not self._stopping:
+                await self._next_turn()
         await asyncio.gather(*self._marking, return_exceptions=True)  # the batch sent is marked before the exit
 
+    async def _next_turn(self) -> None:
+        """Wait for a commit's notice (or the poll interval), then a moment more: the rows committed meanwhile go
+        out in the same batch, so a busy service reads and marks its outbox once per batch, not once per row."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+        self._wake.clear()  # before reading: a notice from now on wakes the next turn
+        await asyncio.sleep(LINGER_S)
+
     async def publish_pending(self, batch: int = 100) -> int:
+        """Publish up to `batch` unpublished rows; how many were dealt with."""
         rows = await asyncio.to_thread(self._pending, batch, list(self._in_flight))
         if self._enqueue is not None and rows:
             return await self._publish_pipelined(rows)

@@ -25,6 +25,7 @@ from shared.logs import CorrelationId, configure_logging
 from shared.messaging import (
     broker_away,
     commit_handled_offsets,
+    enqueuer_for,
     handle_partitions_concurrently,
     make_broker,
     publisher_for,
@@ -64,7 +65,8 @@ def build_runtime(name: str, settings: Settings, *bases: type[DeclarativeBase]) 
     handle_partitions_concurrently(settings.kafka_consumer_workers)
     slow_handlers_down(settings.kafka_handler_delay_s)  # 0 unless a test asks for slow handlers
     broker = make_broker(settings.kafka_bootstrap, f"eakte-{name}", settings.kafka_username, settings.kafka_password)
-    relay = OutboxRelay(sessions, publisher_for(broker), transient=broker_away)
+    # Pipelined: a batch handed to the producer at once, one ack wait and one commit per batch, not per message.
+    relay = OutboxRelay(sessions, publisher_for(broker), enqueue=enqueuer_for(broker), transient=broker_away)
     return ServiceRuntime(name=name, settings=settings, sessions=sessions, broker=broker, relay=relay)
 
 

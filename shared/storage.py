@@ -124,7 +124,7 @@ def _traced_http() -> urllib3.PoolManager:
     timeout = 300
     return _TracedPoolManager(
         timeout=Timeout(connect=timeout, read=timeout),
-        maxsize=10,
+        maxsize=16,  # the archive writes a package's files side by side
         cert_reqs="CERT_REQUIRED",
         ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
         retries=Retry(total=5, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),

@@ -11,7 +11,7 @@ from typing import Any
 
 from services.archive import domain
 from services.archive.domain import FoundVersion, IntegrityFailure, Outcome, PayloadFile, check_fixity, manifest
-from services.archive.ports import Packages, SourceMissing, Sources, StoredFile
+from services.archive.ports import NewFile, Packages, SourceMissing, Sources, StoredFile
 from services.archive.tables import ArchivedDocumentRow, PackageFileRow
 from services.archive.unit_of_work import ArchiveUnitOfWork
 from shared import events
@@ -151,17 +151,20 @@ def _write_missing(
     plan: dict[str, FoundVersion | None],
     when: tuple[datetime, datetime],
 ) -> list[StoredFile]:
-    """Store what is not there yet, in order; reuse the versions an earlier attempt stored."""
+    """Store what is not there yet and reuse the versions an earlier attempt stored. The tag manifest (last) is
+    written once everything it covers is stored, so a bag that has one is complete."""
     archived_at, retain = when
-    stored = []
+    stored: dict[str, StoredFile] = {}
     for f in contents:
         reused = plan[f.path]
-        if reused is None:
-            stored.append(packages.put(document_id, f.path, f.source, f.content_type, retain, archived_at))
-        else:
+        if reused is not None:
             key = domain.package_prefix(document_id) + f.path
-            stored.append(StoredFile(packages.bucket, f.path, key, reused.version_id, f.sha256, f.size))
-    return stored
+            stored[f.path] = StoredFile(packages.bucket, f.path, key, reused.version_id, f.sha256, f.size)
+    missing = [NewFile(f.path, f.source, f.content_type) for f in contents if f.path not in stored]
+    for group in (missing[:-1], missing[-1:]):
+        for written in packages.put_many(document_id, group, retain, archived_at) if group else []:
+            stored[written.path] = written
+    return [stored[f.path] for f in contents]
 
 
 def _audit(event: Outcome, sources: Sources) -> Any:

@@ -1,8 +1,9 @@
 """Archival packages in the object store: written once with a COMPLIANCE retention lock (WORM)."""
 
+import concurrent.futures
 import hashlib
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -11,11 +12,13 @@ from minio.error import S3Error
 from minio.retention import Retention
 
 from services.archive.domain import FoundVersion, package_prefix
-from services.archive.ports import ObjectState, SourceMissing, StoredFile
+from services.archive.ports import NewFile, ObjectState, SourceMissing, StoredFile
 from shared.events import StoredObject
 from shared.storage import CHUNK, ObjectStore, sha256_of_file
 
 MISSING = ("NoSuchKey", "NoSuchObject", "NoSuchVersion")
+# Puts in flight at once for all packages being written (within the object store client's connection pool).
+_PUTS = concurrent.futures.ThreadPoolExecutor(max_workers=6, thread_name_prefix="archive-put")
 
 
 class PackageStore:
@@ -59,6 +62,16 @@ class PackageStore:
                 self.bucket, key, str(source), content_type=content_type, metadata=metadata, retention=retention
             )
         return StoredFile(self.bucket, path, key, result.version_id, digest, size)
+
+    def put_many(
+        self, document_id: str, files: Sequence[NewFile], retain: datetime, archived_at: datetime
+    ) -> list[StoredFile]:
+        """The files' puts side by side (a package's small files are round trips, not bytes)."""
+        futures = [
+            _PUTS.submit(self.put, document_id, f.path, f.source, f.content_type, retain, archived_at) for f in files
+        ]
+        concurrent.futures.wait(futures)  # none still writing when a failure is raised
+        return [future.result() for future in futures]
 
     def found(self, document_id: str) -> dict[str, list[FoundVersion]]:
         """Every version under the package's prefix (delete markers aside), per path, oldest first; each with

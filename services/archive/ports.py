@@ -1,7 +1,7 @@
 """What the archive's service layer needs of the object store, as interfaces: MinIO in production
 (`services.archive.package`), in-memory fakes in the unit tests."""
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -35,6 +35,15 @@ class ObjectState:
     retention_mode: str | None
     retain_until: datetime | None
     legal_hold: bool
+
+
+@dataclass(frozen=True)
+class NewFile:
+    """A file of a package to be written: its path in the bag, its content (in memory or on disk), its type."""
+
+    path: str
+    source: Path | bytes
+    content_type: str
 
 
 class SourceMissing(Exception):
@@ -71,6 +80,13 @@ class Packages(Protocol):
     ) -> StoredFile:
         """Write one file of the package as a new version locked until `retain`; its SHA-256 and `archived_at`
         are recorded on the object."""
+        ...
+
+    def put_many(
+        self, document_id: str, files: Sequence[NewFile], retain: datetime, archived_at: datetime
+    ) -> list[StoredFile]:
+        """`put` for each file, possibly several at once; in the order given. Returns when every put has ended; the
+        first failure is raised then."""
         ...
 
     def found(self, document_id: str) -> dict[str, list[FoundVersion]]:

@@ -19,8 +19,6 @@ from services.workflow.tables import WorkflowBase
 from services.workflow.unit_of_work import WorkflowUnitOfWork
 from shared import events
 from shared.db import serialize_sqlite_writers
-from shared.messaging import broker_away, enqueuer_for, publisher_for
-from shared.outbox import OutboxRelay
 from shared.service_app import BackgroundJob, build_app, build_runtime
 from shared.settings import Settings, get_settings
 from shared.storage import ObjectStore
@@ -75,10 +73,6 @@ def create_app() -> FastAPI:
     clock = make_clock(settings.clock)
     runtime = build_runtime("workflow", settings, WorkflowBase)
     serialize_sqlite_writers(runtime.sessions.kw["bind"])
-    # Decisions come in bursts: pipeline the outbox (one ack wait and one commit per batch, not per message).
-    runtime.relay = OutboxRelay(
-        runtime.sessions, publisher_for(runtime.broker), enqueue=enqueuer_for(runtime.broker), transient=broker_away
-    )
     relay = runtime.relay
     workflow = bootstrap(
         lambda: WorkflowUnitOfWork(runtime.sessions, relay.notify),

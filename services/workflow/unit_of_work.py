@@ -162,6 +162,8 @@ class SqlAuditRepository:
         self._session = session
         # The chain's tail per document, kept for this transaction (the document is locked, nobody else appends).
         self._tails: dict[str, AuditEntry] = {}
+        # Entries added in this transaction; a chain begun here (its first entry among them) needs no read back.
+        self._added: dict[str, list[AuditEntry]] = {}
 
     def last(self, document_id: str) -> AuditEntry | None:
         if document_id in self._tails:
@@ -172,6 +174,7 @@ class SqlAuditRepository:
 
     def add(self, entry: AuditEntry) -> None:
         self._tails[entry.document_id] = entry
+        self._added.setdefault(entry.document_id, []).append(entry)
         self._session.add(
             AuditRow(
                 document_id=entry.document_id,
@@ -187,11 +190,15 @@ class SqlAuditRepository:
         )
 
     def entries(self, document_id: str) -> list[AuditEntry]:
+        added = self._added.get(document_id, [])
+        if added and added[0].seq == 1:  # e.g. a workflow `none`: started and decided in one transaction
+            return list(added)
         query = select(AuditRow).where(AuditRow.document_id == document_id).order_by(AuditRow.seq)
         return [_entry(row) for row in self._session.scalars(query)]
 
     def remove(self, document_id: str) -> None:
         self._tails.pop(document_id, None)
+        self._added.pop(document_id, None)
         self._session.execute(delete(AuditRow).where(AuditRow.document_id == document_id))
 
 

@@ -103,12 +103,18 @@ def main() -> int:
     parser.add_argument("--documents", type=int, default=1000)
     parser.add_argument("--window", type=float, default=20.0, help="seconds of sampling while documents flow")
     parser.add_argument("--output", type=Path, default=Path("bench-results/profile.json"))
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE", help="a setting for every service (A/B runs)"
+    )
     args = parser.parse_args()
     stop_cleanly_on_sigterm()
     out_dir = args.output.parent / "profile"
     out_dir.mkdir(parents=True, exist_ok=True)
     documents = unique_documents(args.documents)
-    with bench_stack(JWT_SECRET, base_env={"ingest": {"EAKTE_OCR_ENABLED": "false"}}) as stack:
+    settings = dict(pair.split("=", 1) for pair in args.env)
+    base_env = {name: dict(settings) for name in SERVICES}
+    base_env["ingest"]["EAKTE_OCR_ENABLED"] = "false"
+    with bench_stack(JWT_SECRET, base_env=base_env) as stack:
         started, sampled = threading.Event(), {}
         sampler = threading.Thread(target=lambda: sampled.update(profile_window(stack, args.window, out_dir, started)))
         sampler.start()
@@ -121,6 +127,7 @@ def main() -> int:
     result = {
         "benchmark": "CPU per document while the pipeline runs (workflow none, OCR off)",
         "documents": len(documents),
+        "settings": settings,
         **pipeline,
         "cpu_ms_per_document": per_document,
         "cpu_ms_per_document_total": round(sum(per_document.values()), 1),

@@ -2,12 +2,12 @@
 
 import hashlib
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from services.archive.domain import FoundVersion, SearchQuery
-from services.archive.ports import ObjectState, SourceMissing, StoredFile
+from services.archive.ports import NewFile, ObjectState, SourceMissing, StoredFile
 from services.archive.repositories import AccessLog, DeletionRecords, Documents, XdomeaProcesses
 from services.archive.tables import AccessLogRow, ArchivedDocumentRow, DeletionRecordRow, XdomeaProcessRow
 from services.archive.unit_of_work import ArchiveUnitOfWork
@@ -177,6 +177,11 @@ class FakePackages:
 
     def crash_after(self, puts: int | None) -> None:
         self._budget = puts
+
+    def put_many(
+        self, document_id: str, files: Sequence[NewFile], retain: datetime, archived_at: datetime
+    ) -> list[StoredFile]:
+        return [self.put(document_id, f.path, f.source, f.content_type, retain, archived_at) for f in files]
 
     def put(
         self,
