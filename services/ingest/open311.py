@@ -181,6 +181,7 @@ class Open311Reports:
         service = self.service(report.service_code)
         photo = self.check_photo(report.photo) if report.photo else None
         request_id, at = str(uuid.uuid4()), utcnow()
+        record = self._render(service, report, photo, request_id, at)  # outside the lock: reports render side by side
         with self._placing:
             first = self._first_report_here(service, report.place, at)
             row = Open311RequestRow(
@@ -195,7 +196,7 @@ class Open311Reports:
                 has_photo=photo is not None,
             )
             if first is None:
-                row.document_id = self._queue_record(service, report, photo, request_id, at)
+                row.document_id = self._queue_record(service, report, record, request_id, at)
             with self._uow() as uow:
                 uow.open311.add(row)
         return Submitted(request_id, first, duplicate_notice(first) if first else "")
@@ -213,12 +214,12 @@ class Open311Reports:
         return first_report_here(place, at, earlier, radius, window, _distance_m)
 
     def _queue_record(
-        self, service: Open311ServiceType, report: Report, photo: bytes | None, request_id: str, at: datetime
+        self, service: Open311ServiceType, report: Report, record: bytes, request_id: str, at: datetime
     ) -> str:
-        """Render the report's PDF and hand it to the intake queue; returns the id its document will have."""
+        """Hand the report's PDF record to the intake queue; returns the id its document will have."""
         item_id = str(uuid.uuid4())
         path = self._spool / item_id
-        path.write_bytes(self._render(service, report, photo, request_id, at))
+        path.write_bytes(record)
         local = at.astimezone(self._zone)
         upload = Upload(
             filename=f"maengelmeldung-{request_id}.pdf",
