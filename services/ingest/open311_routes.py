@@ -5,9 +5,10 @@ app's `api_key` (query parameter, checked before the body is read, or form field
 key's rate limit; the body is bounded before it is read. The public views carry no personal data.
 """
 
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+import tempfile
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
@@ -37,6 +38,10 @@ MAX_RESULTS = 1000
 
 class _BodyTooLarge(MalformedUpload):
     """The body passed its bound while it was read (a MalformedUpload, so that the multipart parser passes it on)."""
+
+
+class _KeyRefused(MalformedUpload):
+    """The form's `api_key` field is not a valid key: the upload stops before its photo is read."""
 
 
 def _reports(request: Request) -> Open311Reports:
@@ -78,8 +83,10 @@ async def post_request(request: Request) -> list[dict[str, Any]]:
     reports = _reports(request)
     key = request.query_params.get("api_key")
     client = _admit(reports, key) if key is not None else None  # before a byte of the body is read
-    form = await _read_form(request, reports.max_body_bytes, reports.max_photo_bytes)
-    async with _removing(form):
+    # Each request spools into a directory of its own, removed with all in it whatever happens (a refused key
+    # may stop the form after its photo was spooled).
+    with tempfile.TemporaryDirectory(dir=reports.spool_dir) as spool:
+        form = await _read_form(request, reports, Path(spool), check_key=client is None)
         client = client or _admit(reports, form.text("api_key"))
         submitted = await run_in_threadpool(reports.submit, client, _report(form))
     return [
@@ -153,17 +160,10 @@ def _report(form: ReceivedForm) -> Report:
     )
 
 
-@contextlib.asynccontextmanager
-async def _removing(form: ReceivedForm) -> AsyncIterator[None]:
-    try:
-        yield
-    finally:
-        for spooled in form.files:
-            spooled.path.unlink(missing_ok=True)
-
-
-async def _read_form(request: Request, max_body: int, max_photo: int) -> ReceivedForm:
-    """The form (multipart with a `media` photo, or URL-encoded), its body bounded before and while it is read."""
+async def _read_form(request: Request, reports: Open311Reports, spool: Path, check_key: bool) -> ReceivedForm:
+    """The form (multipart with a `media` photo, or URL-encoded), its body bounded before and while it is read;
+    with `check_key`, a multipart form stops at an invalid `api_key` field (sent before the photo, it is never read)."""
+    max_body = reports.max_body_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > max_body:
         raise Refused("too_large", f"the request body is larger than {max_body} bytes")
@@ -171,15 +171,28 @@ async def _read_form(request: Request, max_body: int, max_photo: int) -> Receive
     content_type = request.headers.get("content-type", "")
     try:
         if content_type.startswith("multipart/form-data"):
-            spool = _reports(request).spool_dir
-            return await receive_form(bounded, spool, max_file_bytes=max_photo, max_files=1)
+            hook = _key_check(reports) if check_key else None
+            return await receive_form(bounded, spool, reports.max_photo_bytes, 1, hook)
         body = b"".join([chunk async for chunk in bounded.stream()])
     except _BodyTooLarge as exc:
         raise Refused("too_large", str(exc)) from exc
+    except _KeyRefused as exc:
+        raise Refused("invalid_api_key", str(exc)) from exc
     except MalformedUpload as exc:
         raise InvalidRequest("malformed_request", str(exc)) from exc
     fields = parse_qs(body.decode("utf-8", errors="replace"), keep_blank_values=True)
     return ReceivedForm({name: values[-1] for name, values in fields.items()}, [])
+
+
+def _key_check(reports: Open311Reports) -> Callable[[str, str], None]:
+    def check(name: str, value: str) -> None:
+        if name == "api_key":
+            try:
+                reports.client_of(value)
+            except Refused as exc:
+                raise _KeyRefused(str(exc)) from exc
+
+    return check
 
 
 def _bounded(receive: Callable[[], Awaitable[Message]], limit: int) -> Callable[[], Awaitable[Message]]:

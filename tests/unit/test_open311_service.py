@@ -247,3 +247,20 @@ def test_each_key_has_its_own_rate_limit_with_retry_after(channel: Channel) -> N
     assert 0 < int(answers[-1].headers["retry-after"]) <= 60
     assert answers[-1].json()["error"] == "rate_limited"
     assert channel.report(key=OTHER_KEY).status_code == 201
+
+
+def test_a_wrong_key_in_the_form_stops_the_upload_before_its_photo_and_nothing_is_left(
+    channel: Channel, tmp_path: Path
+) -> None:
+    photo = {"media": ("loch.jpg", _photo(), "image/jpeg")}
+    fields = {"service_code": "schlagloch", **RATHAUS}
+    wrong = channel.client.post(
+        "/open311/v2/requests.json", data={"api_key": "falsch-0123456789abcdef", **fields}, files=photo
+    )
+    assert wrong.status_code == 403 and wrong.json()["error"] == "invalid_api_key"
+    right = channel.client.post("/open311/v2/requests.json", data={"api_key": KEY, **fields}, files=photo)
+    assert right.status_code == 201, right.text
+    assert channel.report(files={"media": ("foto.jpg", b"PK\x03\x04" + b"\0" * 500, "image/jpeg")}).status_code == 422
+    # The records handed to the intake queue lie in the spool; no request left a photo or directory behind.
+    leftovers = [p.name for p in (tmp_path / "open311-spool").iterdir()]
+    assert leftovers == [channel.intake.added[0][0]]
