@@ -7,6 +7,7 @@ refused before a byte is read). The routes' own role checks (`require_roles`) st
 """
 
 import json
+import re
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,11 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # Open without a token: they describe the service and reveal no data (other issues add their own on purpose).
 OPEN_PATHS = frozenset({"/health", "/ready", "/metrics", "/openapi.json", "/asyncapi.json", "/docs", "/redoc"})
-OPEN_PREFIXES = ("/docs/", "/open311/")
+# Open311 GeoReport v2 (citizens' defect-reporting apps): exactly its four routes; a report needs the app's
+# api_key instead (checked by the route before the body), and the public views show no personal data.
+OPEN311_PATHS = frozenset({"/open311/v2/services.json", "/open311/v2/requests.json"})
+OPEN311_REQUEST = re.compile(r"^/open311/v2/requests/[A-Za-z0-9-]{1,64}\.json$")
+OPEN_PREFIXES = ("/docs/",)
 XDOMEA_PREFIX = "/api/v1/archive/xdomea/"
 XDOMEA_MAX_BYTES = 20 * 1024 * 1024
 
@@ -40,6 +45,8 @@ class BodyLimits:
     open_prefixes: tuple[str, ...] = OPEN_PREFIXES
 
     def is_open(self, path: str) -> bool:
+        if path in OPEN311_PATHS or OPEN311_REQUEST.match(path):
+            return True
         return path in self.open_paths or path.startswith(self.open_prefixes)
 
     def limit_for(self, path: str, content_type: str) -> int | None:

@@ -141,6 +141,17 @@ class Settings(BaseSettings):
     portal_oidc_roles_claim: str = "roles"  # dotted path into the ID token / userinfo, e.g. realm_access.roles
     portal_oidc_user_claim: str = "preferred_username"
 
+    # Open311 GeoReport v2 (citizens' defect reports, /open311/v2/...): the client apps' api_keys (comma-separated,
+    # each at least 16 characters; empty: every report is refused with 403), the report types, the requests each
+    # key may send (per replica, e.g. "30/minute"), the largest photo, and when a report is a duplicate of an open one
+    # of the same type (within this many metres and hours).
+    open311_api_keys: str = ""
+    open311_services: Path = CONFIG_DIR / "open311_services.yaml"
+    open311_rate_limit: str = "30/minute"
+    open311_max_photo_bytes: int = 10 * 1024 * 1024
+    open311_duplicate_radius_m: float = 30.0
+    open311_duplicate_window_h: float = 14 * 24.0
+
     def service_url(self, service: str) -> str:
         configured = {"ingest": self.ingest_url, "workflow": self.workflow_url, "archive": self.archive_url}[service]
         if configured:

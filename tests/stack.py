@@ -20,6 +20,8 @@ from tests.conftest import token, unique_bytes
 
 T = TypeVar("T")
 JWT_SECRET = "integration-test-secret-0123456789abcdef"
+# Open311 client apps of the test stack (tests/integration/test_open311.py): one reports, one exhausts its rate limit.
+OPEN311_KEYS = ("kiel-meldet-integration-0001", "drossel-app-integration-0002")
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +40,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "archive": {"EAKTE_ARCHIVE_RETENTION_OVERRIDE_S": "3600"},
         },
     )
+    running.base_env["ingest"]["EAKTE_OPEN311_API_KEYS"] = ",".join(OPEN311_KEYS)
     try:
         running.start_infra()
         running.start_services()

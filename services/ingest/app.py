@@ -2,7 +2,7 @@
 
 from fastapi import FastAPI
 
-from services.ingest import akten_routes, handlers, intake_routes, metrics, quarantine_routes, routes
+from services.ingest import akten_routes, handlers, intake_routes, metrics, open311_routes, quarantine_routes, routes
 from services.ingest.access import DocumentAccess
 from services.ingest.fileplan import load_file_plan
 from services.ingest.filing import FilingService
@@ -10,6 +10,7 @@ from services.ingest.hotfolder import HotFolder
 from services.ingest.ingesting import IngestService
 from services.ingest.intake import IntakeQueue
 from services.ingest.ocr import OcrWorker
+from services.ingest.open311 import open311_reports
 from services.ingest.quarantine import QuarantineService
 from services.ingest.tables import IngestBase
 from services.ingest.unit_of_work import IngestUnitOfWork
@@ -39,9 +40,9 @@ def create_app() -> FastAPI:
         background.append(HotFolder(settings.hotfolder, intake, settings.hotfolder_user, settings.hotfolder_poll_s).run)
     handlers.register(runtime.broker, uow_factory, store, settings.inbox_bucket)
     routers = [routes.router, akten_routes.router, intake_routes.router, quarantine_routes.router]
-    app = build_app(
-        runtime, routers, background, refusal_status=routes.REFUSAL_STATUS, readings=metrics.readings(uow_factory)
-    )
+    routers.append(open311_routes.router)  # citizens' defect reports (Open311): no token, an api_key per app
+    refusals = {**routes.REFUSAL_STATUS, **open311_routes.REFUSAL_STATUS}
+    app = build_app(runtime, routers, background, refusal_status=refusals, readings=metrics.readings(uow_factory))
     app.state.settings = settings
     app.state.store = store
     app.state.uow_factory = uow_factory
@@ -50,5 +51,6 @@ def create_app() -> FastAPI:
     # Need-to-know: approvers with a task on a document are the workflow's to know; asked with their own token.
     app.state.access = DocumentAccess(WorkflowTasks(settings.service_url("workflow")))
     app.state.intake = intake
+    app.state.open311 = open311_reports(settings, uow_factory, intake, file_plan, service.workflows)
     app.state.quarantine = QuarantineService(settings, store, service)
     return app

@@ -1,8 +1,10 @@
 """The ingest domain: a document's life as the post room sees it. Imports nothing of Kafka, MinIO or HTTP."""
 
-from collections.abc import Mapping, Sequence
+import hashlib
+import hmac
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
@@ -330,3 +332,152 @@ CHANNEL_NAMES = {
 def channel_name(source: str) -> str:
     """The German name of the channel a document came through (an unknown one is shown as it is)."""
     return CHANNEL_NAMES.get(source, source)
+
+
+# --- Open311 GeoReport v2: citizen defect reports (issue 15) -------------------------------------------------
+OPEN311_SOURCE = "open311"  # the `source` of a document made from a citizen's report
+OPEN311_SUBMITTER = "open311"  # who submitted it, as the documents and the workflow name it
+OPEN311_KEY_MIN_LENGTH = 16  # a client app's api_key: long enough not to be guessed
+
+
+@dataclass(frozen=True)
+class Open311ServiceType:
+    """A report type of `config/open311_services.yaml` and where its reports are filed."""
+
+    code: str
+    name: str
+    description: str
+    group: str
+    keywords: tuple[str, ...]
+    org_unit: str
+    agency: str  # `agency_responsible` of the public views, e.g. Tiefbauamt
+    file_plan_class: str
+    workflow: str
+
+
+@dataclass(frozen=True)
+class ReportPlace:
+    """Where the defect is: coordinates (WGS 84) and/or the address the citizen typed."""
+
+    lat: float | None
+    long: float | None
+    address: str
+
+    @property
+    def has_coordinates(self) -> bool:
+        return self.lat is not None and self.long is not None
+
+
+def report_place(lat: str, long: str, address: str) -> ReportPlace:
+    """The place of a report from its form fields; a report names coordinates or an address (or both)."""
+    address = " ".join(address.split())[:500]
+    if not lat and not long:
+        if not address:
+            raise Refused("missing_location", "a report needs `lat` and `long` or an `address_string`")
+        return ReportPlace(None, None, address)
+    try:
+        latitude, longitude = float(lat), float(long)
+    except ValueError as exc:
+        raise Refused("invalid_location", "`lat` and `long` must both be decimal degrees (WGS 84)") from exc
+    if not (-90.0 <= latitude <= 90.0 and -180.0 <= longitude <= 180.0):
+        raise Refused("invalid_location", "`lat` must lie within ±90 and `long` within ±180 degrees")
+    return ReportPlace(latitude, longitude, address)
+
+
+@dataclass(frozen=True)
+class EarlierReport:
+    """An earlier, first report of the same type within the duplicate window (never itself a duplicate)."""
+
+    request_id: str
+    place: ReportPlace
+    requested_at: datetime
+    closed: bool
+
+
+Distance = Callable[[tuple[float, float], tuple[float, float]], float]
+
+
+def same_place(a: ReportPlace, b: ReportPlace, radius_m: float, distance_m: Distance) -> bool:
+    """Within `radius_m` metres by coordinates; without coordinates on either side, the same typed address."""
+    if a.has_coordinates and b.has_coordinates:
+        return distance_m((a.lat or 0.0, a.long or 0.0), (b.lat or 0.0, b.long or 0.0)) <= radius_m
+    return bool(a.address) and a.address.casefold() == b.address.casefold()
+
+
+def first_report_here(
+    place: ReportPlace,
+    at: datetime,
+    earlier: Sequence[EarlierReport],
+    radius_m: float,
+    window: timedelta,
+    distance_m: Distance,
+) -> str | None:
+    """The still open first report of the same type at the same place within the window, else None: a new report
+    there is linked to it instead of being filed again. Once the first is closed, a new report is a new matter."""
+    candidates = [
+        e
+        for e in earlier
+        if not e.closed and at - window <= e.requested_at <= at and same_place(place, e.place, radius_m, distance_m)
+    ]
+    return min(candidates, key=lambda e: e.requested_at).request_id if candidates else None
+
+
+def api_client(key: str, configured: Sequence[str]) -> str | None:
+    """The client app a key belongs to (a short fingerprint, never the key), or None for a missing/unknown key.
+
+    Every configured key is compared in constant time, so the answer's timing does not reveal a prefix."""
+    found = False
+    for candidate in configured:
+        found |= hmac.compare_digest(key.encode(), candidate.encode())
+    return "app-" + hashlib.sha256(key.encode()).hexdigest()[:10] if key and found else None
+
+
+def parse_api_keys(text: str) -> tuple[str, ...]:
+    """`EAKTE_OPEN311_API_KEYS`: comma-separated; a key shorter than the minimum is refused at start-up."""
+    keys = tuple(k.strip() for k in text.split(",") if k.strip())
+    short = [k for k in keys if len(k) < OPEN311_KEY_MIN_LENGTH]
+    if short:
+        raise ValueError(
+            f"EAKTE_OPEN311_API_KEYS: {len(short)} key(s) shorter than {OPEN311_KEY_MIN_LENGTH} characters"
+        )
+    return keys
+
+
+class PublicStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+STATUS_NOTES = {
+    DocumentStatus.APPROVED: "Erledigt. Vielen Dank für Ihre Meldung.",
+    DocumentStatus.ARCHIVED: "Erledigt. Vielen Dank für Ihre Meldung.",
+    DocumentStatus.REJECTED: "Geprüft und abgeschlossen; es sind keine Maßnahmen vorgesehen.",
+}
+NOT_TAKEN_IN_NOTE = "Die Meldung konnte nicht angenommen werden."
+
+
+def public_status(intake_failed: bool, history: Sequence[DocumentStatus]) -> tuple[PublicStatus, str]:
+    """`open`/`closed` and the `status_notes` a citizen reads: notes only once the workflow ended (or intake failed).
+
+    Only the outcome is told: never a clerk's name or decision comment (they may hold personal data)."""
+    if intake_failed:
+        return PublicStatus.CLOSED, NOT_TAKEN_IN_NOTE
+    reached = furthest_status(list(history))
+    if reached in STATUS_NOTES:
+        return PublicStatus.CLOSED, STATUS_NOTES[reached]
+    return PublicStatus.OPEN, ""
+
+
+def duplicate_notice(first_request_id: str) -> str:
+    return f"Diese Stelle wurde bereits gemeldet (Meldung {first_request_id}); Ihre Meldung wurde ihr zugeordnet."
+
+
+def check_report_photo(kind: FileKind | Rejection, size: int, max_bytes: int) -> Rejection | None:
+    """A report's photo: a JPEG or PNG (by its bytes, never its name) of at most `max_bytes`."""
+    if size > max_bytes:
+        return Rejection(RejectionReason.TOO_LARGE, f"the photo has more than {max_bytes} bytes")
+    if isinstance(kind, Rejection):
+        return kind
+    if kind not in (FileKind.JPEG, FileKind.PNG):
+        return Rejection(RejectionReason.UNSUPPORTED_TYPE, f"{kind.value}; a photo must be a JPEG or PNG image")
+    return None

@@ -6,6 +6,7 @@ parser runs after authentication and never holds more than one chunk in memory.
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -46,10 +47,13 @@ class ReceivedForm:
 
 
 class _FormBuilder:
-    def __init__(self, spool_dir: Path, max_file_bytes: int, max_files: int) -> None:
+    def __init__(
+        self, spool_dir: Path, max_file_bytes: int, max_files: int, on_field: Callable[[str, str], None] | None = None
+    ) -> None:
         self.spool_dir = spool_dir
         self.max_file_bytes = max_file_bytes
         self.max_files = max_files
+        self.field_hook = on_field  # sees each text field as soon as it is read; may stop the upload (MalformedUpload)
         self.fields: dict[str, str] = {}
         self.files: list[ReceivedFile] = []
         self._header_field = b""
@@ -111,6 +115,8 @@ class _FormBuilder:
     def on_part_end(self) -> None:
         if self._file is None:
             self.fields[self._field_name] = self._field_data.decode("utf-8", errors="replace")
+            if self.field_hook is not None:
+                self.field_hook(self._field_name, self.fields[self._field_name])
         elif self._out is not None:
             self._out.close()
             self._out = None
@@ -120,11 +126,17 @@ class _FormBuilder:
             self._out.close()
 
 
-async def receive_form(request: Request, spool_dir: Path, max_file_bytes: int, max_files: int) -> ReceivedForm:
+async def receive_form(
+    request: Request,
+    spool_dir: Path,
+    max_file_bytes: int,
+    max_files: int,
+    on_field: Callable[[str, str], None] | None = None,
+) -> ReceivedForm:
     content_type, params = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data" or b"boundary" not in params:
         raise MalformedUpload("expected a multipart/form-data body")
-    builder = _FormBuilder(spool_dir, max_file_bytes, max_files)
+    builder = _FormBuilder(spool_dir, max_file_bytes, max_files, on_field)
     callbacks = {name: getattr(builder, name) for name in dir(builder) if name.startswith("on_")}
     parser = MultipartParser(params[b"boundary"], callbacks)  # type: ignore[arg-type]
     try:

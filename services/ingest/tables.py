@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.db import UtcDateTime
@@ -144,3 +144,23 @@ class OcrJobRow(IngestBase):
     claimed_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
     # The trace of the upload that queued the scan (shared.tracing): OCR and the released event continue it.
     traceparent: Mapped[str | None] = mapped_column(String(55), nullable=True)
+
+
+class Open311RequestRow(IngestBase):
+    """A citizen's Open311 report: its place and type, and the document it became (or the first it duplicates).
+
+    Neither the description nor contact details are kept here: they are in the report's PDF in the Akte only."""
+
+    __tablename__ = "open311_requests"
+
+    request_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    service_code: Mapped[str] = mapped_column(String(50), index=True)
+    lat: Mapped[float | None] = mapped_column(Float, nullable=True)
+    long: Mapped[float | None] = mapped_column(Float, nullable=True)
+    address: Mapped[str] = mapped_column(String(500), default="")
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    client: Mapped[str] = mapped_column(String(40))  # the client app's key fingerprint (never the key)
+    # The intake item id, which is the id of the document it becomes; NULL for a duplicate.
+    document_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    duplicate_of: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
+    has_photo: Mapped[bool] = mapped_column(Boolean, default=False)

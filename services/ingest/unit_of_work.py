@@ -2,6 +2,7 @@
 
 from sqlalchemy.orm import Session
 
+from services.ingest.open311_repository import Open311Repository
 from services.ingest.repositories import (
     DocumentRepository,
     FilingRepository,
@@ -18,6 +19,7 @@ class IngestUnitOfWork(SqlUnitOfWork):
     quarantine: QuarantineRepository
     ocr_jobs: OcrJobRepository
     intake_items: IntakeItemRepository
+    open311: Open311Repository
 
     def _open_repositories(self, session: Session) -> None:
         self.documents = DocumentRepository(session)
@@ -25,3 +27,4 @@ class IngestUnitOfWork(SqlUnitOfWork):
         self.quarantine = QuarantineRepository(session)
         self.ocr_jobs = OcrJobRepository(session)
         self.intake_items = IntakeItemRepository(session)
+        self.open311 = Open311Repository(session)

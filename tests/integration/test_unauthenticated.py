@@ -27,6 +27,14 @@ from tests.stack import JWT_SECRET
 
 SERVICES = ("ingest", "workflow", "archive")
 OPEN = {("GET", "/health"), ("GET", "/openapi.json"), ("GET", "/docs")}
+# Citizens' defect reports (Open311 GeoReport v2, ingest): open without a token; a report needs a client app's
+# api_key instead (403 without: tests/integration/test_open311.py); the public views show no personal data.
+OPEN311 = {
+    ("GET", "/open311/v2/services.json"),
+    ("POST", "/open311/v2/requests.json"),
+    ("GET", "/open311/v2/requests.json"),
+    ("GET", "/open311/v2/requests/{request_id}.json"),
+}
 # Mounted only with EAKTE_CLOCK=controllable (test stacks); when mounted, they are in the table like any route.
 ONLY_IN_TEST_STACKS = "/api/v1/_test/"
 
@@ -72,6 +80,7 @@ def _table(stack: Stack) -> list[tuple[str, str, str]]:
         for route in _router_routes(service):
             if not route.include_in_schema:
                 rows |= {(service, method, route.path) for method in route.methods}
+    rows -= {("ingest", method, path) for method, path in OPEN311}
     return sorted(rows - {(service, method, path) for service in SERVICES for method, path in OPEN})
 
 
@@ -88,6 +97,20 @@ def test_every_route_refuses_every_caller_without_a_valid_identity(stack: Stack)
                     wrong.append(f"{service} {method} {path} [{case}]: {answer.status_code} {answer.text[:120]}")
     print(f"authentication table: {len(table)} routes x {len(CASES)} cases = {len(table) * len(CASES)} requests")
     assert not wrong, f"{len(wrong)} of {len(table) * len(CASES)} answers were not 401:\n" + "\n".join(wrong)
+
+
+def test_the_open311_routes_are_the_only_other_open_ones_and_a_report_still_needs_a_key(stack: Stack) -> None:
+    open_ones = {(m, p) for m, p in _described_routes(stack, "ingest") if p.startswith("/open311/")}
+    assert open_ones == OPEN311
+    with httpx.Client(timeout=30) as http:
+        for case, headers in CASES.items():
+            answer = http.post(f"{stack.url('ingest')}/open311/v2/requests.json", headers=headers)
+            assert answer.status_code == 403 and answer.json()["error"] == "invalid_api_key", case
+
+
+def _described_routes(stack: Stack, service: str) -> set[tuple[str, str]]:
+    document = httpx.get(f"{stack.url(service)}/openapi.json", timeout=10).json()
+    return {(m.upper(), p) for p, operations in document["paths"].items() for m in operations if m != "parameters"}
 
 
 def test_every_route_the_services_declare_is_in_their_openapi_document(stack: Stack) -> None:
