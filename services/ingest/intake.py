@@ -100,18 +100,29 @@ class IntakeQueue:
         self._add(rows)
         return batch_id
 
-    def add(self, item_id: str, source: str, path: Path, upload: Upload, refused: str = "") -> None:
-        """Register one file; `refused` names why it cannot be taken in at all (it is recorded as failed)."""
+    def add(
+        self,
+        item_id: str,
+        source: str,
+        path: Path,
+        upload: Upload,
+        refused: str = "",
+        along: Callable[[IngestUnitOfWork], None] | None = None,
+    ) -> None:
+        """Register one file; `refused` names why it cannot be taken in at all (it is recorded as failed). `along`
+        writes a channel's own record in the same transaction, so that neither exists without the other."""
         row = _row(item_id, source, None, upload.filename, path, upload, self.owner)
         if refused:
             row.state, row.reason, row.finished_at = IntakeState.FAILED.value, refused, utcnow()
-        self._add([row])
+        self._add([row], along)
         if refused:
             self._finish(_item(row))
 
-    def _add(self, rows: list[IntakeItemRow]) -> None:
+    def _add(self, rows: list[IntakeItemRow], along: Callable[[IngestUnitOfWork], None] | None = None) -> None:
         with self._uow() as uow:
             uow.intake_items.add_all(rows)
+            if along is not None:
+                along(uow)
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
 

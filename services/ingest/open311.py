@@ -195,10 +195,11 @@ class Open311Reports:
                 duplicate_of=first,
                 has_photo=photo is not None,
             )
-            if first is None:
-                row.document_id = self._queue_record(service, report, record, request_id, at)
-            with self._uow() as uow:
-                uow.open311.add(row)
+            if first is None:  # the report's row and its intake item in one transaction
+                self._queue_record(service, report, record, row, at)
+            else:
+                with self._uow() as uow:
+                    uow.open311.add(row)
         return Submitted(request_id, first, duplicate_notice(first) if first else "")
 
     def _first_report_here(self, service: Open311ServiceType, place: ReportPlace, at: datetime) -> str | None:
@@ -214,10 +215,11 @@ class Open311Reports:
         return first_report_here(place, at, earlier, radius, window, _distance_m)
 
     def _queue_record(
-        self, service: Open311ServiceType, report: Report, record: bytes, request_id: str, at: datetime
-    ) -> str:
-        """Hand the report's PDF record to the intake queue; returns the id its document will have."""
-        item_id = str(uuid.uuid4())
+        self, service: Open311ServiceType, report: Report, record: bytes, row: Open311RequestRow, at: datetime
+    ) -> None:
+        """Hand the report's PDF record to the intake queue, recording the report with the id its document gets."""
+        item_id, request_id = str(uuid.uuid4()), row.request_id
+        row.document_id = item_id
         path = self._spool / item_id
         path.write_bytes(record)
         local = at.astimezone(self._zone)
@@ -233,8 +235,7 @@ class Open311Reports:
             source=OPEN311_SOURCE,
             org_unit=service.org_unit,
         )
-        self._intake.add(item_id, OPEN311_SOURCE, path, upload)
-        return item_id
+        self._intake.add(item_id, OPEN311_SOURCE, path, upload, along=lambda uow: uow.open311.add(row))
 
     def _render(
         self, service: Open311ServiceType, report: Report, photo: bytes | None, request_id: str, at: datetime

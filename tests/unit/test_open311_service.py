@@ -38,11 +38,23 @@ RATHAUS = {"lat": "54.323300", "long": "10.122800"}
 class RecordingIntake:
     """Stands in for the intake queue: keeps what it was given (the PDF's bytes, the upload)."""
 
+    uow: Callable[[], IngestUnitOfWork]
     added: list[tuple[str, str, bytes, Upload]] = field(default_factory=list)
     finishers: dict[str, Callable[[IntakeItem], None]] = field(default_factory=dict)
 
-    def add(self, item_id: str, source: str, path: Path, upload: Upload, refused: str = "") -> None:
+    def add(
+        self,
+        item_id: str,
+        source: str,
+        path: Path,
+        upload: Upload,
+        refused: str = "",
+        along: Callable[[IngestUnitOfWork], None] | None = None,
+    ) -> None:
         self.added.append((item_id, source, path.read_bytes(), upload))
+        if along is not None:  # the channel's own row, in the queue's transaction
+            with self.uow() as uow:
+                along(uow)
 
     def on_finished(self, source: str, finisher: Callable[[IntakeItem], None]) -> None:
         self.finishers[source] = finisher
@@ -93,7 +105,7 @@ def channel(tmp_path: Path) -> Iterator[Channel]:
     engine = make_engine(f"sqlite:///{tmp_path / 'ingest.db'}")
     IngestBase.metadata.create_all(engine)
     sessions = sessionmaker(engine, expire_on_commit=False)
-    intake = RecordingIntake()
+    intake = RecordingIntake(lambda: IngestUnitOfWork(sessions))
     plan = load_file_plan(CONFIG_DIR / "aktenplan.yaml")
     services = load_services(settings.open311_services, plan, workflow_names(WORKFLOWS_DIR))
     reports = Open311Reports(
