@@ -6,6 +6,7 @@ from services.ingest.repositories import (
     DocumentRepository,
     FilingRepository,
     IntakeItemRepository,
+    MailMessageRepository,
     OcrJobRepository,
     QuarantineRepository,
 )
@@ -18,6 +19,7 @@ class IngestUnitOfWork(SqlUnitOfWork):
     quarantine: QuarantineRepository
     ocr_jobs: OcrJobRepository
     intake_items: IntakeItemRepository
+    mail_messages: MailMessageRepository
 
     def _open_repositories(self, session: Session) -> None:
         self.documents = DocumentRepository(session)
@@ -25,3 +27,4 @@ class IngestUnitOfWork(SqlUnitOfWork):
         self.quarantine = QuarantineRepository(session)
         self.ocr_jobs = OcrJobRepository(session)
         self.intake_items = IntakeItemRepository(session)
+        self.mail_messages = MailMessageRepository(session)
