@@ -141,6 +141,16 @@ class Settings(BaseSettings):
     portal_oidc_roles_claim: str = "roles"  # dotted path into the ID token / userinfo, e.g. realm_access.roles
     portal_oidc_user_claim: str = "preferred_username"
 
+    # Poststelle mailbox (ingest): `imaps://mail.example.org:993/INBOX` (`imap://` without TLS only to a loopback
+    # host); empty: no mailbox. Processed messages move to `mail_done_folder`, never deleted.
+    mail_imap_url: str = ""
+    mail_user: str = ""
+    mail_password: str = ""
+    mail_poll_s: float = 60.0
+    mail_done_folder: str = "Erledigt"
+    mail_routing: Path = CONFIG_DIR / "mail_routing.yaml"
+    mail_submitted_by: str = "poststelle"  # who the mailbox's documents are submitted by (their clerk's view)
+
     def service_url(self, service: str) -> str:
         configured = {"ingest": self.ingest_url, "workflow": self.workflow_url, "archive": self.archive_url}[service]
         if configured:

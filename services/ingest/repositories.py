@@ -294,7 +294,9 @@ class MailMessageRepository:
     def find(self, folder: str, uidvalidity: int, uid: int, message_key: str) -> MailMessageRow | None:
         """The message taken before: at the same place in the mailbox, or the same message anywhere."""
         same_place = (
-            (MailMessageRow.folder == folder) & (MailMessageRow.uidvalidity == uidvalidity) & (MailMessageRow.uid == uid)
+            (MailMessageRow.folder == folder)
+            & (MailMessageRow.uidvalidity == uidvalidity)
+            & (MailMessageRow.uid == uid)
         )
         query = select(MailMessageRow).where(or_(same_place, MailMessageRow.message_key == message_key)).limit(1)
         return self._session.scalars(query).first()
