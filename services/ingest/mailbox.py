@@ -32,7 +32,7 @@ from services.ingest.domain import (
     message_title,
     read_message,
 )
-from services.ingest.filing import FilingService
+from services.ingest.filing import FilingRefused, FilingService
 from services.ingest.intake import IntakeItem, IntakeQueue
 from services.ingest.tables import MailMessageRow
 from services.ingest.unit_of_work import IngestUnitOfWork
@@ -96,7 +96,10 @@ class MailIntake:
     def check_routing(self, workflows: frozenset[str]) -> None:
         """Refuse a routing that names a class, Akte or workflow that does not exist (at start-up)."""
         for route in self._routing.targets():
-            self._filing.check_request(self._uow(), route.aktenzeichen, route.file_plan_class, open_missing=True)
+            try:
+                self._filing.check_request(self._uow(), route.aktenzeichen, route.file_plan_class, open_missing=True)
+            except FilingRefused as exc:
+                raise SystemExit(f"mail routing cannot be used: {exc.message}") from exc
             if route.workflow not in workflows:
                 raise SystemExit(f"mail routing names the unknown workflow {route.workflow!r}")
 
