@@ -128,6 +128,7 @@ def test_an_email_with_a_hostile_attachment_files_the_rest_and_lands_in_the_done
     # The message and the good attachment are filed, together in one new Vorgang of the routed class.
     filed = wait_for(lambda: len(found := _documents(api, tag)) == 2 and found, timeout_s=60)
     by_name = {d["filename"]: d for d in filed}
+    assert {d["source"] for d in filed} == {"email"}  # the portal shows it as the channel „E-Mail“
     assert good in by_name
     eml = next(d for name, d in by_name.items() if name.endswith(".eml"))
     details = [api.document(d["document_id"], CLERK) for d in filed]
