@@ -3,13 +3,14 @@
 import email
 import email.policy
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from email.message import EmailMessage
 from email.utils import getaddresses
 from enum import StrEnum
 from html.parser import HTMLParser
+from typing import TypeVar
 from uuid import UUID
 
 from shared.errors import Refused
@@ -355,6 +356,7 @@ def channel_name(source: str) -> str:
 # Each message becomes one Vorgang: the message itself (`.eml`) is its original of record, with a PDF rendering of
 # headers and body as rendition; each attachment is a document of the same Vorgang, through the same checks.
 EMAIL_SOURCE = "email"
+T = TypeVar("T")
 MESSAGE_SUFFIX = ".eml"
 MAX_SUBJECT_CHARS = 1000  # what routing patterns are matched against (a subject can be any length)
 MAX_BODY_CHARS = 200_000  # what the rendering shows of the text; the .eml keeps it all
@@ -474,9 +476,17 @@ def read_message(raw: bytes) -> MailMessage:
         cc=_header(message, "Cc"),
         date=_header(message, "Date"),
         recipients=tuple(a for a in recipients if "@" in a),
-        body=_body_text(message),
-        attachments=tuple(_attachments(message)),
+        body=_readable(_body_text, message, ""),
+        attachments=tuple(_readable(_attachments, message, [])),
     )
+
+
+def _readable(part_of: Callable[[EmailMessage], T], message: EmailMessage, otherwise: T) -> T:
+    """A part of a message the parser chokes on (hostile nesting, broken encodings) is left out, never fatal."""
+    try:
+        return part_of(message)
+    except Exception:  # the stdlib parser raises many types on malformed input
+        return otherwise
 
 
 _RECIPIENT_FIELDS = ("To", "Cc", "Delivered-To", "X-Original-To")

@@ -105,14 +105,23 @@ class MailPoller:
             _ok(imap.select(_quoted(self.location.folder)), "SELECT")
             uidvalidity = self._uidvalidity(imap)
             uids = _ok(imap.uid("SEARCH", "ALL"), "SEARCH")[0].split()[:BATCH]
-            for uid in uids:
-                raw = self._fetch(imap, uid)
-                if raw is None:  # expunged by someone else meanwhile
-                    continue
-                mail_id = self.intake.take(FetchedMessage(self.location.folder, uidvalidity, int(uid), raw))
-                self._move(imap, uid)
-                self.intake.moved(mail_id)
-            return len(uids)
+            return sum(self._take(imap, uidvalidity, uid) for uid in uids)
+
+    def _take(self, imap: imaplib.IMAP4, uidvalidity: int, uid: bytes) -> bool:
+        """File one message and move it; one that fails stays in the folder (retried) and never stops the others."""
+        try:
+            raw = self._fetch(imap, uid)
+            if raw is None:  # expunged by someone else meanwhile
+                return False
+            mail_id = self.intake.take(FetchedMessage(self.location.folder, uidvalidity, int(uid), raw))
+            self._move(imap, uid)
+        except (imaplib.IMAP4.abort, OSError):
+            raise  # the connection is gone: the next poll starts afresh
+        except Exception as exc:
+            log.error("mailbox: message with UID %s not taken (%s); it stays in the folder", uid.decode(), exc)
+            return False
+        self.intake.moved(mail_id)
+        return True
 
     def _ensure_done_folder(self, imap: imaplib.IMAP4) -> None:
         status, _ = imap.create(_quoted(self.done_folder))  # NO when it exists already

@@ -124,6 +124,15 @@ class MailIntake:
 
     def _receive(self, fetched: FetchedMessage, message: MailMessage, key: str, sha256: str) -> str:
         mail_id = str(uuid.uuid4())
+        try:
+            self._record(mail_id, fetched, message, key, sha256)
+        except BaseException:
+            shutil.rmtree(self.spool / mail_id, ignore_errors=True)  # no row: the message is taken again later
+            raise
+        return mail_id
+
+    def _record(self, mail_id: str, fetched: FetchedMessage, message: MailMessage, key: str, sha256: str) -> None:
+        """Spool the message's parts, find or open its Akte, open its Vorgang and record it (one transaction)."""
         route = self._routing.route(message.recipients, message.subject)
         parts = self._spool(mail_id, fetched.raw, message, route)
         akte = self._filing.find_or_open(
@@ -147,7 +156,6 @@ class MailIntake:
                     received_at=utcnow(),
                 )
             )
-        return mail_id
 
     def _spool(self, mail_id: str, raw: bytes, message: MailMessage, route: MailRoute) -> int:
         """Write the message and its attachments to the spool with the manifest; returns how many parts."""
@@ -218,5 +226,6 @@ class MailIntake:
 
 def _stem(title: str) -> str:
     """A file name for the message from its title (a label only: no path parts, not too long)."""
-    cleaned = "".join(ch if ch.isalnum() or ch in " -_.,()" else "_" for ch in title).strip(" ._")
+    cleaned = "".join(ch if ch.isalnum() or ch in " -_.,()" else "_" for ch in title.replace(": ", " - "))
+    cleaned = cleaned.strip(" ._")
     return (cleaned or "E-Mail")[:120]

@@ -253,7 +253,7 @@ def test_a_message_becomes_one_vorgang_with_the_eml_first_and_each_attachment(ma
     assert row.state == MailState.QUEUED and row.parts == 2 and row.aktenzeichen.startswith("32.20-")
     assert [v.title for v in uow.filing.vorgaenge.values()] == ["E-Mail: Anmeldung Bäckerei"]
     uploads = [queue.items[part_item_id(mail_id, n)][1] for n in range(2)]
-    assert [u.filename for u in uploads] == ["E-Mail_ Anmeldung Bäckerei.eml", "Anmeldung.pdf"]
+    assert [u.filename for u in uploads] == ["E-Mail - Anmeldung Bäckerei.eml", "Anmeldung.pdf"]
     assert {(u.vorgang_id, u.aktenzeichen, u.source) for u in uploads} == {(row.vorgang_id, row.aktenzeichen, "email")}
     assert [u.document_type for u in uploads] == ["E-Mail", "E-Mail-Anhang"]
 
@@ -308,3 +308,47 @@ def test_a_routing_naming_a_missing_class_stops_start_up(tmp_path: Path) -> None
     )  # type: ignore[arg-type]
     with pytest.raises(SystemExit, match="nope"):
         good.check_routing(frozenset({"default"}))
+
+
+def test_a_message_that_cannot_be_recorded_leaves_no_spool_and_is_taken_again(mail: tuple) -> None:
+    intake, uow, queue = mail
+    broken = uow.mail_messages.add
+    uow.mail_messages.add = lambda row: (_ for _ in ()).throw(RuntimeError("database away"))
+    with pytest.raises(RuntimeError):
+        intake.take(FetchedMessage("INBOX", 7, 1, _with_attachment()))
+    assert list(intake.spool.iterdir()) == [] and queue.items == {}
+    uow.mail_messages.add = broken
+    mail_id = intake.take(FetchedMessage("INBOX", 7, 1, _with_attachment()))
+    assert uow.mail_messages.get(mail_id).state == MailState.QUEUED and len(queue.items) == 2
+
+
+class FakeImap:
+    """The commands MailPoller sends for one message: FETCH, then MOVE."""
+
+    capabilities = ("IMAP4REV1", "MOVE")
+
+    def __init__(self, messages: dict[bytes, bytes]) -> None:
+        self.messages = messages
+        self.moved: list[str] = []
+
+    def uid(self, command: str, *args: str) -> tuple[str, list]:
+        if command == "FETCH":
+            raw = self.messages[args[0].encode()]
+            return "OK", [(b"1 (UID 1 BODY[] {%d}" % len(raw), raw), b")"]
+        if command == "MOVE":
+            self.moved.append(args[0])
+            return "OK", [b""]
+        raise AssertionError(command)
+
+
+def test_one_message_that_fails_stays_in_the_folder_and_does_not_stop_the_others(mail: tuple) -> None:
+    from services.ingest.mail_poller import MailPoller
+
+    intake, uow, _queue = mail
+    poller = MailPoller(Settings(mail_imap_url="imap://127.0.0.1:1143/INBOX"), intake)
+    imap = FakeImap({b"1": b"poison", b"2": _with_attachment()})
+    original_take = intake.take
+    intake.take = lambda fetched: original_take(fetched) if fetched.uid != 1 else (_ for _ in ()).throw(KeyError("x"))
+    assert [poller._take(imap, 7, uid) for uid in (b"1", b"2")] == [False, True]  # type: ignore[arg-type]
+    assert imap.moved == ["2"]
+    assert [r.state for r in uow.mail_messages.rows.values()] == [MailState.MOVED]
