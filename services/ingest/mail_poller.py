@@ -118,7 +118,10 @@ class MailPoller:
         except (imaplib.IMAP4.abort, OSError):
             raise  # the connection is gone: the next poll starts afresh
         except Exception as exc:
-            log.error("mailbox: message with UID %s not taken (%s); it stays in the folder", uid.decode(), exc)
+            # The type only: an error's text may quote the message (sender, subject), which logs never carry.
+            log.error(
+                "mailbox: message UID %s not taken (%s); it stays in the folder", uid.decode(), type(exc).__name__
+            )
             return False
         self.intake.moved(mail_id)
         return True
