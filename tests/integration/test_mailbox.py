@@ -183,6 +183,13 @@ def test_an_encrypted_pdf_attachment_is_quarantined_and_a_message_without_attach
     held = wait_for(lambda: _quarantined(api, f"geschuetzt-{tag}.pdf"), timeout_s=30)
     assert held[0]["reason"] == "encrypted"
 
+    # Approved, the message is archived with its channel (the archive search shows it) and its .eml original.
+    eml_id = filed[0]["document_id"]
+    task = api.task_for(eml_id)
+    assert api.decide(task["task_id"], "approve").status_code == 200
+    archived = wait_for(lambda: (r := api.archived(eml_id)).status_code == 200 and r.json(), timeout_s=60)
+    assert (archived["source"], archived["content_type"]) == ("email", "message/rfc822")
+
 
 def _encrypted_pdf() -> bytes:
     from pypdf import PdfWriter

@@ -99,3 +99,24 @@ def test_every_channel_has_a_german_name_and_an_unknown_one_shows_as_it_is() -> 
     }
     assert set(CHANNEL_NAMES) >= {"upload", "batch", "hotfolder", "import", "fitconnect", "open311", "email"}
     assert channel_name("fax") == "fax"
+
+
+def test_archive_search_results_name_the_channel_and_older_packages_show_none(services: FakeServices) -> None:
+    hit = {
+        "document_id": "a1",
+        "aktenzeichen": "32.20-2026/0001",
+        "title": "E-Mail: Anmeldung",
+        "filename": "anmeldung.eml",
+        "document_type": "E-Mail",
+        "received_at": AT,
+        "retain_until": "2036-12-31T00:00:00+00:00",
+    }
+    items = [{**hit, "source": "email"}, {**hit, "document_id": "a2", "title": "Alt"}]  # a2: archived before
+    services.answers[("GET", "/api/v1/archive/search")] = (200, {"total": 2, "limit": 20, "offset": 0, "items": items})
+    client = make_client(services)
+    sign_in(client, "rita", "records_officer")
+    page = client.get("/archiv", params={"suchen": "1"})
+    assert page.status_code == 200
+    rows = [_text(row) for row in re.findall(r"<tr>(.*?)</tr>", page.text, re.S)[1:]]
+    assert [row.split(" E-Mail ", 1)[1].split(" ")[0] for row in rows] == ["E-Mail", "—"]
+    assert "Eingangskanal" in _text(page.text)
