@@ -7,6 +7,7 @@ import time
 from devstack.asyncapi_spec import asyncapi_schema
 from devstack.browser_tools import ensure_chromium
 from devstack.compose import compose_binary
+from devstack.dovecot import dovecot_binary
 from devstack.fonts import ensure_record_font
 from devstack.kafka import kafka_libs
 from devstack.keycloak import java21_home, keycloak_home
@@ -24,6 +25,7 @@ def main() -> int:
     parser.add_argument("--compose", action="store_true", help="also build the compose client (compose file test)")
     parser.add_argument("--keycloak", action="store_true", help="also fetch Keycloak (the OIDC tests fetch it too)")
     parser.add_argument("--asyncapi", action="store_true", help="also fetch the AsyncAPI schema (document test)")
+    parser.add_argument("--mail", action="store_true", help="also make sure Dovecot exists (mailbox tests)")
     args = parser.parse_args()
     started = time.monotonic()
     try:
@@ -42,6 +44,8 @@ def main() -> int:
             print(f"[eakte] AsyncAPI 3.0.0 schema: {asyncapi_schema()}", flush=True)
         if args.keycloak:
             print(f"[eakte] Keycloak: {keycloak_home()} with Java {java21_home()}", flush=True)
+        if args.mail:
+            print(f"[eakte] Dovecot IMAP server: {dovecot_binary()}", flush=True)
     except SetupError as exc:
         print(f"[eakte] set-up failed: {exc}", file=sys.stderr, flush=True)
         return 1

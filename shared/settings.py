@@ -151,6 +151,15 @@ class Settings(BaseSettings):
     open311_max_photo_bytes: int = 10 * 1024 * 1024
     open311_duplicate_radius_m: float = 30.0
     open311_duplicate_window_h: float = 14 * 24.0
+    # Poststelle mailbox (ingest): `imaps://mail.example.org:993/INBOX` (`imap://` without TLS only to a loopback
+    # host); empty: no mailbox. Processed messages move to `mail_done_folder`, never deleted.
+    mail_imap_url: str = ""
+    mail_user: str = ""
+    mail_password: str = ""
+    mail_poll_s: float = 60.0
+    mail_done_folder: str = "Erledigt"
+    mail_routing: Path = CONFIG_DIR / "mail_routing.yaml"
+    mail_submitted_by: str = "poststelle"  # who the mailbox's documents are submitted by (their clerk's view)
 
     def service_url(self, service: str) -> str:
         configured = {"ingest": self.ingest_url, "workflow": self.workflow_url, "archive": self.archive_url}[service]

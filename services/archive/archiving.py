@@ -226,6 +226,7 @@ def _archived_row(
         retain_until=retain,
         org_unit=meta.org_unit or None,
         confidential=meta.confidential,
+        source=meta.source or None,
         files=[
             PackageFileRow(
                 document_id=str(event.document_id),

@@ -50,6 +50,8 @@ class ArchivedDocumentRow(ArchiveBase):
     # Need-to-know (from the event's metadata): the owning org unit and whether its class is confidential.
     org_unit: Mapped[str | None] = mapped_column(String(50))
     confidential: Mapped[bool | None] = mapped_column(Boolean)
+    # The channel it came through (the event's `metadata.source`: upload, hotfolder, email, ...); NULL in older rows.
+    source: Mapped[str | None] = mapped_column(String(20))
     files: Mapped[list["PackageFileRow"]] = relationship(lazy="selectin", order_by="PackageFileRow.path")
 
 

@@ -35,6 +35,7 @@ class ArchivedView:
     last_verified_at: datetime | None
     last_verify_result: str | None
     last_verify_problems: list[str] | None
+    source: str = ""  # the channel it came through (empty: archived before it was recorded)
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,7 @@ def archived_view(row: ArchivedDocumentRow) -> ArchivedView:
         last_verified_at=row.last_verified_at,
         last_verify_result=row.last_verify_result,
         last_verify_problems=row.last_verify_problems,
+        source=row.source or "",
     )
 
 

@@ -1,5 +1,7 @@
 """The composition root of the ingest service: builds every part once and wires them together."""
 
+from collections.abc import Callable
+
 from fastapi import FastAPI
 
 from services.ingest import akten_routes, handlers, intake_routes, metrics, open311_routes, quarantine_routes, routes
@@ -9,6 +11,8 @@ from services.ingest.filing import FilingService
 from services.ingest.hotfolder import HotFolder
 from services.ingest.ingesting import IngestService
 from services.ingest.intake import IntakeQueue
+from services.ingest.mail_poller import MailPoller
+from services.ingest.mailbox import MailIntake, load_mail_routing
 from services.ingest.ocr import OcrWorker
 from services.ingest.open311 import open311_reports
 from services.ingest.quarantine import QuarantineService
@@ -16,7 +20,7 @@ from services.ingest.tables import IngestBase
 from services.ingest.unit_of_work import IngestUnitOfWork
 from services.ingest.workflow_tasks import WorkflowTasks
 from shared.service_app import build_app, build_runtime
-from shared.settings import get_settings
+from shared.settings import Settings, get_settings
 from shared.storage import ObjectStore, ensure_buckets
 from shared.workflow_catalog import definitions_dir, workflow_names
 
@@ -38,6 +42,8 @@ def create_app() -> FastAPI:
     background = [intake.run, OcrWorker(settings, uow_factory, store).run]
     if settings.hotfolder:
         background.append(HotFolder(settings.hotfolder, intake, settings.hotfolder_user, settings.hotfolder_poll_s).run)
+    if settings.mail_imap_url and settings.replica_index <= 1:
+        background.append(_mail_poller(settings, uow_factory, intake, filing, service.workflows).run)
     handlers.register(runtime.broker, uow_factory, store, settings.inbox_bucket)
     routers = [routes.router, akten_routes.router, intake_routes.router, quarantine_routes.router]
     routers.append(open311_routes.router)  # citizens' defect reports (Open311): no token, an api_key per app
@@ -54,3 +60,16 @@ def create_app() -> FastAPI:
     app.state.open311 = open311_reports(settings, uow_factory, intake, file_plan, service.workflows)
     app.state.quarantine = QuarantineService(settings, store, service)
     return app
+
+
+def _mail_poller(
+    settings: Settings,
+    uow_factory: Callable[[], IngestUnitOfWork],
+    intake: IntakeQueue,
+    filing: FilingService,
+    workflows: frozenset[str],
+) -> MailPoller:
+    """The Poststelle mailbox (EAKTE_MAIL_IMAP_URL); a routing naming what does not exist stops start-up."""
+    mail = MailIntake(settings, uow_factory, intake, filing, load_mail_routing(settings.mail_routing))
+    mail.check_routing(workflows)
+    return MailPoller(settings, mail)

@@ -1,11 +1,18 @@
 """The ingest domain: a document's life as the post room sees it. Imports nothing of Kafka, MinIO or HTTP."""
 
+import email
+import email.policy
 import hashlib
 import hmac
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import getaddresses
 from enum import StrEnum
+from html.parser import HTMLParser
+from typing import TypeVar
 from uuid import UUID
 
 from shared.errors import Refused
@@ -109,14 +116,22 @@ class FileKind(StrEnum):
     PNG = "image/png"
     JPEG = "image/jpeg"
     TIFF = "image/tiff"
+    # An e-mail of the Poststelle mailbox (source `email`): the original of record, with a PDF rendition.
+    MESSAGE = "message/rfc822"
 
     @property
     def extension(self) -> str:
-        return {"application/pdf": "pdf", "image/png": "png", "image/jpeg": "jpg", "image/tiff": "tif"}[self.value]
+        return {
+            "application/pdf": "pdf",
+            "image/png": "png",
+            "image/jpeg": "jpg",
+            "image/tiff": "tif",
+            "message/rfc822": "eml",
+        }[self.value]
 
     @property
     def is_image(self) -> bool:
-        return self is not FileKind.PDF
+        return self in (FileKind.PNG, FileKind.JPEG, FileKind.TIFF)
 
 
 SIGNATURES: tuple[tuple[bytes, FileKind], ...] = (
@@ -136,10 +151,15 @@ OTHER_SIGNATURES: tuple[tuple[bytes, str], ...] = (
 )
 
 
-def sniff(head: bytes) -> FileKind | Rejection:
-    """Judge a file by its first bytes, never by its name or the client's content type."""
+def sniff(head: bytes, message_expected: bool = False) -> FileKind | Rejection:
+    """Judge a file by its first bytes, never by its name or the client's content type.
+
+    `message_expected`: the mailbox hands in an e-mail (`is_mail_message`); its bytes must look like one too.
+    """
     if not head:
         return Rejection(RejectionReason.EMPTY, "file has no bytes")
+    if message_expected and looks_like_message(head):
+        return FileKind.MESSAGE
     for signature, kind in SIGNATURES:
         if head.startswith(signature):
             return kind
@@ -481,3 +501,276 @@ def check_report_photo(kind: FileKind | Rejection, size: int, max_bytes: int) ->
     if kind not in (FileKind.JPEG, FileKind.PNG):
         return Rejection(RejectionReason.UNSUPPORTED_TYPE, f"{kind.value}; a photo must be a JPEG or PNG image")
     return None
+
+
+# --- the Poststelle mailbox (source `email`) ---------------------------------------------------------------------
+# Each message becomes one Vorgang: the message itself (`.eml`) is its original of record, with a PDF rendering of
+# headers and body as rendition; each attachment is a document of the same Vorgang, through the same checks.
+EMAIL_SOURCE = "email"
+T = TypeVar("T")
+MESSAGE_SUFFIX = ".eml"
+MAX_SUBJECT_CHARS = 1000  # what routing patterns are matched against (a subject can be any length)
+MAX_BODY_CHARS = 200_000  # what the rendering shows of the text; the .eml keeps it all
+DEFAULT_MAIL_AKTE_TITLE = "Posteingang E-Mail"
+_HEADER_LINE = re.compile(rb"[!-9;-~]{1,76}:")
+
+
+def looks_like_message(head: bytes) -> bool:
+    """Whether the bytes start like an Internet message: a header field (`Name: value`) and no binary content."""
+    return bool(_HEADER_LINE.match(head.lstrip(b"\r\n"))) and b"\x00" not in head
+
+
+def is_mail_message(source: str, filename: str) -> bool:
+    """A file the mailbox hands in as an e-mail (its bytes must still look like one, see `sniff`)."""
+    return source == EMAIL_SOURCE and filename.lower().endswith(MESSAGE_SUFFIX)
+
+
+@dataclass(frozen=True)
+class MailRoute:
+    """Where a message is filed: an existing Akte (`aktenzeichen`, opened with it if missing) or the Akte of that
+    title in a file plan class (opened once); which messages: `recipient` among its recipients and/or `subject`
+    (a regular expression, case-insensitive) found in its subject. The default route names no condition."""
+
+    file_plan_class: str = ""
+    aktenzeichen: str = ""
+    akte_title: str = DEFAULT_MAIL_AKTE_TITLE
+    workflow: str = "default"
+    recipient: str = ""
+    subject: str = ""
+
+    def matches(self, recipients: frozenset[str], subject: str) -> bool:
+        if self.recipient and self.recipient.lower() not in recipients:
+            return False
+        return not self.subject or re.search(self.subject, subject[:MAX_SUBJECT_CHARS], re.IGNORECASE) is not None
+
+
+@dataclass(frozen=True)
+class MailRouting:
+    routes: tuple[MailRoute, ...]
+    default: MailRoute
+
+    def route(self, recipients: Sequence[str], subject: str) -> MailRoute:
+        """The first route whose conditions all hold, else the default."""
+        addresses = frozenset(address.strip().lower() for address in recipients)
+        return next((r for r in self.routes if r.matches(addresses, subject)), self.default)
+
+    def targets(self) -> tuple[MailRoute, ...]:
+        return (*self.routes, self.default)
+
+
+_ROUTE_KEYS = {"recipient", "subject", "file_plan_class", "aktenzeichen", "akte_title", "workflow"}
+
+
+def mail_routing(document: object) -> MailRouting:
+    """The routing of `config/mail_routing.yaml` (`routes`: a list, first match wins; `default`); ValueError says
+    what is wrong with it."""
+    if not isinstance(document, Mapping) or "default" not in document:
+        raise ValueError("the mail routing needs a `default` route (and optionally a list of `routes`)")
+    listed = document.get("routes") or []
+    if not isinstance(listed, list):
+        raise ValueError("`routes` must be a list")
+    routes = tuple(_mail_route(entry, f"routes[{i}]", conditional=True) for i, entry in enumerate(listed))
+    return MailRouting(routes, _mail_route(document["default"], "default", conditional=False))
+
+
+def _mail_route(entry: object, where: str, conditional: bool) -> MailRoute:
+    if not isinstance(entry, Mapping):
+        raise ValueError(f"{where}: expected a mapping")
+    unknown = set(entry) - _ROUTE_KEYS
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+    values = {key: str(value).strip() for key, value in entry.items() if value is not None}
+    if conditional != bool(values.get("recipient") or values.get("subject")):
+        raise ValueError(f"{where}: " + ("needs a recipient or subject" if conditional else "takes no condition"))
+    if bool(values.get("file_plan_class")) == bool(values.get("aktenzeichen")):
+        raise ValueError(f"{where}: name either a file_plan_class or an aktenzeichen")
+    if values.get("subject"):
+        try:
+            re.compile(values["subject"])
+        except re.error as exc:
+            raise ValueError(f"{where}: subject is no regular expression: {exc}") from exc
+    return MailRoute(**values)
+
+
+@dataclass(frozen=True)
+class MailAttachment:
+    filename: str  # cleaned (`attachment_filename`)
+    content_type: str  # what the sender declared; intake judges the bytes
+    data: bytes
+
+
+@dataclass(frozen=True)
+class MailMessage:
+    message_id: str
+    subject: str
+    sender: str
+    to: str
+    cc: str
+    date: str  # as the sender wrote it
+    recipients: tuple[str, ...]  # addresses of To, Cc, Delivered-To and X-Original-To (routing)
+    body: str
+    attachments: tuple[MailAttachment, ...]
+
+
+def read_message(raw: bytes) -> MailMessage:
+    """The parts of a message that matter for filing; never fails on a malformed one (what it cannot read is
+    left out: the .eml keeps every byte)."""
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    recipients = [
+        address for _name, address in getaddresses([str(v) for k in _RECIPIENT_FIELDS for v in message.get_all(k, [])])
+    ]
+    return MailMessage(
+        message_id=_header(message, "Message-ID"),
+        subject=_header(message, "Subject"),
+        sender=_header(message, "From"),
+        to=_header(message, "To"),
+        cc=_header(message, "Cc"),
+        date=_header(message, "Date"),
+        recipients=tuple(a for a in recipients if "@" in a),
+        body=_readable(_body_text, message, ""),
+        attachments=tuple(_readable(_attachments, message, [])),
+    )
+
+
+def _readable(part_of: Callable[[EmailMessage], T], message: EmailMessage, otherwise: T) -> T:
+    """A part of a message the parser chokes on (hostile nesting, broken encodings) is left out, never fatal."""
+    try:
+        return part_of(message)
+    except Exception:  # the stdlib parser raises many types on malformed input
+        return otherwise
+
+
+_RECIPIENT_FIELDS = ("To", "Cc", "Delivered-To", "X-Original-To")
+
+
+def _header(message: EmailMessage, name: str) -> str:
+    try:
+        value = message.get(name)
+    except (ValueError, TypeError, IndexError):  # a header the parser cannot decode
+        return ""
+    return _printable(str(value or ""), keep_newlines=False)
+
+
+def _printable(text: str, keep_newlines: bool = True) -> str:
+    allowed = "\n\t" if keep_newlines else ""
+    return "".join(ch if ch.isprintable() or ch in allowed else " " for ch in text.replace("\r\n", "\n")).strip()
+
+
+def _body_text(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain", "html"))
+    if part is None:
+        return ""
+    try:
+        text = str(part.get_content())
+    except (LookupError, ValueError, AssertionError):  # an unknown charset or a broken transfer encoding
+        payload = part.get_payload(decode=True)
+        text = payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else ""
+    if part.get_content_subtype() == "html":
+        text = html_text(text)
+    return _printable(text)[:MAX_BODY_CHARS]
+
+
+def _attachments(message: EmailMessage) -> list[MailAttachment]:
+    body = message.get_body(preferencelist=("plain", "html"))
+    found: list[MailAttachment] = []
+
+    def visit(part: EmailMessage) -> None:
+        if part is body:
+            return
+        if part.get_content_maintype() == "multipart":
+            for sub in part.iter_parts():
+                visit(sub)  # type: ignore[arg-type]  # iter_parts yields the policy's message class
+            return
+        declared_name = part.get_filename()
+        if not declared_name and part.get_content_disposition() != "attachment" and not _is_forwarded(part):
+            return  # an alternative rendering of the body (HTML beside text), not an attachment
+        content_type = part.get_content_type()
+        filename = attachment_filename(declared_name, len(found) + 1, content_type)
+        found.append(MailAttachment(filename, content_type, _payload(part)))
+
+    visit(message)
+    return found
+
+
+def _is_forwarded(part: EmailMessage) -> bool:
+    return part.get_content_type() == "message/rfc822"
+
+
+def _payload(part: EmailMessage) -> bytes:
+    if _is_forwarded(part):
+        inner = part.get_payload()
+        inner = inner[0] if isinstance(inner, list) and inner else inner
+        return inner.as_bytes() if isinstance(inner, EmailMessage) else b""
+    payload = part.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else b""
+
+
+_EXTENSIONS = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg", "image/tiff": ".tif"}
+
+
+def attachment_filename(declared: str | None, number: int, content_type: str) -> str:
+    """An attachment's name as a label only (no path, no control characters); without one: `Anhang-<n>`, with the
+    extension of its declared type (a forwarded message: `.eml`)."""
+    if declared and declared.strip():
+        return clean_filename(declared)
+    extension = MESSAGE_SUFFIX if content_type == "message/rfc822" else _EXTENSIONS.get(content_type, ".bin")
+    return f"Anhang-{number}{extension}"
+
+
+class _TextOfHtml(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self._skipping += 1
+        elif tag in ("br", "p", "div", "tr", "li", "h1", "h2", "h3"):
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style") and self._skipping:
+            self._skipping -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skipping:
+            self.parts.append(data)
+
+
+def html_text(markup: str) -> str:
+    """The readable text of an HTML body (no scripts, styles or markup)."""
+    parser = _TextOfHtml()
+    parser.feed(markup)
+    parser.close()
+    return re.sub(r"\n{3,}", "\n\n", "".join(parser.parts)).strip()
+
+
+def message_key(message_id: str, sha256: str) -> str:
+    """What makes a message the same one again (a restart, a copy in another folder): its Message-ID, else its
+    bytes."""
+    cleaned = message_id.strip()
+    return f"id:{cleaned}"[:400] if cleaned else f"sha256:{sha256}"
+
+
+def message_title(message: MailMessage) -> str:
+    """The title of the message's document and Vorgang."""
+    return f"E-Mail: {message.subject or '(ohne Betreff)'}"[: DESCRIPTIVE_TEXT_LIMITS["title"]]
+
+
+def message_record(message: MailMessage) -> tuple[str, list[tuple[str, list[tuple[str, str]], str]]]:
+    """The readable record of a message: its title and sections (heading, label/value rows, text) in German."""
+    headers = [
+        ("Von", message.sender),
+        ("An", message.to),
+        ("Kopie an", message.cc),
+        ("Datum", message.date),
+        ("Betreff", message.subject),
+        ("Message-ID", message.message_id),
+    ]
+    sections = [("Kopfdaten", [(label, value) for label, value in headers if value], "")]
+    sections.append(("Nachricht", [], message.body or "(kein Text)"))
+    if message.attachments:
+        rows = [(a.filename, f"{a.content_type}, {len(a.data)} Bytes") for a in message.attachments]
+        sections.append(("Anhänge (als eigene Dokumente im selben Vorgang)", rows, ""))
+    return message_title(message), sections

@@ -20,13 +20,14 @@ from services.ingest.domain import (
     RejectionReason,
     document_key,
     duplicate_of,
+    is_mail_message,
     needs_ocr,
     next_version,
     original_name,
     sniff,
 )
 from services.ingest.filing import AkteView, FilingService, Placement
-from services.ingest.inspection import check_pdf, image_to_pdf
+from services.ingest.inspection import check_pdf, image_to_pdf, message_to_pdf
 from services.ingest.tables import DocumentRow, OcrJobRow, QuarantineRow
 from services.ingest.unit_of_work import IngestUnitOfWork
 from services.ingest.uploads import Accepted, Duplicate, Inspected, Outcome, Quarantined, SpooledFile, Upload
@@ -79,7 +80,7 @@ class IngestService:
                 existing = None if spooled.too_large else self._duplicate_of(uow, spooled.sha256, upload)
                 if existing:
                     return Duplicate(existing, spooled.sha256)
-                verdict = self._inspect(spooled, rendition)
+                verdict = self._inspect(spooled, rendition, is_mail_message(upload.source, upload.filename))
                 if isinstance(verdict, Rejection):
                     if held_as:
                         return Quarantined(held_as, spooled.sha256, verdict)
@@ -93,14 +94,18 @@ class IngestService:
             copies = uow.documents.copies_of(sha256)
         return duplicate_of(copies, upload.aktenzeichen, self._settings.allow_duplicates_in_other_akte)
 
-    def _inspect(self, spooled: SpooledFile, rendition: Path) -> Inspected | Rejection:
+    def _inspect(self, spooled: SpooledFile, rendition: Path, message: bool = False) -> Inspected | Rejection:
+        """`message`: an e-mail from the mailbox; it is its own original, rendered as PDF (headers and text)."""
         if spooled.too_large:
             return Rejection(RejectionReason.TOO_LARGE, f"more than {self._settings.max_upload_bytes} bytes")
         with spooled.path.open("rb") as handle:
-            kind = sniff(handle.read(1024) if spooled.size else b"")
+            kind = sniff(handle.read(1024) if spooled.size else b"", message_expected=message)
         if isinstance(kind, Rejection):
             return kind
         limits = (self._settings.max_pages, self._settings.pdf_check_timeout_s)
+        if kind is FileKind.MESSAGE:
+            facts = message_to_pdf(spooled.path, rendition, *limits)
+            return facts if isinstance(facts, Rejection) else Inspected(kind, facts.pages, True, rendition)
         if kind.is_image:
             facts = image_to_pdf(spooled.path, rendition, *limits)
             return facts if isinstance(facts, Rejection) else Inspected(kind, facts.pages, facts.has_text, rendition)

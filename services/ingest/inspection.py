@@ -82,6 +82,23 @@ def convert_image(path: str, max_pages: int, output: str) -> dict:
     return inspect_pdf(output, max_pages)
 
 
+def render_message(path: str, max_pages: int, output: str) -> dict:
+    """Render an e-mail (headers, text, list of attachments) as a readable PDF/A record, then check that PDF."""
+    from services.ingest.domain import message_record, read_message
+    from shared.record_pdf import Section, record_pdf
+
+    try:
+        with open(path, "rb") as handle:
+            title, parts = message_record(read_message(handle.read()))
+        sections = [Section(heading, rows, text) for heading, rows, text in parts]
+        footer = "Wiedergabe der E-Mail; Original ist die Nachricht (.eml)"
+        with open(output, "wb") as out:
+            out.write(record_pdf(title, sections, footer))
+    except Exception as exc:  # a message so broken that it cannot be rendered
+        return {"ok": False, "reason": "unreadable", "detail": f"{type(exc).__name__}: {exc}"[:500]}
+    return inspect_pdf(output, max_pages)
+
+
 def _serve(jobs: Connection) -> None:
     """A checker: takes (work, args, cpu seconds) jobs one after another and answers each with its verdict."""
     import logging
@@ -218,3 +235,7 @@ def check_pdf(path: Path, max_pages: int, timeout_s: float) -> PdfFacts | Reject
 
 def image_to_pdf(path: Path, output: Path, max_pages: int, timeout_s: float) -> PdfFacts | Rejection:
     return _run_limited(convert_image, (str(path), max_pages, str(output)), timeout_s)
+
+
+def message_to_pdf(path: Path, output: Path, max_pages: int, timeout_s: float) -> PdfFacts | Rejection:
+    return _run_limited(render_message, (str(path), max_pages, str(output)), timeout_s)

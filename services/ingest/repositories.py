@@ -12,7 +12,16 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, noload
 
 from services.ingest.domain import DocumentStatus, StoredCopy
-from services.ingest.tables import AkteRow, DocumentRow, IntakeItemRow, OcrJobRow, QuarantineRow, StatusRow, VorgangRow
+from services.ingest.tables import (
+    AkteRow,
+    DocumentRow,
+    IntakeItemRow,
+    MailMessageRow,
+    OcrJobRow,
+    QuarantineRow,
+    StatusRow,
+    VorgangRow,
+)
 
 
 class DocumentRepository:
@@ -274,3 +283,32 @@ class IntakeItemRepository:
             .where(IntakeItemRow.document_id == document_id)
             .values(filename="(vernichtet)", upload={}, reason="destroyed after its retention period")
         )
+
+
+class MailMessageRepository:
+    """Messages taken from the Poststelle mailbox (services.ingest.mailbox)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def find(self, folder: str, uidvalidity: int, uid: int, message_key: str) -> MailMessageRow | None:
+        """The message taken before: at the same place in the mailbox, or the same message anywhere."""
+        same_place = (
+            (MailMessageRow.folder == folder)
+            & (MailMessageRow.uidvalidity == uidvalidity)
+            & (MailMessageRow.uid == uid)
+        )
+        query = select(MailMessageRow).where(or_(same_place, MailMessageRow.message_key == message_key)).limit(1)
+        return self._session.scalars(query).first()
+
+    def add(self, row: MailMessageRow) -> None:
+        self._session.add(row)
+
+    def get(self, mail_id: str) -> MailMessageRow:
+        return self._session.get_one(MailMessageRow, mail_id)
+
+    def in_state(self, state: str) -> list[MailMessageRow]:
+        return list(self._session.scalars(select(MailMessageRow).where(MailMessageRow.state == state)))
+
+    def ids(self) -> set[str]:
+        return set(self._session.scalars(select(MailMessageRow.mail_id)))

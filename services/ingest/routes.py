@@ -65,6 +65,7 @@ class DocumentOut(BaseModel):
     awaiting_revision: bool
     history: list[StatusOut]
     org_unit: str
+    source: str = "upload"  # the channel: upload, batch, hotfolder, import, fitconnect, open311, email
 
 
 class DocumentSummaryOut(BaseModel):
@@ -79,6 +80,7 @@ class DocumentSummaryOut(BaseModel):
     submitted_by: str
     created_at: datetime
     updated_at: datetime
+    source: str = "upload"  # the channel: upload, batch, hotfolder, import, fitconnect, open311, email
 
 
 class DocumentPage(BaseModel):

@@ -164,3 +164,29 @@ class Open311RequestRow(IngestBase):
     document_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     duplicate_of: Mapped[str | None] = mapped_column(String(36), nullable=True, index=True)
     has_photo: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class MailMessageRow(IngestBase):
+    """A message taken from the Poststelle mailbox: never filed twice, by its place in the mailbox (UIDVALIDITY and
+    UID of its folder) nor by its Message-ID (else its bytes' hash: `message_key`).
+
+    `state`: `received` (its parts spooled, Vorgang opened), `queued` (every part in the intake queue), `moved`
+    (the message lies in the done folder).
+    """
+
+    __tablename__ = "mail_messages"
+    __table_args__ = (UniqueConstraint("folder", "uidvalidity", "uid"),)
+
+    mail_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    folder: Mapped[str] = mapped_column(String(200))
+    uidvalidity: Mapped[int] = mapped_column(Integer)
+    uid: Mapped[int] = mapped_column(Integer)
+    message_key: Mapped[str] = mapped_column(String(400), unique=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    parts: Mapped[int] = mapped_column(Integer)  # the message and its attachments: one intake item each
+    aktenzeichen: Mapped[str | None] = mapped_column(String(100))
+    vorgang_id: Mapped[str | None] = mapped_column(String(36))
+    state: Mapped[str] = mapped_column(String(20), default="received", index=True)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    moved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -7,6 +7,7 @@ from services.ingest.repositories import (
     DocumentRepository,
     FilingRepository,
     IntakeItemRepository,
+    MailMessageRepository,
     OcrJobRepository,
     QuarantineRepository,
 )
@@ -20,6 +21,7 @@ class IngestUnitOfWork(SqlUnitOfWork):
     ocr_jobs: OcrJobRepository
     intake_items: IntakeItemRepository
     open311: Open311Repository
+    mail_messages: MailMessageRepository
 
     def _open_repositories(self, session: Session) -> None:
         self.documents = DocumentRepository(session)
@@ -28,3 +30,4 @@ class IngestUnitOfWork(SqlUnitOfWork):
         self.ocr_jobs = OcrJobRepository(session)
         self.intake_items = IntakeItemRepository(session)
         self.open311 = Open311Repository(session)
+        self.mail_messages = MailMessageRepository(session)

@@ -35,6 +35,7 @@ class DocumentView:
     awaiting_revision: bool
     history: list[StatusChange]
     org_unit: str = ""  # need-to-know: its Akte's org unit (empty: none)
+    source: str = "upload"  # the channel it came through (`domain.CHANNEL_NAMES`)
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class DocumentSummary:
     submitted_by: str
     created_at: datetime
     updated_at: datetime  # the latest history entry
+    source: str = "upload"  # the channel it came through (`domain.CHANNEL_NAMES`)
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ def document(uow: IngestUnitOfWork, document_id: str) -> DocumentView | None:
             awaiting_revision=awaiting_revision(statuses),
             history=history,
             org_unit=row.org_unit or "",
+            source=row.source,
         )
 
 
@@ -177,4 +180,5 @@ def _summary(row: DocumentRow, progress: _Progress) -> DocumentSummary:
         submitted_by=row.submitted_by,
         created_at=row.created_at,
         updated_at=progress.updated_at,
+        source=row.source,
     )

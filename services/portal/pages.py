@@ -8,6 +8,7 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import StrictUndefined
 
+from services.ingest.domain import channel_name
 from services.portal.identity import ADMIN, APPROVER, CLERK, CSRF_FIELD, RECORDS, User, csrf_token, session_user
 from services.portal.wording import GermanDates, file_size, t, t_or
 
@@ -38,6 +39,7 @@ def make_templates(timezone: str) -> Jinja2Templates:
         groesse=file_size,
         role_label=lambda role: t_or(f"roles.{role}", role),
         status_label=lambda status: t_or(f"status.{status}", status),
+        kanal=channel_name,  # the channel a document came through, in German (Scan, Upload, E-Mail, ...)
     )
     return templates
 
