@@ -117,8 +117,8 @@ def run_import(stack: Stack, folder: Path, index: Path, concurrency: int) -> tup
     command += ["--mapping", str(folder / "mapping.yaml"), "--concurrency", str(concurrency)]
     command += ["--url", stack.url("ingest")]
     started = time.monotonic()
-    with (folder / "import.log").open("w") as log:
-        code = subprocess.run(command, env={**os.environ, "EAKTE_JWT_SECRET": JWT_SECRET}, stderr=log, check=False)
+    # The import's progress line (rate, ETA) goes to this terminal, as for a person running it.
+    code = subprocess.run(command, env={**os.environ, "EAKTE_JWT_SECRET": JWT_SECRET}, check=False)
     return time.monotonic() - started, code.returncode
 
 
@@ -140,6 +140,9 @@ def main() -> int:
         seconds, exit_code = run_import(stack, folder, index, args.concurrency)
         sampler.stop.set()
         thread.join()
+        if not sampler.report.exists():
+            print(f"[bench-import] eakte import exited {exit_code} without a report (see above)", file=sys.stderr)
+            return 1
         counts, filed = outcomes(sampler.report)
         in_ingest = documents_in_ingest(stack)
     tenth = max(1, args.files // 10)
