@@ -13,7 +13,7 @@ def make_handler(openssl: str, config: str) -> type[BaseHTTPRequestHandler]:
     serial = threading.Lock()  # OpenSSL keeps the serial number in a file: one reply at a time
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             query = self.rfile.read(length)
             with tempfile.TemporaryDirectory(prefix="eakte-tsa-") as tmp:

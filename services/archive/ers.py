@@ -35,7 +35,7 @@ class ReducedHashtree(core.SequenceOf):
 
 
 class ArchiveTimeStamp(core.Sequence):
-    _fields = [
+    _fields = [  # noqa: RUF012 (asn1crypto reads the field list from the class)
         ("digest_algorithm", algos.DigestAlgorithm, {"implicit": 0, "optional": True}),
         ("attributes", cms.CMSAttributes, {"implicit": 1, "optional": True}),
         ("reduced_hashtree", ReducedHashtree, {"implicit": 2, "optional": True}),
@@ -60,7 +60,7 @@ class CryptoInfos(core.SequenceOf):
 
 
 class EvidenceRecord(core.Sequence):
-    _fields = [
+    _fields = [  # noqa: RUF012 (asn1crypto reads the field list from the class)
         ("version", core.Integer),
         ("digest_algorithms", DigestAlgorithms),
         ("crypto_infos", CryptoInfos, {"implicit": 0, "optional": True}),

@@ -2,6 +2,7 @@
 check a token (signature, signing certificate, chain to the TSA's CA bundle EAKTE_TSA_CA_FILE)."""
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +18,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from services.archive.ers import tst_info
 from shared.settings import Settings
 
-SIGNATURE_HASHES = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
+SIGNATURE_HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
 
 
 class TsaUnavailable(Exception):
@@ -55,8 +56,10 @@ class TsaClient:
         request = tsp.TimeStampReq(
             {
                 "version": 1,
-                "message_imprint": {"hash_algorithm": algos.DigestAlgorithm({"algorithm": algorithm}),
-                                    "hashed_message": digest},  # fmt: skip
+                "message_imprint": {
+                    "hash_algorithm": algos.DigestAlgorithm({"algorithm": algorithm}),
+                    "hashed_message": digest,
+                },
                 "nonce": nonce,
                 "cert_req": True,
             }
@@ -80,7 +83,9 @@ def _granted_token(body: bytes, algorithm: str, digest: bytes, nonce: int) -> by
         response = tsp.TimeStampResp.load(body)
         status = response["status"]["status"].native
         if status not in ("granted", "granted_with_mods"):
-            raise TsaUnavailable(f"the TSA refused the time-stamp: {status} {response['status']['status_string'].native}")
+            raise TsaUnavailable(
+                f"the TSA refused the time-stamp: {status} {response['status']['status_string'].native}"
+            )
         token: bytes = response["time_stamp_token"].dump()
         info = tst_info(token)
     except (ValueError, TypeError, KeyError) as exc:
