@@ -12,7 +12,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from cryptography import x509
@@ -23,7 +23,7 @@ from services.archive.ports import Packages, StoredFile
 from services.archive.tables import ArchivedDocumentRow, PackageFileRow
 from services.archive.tsa import TsaClient, TsaUnavailable, check_token, load_trust
 from services.archive.unit_of_work import ArchiveUnitOfWork
-from services.archive.views import stored_files
+from services.archive.views import EvidenceView, VerifyView, stored_files
 from shared import events
 from shared.errors import InvalidRequest, Refused
 from shared.settings import Settings
@@ -345,3 +345,16 @@ def _renew_batch(
     with uow:
         for document_id, file in stored:
             _record_file(uow, document_id, file)
+
+
+def verify(uow: ArchiveUnitOfWork, packages: Packages, config: EvidenceConfig, view: VerifyView) -> VerifyView:
+    """The fixity results of `view` with each package's evidence checked as well."""
+    results = []
+    for result in view.results:
+        status = evidence_status(uow, packages, config, result.document_id)
+        shown = EvidenceView(
+            status.ok, status.time, status.tsa, status.detail, status.record, status.chains, status.algorithms
+        )
+        results.append(replace(result, evidence=shown))
+    ok = sum(1 for r in results if r.evidence is not None and r.evidence.ok)
+    return replace(view, results=results, evidence_ok=ok, evidence_failed=len(results) - ok)

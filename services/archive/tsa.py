@@ -18,7 +18,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 from services.archive.ers import tst_info
 from shared.settings import Settings
 
-SIGNATURE_HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {"sha256": hashes.SHA256, "sha384": hashes.SHA384, "sha512": hashes.SHA512}
+SIGNATURE_HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
+    "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384,
+    "sha512": hashes.SHA512,
+}
 
 
 class TsaUnavailable(Exception):
