@@ -7,6 +7,7 @@ import time
 from devstack.asyncapi_spec import asyncapi_schema
 from devstack.browser_tools import ensure_chromium
 from devstack.compose import compose_binary
+from devstack.ers_verifier import bouncy_castle_libs
 from devstack.fonts import ensure_record_font
 from devstack.kafka import kafka_libs
 from devstack.keycloak import java21_home, keycloak_home
@@ -14,6 +15,7 @@ from devstack.minio import minio_binary
 from devstack.ocr_tools import ensure_ocr_tools
 from devstack.postgres import postgres_bin_dir
 from devstack.processes import SetupError
+from devstack.tsa import openssl
 from shared.settings import get_settings
 
 
@@ -24,6 +26,7 @@ def main() -> int:
     parser.add_argument("--compose", action="store_true", help="also build the compose client (compose file test)")
     parser.add_argument("--keycloak", action="store_true", help="also fetch Keycloak (the OIDC tests fetch it too)")
     parser.add_argument("--asyncapi", action="store_true", help="also fetch the AsyncAPI schema (document test)")
+    parser.add_argument("--evidence", action="store_true", help="also fetch Bouncy Castle and OpenSSL (evidence tests)")
     args = parser.parse_args()
     started = time.monotonic()
     try:
@@ -42,6 +45,8 @@ def main() -> int:
             print(f"[eakte] AsyncAPI 3.0.0 schema: {asyncapi_schema()}", flush=True)
         if args.keycloak:
             print(f"[eakte] Keycloak: {keycloak_home()} with Java {java21_home()}", flush=True)
+        if args.evidence:
+            print(f"[eakte] evidence: {openssl()}, Bouncy Castle {bouncy_castle_libs()}", flush=True)
     except SetupError as exc:
         print(f"[eakte] set-up failed: {exc}", file=sys.stderr, flush=True)
         return 1
