@@ -19,7 +19,7 @@ from cryptography import x509
 
 from services.archive import ers
 from services.archive.domain import parse_manifest
-from services.archive.ports import Packages, StoredFile
+from services.archive.ports import Packages, StoredFile, TimeStamper
 from services.archive.tables import ArchivedDocumentRow, PackageFileRow
 from services.archive.tsa import TsaClient, TsaUnavailable, check_token, load_trust
 from services.archive.unit_of_work import ArchiveUnitOfWork
@@ -42,7 +42,7 @@ BATCH_LIMIT = 10_000  # packages per time-stamp at most
 class EvidenceConfig:
     """The TSA to ask (None: no evidence records are made) and the CA certificates its tokens must chain to."""
 
-    tsa: TsaClient | None
+    tsa: TimeStamper | None
     trusted: list[x509.Certificate] = field(default_factory=list)
     batch_s: float = 60.0
 
@@ -327,7 +327,7 @@ def _renewable(
 
 
 def _renew_batch(
-    uow: ArchiveUnitOfWork, packages: Packages, tsa: TsaClient, batch: list[Renewable], algorithm: str | None
+    uow: ArchiveUnitOfWork, packages: Packages, tsa: TimeStamper, batch: list[Renewable], algorithm: str | None
 ) -> None:
     tree_algorithm = batch[0].algorithm
     tree = ers.build_tree(tree_algorithm, [r.leaf for r in batch])
