@@ -138,6 +138,15 @@ def _record_file(uow: ArchiveUnitOfWork, document_id: str, file: StoredFile) -> 
     row = uow.documents.get(document_id)
     if row is None:
         return
+    existing = next((f for f in row.files if f.path == file.path), None)
+    if existing is not None:  # a batch repeated after a crash wrote a newer version: that one counts
+        existing.key, existing.version_id, existing.sha256, existing.size = (
+            file.key,
+            file.version_id,
+            file.sha256,
+            file.size,
+        )
+        return
     row.files.append(
         PackageFileRow(
             document_id=document_id,

@@ -6,6 +6,7 @@ from services.archive import evidence, retrieval
 from services.archive.evidence import EvidenceConfig
 from services.archive.tsa import TsaUnavailable
 from shared.errors import InvalidRequest, Refused
+from shared.events import utcnow
 from tests.unit.fake_tsa import FakeTsa
 from tests.unit.fakes_archive import FakeArchiveUnitOfWork, FakePackages, FakeSources
 from tests.unit.test_archive_service_layer import RITA, _archive
@@ -151,3 +152,16 @@ def test_a_record_that_no_longer_holds_is_not_renewed_but_named(
     renewal = evidence.renew(uow, packages, config, None)
     assert renewal.renewed == 1 and [s.document_id for s in renewal.skipped] == [broken]
     assert "evidence-2.ers" in packages.paths(fine) and "evidence-2.ers" not in packages.paths(broken)
+
+
+def test_a_batch_repeated_after_a_crash_records_the_newer_record_once(
+    uow: FakeArchiveUnitOfWork, packages: FakePackages, tsa: FakeTsa
+) -> None:
+    [document_id] = _archived(uow, packages, 1)
+    config = EvidenceConfig(tsa, [tsa.ca])
+    evidence.stamp_pending(uow, packages, config)
+    uow.evidence.add(document_id, utcnow())  # as if the batch's commit had been lost after the store write
+    assert evidence.stamp_pending(uow, packages, config) == 1
+    row = uow.documents.get(document_id)
+    assert row is not None and [f.path for f in row.files].count("evidence.ers") == 1
+    assert evidence.evidence_status(uow, packages, config, document_id).ok
