@@ -4,7 +4,10 @@ For N packages (default 1,000; synthetic tag manifests): the time of one batch (
 the evidence record size (it grows by one hash per tree level), our verify rate (hash tree, token signature and
 TSA chain, records/s), Bouncy Castle's verify rate (one JVM for all records), and a time-stamp renewal. The
 time-stamps per hour at the default batching follow from EAKTE_TSA_BATCH_S: one per batch period and replica.
-Writes bench-results/evidence.json.
+With `--through-stack N` (default 100) also the whole stack with the test TSA at the default batching: N
+documents through the pipeline, how many time-stamps their evidence records took, how long the last package
+waited for its record, and the rate of `POST /api/v1/archive/verify` with `"evidence": true` (records/s, the
+objects re-read from MinIO). Writes bench-results/evidence.json.
 """
 
 import argparse
@@ -13,13 +16,16 @@ import tempfile
 import time
 from pathlib import Path
 
+import httpx
+
 from devstack.ers_verifier import bc_verify
 from devstack.processes import free_port
 from devstack.tsa import TsaServer
 from services.archive import ers
 from services.archive.tsa import TsaClient, check_token, load_trust
 from shared.settings import Settings
-from tests.bench import stop_cleanly_on_sigterm, write_result
+from tests.bench import bench_stack, stop_cleanly_on_sigterm, write_result
+from tests.bench.archive import JWT_SECRET, archive_through_pipeline, headers
 
 
 def _tag_manifest(index: int) -> bytes:
@@ -79,14 +85,52 @@ def measure(count: int, workdir: Path) -> dict[str, object]:
     }
 
 
+def through_stack(count: int, workdir: Path) -> dict[str, object]:
+    """The archive service with the test TSA at the default batching, N documents through the pipeline."""
+    tsa = TsaServer(workdir / "stack-tsa", free_port()).start()
+    env = {"EAKTE_TSA_URL": tsa.url, "EAKTE_TSA_CA_FILE": str(tsa.ca_file)}
+    try:
+        with bench_stack(JWT_SECRET, base_env={"ingest": {"EAKTE_OCR_ENABLED": "false"}, "archive": env}) as stack:
+            archived = archive_through_pipeline(stack, count)
+            ids = [a["document_id"] for a in archived]
+            done_archiving = time.perf_counter()
+            records = headers("records_officer")
+            client = httpx.Client(timeout=None, headers=records)
+            base = f"{stack.url('archive')}/api/v1/archive"
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                paths = [{o["path"] for o in client.get(f"{base}/{i}/package").json()["objects"]} for i in ids[-5:]]
+                if all("evidence.ers" in p for p in paths):
+                    break
+                time.sleep(1)
+            waited_s = time.perf_counter() - done_archiving
+            started = time.perf_counter()
+            report = client.post(f"{base}/verify", json={"document_ids": ids, "evidence": True}).json()
+            verify_s = time.perf_counter() - started
+    finally:
+        tsa.stop()
+    stamps = int((workdir / "stack-tsa" / "serial").read_text().strip(), 16) - 1
+    return {
+        "documents": count,
+        "time_stamps_used": stamps,
+        "last_package_waited_for_its_record_s": round(waited_s, 1),
+        "evidence_ok": report["evidence_ok"],
+        "verify_route_records_per_s": round(count / verify_s, 1),
+    }
+
+
 def main() -> None:
     stop_cleanly_on_sigterm()
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--packages", type=int, default=1000)
+    parser.add_argument("--through-stack", type=int, default=100, help="documents through the stack (0: none)")
     parser.add_argument("--output", type=Path, default=Path("bench-results/evidence.json"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="eakte-bench-evidence-") as tmp:
-        write_result(args.output, measure(args.packages, Path(tmp)))
+        result = measure(args.packages, Path(tmp))
+        if args.through_stack:
+            result["through_stack"] = through_stack(args.through_stack, Path(tmp))
+        write_result(args.output, result)
 
 
 if __name__ == "__main__":
