@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: up down test unit lint typecheck bench bench-pipeline bench-ingest bench-bulk bench-decisions bench-archive bench-portal bench-limits bench-restart bench-replicas bench-import bench-latency bench-profile bench-mail chaos setup
+.PHONY: up down test unit lint typecheck bench bench-pipeline bench-ingest bench-bulk bench-decisions bench-archive bench-portal bench-limits bench-restart bench-replicas bench-import bench-latency bench-profile bench-mail chaos setup bench-evidence
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11+ is required ($(PYTHON) not found)"; exit 1; }
@@ -63,6 +63,9 @@ bench-decisions: setup
 
 bench-archive: setup
 	$(BIN)/python -m tests.bench.archive --documents $${N:-200} --search-corpus $${SEARCH_CORPUS:-10000} --output bench-results/archive.json
+
+bench-evidence: setup
+	$(BIN)/python -m tests.bench.evidence --packages $${N:-1000} --output bench-results/evidence.json
 
 bench-restart: setup
 	$(BIN)/python -m tests.bench.restart --rounds $${ROUNDS:-3} --output bench-results/restart.json

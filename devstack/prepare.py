@@ -8,6 +8,7 @@ from devstack.asyncapi_spec import asyncapi_schema
 from devstack.browser_tools import ensure_chromium
 from devstack.compose import compose_binary
 from devstack.dovecot import dovecot_binary
+from devstack.ers_verifier import bouncy_castle_libs
 from devstack.fonts import ensure_record_font
 from devstack.kafka import kafka_libs
 from devstack.keycloak import java21_home, keycloak_home
@@ -15,6 +16,7 @@ from devstack.minio import minio_binary
 from devstack.ocr_tools import ensure_ocr_tools
 from devstack.postgres import postgres_bin_dir
 from devstack.processes import SetupError
+from devstack.tsa import openssl
 from shared.settings import get_settings
 
 
@@ -26,6 +28,7 @@ def main() -> int:
     parser.add_argument("--keycloak", action="store_true", help="also fetch Keycloak (the OIDC tests fetch it too)")
     parser.add_argument("--asyncapi", action="store_true", help="also fetch the AsyncAPI schema (document test)")
     parser.add_argument("--mail", action="store_true", help="also make sure Dovecot exists (mailbox tests)")
+    parser.add_argument("--evidence", action="store_true", help="also fetch Bouncy Castle and OpenSSL (evidence tests)")
     args = parser.parse_args()
     started = time.monotonic()
     try:
@@ -46,6 +49,8 @@ def main() -> int:
             print(f"[eakte] Keycloak: {keycloak_home()} with Java {java21_home()}", flush=True)
         if args.mail:
             print(f"[eakte] Dovecot IMAP server: {dovecot_binary()}", flush=True)
+        if args.evidence:
+            print(f"[eakte] evidence: {openssl()}, Bouncy Castle {bouncy_castle_libs()}", flush=True)
     except SetupError as exc:
         print(f"[eakte] set-up failed: {exc}", file=sys.stderr, flush=True)
         return 1

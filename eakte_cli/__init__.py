@@ -11,6 +11,7 @@ import httpx
 
 from devstack.run import run_down, run_up
 from eakte_cli import importer, repair
+from eakte_cli.evidence import add_renew_command, evidence_line
 from shared.auth import InvalidRoles, issue_token, parse_org_units, parse_roles
 from shared.db import make_engine
 from shared.migrations import SERVICES, SchemaNotCurrent, new_revision, service_schema, upgrade
@@ -57,7 +58,9 @@ def _archive_verify(args: argparse.Namespace) -> int:
     settings = get_settings()
     token = issue_token("eakte-cli", frozenset({"admin"}), settings.jwt_secret, timedelta(minutes=30))
     url = args.url or f"http://127.0.0.1:{settings.archive_port}"
-    body = {"sample": args.sample} if args.sample else {}
+    body: dict[str, object] = {"sample": args.sample} if args.sample else {}
+    if args.evidence:
+        body["evidence"] = True
     try:
         response = httpx.post(
             f"{url}/api/v1/archive/verify", json=body, timeout=None, headers={"Authorization": f"Bearer {token}"}
@@ -69,8 +72,13 @@ def _archive_verify(args: argparse.Namespace) -> int:
     report = response.json()
     for result in report["results"]:
         print(f"{result['document_id']}  {result['result']}  {'; '.join(result['problems'])}".rstrip())
+        if result.get("evidence") is not None:
+            print(evidence_line(result["evidence"]))
     print(f"checked {report['checked']}: {report['ok']} ok, {report['mismatch']} mismatch, {report['missing']} missing")
-    return 0 if report["ok"] == report["checked"] else 2
+    if report.get("evidence_ok") is not None:
+        print(f"evidence records: {report['evidence_ok']} ok, {report['evidence_failed']} not ok")
+    evidence_failed = report.get("evidence_failed") or 0
+    return 0 if report["ok"] == report["checked"] and not evidence_failed else 2
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -126,7 +134,11 @@ def main(argv: list[str] | None = None) -> int:
     verify = archive.add_parser("verify", help="re-read archived packages and compare every manifest hash")
     verify.add_argument("--sample", type=int, default=0, help="check N random packages (default: all)")
     verify.add_argument("--url", default="", help="archive service address (default: 127.0.0.1:EAKTE_ARCHIVE_PORT)")
+    verify.add_argument(
+        "--evidence", action="store_true", help="also check every evidence record: hash tree, time-stamp, TSA chain"
+    )
     verify.set_defaults(func=_archive_verify)
+    add_renew_command(archive)
 
     repair.add_commands(commands)  # eakte dlq ..., eakte outbox [retry ID]
 

@@ -160,6 +160,16 @@ class Settings(BaseSettings):
     mail_done_folder: str = "Erledigt"
     mail_routing: Path = CONFIG_DIR / "mail_routing.yaml"
     mail_submitted_by: str = "poststelle"  # who the mailbox's documents are submitted by (their clerk's view)
+    # Evidence (RFC 3161 time-stamps, RFC 4998 evidence records) for the archive's packages: the TSA's address
+    # (empty: no evidence records), its CA bundle (PEM) to check tokens against, an optional client certificate
+    # and key (mTLS) or HTTP basic credentials, and how long packages are collected into one hash tree.
+    tsa_url: str = ""
+    tsa_ca_file: Path | None = None
+    tsa_client_cert: Path | None = None
+    tsa_client_key: Path | None = None
+    tsa_username: str = ""
+    tsa_password: str = ""
+    tsa_batch_s: float = 60.0
 
     def service_url(self, service: str) -> str:
         configured = {"ingest": self.ingest_url, "workflow": self.workflow_url, "archive": self.archive_url}[service]

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from services.archive import aussonderung, handlers, metrics, routes, xdomea, xdomea_routes
 from services.archive.bootstrap import bootstrap
 from services.archive.disposal import delete_handed_over_regularly
+from services.archive.evidence import stamp_regularly
 from services.archive.tables import ArchiveBase
 from shared.service_app import build_app, build_runtime
 from shared.settings import get_settings
@@ -24,6 +25,7 @@ REFUSAL_STATUS = {
     "no_akten": 422,
     "unknown_aktenzeichen": 422,
     "xdomea_schema_missing": 503,  # a deployment gap: no xdomea message is built or read unchecked
+    "no_tsa": 503,  # evidence records: no TSA configured (EAKTE_TSA_URL)
 }
 log = logging.getLogger(__name__)
 
@@ -51,9 +53,13 @@ def create_app() -> FastAPI:
     async def check_xdomea_schema() -> None:
         await announce_xdomea_schema(archive.parties)
 
+    async def stamp_evidence() -> None:
+        await stamp_regularly(archive.uow, archive.packages, archive.evidence)
+
     # The xdomea routes come first: `/xdomea/...` must not be taken for a document id.
     routers = [xdomea_routes.router, routes.router]
     jobs = [delete_handed_over, check_xdomea_schema]
+    jobs.append(stamp_evidence)
     app = build_app(runtime, routers, jobs, refusal_status=REFUSAL_STATUS, readings=metrics.readings(archive.uow))
     app.state.archive = archive
     return app

@@ -86,6 +86,7 @@ def _take_in(uow: ArchiveUnitOfWork, event: Outcome, intake: Intake) -> str | No
     text = domain.search_text(event, _ocr_text(event, intake.sources))
     uow.documents.add(_archived_row(event, stored, intake.packages.bucket, archived_at, retain), text)
     uow.add_event(_archived_event(event, stored[0], intake.packages.bucket, archived_at))
+    uow.evidence.add(document_id, archived_at)  # its evidence record (RFC 4998) follows in the next batch
     return None
 
 

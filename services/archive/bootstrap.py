@@ -1,10 +1,11 @@
 """The archive's composition root: everything its routes, subscribers and background job use, built once."""
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from services.archive.archiving import Intake
 from services.archive.aussonderung import Parties
+from services.archive.evidence import EvidenceConfig
 from services.archive.package import PackageStore, SourceStore
 from services.archive.ports import Packages
 from services.archive.search import SearchIndex
@@ -23,6 +24,7 @@ class Archive:
     intake: Intake
     parties: Parties
     settings: Settings
+    evidence: EvidenceConfig = field(default_factory=lambda: EvidenceConfig(None))  # the TSA and its CA (RFC 4998)
 
     @property
     def packages(self) -> Packages:
@@ -43,4 +45,4 @@ def bootstrap(runtime: ServiceRuntime, store: ObjectStore) -> Archive:
         receiver=Institution(name=settings.xdomea_receiver),
         schema=settings.xdomea_schema or None,
     )
-    return Archive(uow, intake, parties, settings)
+    return Archive(uow, intake, parties, settings, EvidenceConfig.of(settings))

@@ -33,4 +33,16 @@ def readings(uow: Callable[[], ArchiveUnitOfWork]) -> list[CachedReading]:
             ),
         ]
 
-    return [CachedReading(read, name="archive gauges")]
+    return [CachedReading(read, name="archive gauges"), *evidence_readings(uow)]
+
+
+def evidence_readings(uow: Callable[[], ArchiveUnitOfWork]) -> list[CachedReading]:
+    """Packages waiting for their evidence record (RFC 4998): rising means the TSA is not answering."""
+
+    def read() -> list[Metric]:
+        with uow() as work:
+            waiting = work.evidence.count()
+        help_text = "Archived packages waiting for their evidence record (time-stamp)"
+        return [gauge("eakte_archive_evidence_pending", help_text, [], [((), waiting)])]
+
+    return [CachedReading(read, name="archive evidence gauge")]

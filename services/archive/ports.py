@@ -104,3 +104,11 @@ class Packages(Protocol):
     def set_legal_hold(self, file: StoredFile, on: bool) -> None: ...
 
     def delete(self, file: StoredFile) -> None: ...
+
+
+class TimeStamper(Protocol):
+    """A time-stamping authority (RFC 3161): `services.archive.tsa.TsaClient`, an in-process one in unit tests."""
+
+    def stamp(self, algorithm: str, digest: bytes) -> bytes:
+        """The DER time-stamp token over `digest`; raises `services.archive.tsa.TsaUnavailable` if there is none."""
+        ...

@@ -6,12 +6,18 @@ Only these and the unit of work touch SQLAlchemy sessions; the unit tests replac
 import abc
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.archive.domain import SearchQuery
 from services.archive.search import SearchIndex
-from services.archive.tables import AccessLogRow, ArchivedDocumentRow, DeletionRecordRow, XdomeaProcessRow
+from services.archive.tables import (
+    AccessLogRow,
+    ArchivedDocumentRow,
+    DeletionRecordRow,
+    EvidencePendingRow,
+    XdomeaProcessRow,
+)
 from shared.events import utcnow
 
 
@@ -225,3 +231,62 @@ class SqlXdomeaProcesses(XdomeaProcesses):
 
     def newest_first(self) -> list[XdomeaProcessRow]:
         return list(self._session.scalars(select(XdomeaProcessRow).order_by(XdomeaProcessRow.created_at.desc())))
+
+
+class EvidenceQueue(abc.ABC):
+    """Packages awaiting their evidence record (RFC 4998), durable until their record is stored."""
+
+    @abc.abstractmethod
+    def add(self, document_id: str, now: datetime) -> None: ...
+
+    @abc.abstractmethod
+    def claim(self, now: datetime, until: datetime, limit: int) -> list[str]:
+        """Up to `limit` waiting packages nobody holds a claim on, oldest first, claimed until `until`."""
+
+    @abc.abstractmethod
+    def done(self, document_ids: list[str]) -> None: ...
+
+    @abc.abstractmethod
+    def release(self, document_ids: list[str]) -> None:
+        """Give up the claims on these packages: they wait for the next batch."""
+
+    @abc.abstractmethod
+    def queued_at(self, document_id: str) -> datetime | None: ...
+
+    @abc.abstractmethod
+    def count(self) -> int: ...
+
+
+class SqlEvidenceQueue(EvidenceQueue):
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add(self, document_id: str, now: datetime) -> None:
+        if self._session.get(EvidencePendingRow, document_id) is None:
+            self._session.add(EvidencePendingRow(document_id=document_id, queued_at=now))
+
+    def claim(self, now: datetime, until: datetime, limit: int) -> list[str]:
+        free = or_(EvidencePendingRow.claimed_until.is_(None), EvidencePendingRow.claimed_until < now)
+        query = select(EvidencePendingRow.document_id).where(free).order_by(EvidencePendingRow.queued_at).limit(limit)
+        ids = list(self._session.scalars(query.with_for_update(skip_locked=True)))
+        if ids:
+            self._session.execute(
+                update(EvidencePendingRow).where(EvidencePendingRow.document_id.in_(ids)).values(claimed_until=until)
+            )
+        return ids
+
+    def done(self, document_ids: list[str]) -> None:
+        if document_ids:
+            self._session.execute(delete(EvidencePendingRow).where(EvidencePendingRow.document_id.in_(document_ids)))
+
+    def release(self, document_ids: list[str]) -> None:
+        if document_ids:
+            query = update(EvidencePendingRow).where(EvidencePendingRow.document_id.in_(document_ids))
+            self._session.execute(query.values(claimed_until=None))
+
+    def queued_at(self, document_id: str) -> datetime | None:
+        row = self._session.get(EvidencePendingRow, document_id)
+        return row.queued_at if row else None
+
+    def count(self) -> int:
+        return self._session.scalar(select(func.count()).select_from(EvidencePendingRow)) or 0

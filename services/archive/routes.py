@@ -12,9 +12,10 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
-from services.archive import disposal, retrieval
+from services.archive import disposal, evidence, retrieval
 from services.archive.bootstrap import Archive
 from services.archive.domain import SearchQuery
+from services.archive.evidence import RenewalView
 from services.archive.views import (
     AccessPage,
     ArchivedView,
@@ -37,6 +38,11 @@ Caller = Annotated[Principal, Depends(records_office)]
 class VerifyIn(BaseModel):
     document_ids: list[str] | None = None
     sample: int | None = Field(default=None, ge=1, le=100_000)
+    evidence: bool = False  # also check each package's evidence record (RFC 4998, RFC 3161)
+
+
+class RenewIn(BaseModel):
+    algorithm: str | None = None  # another hash algorithm than the records': hash-tree renewal (e.g. sha512)
 
 
 def reader(principal: Principal) -> Reader:
@@ -84,7 +90,18 @@ async def verify(request: Request, body: VerifyIn, principal: Caller) -> VerifyV
     """Re-read the objects of the given packages (or a random sample, or all) and compare every manifest hash."""
     archive = _archive(request)
     chosen = (body.document_ids, body.sample)
-    return await run_in_threadpool(retrieval.verify, archive.uow(), archive.packages, *chosen, reader(principal))
+    view = await run_in_threadpool(retrieval.verify, archive.uow(), archive.packages, *chosen, reader(principal))
+    if not body.evidence:
+        return view
+    return await run_in_threadpool(evidence.verify, archive.uow(), archive.packages, archive.evidence, view)
+
+
+@router.post("/evidence/renew", response_model=RenewalView)
+async def renew_evidence(request: Request, body: RenewIn, principal: Caller) -> RenewalView:
+    """Renew every package's evidence record: a time-stamp renewal, or with `algorithm` a hash-tree renewal."""
+    archive = _archive(request)
+    renew = evidence.renew
+    return await run_in_threadpool(renew, archive.uow(), archive.packages, archive.evidence, body.algorithm)
 
 
 @router.get("/due", response_model=list[DueView])

@@ -110,3 +110,14 @@ class XdomeaProcessRow(ArchiveBase):
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class EvidencePendingRow(ArchiveBase):
+    """A package awaiting its evidence record (written with the package, so nothing is lost on a crash); the
+    batcher claims rows for a while (`claimed_until`) so that replicas stamp different packages."""
+
+    __tablename__ = "evidence_pending"
+
+    document_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    queued_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
+    claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -60,10 +60,24 @@ class LinkView:
 
 
 @dataclass(frozen=True)
+class EvidenceView:
+    """A package's evidence record, checked (`"evidence": true`): hash tree, time-stamp, TSA certificate chain."""
+
+    ok: bool
+    time: datetime | None
+    tsa: str
+    problems: list[str]
+    record: str
+    chains: int
+    algorithms: list[str]
+
+
+@dataclass(frozen=True)
 class VerifyResult:
     document_id: str
     result: str
     problems: list[str]
+    evidence: EvidenceView | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +87,8 @@ class VerifyView:
     mismatch: int
     missing: int
     results: list[VerifyResult]
+    evidence_ok: int | None = None  # with `"evidence": true`: packages whose evidence record holds
+    evidence_failed: int | None = None
 
 
 @dataclass(frozen=True)

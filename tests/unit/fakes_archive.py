@@ -8,7 +8,7 @@ from pathlib import Path
 
 from services.archive.domain import FoundVersion, SearchQuery
 from services.archive.ports import NewFile, ObjectState, SourceMissing, StoredFile
-from services.archive.repositories import AccessLog, DeletionRecords, Documents, XdomeaProcesses
+from services.archive.repositories import AccessLog, DeletionRecords, Documents, EvidenceQueue, XdomeaProcesses
 from services.archive.tables import AccessLogRow, ArchivedDocumentRow, DeletionRecordRow, XdomeaProcessRow
 from services.archive.unit_of_work import ArchiveUnitOfWork
 from shared.events import StoredObject, utcnow
@@ -111,6 +111,38 @@ class FakeXdomeaProcesses(XdomeaProcesses):
         return sorted(self.rows.values(), key=lambda r: r.created_at, reverse=True)
 
 
+class FakeEvidenceQueue(EvidenceQueue):
+    """Packages awaiting their evidence record, with their claims, in memory."""
+
+    def __init__(self) -> None:
+        self.queued: dict[str, datetime] = {}
+        self.claims: dict[str, datetime] = {}
+
+    def add(self, document_id: str, now: datetime) -> None:
+        self.queued.setdefault(document_id, now)
+
+    def claim(self, now: datetime, until: datetime, limit: int) -> list[str]:
+        free = [i for i in sorted(self.queued, key=self.queued.__getitem__) if self.claims.get(i, now) <= now]
+        for document_id in free[:limit]:
+            self.claims[document_id] = until
+        return free[:limit]
+
+    def done(self, document_ids: list[str]) -> None:
+        for document_id in document_ids:
+            self.queued.pop(document_id, None)
+            self.claims.pop(document_id, None)
+
+    def release(self, document_ids: list[str]) -> None:
+        for document_id in document_ids:
+            self.claims.pop(document_id, None)
+
+    def queued_at(self, document_id: str) -> datetime | None:
+        return self.queued.get(document_id)
+
+    def count(self) -> int:
+        return len(self.queued)
+
+
 class FakeArchiveUnitOfWork(FakeUnitOfWork, ArchiveUnitOfWork):
     """The archive's unit of work in memory; repository changes are visible at once (no rollback of rows)."""
 
@@ -120,6 +152,7 @@ class FakeArchiveUnitOfWork(FakeUnitOfWork, ArchiveUnitOfWork):
         self.access_log = FakeAccessLog()
         self.deletions = FakeDeletionRecords()
         self.processes = FakeXdomeaProcesses()
+        self.evidence = FakeEvidenceQueue()
 
 
 class FakeSources:
