@@ -2,6 +2,7 @@
 
 from sqlalchemy.orm import Session
 
+from services.ingest.fitconnect_repository import FitConnectRepository
 from services.ingest.repositories import (
     DocumentRepository,
     FilingRepository,
@@ -18,6 +19,7 @@ class IngestUnitOfWork(SqlUnitOfWork):
     quarantine: QuarantineRepository
     ocr_jobs: OcrJobRepository
     intake_items: IntakeItemRepository
+    fitconnect: FitConnectRepository
 
     def _open_repositories(self, session: Session) -> None:
         self.documents = DocumentRepository(session)
@@ -25,3 +27,4 @@ class IngestUnitOfWork(SqlUnitOfWork):
         self.quarantine = QuarantineRepository(session)
         self.ocr_jobs = OcrJobRepository(session)
         self.intake_items = IntakeItemRepository(session)
+        self.fitconnect = FitConnectRepository(session)
