@@ -2,10 +2,11 @@
 
 from fastapi import FastAPI
 
-from services.ingest import akten_routes, handlers, intake_routes, metrics, quarantine_routes, routes
+from services.ingest import akten_routes, fitconnect_routes, handlers, intake_routes, metrics, quarantine_routes, routes
 from services.ingest.access import DocumentAccess
 from services.ingest.fileplan import load_file_plan
 from services.ingest.filing import FilingService
+from services.ingest.fitconnect import build_subscriber
 from services.ingest.hotfolder import HotFolder
 from services.ingest.ingesting import IngestService
 from services.ingest.intake import IntakeQueue
@@ -37,8 +38,12 @@ def create_app() -> FastAPI:
     background = [intake.run, OcrWorker(settings, uow_factory, store).run]
     if settings.hotfolder:
         background.append(HotFolder(settings.hotfolder, intake, settings.hotfolder_user, settings.hotfolder_poll_s).run)
+    if settings.fitconnect_api_url:  # OZG online applications (FIT-Connect subscriber)
+        fitconnect = build_subscriber(settings, uow_factory, intake, store, file_plan, service.workflows)
+        background.append(fitconnect.run)
     handlers.register(runtime.broker, uow_factory, store, settings.inbox_bucket)
     routers = [routes.router, akten_routes.router, intake_routes.router, quarantine_routes.router]
+    routers.append(fitconnect_routes.router)
     app = build_app(
         runtime, routers, background, refusal_status=routes.REFUSAL_STATUS, readings=metrics.readings(uow_factory)
     )

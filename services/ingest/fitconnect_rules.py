@@ -18,7 +18,9 @@ from jsonschema import Draft202012Validator
 
 # FITKO's problem types of a `reject-submission` event share this prefix.
 PROBLEM_PREFIX = "https://schema.fitko.de/fit-connect/events/problems/"
-METADATA_SCHEMA_PATTERN = re.compile(r"^https://schema\.fitko\.de/fit-connect/metadata/(\d+\.\d+\.\d+)/metadata\.schema\.json$")
+METADATA_SCHEMA_PATTERN = re.compile(
+    r"^https://schema\.fitko\.de/fit-connect/metadata/(\d+\.\d+\.\d+)/metadata\.schema\.json$"
+)
 ACCEPT_EVENT = "https://schema.fitko.de/fit-connect/events/accept-submission"
 REJECT_EVENT = "https://schema.fitko.de/fit-connect/events/reject-submission"
 SET_PAYLOAD_SCHEMA = "https://schema.fitko.de/fit-connect/set-payload/1.0.0/set-payload.schema.json"
@@ -115,7 +117,8 @@ def metadata_version(metadata: Mapping[str, Any], supported: Mapping[str, Mappin
 def check_metadata(metadata: Any, supported: Mapping[str, Mapping[str, Any]]) -> None:
     """The metadata is an object of a supported schema version and valid against it."""
     if not isinstance(metadata, dict):
-        raise SubmissionRejected([Problem(ProblemCode.METADATA_SCHEMA_VIOLATION, "metadata is no JSON object", "metadata")])
+        problem = Problem(ProblemCode.METADATA_SCHEMA_VIOLATION, "metadata is no JSON object", "metadata")
+        raise SubmissionRejected([problem])
     version = metadata_version(metadata, supported)
     errors = _schema_errors(supported[version], metadata)
     if errors:
@@ -144,7 +147,9 @@ def check_attachment_ids(announced: Sequence[str], delivered: Sequence[str]) -> 
         raise SubmissionRejected(problems)
 
 
-def hash_problem(expected: Mapping[str, Any] | None, content: bytes, code: ProblemCode, instance: str) -> Problem | None:
+def hash_problem(
+    expected: Mapping[str, Any] | None, content: bytes, code: ProblemCode, instance: str
+) -> Problem | None:
     """A problem if the content's SHA-512 is not the one the metadata states (other hash types are refused)."""
     if not expected or expected.get("type") != HASH_TYPE:
         return Problem(code, f"the metadata states no {HASH_TYPE} hash", instance)
@@ -301,3 +306,26 @@ def _text(schema: Mapping[str, Any], value: Any) -> str:
     if isinstance(value, dict):
         return ", ".join(f"{k}: {_text({}, v)}" for k, v in value.items())
     return "" if value is None else str(value)
+
+
+def event_payload(
+    event: str,
+    destination_id: str,
+    submission_id: str,
+    case_id: str,
+    jti: str,
+    issued_at: int,
+    problems: Sequence[Mapping[str, str]] = (),
+) -> dict[str, Any]:
+    """The Security Event Token (RFC 8417) a subscriber signs to accept or reject a submission (`problems`:
+    those of a rejection, as `Problem.as_event` gives them)."""
+    content: dict[str, Any] = {"problems": list(problems)} if event == REJECT_EVENT else {}
+    return {
+        "$schema": SET_PAYLOAD_SCHEMA,
+        "jti": jti,
+        "iss": destination_id,
+        "iat": issued_at,
+        "sub": f"submission:{submission_id}",
+        "txn": f"case:{case_id}",
+        "events": {event: content},
+    }
