@@ -17,7 +17,7 @@ from devstack.fitconnect_server import LocalFitConnect, ReceivedEvent
 from devstack.stack import Stack
 from tests.conftest import unique_bytes
 from tests.fitconnect_sender import Sender, Sent, wohngeld_form
-from tests.integration import Api, wait_for
+from tests.integration.conftest import Api, wait_for
 
 pytestmark = pytest.mark.integration
 
