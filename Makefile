@@ -84,3 +84,8 @@ bench-import: setup
 
 bench-replicas: setup
 	$(BIN)/python -m tests.bench.replicas --documents $${N:-500} --output bench-results/replicas.json
+
+# An online Wohngeld application (FIT-Connect, local Submission API): time from submission to accept-submission.
+.PHONY: bench-fitconnect
+bench-fitconnect: setup
+	$(BIN)/python -m tests.bench.fitconnect --submissions $${N:-20} --output bench-results/fitconnect.json

@@ -16,6 +16,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any
 
 import uvicorn
@@ -25,6 +26,7 @@ from joserfc import jws
 from joserfc.errors import JoseError
 from joserfc.jwk import RSAKey
 
+from devstack.fitconnect_schema import metadata_schema
 from devstack.processes import free_port
 
 EVENTS = "https://schema.fitko.de/fit-connect/events/"
@@ -297,3 +299,36 @@ class LocalFitConnect:
         if not isinstance(payload.get("events"), dict) or len(payload["events"]) != 1:
             raise HTTPException(422, "exactly one event per token")
         return payload
+
+
+SENDER = ("kiel-portal", "sender-secret")  # the online service's OAuth client (test only)
+SUBSCRIBER = ("kiel-eakte", "subscriber-secret")  # the e-file's OAuth client (test only)
+
+
+def local_destination(folder: Path, poll_s: float = 0.5) -> tuple[LocalFitConnect, dict[str, str]]:
+    """A local Submission API with one destination, not yet started, and the ingest service's settings for it.
+
+    The destination's encryption key and the subscriber's signing key are RSA 4096 (as FIT-Connect demands); the
+    private halves are written as JWK files into `folder`, as IT would place them for the subscriber."""
+    public: list[dict[str, Any]] = []
+    files: list[Path] = []
+    for name in ("decryption", "signing"):
+        key = RSAKey.generate_key(4096, private=True)
+        path = folder / f"fitconnect-{name}.jwk.json"
+        path.write_text(json.dumps({**key.as_dict(private=True), "kid": key.thumbprint()}))
+        public.append({**key.as_dict(private=False), "kid": key.thumbprint()})
+        files.append(path)
+    destination = str(uuid.uuid4())
+    server = LocalFitConnect(destination, public[0], public[1], dict([SENDER, SUBSCRIBER]))
+    env = {
+        "EAKTE_FITCONNECT_API_URL": server.url,
+        "EAKTE_FITCONNECT_TOKEN_URL": f"{server.url}/token",
+        "EAKTE_FITCONNECT_CLIENT_ID": SUBSCRIBER[0],
+        "EAKTE_FITCONNECT_CLIENT_SECRET": SUBSCRIBER[1],
+        "EAKTE_FITCONNECT_DESTINATION_ID": destination,
+        "EAKTE_FITCONNECT_PRIVATE_KEY_FILE": str(files[0]),
+        "EAKTE_FITCONNECT_SIGNING_KEY_FILE": str(files[1]),
+        "EAKTE_FITCONNECT_METADATA_SCHEMA": str(metadata_schema()),
+        "EAKTE_FITCONNECT_POLL_S": str(poll_s),
+    }
+    return server, env

@@ -6,14 +6,11 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from joserfc.jwk import RSAKey
 from pypdf import PdfReader
 
-from devstack.fitconnect_schema import metadata_schema
-from devstack.fitconnect_server import LocalFitConnect, ReceivedEvent
+from devstack.fitconnect_server import SENDER, LocalFitConnect, ReceivedEvent, local_destination
 from devstack.stack import Stack
 from tests.conftest import unique_bytes
 from tests.fitconnect_sender import Sender, Sent, wohngeld_form
@@ -36,40 +33,13 @@ class FitConnect:
         return events[count - 1]
 
 
-def _key_files(folder: Path) -> tuple[dict, dict, Path, Path]:
-    """The destination's encryption key and the subscriber's signing key (RSA 4096, as FIT-Connect demands)."""
-    keys = []
-    for name in ("decryption", "signing"):
-        key = RSAKey.generate_key(4096, private=True)
-        private = {**key.as_dict(private=True), "kid": key.thumbprint()}
-        path = folder / f"fitconnect-{name}.jwk.json"
-        path.write_text(json.dumps(private))
-        keys.append(({**key.as_dict(private=False), "kid": key.thumbprint()}, path))
-    (encryption, decryption_file), (verification, signing_file) = keys
-    return encryption, verification, decryption_file, signing_file
-
-
 @pytest.fixture(scope="module")
 def fitconnect(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FitConnect]:
-    folder = tmp_path_factory.mktemp("fitconnect")
-    encryption, verification, decryption_file, signing_file = _key_files(folder)
-    destination = str(uuid.uuid4())
-    clients = {"kiel-portal": "sender-secret", "kiel-eakte": "subscriber-secret"}
-    server = LocalFitConnect(destination, encryption, verification, clients).start()
+    server, env = local_destination(tmp_path_factory.mktemp("fitconnect"))
+    server.start()
     try:
-        stack.restart_service(
-            "ingest",
-            EAKTE_FITCONNECT_API_URL=server.url,
-            EAKTE_FITCONNECT_TOKEN_URL=f"{server.url}/token",
-            EAKTE_FITCONNECT_CLIENT_ID="kiel-eakte",
-            EAKTE_FITCONNECT_CLIENT_SECRET="subscriber-secret",
-            EAKTE_FITCONNECT_DESTINATION_ID=destination,
-            EAKTE_FITCONNECT_PRIVATE_KEY_FILE=str(decryption_file),
-            EAKTE_FITCONNECT_SIGNING_KEY_FILE=str(signing_file),
-            EAKTE_FITCONNECT_METADATA_SCHEMA=str(metadata_schema()),
-            EAKTE_FITCONNECT_POLL_S="0.5",
-        )
-        yield FitConnect(server, Sender(server, "kiel-portal", "sender-secret"))
+        stack.restart_service("ingest", **env)
+        yield FitConnect(server, Sender(server, *SENDER))
     finally:
         stack.restart_service("ingest")  # back to its normal settings for the tests after these
         server.stop()
