@@ -16,6 +16,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from shared.reserved_names import FITCONNECT
+
 # FITKO's problem types of a `reject-submission` event share this prefix.
 PROBLEM_PREFIX = "https://schema.fitko.de/fit-connect/events/problems/"
 METADATA_SCHEMA_PATTERN = re.compile(
@@ -25,7 +27,7 @@ ACCEPT_EVENT = "https://schema.fitko.de/fit-connect/events/accept-submission"
 REJECT_EVENT = "https://schema.fitko.de/fit-connect/events/reject-submission"
 SET_PAYLOAD_SCHEMA = "https://schema.fitko.de/fit-connect/set-payload/1.0.0/set-payload.schema.json"
 HASH_TYPE = "sha512"
-SUBMITTED_BY = "fitconnect"  # who a filed online application's documents are "submitted by" (the channel)
+SUBMITTED_BY = FITCONNECT  # who a filed online application's documents are "submitted by" (the channel: reserved)
 
 
 class ProblemCode(StrEnum):

@@ -227,3 +227,9 @@ def test_the_adapter_decrypts_what_fitkos_sdk_encrypts_and_refuses_tampering(tmp
     other = sdk_jwe.JWE(plaintext=b"x", protected=weak, recipient=public).serialize(compact=True)
     with pytest.raises(DecryptionFailed):
         keys.decrypt(other)
+
+
+def test_nobody_signs_in_as_the_channel_online_applications_are_filed_under() -> None:
+    from shared.reserved_names import is_reserved
+
+    assert rules.SUBMITTED_BY == "fitconnect" and is_reserved("FitConnect")
