@@ -3,10 +3,12 @@
 
 import io
 import json
+import re
 import time
 import uuid
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from pypdf import PdfReader
 
@@ -99,6 +101,20 @@ def test_a_valid_wohngeld_application_becomes_a_vorgang_in_review_and_is_accepte
     content = api.http.get(f"{api.stack.url('ingest')}/api/v1/documents/{form_id}/content", headers=headers)
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(content.content)).pages)
     assert surname in text and "Holstenstraße" in text and "DE89370400440532013000" in text
+    page = _portal_page(api, f"/dokumente/{form_id}", "anton")
+    assert "Formulardaten des Online-Antrags" in page
+    assert '<th scope="row">IBAN</th><td>DE89370400440532013000</td>' in page
+
+
+def _portal_page(api: Api, path: str, user: str) -> str:
+    """The page as a clerk sees it in the browser portal (development sign-in; org units from org_units.yaml)."""
+    with httpx.Client(base_url=api.stack.url("portal"), timeout=30) as client:
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/anmelden").text)
+        assert csrf
+        client.post("/anmelden", data={"csrf_token": csrf.group(1), "user": user, "roles": ["clerk"]})
+        page = client.get(path)
+        assert page.status_code == 200
+        return page.text
 
 
 def test_form_data_is_shown_only_to_those_who_may_open_the_document(fitconnect: FitConnect, api: Api) -> None:
