@@ -170,3 +170,19 @@ def test_a_submission_seen_again_is_not_filed_twice(fitconnect: FitConnect, api:
     (vorgang,) = _vorgaenge_of(api, surname, sent.submission_id)
     assert len(vorgang["documents"]) == 3
     assert len(_akte_of(api, surname)["vorgaenge"]) == 1  # type: ignore[index]
+
+
+def test_an_attachment_refused_by_intake_goes_to_quarantine_while_the_rest_is_filed(
+    fitconnect: FitConnect, api: Api
+) -> None:
+    surname = f"Becker-{uuid.uuid4().hex[:6]}"
+    hostile = ("Kontoauszug.pdf", unique_bytes("pypdf__r2-user-password.pdf"))  # a password-protected PDF
+    sent = fitconnect.sender.send(wohngeld_form(surname), [_attachments()[0], hostile])
+    assert fitconnect.decision(sent).name == "accept-submission"  # intact and decrypted: accepted
+    (vorgang,) = _vorgaenge_of(api, surname, sent.submission_id)
+    assert [d["title"] for d in vorgang["documents"]] == ["Online-Antrag Wohngeld", "Nachweis: Mietvertrag.pdf"]
+    admin = api.headers("admin", "admin")
+    held = api.http.get(f"{api.stack.url('ingest')}/api/v1/quarantine", params={"limit": 500}, headers=admin)
+    items = held.json()["items"]
+    (item,) = [i for i in items if i["original_name"] == "Kontoauszug.pdf" and i["source"] == "fitconnect"]
+    assert item["reason"] == "encrypted"
