@@ -34,6 +34,7 @@ from services.ingest.fitconnect_client import (
 from services.ingest.fitconnect_rules import (
     ACCEPT_EVENT,
     REJECT_EVENT,
+    SUBMISSION_STATES,
     SUBMITTED_BY,
     OnlineService,
     Problem,
@@ -64,7 +65,7 @@ from shared.storage import ObjectStore
 log = logging.getLogger(__name__)
 
 SOURCE = "fitconnect"
-TAKING, FILING, ACCEPTED, REJECTED = "taking", "filing", "accepted", "rejected"
+TAKING, FILING, ACCEPTED, REJECTED = SUBMISSION_STATES
 SEPARATOR = "__"
 
 

@@ -1,6 +1,6 @@
 """The FIT-Connect submissions taken in (one row per submission id); works inside the unit of work's transaction."""
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,3 +31,7 @@ class FitConnectRepository:
     def of_document(self, document_id: str) -> FitConnectSubmissionRow | None:
         query = select(FitConnectSubmissionRow).where(FitConnectSubmissionRow.form_document_id == document_id)
         return self._session.scalars(query).first()
+
+    def counts(self) -> dict[str, int]:
+        query = select(FitConnectSubmissionRow.state, func.count()).group_by(FitConnectSubmissionRow.state)
+        return {state: count for state, count in self._session.execute(query).tuples()}

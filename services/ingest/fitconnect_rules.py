@@ -27,6 +27,8 @@ ACCEPT_EVENT = "https://schema.fitko.de/fit-connect/events/accept-submission"
 REJECT_EVENT = "https://schema.fitko.de/fit-connect/events/reject-submission"
 SET_PAYLOAD_SCHEMA = "https://schema.fitko.de/fit-connect/set-payload/1.0.0/set-payload.schema.json"
 HASH_TYPE = "sha512"
+# A taken submission's states: claimed and being checked, its files in the intake queue, decided (event sent).
+SUBMISSION_STATES = ("taking", "filing", "accepted", "rejected")
 SUBMITTED_BY = FITCONNECT  # who a filed online application's documents are "submitted by" (the channel: reserved)
 
 
