@@ -1,6 +1,6 @@
 """The FIT-Connect submissions taken in (one row per submission id); works inside the unit of work's transaction."""
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,3 +35,11 @@ class FitConnectRepository:
     def counts(self) -> dict[str, int]:
         query = select(FitConnectSubmissionRow.state, func.count()).group_by(FitConnectSubmissionRow.state)
         return {state: count for state, count in self._session.execute(query).tuples()}
+
+    def forget_document(self, document_id: str) -> None:
+        """The form document is destroyed after its retention period: its form data goes with it."""
+        self._session.execute(
+            update(FitConnectSubmissionRow)
+            .where(FitConnectSubmissionRow.form_document_id == document_id)
+            .values(form_data=None)
+        )

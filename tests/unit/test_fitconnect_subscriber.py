@@ -18,7 +18,8 @@ from services.ingest.fitconnect_client import FitConnectClient, FitConnectKeys, 
 from services.ingest.fitconnect_rules import ACCEPT_EVENT, REJECT_EVENT
 from services.ingest.intake import IntakeQueue
 from services.ingest.online_services import load_metadata_schemas, load_online_services
-from services.ingest.tables import FitConnectSubmissionRow, IntakeItemRow
+from services.ingest.purge import purge
+from services.ingest.tables import IntakeItemRow
 from services.ingest.unit_of_work import IngestUnitOfWork
 from services.ingest.uploads import Upload
 from shared.settings import CONFIG_DIR, Settings
@@ -30,27 +31,8 @@ KEY = RSAKey.generate_key(2048, private=True)
 HEADER = {"alg": "RSA-OAEP-256", "enc": "A256GCM", "zip": "DEF", "cty": "application/json"}
 
 
-class FakeSubmissions:
-    def __init__(self) -> None:
-        self.rows: dict[str, FitConnectSubmissionRow] = {}
-
-    def claim(self, row: FitConnectSubmissionRow) -> bool:
-        if row.submission_id in self.rows:
-            return False
-        self.rows[row.submission_id] = row
-        return True
-
-    def get(self, submission_id: str) -> FitConnectSubmissionRow | None:
-        return self.rows.get(submission_id)
-
-    def in_states(self, *states: str) -> list[FitConnectSubmissionRow]:
-        return [r for r in self.rows.values() if r.state in states]
-
-
 class Uow(FakeIngestUnitOfWork):
-    def __init__(self) -> None:
-        super().__init__()
-        self.fitconnect = FakeSubmissions()
+    """The ingest unit of work on fakes (its `fitconnect` repository included)."""
 
 
 class FakeQueue:
@@ -243,3 +225,17 @@ def test_a_submission_listed_again_after_its_decision_is_not_taken_again(world: 
     api.waiting[stub.submission_id] = {"submissionId": stub.submission_id, "caseId": stub.case_id}
     subscriber.poll_once()
     assert len(queue.added) == 1 and [list(p["events"]) for _c, p in api.events] == [[ACCEPT_EVENT]] * 2
+
+
+def test_the_form_data_goes_when_its_form_document_is_destroyed(world: Any) -> None:
+    subscriber, api, queue, uow, _store = world
+    stub = api.submit(FORM, [])
+    subscriber.poll_once()
+    form_id = queue.added[0][0]
+    assert uow.fitconnect.get(stub.submission_id).form_data is not None
+
+    class NoObjects:
+        client = type("Client", (), {"list_objects": staticmethod(lambda *a, **k: [])})()
+
+    purge(cast(IngestUnitOfWork, uow), cast(ObjectStore, NoObjects()), "eakte-inbox", uuid.uuid4(), form_id)
+    assert uow.fitconnect.get(stub.submission_id).form_data is None
