@@ -269,6 +269,8 @@ class LocalFitConnect:
             name = next(iter(payload["events"])).removeprefix(EVENTS)
             with self.lock:
                 submission = self.submissions[payload["sub"].removeprefix("submission:")]
+                if name == "accept-submission":
+                    self._check_tags(submission, payload["events"][EVENTS + name])
                 submission.decided = name
                 self.events.append(ReceivedEvent(case_id, name, payload, time.monotonic()))
             return Response(status_code=204)
@@ -277,6 +279,21 @@ class LocalFitConnect:
         def event_log(case_id: str, authorization: Annotated[str | None, Header()] = None) -> JSONResponse:
             self._authorised(authorization)
             return JSONResponse({"eventLog": [json.dumps(e.payload) for e in self.events_of(case_id)]})
+
+    def _check_tags(self, submission: StoredSubmission, content: dict[str, Any]) -> None:
+        """An acceptance names the authentication tags of exactly what was submitted."""
+
+        def tag(token: str) -> str:
+            return token.rsplit(".", 1)[-1]
+
+        expected: dict[str, Any] = {"metadata": tag(submission.encrypted_metadata)}
+        if submission.encrypted_data:
+            expected["data"] = tag(submission.encrypted_data)
+        if submission.attachments:
+            expected["attachments"] = {a: tag(t) for a, t in submission.attachments.items()}
+        if content.get("authenticationTags") != expected:
+            self.rejected_events.append(f"authentication tags differ for {submission.submission_id}")
+            raise HTTPException(422, "the authentication tags do not match the submission")
 
     def _verified(self, case_id: str, token: str) -> dict[str, Any]:
         """The SET's payload, if signed with the subscriber's key (PS512) and about a submission of this case."""

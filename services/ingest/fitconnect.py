@@ -42,6 +42,7 @@ from services.ingest.fitconnect_rules import (
     SubmissionRejected,
     announced_attachments,
     applicant_akte_title,
+    authentication_tags,
     check_attachment_hashes,
     check_attachment_ids,
     check_data_hash,
@@ -249,6 +250,9 @@ class FitConnectSubscriber:
             row = uow.fitconnect.get(submission_id)
             assert row is not None
             row.state, row.service, row.form_document_id = FILING, checked.service.name, items["form"]
+            raw = fetched.raw
+            tags = authentication_tags(raw["encryptedMetadata"], raw.get("encryptedData"), fetched.attachments)
+            row.items = {**row.items, "tags": tags}  # named by accept-submission
             row.form_data = {
                 "service": checked.service.name,
                 "title": f"Online-Antrag {checked.service.title}",
@@ -365,10 +369,9 @@ class FitConnectSubscriber:
             if row is None or row.state not in (ACCEPTED, REJECTED):
                 return
             event = ACCEPT_EVENT if row.state == ACCEPTED else REJECT_EVENT
-            case_id, problems = row.case_id, list(row.problems or [])
-        payload = event_payload(
-            event, self._destination, submission_id, case_id, str(uuid.uuid4()), int(time.time()), problems
-        )
+            case_id, problems, tags = row.case_id, list(row.problems or []), row.items.get("tags")
+        jti, now = str(uuid.uuid4()), int(time.time())
+        payload = event_payload(event, self._destination, submission_id, case_id, jti, now, problems, tags)
         self._client.send_event(case_id, self._keys.sign(payload))
         with self._uow() as uow:
             row = uow.fitconnect.get(submission_id)

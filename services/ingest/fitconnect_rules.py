@@ -320,10 +320,15 @@ def event_payload(
     jti: str,
     issued_at: int,
     problems: Sequence[Mapping[str, str]] = (),
+    tags: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The Security Event Token (RFC 8417) a subscriber signs to accept or reject a submission (`problems`:
-    those of a rejection, as `Problem.as_event` gives them)."""
-    content: dict[str, Any] = {"problems": list(problems)} if event == REJECT_EVENT else {}
+    those of a rejection, as `Problem.as_event` gives them; `tags`: an acceptance names the authentication tags of
+    what it received, see `authentication_tags`)."""
+    if event == REJECT_EVENT:
+        content: dict[str, Any] = {"problems": list(problems)}
+    else:
+        content = {"authenticationTags": dict(tags)} if tags else {}
     return {
         "$schema": SET_PAYLOAD_SCHEMA,
         "jti": jti,
@@ -333,3 +338,18 @@ def event_payload(
         "txn": f"case:{case_id}",
         "events": {event: content},
     }
+
+
+def authentication_tags(metadata: str, data: str | None, attachments: Mapping[str, str]) -> dict[str, Any]:
+    """The authentication tags (the last part of each compact JWE) of the metadata, data and attachments received:
+    an acceptance names them, so the sender knows exactly what was accepted."""
+
+    def tag(token: str) -> str:
+        return token.rsplit(".", 1)[-1]
+
+    tags: dict[str, Any] = {"metadata": tag(metadata)}
+    if data:
+        tags["data"] = tag(data)
+    if attachments:
+        tags["attachments"] = {attachment_id: tag(token) for attachment_id, token in attachments.items()}
+    return tags

@@ -181,8 +181,10 @@ def test_the_decision_events_name_submission_case_and_problems() -> None:
     (sent,) = rejected["events"][rules.REJECT_EVENT]["problems"]
     assert sent["type"] == "https://schema.fitko.de/fit-connect/events/problems/incorrect-attachment-hash"
     assert sent["instance"] == "attachment:a1" and sent["title"]
-    accepted = rules.event_payload(rules.ACCEPT_EVENT, "d", "s", "c", "j", 1)
-    assert accepted["events"] == {rules.ACCEPT_EVENT: {}}
+    tags = rules.authentication_tags("h.k.iv.ct.tag-m", "h.k.iv.ct.tag-d", {"a1": "h.k.iv.ct.tag-a1"})
+    assert tags == {"metadata": "tag-m", "data": "tag-d", "attachments": {"a1": "tag-a1"}}
+    accepted = rules.event_payload(rules.ACCEPT_EVENT, "d", "s", "c", "j", 1, tags=tags)
+    assert accepted["events"] == {rules.ACCEPT_EVENT: {"authenticationTags": tags}}
 
 
 def test_the_rules_module_imports_no_framework_or_adapter() -> None:

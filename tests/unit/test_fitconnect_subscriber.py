@@ -159,6 +159,7 @@ FORM = json.dumps(wohngeld_form("Musterfrau")).encode()
 def test_a_valid_submission_is_queued_then_accepted_once_all_its_documents_are_in(world: Any) -> None:
     subscriber, api, queue, uow, _store = world
     stub = api.submit(FORM, [b"%PDF-1 a", b"%PDF-1 b"])
+    sent = dict(api.waiting[stub.submission_id])
     subscriber.poll_once()
     assert [(source, upload.document_type) for _i, source, _p, upload in queue.added] == [
         ("fitconnect", "antrag"),
@@ -176,6 +177,9 @@ def test_a_valid_submission_is_queued_then_accepted_once_all_its_documents_are_i
     subscriber.poll_once()
     ((case_id, payload),) = api.events
     assert case_id == stub.case_id and list(payload["events"]) == [ACCEPT_EVENT]
+    tags = payload["events"][ACCEPT_EVENT]["authenticationTags"]  # what exactly was accepted
+    assert tags["metadata"] == sent["encryptedMetadata"].rsplit(".", 1)[1]
+    assert tags["data"] == sent["encryptedData"].rsplit(".", 1)[1] and len(tags["attachments"]) == 2
     row = uow.fitconnect.get(stub.submission_id)
     assert row.state == ACCEPTED and row.event_sent_at is not None
     assert row.form_document_id == queue.added[0][0] and row.form_data["data"]["miete"]["kaltmiete"] == 620
