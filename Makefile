@@ -91,3 +91,7 @@ bench-replicas: setup
 # The Poststelle mailbox: a message from IMAP APPEND to its filed documents, one at a time and in a burst.
 bench-mail: setup
 	$(BIN)/python -m tests.bench.mail --messages $${N:-10} --burst $${BURST:-20} --output bench-results/mail.json
+# An online Wohngeld application (FIT-Connect, local Submission API): time from submission to accept-submission.
+.PHONY: bench-fitconnect
+bench-fitconnect: setup
+	$(BIN)/python -m tests.bench.fitconnect --submissions $${N:-20} --output bench-results/fitconnect.json

@@ -9,6 +9,7 @@ from devstack.browser_tools import ensure_chromium
 from devstack.compose import compose_binary
 from devstack.dovecot import dovecot_binary
 from devstack.ers_verifier import bouncy_castle_libs
+from devstack.fitconnect_schema import metadata_schema
 from devstack.fonts import ensure_record_font
 from devstack.kafka import kafka_libs
 from devstack.keycloak import java21_home, keycloak_home
@@ -35,6 +36,7 @@ def main() -> int:
         print(f"[eakte] Kafka jars: {kafka_libs()}", flush=True)
         print(f"[eakte] MinIO server: {minio_binary()}", flush=True)
         print(f"[eakte] font for PDF records: {ensure_record_font()}", flush=True)
+        print(f"[eakte] FIT-Connect metadata schema: {metadata_schema()}", flush=True)
         if get_settings().ocr_enabled:
             print(f"[eakte] OCR: {ensure_ocr_tools()} with German and English", flush=True)
         if args.postgres:

@@ -25,7 +25,19 @@ def problems(settings: Settings, process: str) -> list[str]:
         found += _portal_problems(settings)
     else:  # the portal keeps no objects: only the services talk to the object store
         found += _s3_problems(settings)
+    if process == "ingest":
+        found += fitconnect_problems(settings)
     return found
+
+
+def fitconnect_problems(settings: Settings) -> list[str]:
+    """Online applications carry personal data: in production, FIT-Connect is reached over TLS only."""
+    urls = {"EAKTE_FITCONNECT_API_URL": settings.fitconnect_api_url}
+    if settings.fitconnect_api_url:
+        urls["EAKTE_FITCONNECT_TOKEN_URL"] = settings.fitconnect_token_url
+    return [
+        f"{name} must be an https:// address" for name, url in urls.items() if url and not url.startswith("https://")
+    ]
 
 
 def replica_problems(settings: Settings, process: str) -> list[str]:

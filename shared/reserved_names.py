@@ -3,6 +3,10 @@
 SYSTEM = "system"
 SCANNER = "scanner"
 RESERVED_NAMES = frozenset({SYSTEM, SCANNER})
+# Online applications (FIT-Connect) are filed as submitted by the channel: whoever signed in under this name would
+# see every one of them as their submitter.
+FITCONNECT = "fitconnect"
+RESERVED_NAMES = RESERVED_NAMES | {FITCONNECT}
 
 
 def is_reserved(name: str, hotfolder_user: str = SCANNER) -> bool:

@@ -170,6 +170,19 @@ class Settings(BaseSettings):
     tsa_username: str = ""
     tsa_password: str = ""
     tsa_batch_s: float = 60.0
+    # FIT-Connect (OZG online applications): the subscriber polls the Submission API for one destination when
+    # `fitconnect_api_url` is set. Keys are JWK files: the destination's private decryption key and the private
+    # key that signs the accept/reject events. The metadata schema is FITKO's file (see the README).
+    fitconnect_api_url: str = ""
+    fitconnect_token_url: str = ""
+    fitconnect_client_id: str = ""
+    fitconnect_client_secret: str = ""
+    fitconnect_destination_id: str = ""
+    fitconnect_private_key_file: Path | None = None
+    fitconnect_signing_key_file: Path | None = None
+    fitconnect_metadata_schema: Path | None = None
+    fitconnect_services: Path = CONFIG_DIR / "online_services" / "services.yaml"
+    fitconnect_poll_s: float = 30.0
 
     def service_url(self, service: str) -> str:
         configured = {"ingest": self.ingest_url, "workflow": self.workflow_url, "archive": self.archive_url}[service]

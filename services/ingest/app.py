@@ -4,10 +4,20 @@ from collections.abc import Callable
 
 from fastapi import FastAPI
 
-from services.ingest import akten_routes, handlers, intake_routes, metrics, open311_routes, quarantine_routes, routes
+from services.ingest import (
+    akten_routes,
+    fitconnect_routes,
+    handlers,
+    intake_routes,
+    metrics,
+    open311_routes,
+    quarantine_routes,
+    routes,
+)
 from services.ingest.access import DocumentAccess
 from services.ingest.fileplan import load_file_plan
 from services.ingest.filing import FilingService
+from services.ingest.fitconnect import build_subscriber
 from services.ingest.hotfolder import HotFolder
 from services.ingest.ingesting import IngestService
 from services.ingest.intake import IntakeQueue
@@ -44,9 +54,13 @@ def create_app() -> FastAPI:
         background.append(HotFolder(settings.hotfolder, intake, settings.hotfolder_user, settings.hotfolder_poll_s).run)
     if settings.mail_imap_url and settings.replica_index <= 1:
         background.append(_mail_poller(settings, uow_factory, intake, filing, service.workflows).run)
+    if settings.fitconnect_api_url:  # OZG online applications (FIT-Connect subscriber)
+        fitconnect = build_subscriber(settings, uow_factory, intake, store, file_plan, service.workflows)
+        background.append(fitconnect.run)
     handlers.register(runtime.broker, uow_factory, store, settings.inbox_bucket)
     routers = [routes.router, akten_routes.router, intake_routes.router, quarantine_routes.router]
     routers.append(open311_routes.router)  # citizens' defect reports (Open311): no token, an api_key per app
+    routers.append(fitconnect_routes.router)
     refusals = {**routes.REFUSAL_STATUS, **open311_routes.REFUSAL_STATUS}
     app = build_app(runtime, routers, background, refusal_status=refusals, readings=metrics.readings(uow_factory))
     app.state.settings = settings

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from prometheus_client.core import Metric
 
 from services.ingest.domain import LIFECYCLE_ORDER
+from services.ingest.fitconnect_rules import SUBMISSION_STATES
 from services.ingest.intake import IntakeState
 from services.ingest.unit_of_work import IngestUnitOfWork
 from shared.metrics import CachedReading, by_label
@@ -23,12 +24,20 @@ def readings(uow: Callable[[], IngestUnitOfWork]) -> list[CachedReading]:
             by_status = work.documents.count_by_status(LIFECYCLE_ORDER)
             ocr = work.ocr_jobs.counts()
             intake = work.intake_items.counts(None)
+            fitconnect = work.fitconnect.counts()
         statuses = [status.value for status in LIFECYCLE_ORDER]
         intake_states = [state.value for state in IntakeState]
         return [
             by_label("eakte_documents", "Documents by status (furthest step)", "status", statuses, by_status),
             by_label("eakte_ocr_queue", "OCR jobs by state", "state", OCR_STATES, ocr),
             by_label("eakte_intake_queue", "Intake items by state", "state", intake_states, intake),
+            by_label(
+                "eakte_fitconnect_submissions",
+                "FIT-Connect submissions by state",
+                "state",
+                SUBMISSION_STATES,
+                fitconnect,
+            ),
         ]
 
     return [CachedReading(read, name="ingest gauges")]

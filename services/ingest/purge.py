@@ -1,7 +1,8 @@
 """After disposal: remove what the ingest service still holds of a destroyed document.
 
 The inbox objects (original, rendition, OCR results, large audit trails) and the document's rows go;
-intake records keep only that a file was taken in, without its name or metadata.
+intake records keep only that a file was taken in, without its name or metadata; an online application's
+form data goes with its form document.
 """
 
 import uuid
@@ -31,6 +32,7 @@ def _forget(uow: IngestUnitOfWork, document_id: str) -> str:
     vorgang_id = row.vorgang_id if row else None
     uow.ocr_jobs.remove(document_id)
     uow.intake_items.forget_document(document_id)
+    uow.fitconnect.forget_document(document_id)  # an online application's form data goes with its form PDF
     uow.documents.remove(document_id)
     if vorgang_id and not uow.documents.count_in_vorgang(vorgang_id):
         uow.filing.remove_vorgang(vorgang_id)

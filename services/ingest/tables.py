@@ -190,3 +190,28 @@ class MailMessageRow(IngestBase):
     state: Mapped[str] = mapped_column(String(20), default="received", index=True)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     moved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class FitConnectSubmissionRow(IngestBase):
+    """An online application taken from FIT-Connect, once per submission id (services.ingest.fitconnect).
+
+    `state`: `taking` (claimed, being fetched and checked), `filing` (its files are in the intake queue),
+    `accepted` or `rejected` (the event sent to FIT-Connect; `event_sent_at` once it arrived there).
+    `items`: the intake item (= document) id of the form PDF (`form`) and of each attachment (`attachments`).
+    """
+
+    __tablename__ = "fitconnect_submissions"
+
+    submission_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(36))
+    state: Mapped[str] = mapped_column(String(20), index=True)
+    service: Mapped[str] = mapped_column(String(100), default="")
+    items: Mapped[dict] = mapped_column(JSON)
+    # The leading document (the form rendered as PDF) and the form data behind it, shown as a table in the portal.
+    form_document_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    form_data: Mapped[dict | None] = mapped_column(JSON)
+    problems: Mapped[list | None] = mapped_column(JSON)
+    quarantine_id: Mapped[str | None] = mapped_column(String(36))
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    event_sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -2,6 +2,7 @@
 
 from sqlalchemy.orm import Session
 
+from services.ingest.fitconnect_repository import FitConnectRepository
 from services.ingest.open311_repository import Open311Repository
 from services.ingest.repositories import (
     DocumentRepository,
@@ -22,6 +23,7 @@ class IngestUnitOfWork(SqlUnitOfWork):
     intake_items: IntakeItemRepository
     open311: Open311Repository
     mail_messages: MailMessageRepository
+    fitconnect: FitConnectRepository
 
     def _open_repositories(self, session: Session) -> None:
         self.documents = DocumentRepository(session)
@@ -31,3 +33,4 @@ class IngestUnitOfWork(SqlUnitOfWork):
         self.intake_items = IntakeItemRepository(session)
         self.open311 = Open311Repository(session)
         self.mail_messages = MailMessageRepository(session)
+        self.fitconnect = FitConnectRepository(session)

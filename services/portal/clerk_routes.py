@@ -105,7 +105,19 @@ async def my_documents(request: Request, user: Clerk, seite: Annotated[int, Quer
 @router.get("/dokumente/{document_id}")
 async def document_page(request: Request, document_id: str, user: AnyUser) -> Response:
     document = await calls(request, user).get("ingest", f"/api/v1/documents/{quote(document_id)}")
-    return render(request, "document.html", document=document, steps=timeline(document))
+    form_data = await _form_data(request, user, document_id)
+    return render(request, "document.html", document=document, steps=timeline(document), form_data=form_data)
+
+
+async def _form_data(request: Request, user: User, document_id: str) -> dict[str, Any] | None:
+    """An online application's form data (shown as a table beside the PDF); None for any other document."""
+    try:
+        found = await calls(request, user).get("ingest", f"/api/v1/documents/{quote(document_id)}/form-data")
+    except ServiceRefused as exc:
+        if exc.status == 404:
+            return None
+        raise
+    return found if isinstance(found, dict) else None
 
 
 @router.post("/dokumente/{document_id}/neue-fassung", dependencies=[Csrf])

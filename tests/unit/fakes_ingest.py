@@ -7,7 +7,16 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from services.ingest.domain import DocumentStatus, StoredCopy
-from services.ingest.tables import AkteRow, DocumentRow, IntakeItemRow, OcrJobRow, QuarantineRow, StatusRow, VorgangRow
+from services.ingest.tables import (
+    AkteRow,
+    DocumentRow,
+    FitConnectSubmissionRow,
+    IntakeItemRow,
+    OcrJobRow,
+    QuarantineRow,
+    StatusRow,
+    VorgangRow,
+)
 from tests.unit.fakes import FakeUnitOfWork
 
 
@@ -193,7 +202,30 @@ class FakeIngestUnitOfWork(FakeUnitOfWork):
         self.quarantine = FakeQuarantine()
         self.ocr_jobs = FakeOcrJobs()
         self.intake_items = FakeIntakeItems()
+        self.fitconnect = FakeFitConnectSubmissions()
 
 
 def _owned(row: IntakeItemRow, owner: str | None) -> bool:
     return owner is None or row.owner in (None, owner)
+
+
+class FakeFitConnectSubmissions:
+    def __init__(self) -> None:
+        self.rows: dict[str, FitConnectSubmissionRow] = {}
+
+    def claim(self, row: FitConnectSubmissionRow) -> bool:
+        if row.submission_id in self.rows:
+            return False
+        self.rows[row.submission_id] = row
+        return True
+
+    def get(self, submission_id: str) -> FitConnectSubmissionRow | None:
+        return self.rows.get(submission_id)
+
+    def in_states(self, *states: str) -> list[FitConnectSubmissionRow]:
+        return [r for r in self.rows.values() if r.state in states]
+
+    def forget_document(self, document_id: str) -> None:
+        for row in self.rows.values():
+            if row.form_document_id == document_id:
+                row.form_data = None

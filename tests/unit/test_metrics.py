@@ -138,7 +138,7 @@ def test_ingest_gauges_count_each_document_at_its_furthest_step_from_the_databas
     from datetime import UTC, datetime
 
     from services.ingest import metrics as ingest_metrics
-    from services.ingest.tables import DocumentRow, IngestBase, StatusRow
+    from services.ingest.tables import DocumentRow, FitConnectSubmissionRow, IngestBase, StatusRow
     from services.ingest.unit_of_work import IngestUnitOfWork
     from shared.db import make_engine, make_sessions
 
@@ -164,6 +164,7 @@ def test_ingest_gauges_count_each_document_at_its_furthest_step_from_the_databas
             )
             session.flush()
             session.add_all(StatusRow(document_id=document_id, status=s, at=at, by="clara") for s in steps)
+        session.add(FitConnectSubmissionRow(submission_id="s1", case_id="c1", state="rejected", service="", items={}))
         session.commit()
 
     [reading] = ingest_metrics.readings(lambda: IngestUnitOfWork(sessions))
@@ -176,6 +177,8 @@ def test_ingest_gauges_count_each_document_at_its_furthest_step_from_the_databas
         "done": 0,
         "failed": 0,
     }
+    fitconnect = {s.labels["state"]: s.value for s in families["eakte_fitconnect_submissions"].samples}
+    assert fitconnect == {"taking": 0, "filing": 0, "accepted": 0, "rejected": 1}
 
 
 def test_with_prometheus_multiproc_dir_the_counters_of_every_worker_are_summed(tmp_path) -> None:

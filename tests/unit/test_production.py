@@ -175,3 +175,13 @@ def test_the_operator_password_may_be_unset_but_never_the_development_one() -> N
         production(kafka_username="portal", kafka_operator_password=dev_kafka_password("operator")), "portal"
     )
     assert any("EAKTE_KAFKA_OPERATOR_PASSWORD" in problem for problem in found)
+
+
+def test_fitconnect_is_reached_only_over_tls_in_production() -> None:
+    """Online applications carry personal data: an http:// Submission API or token URL refuses the start."""
+    plain = production(fitconnect_api_url="http://fit.example.org", fitconnect_token_url="http://auth.example.org")
+    assert variables(problems(plain, "ingest")) >= {"EAKTE_FITCONNECT_API_URL", "EAKTE_FITCONNECT_TOKEN_URL"}
+    tls = production(fitconnect_api_url="https://fit.example.org", fitconnect_token_url="https://auth.example.org")
+    assert problems(tls, "ingest") == []
+    development = production(env="development", fitconnect_api_url="http://127.0.0.1:1")
+    assert problems(development, "ingest") == []  # the tests' local Submission API

@@ -188,7 +188,9 @@ def test_audit_chain_verifies_and_names_the_first_broken_entry() -> None:
 def test_shipped_definitions_load_and_route_by_type_and_file_plan_class() -> None:
     organisation = load_organisation(SHIPPED_DIR / "org_units.yaml")
     registry, digests = load_definitions(SHIPPED_DIR, organisation)
-    assert set(registry.definitions) == {"standard", "eingangspost", "rechnung", "bescheid"}
+    assert set(registry.definitions) == {"standard", "eingangspost", "rechnung", "bescheid", "wohngeld"}
+    wohngeld = registry.definitions["wohngeld"]  # online Wohngeld applications (FIT-Connect)
+    assert [s.name for s in wohngeld.steps] == ["Sachbearbeitung", "Schlusszeichnung"]
     assert registry.select("none").name == "eingangspost" and not registry.select("none").steps
     assert registry.select("default").name == "standard"
     assert registry.select("default", document_type="rechnung").name == "rechnung"
