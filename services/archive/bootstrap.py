@@ -38,9 +38,24 @@ def bootstrap(runtime: ServiceRuntime, store: ObjectStore) -> Archive:
 
     packages = PackageStore(store, settings.archive_bucket, settings.archive_object_lock)
     intake = Intake(SourceStore(store, settings.inbox_bucket), packages, settings.archive_retention_override_s)
-    parties = Parties(
-        sender=Institution(name=settings.xdomea_sender),
-        receiver=Institution(name=settings.xdomea_receiver),
+    parties = xdomea_parties(settings)
+    return Archive(uow, intake, parties, settings)
+
+
+def xdomea_parties(settings: Settings) -> Parties:
+    """Who offers (this authority) and who receives (the state archive), with their Behoerdenkennung."""
+    return Parties(
+        sender=Institution(
+            name=settings.xdomea_sender,
+            authority_key=settings.xdomea_sender_key,
+            authority_prefix=settings.xdomea_sender_prefix,
+            org_unit=settings.xdomea_sender_org_unit,
+        ),
+        receiver=Institution(
+            name=settings.xdomea_receiver,
+            authority_key=settings.xdomea_receiver_key,
+            authority_prefix=settings.xdomea_receiver_prefix,
+            org_unit=settings.xdomea_receiver_org_unit,
+        ),
         schema=settings.xdomea_schema or None,
     )
-    return Archive(uow, intake, parties, settings)
