@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from services.archive.archiving import Intake
 from services.archive.aussonderung import Parties
+from services.archive.integrity_report import EvidenceCheck, no_evidence_yet
 from services.archive.package import PackageStore, SourceStore
 from services.archive.ports import Packages
 from services.archive.search import SearchIndex
@@ -23,6 +24,8 @@ class Archive:
     intake: Intake
     parties: Parties
     settings: Settings
+    # The evidence record's line of the integrity report (services.archive.integrity_report.EvidenceCheck).
+    evidence: EvidenceCheck = no_evidence_yet
 
     @property
     def packages(self) -> Packages:

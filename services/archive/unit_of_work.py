@@ -8,9 +8,11 @@ from services.archive.repositories import (
     AccessLog,
     DeletionRecords,
     Documents,
+    FixityLog,
     SqlAccessLog,
     SqlDeletionRecords,
     SqlDocuments,
+    SqlFixityLog,
     SqlXdomeaProcesses,
     XdomeaProcesses,
 )
@@ -25,6 +27,7 @@ class ArchiveUnitOfWork(UnitOfWork):
     access_log: AccessLog
     deletions: DeletionRecords
     processes: XdomeaProcesses
+    fixity: FixityLog
 
 
 class SqlArchiveUnitOfWork(ArchiveUnitOfWork, SqlUnitOfWork):
@@ -39,3 +42,4 @@ class SqlArchiveUnitOfWork(ArchiveUnitOfWork, SqlUnitOfWork):
         self.access_log = SqlAccessLog(session)
         self.deletions = SqlDeletionRecords(session)
         self.processes = SqlXdomeaProcesses(session)
+        self.fixity = SqlFixityLog(session)
