@@ -51,7 +51,7 @@ def create_app() -> FastAPI:
     async def check_xdomea_schema() -> None:
         await announce_xdomea_schema(archive.parties)
 
-    schedule = fixity.Schedule.of(settings.fixity_cycle_days)
+    schedule = fixity.Schedule.of(settings.fixity_cycle_days, settings.replica_index)
 
     async def check_fixity() -> None:
         await fixity.check_fixity_regularly(archive.uow, archive.packages, schedule)

@@ -7,6 +7,7 @@ the cycle stood. Each result is recorded; a mismatch or a missing object is an a
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,7 +23,6 @@ from services.archive.unit_of_work import ArchiveUnitOfWork
 from services.archive.views import stored_files
 from shared import events
 from shared.need_to_know import Reader
-from shared.outbox import replica_id
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,10 @@ class Schedule:
     replica: str
 
     @classmethod
-    def of(cls, cycle_days: float) -> "Schedule":
-        return cls(rules.cycle_seconds(cycle_days), replica_id())
+    def of(cls, cycle_days: float, replica_index: int = 0) -> "Schedule":
+        """This process's schedule; it holds the check as host and replica number, so that a restarted replica
+        takes its own turn back at once (and a stopped one gives it up: `check_fixity_regularly`)."""
+        return cls(rules.cycle_seconds(cycle_days), f"{socket.gethostname()[:60]}:{replica_index}")
 
 
 @dataclass(frozen=True)
@@ -153,11 +155,23 @@ def fixity_view(uow: ArchiveUnitOfWork, cycle_days: float, reader: Reader) -> Fi
 async def check_fixity_regularly(
     uow_factory: Callable[[], ArchiveUnitOfWork], packages: Packages, schedule: Schedule
 ) -> None:
-    """Background job of the archive service: the scheduled fixity check, step by step."""
-    while True:
-        try:
-            wait_s = await asyncio.to_thread(fixity_step, uow_factory(), packages, schedule, events.utcnow())
-        except Exception:
-            log.exception("scheduled fixity check failed; retrying")
-            wait_s = rules.MAX_WAIT_S / 4
-        await asyncio.sleep(wait_s)
+    """Background job of the archive service: the scheduled fixity check, step by step; gives its turn up when
+    the service stops."""
+    try:
+        while True:
+            try:
+                wait_s = await asyncio.to_thread(fixity_step, uow_factory(), packages, schedule, events.utcnow())
+            except Exception:
+                log.exception("scheduled fixity check failed; retrying")
+                wait_s = rules.MAX_WAIT_S / 4
+            await asyncio.sleep(wait_s)
+    finally:
+        await asyncio.to_thread(release_turn, uow_factory(), schedule)
+
+
+def release_turn(uow: ArchiveUnitOfWork, schedule: Schedule) -> None:
+    try:
+        with uow:
+            uow.fixity.release_turn(schedule.replica)
+    except Exception:  # the database may be gone already; the lease then runs out by itself
+        log.warning("could not give up the fixity check's turn; another replica takes it when the lease ends")

@@ -243,6 +243,10 @@ class FixityLog(abc.ABC):
         """Hold (or renew) the check for `replica` until `until`, unless another replica holds it past `now`."""
 
     @abc.abstractmethod
+    def release_turn(self, replica: str) -> None:
+        """Give the check up (a replica shutting down), so that the next one need not wait for the lease."""
+
+    @abc.abstractmethod
     def progress(self, now: datetime) -> FixityCycleRow:
         """The progress row (a first cycle starting `now` when there is none yet)."""
 
@@ -274,6 +278,14 @@ class SqlFixityLog(FixityLog):
             .execution_options(synchronize_session=False)
         )
         return bool(getattr(taken, "rowcount", 0))
+
+    def release_turn(self, replica: str) -> None:
+        self._session.execute(
+            update(FixityCycleRow)
+            .where(FixityCycleRow.name == self.NAME, FixityCycleRow.holder == replica)
+            .values(holder=None, held_until=None)
+            .execution_options(synchronize_session=False)
+        )
 
     def progress(self, now: datetime) -> FixityCycleRow:
         row = self._session.get(FixityCycleRow, self.NAME, populate_existing=True)

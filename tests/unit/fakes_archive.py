@@ -283,6 +283,10 @@ class FakeFixityLog(FixityLog):
         row.holder, row.held_until = replica, until
         return True
 
+    def release_turn(self, replica: str) -> None:
+        if self.row is not None and self.row.holder == replica:
+            self.row.holder, self.row.held_until = None, None
+
     def progress(self, now: datetime) -> FixityCycleRow:
         if self.row is None:
             self.row = FixityCycleRow(name="packages", cycle=1, started_at=now, cursor="", **ZERO_COUNTS)

@@ -218,3 +218,14 @@ def test_the_pdf_is_german_and_names_every_line(stores) -> None:
     for phrase in ("Integritätsnachweis", "SHA-256 bei Eingang", "Letzte Fixity-Prüfung", "FEHLGESCHLAGEN"):
         assert phrase in text
     assert utcnow() >= report.generated_at
+
+
+def test_a_replica_that_stops_gives_its_turn_up(stores) -> None:
+    uow, sources, packages = stores
+    _archive(uow, sources, packages)
+    first, other = fixity.Schedule(100.0, "host:1"), fixity.Schedule(100.0, "host:2")
+    fixity.fixity_step(uow, packages, first, START)
+    fixity.release_turn(uow, first)
+    assert fixity.fixity_step(uow, packages, other, START + timedelta(seconds=1)) < rules.MAX_WAIT_S
+    assert uow.fixity.row is not None and uow.fixity.row.holder == "host:2"
+    assert fixity.Schedule.of(90, 3).replica.endswith(":3")
