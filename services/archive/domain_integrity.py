@@ -48,9 +48,14 @@ def fixity_wait_s(total: int, cycle_s: float, backlog: bool) -> float:
     return min(max(cycle_s / max(total, 1) / 2, MIN_WAIT_S), MAX_WAIT_S)
 
 
+def cycle_time_up(started_at: datetime, now: datetime, cycle_s: float) -> bool:
+    return now >= started_at + timedelta(seconds=cycle_s)
+
+
 def next_cycle_starts(started_at: datetime, finished_at: datetime | None, now: datetime, cycle_s: float) -> bool:
-    """A new cycle begins once the last one has visited every package and its time is up."""
-    return finished_at is not None and now >= started_at + timedelta(seconds=cycle_s)
+    """A new cycle begins once the last one has visited every package and its time is up (a cycle that is done
+    early still takes the packages archived after its last one until then)."""
+    return finished_at is not None and cycle_time_up(started_at, now, cycle_s)
 
 
 def lease_seconds(cycle_s: float) -> float:

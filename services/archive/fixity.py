@@ -74,8 +74,9 @@ def fixity_step(uow: ArchiveUnitOfWork, packages: Packages, schedule: Schedule, 
         elapsed = (now - progress.started_at).total_seconds()
         due = rules.fixity_due(total, progress.checked, elapsed, schedule.cycle_s)
         chosen = uow.fixity.next_packages(cursor, max(due, 1))
-        if not chosen and progress.finished_at is None:
-            _finish_cycle(progress, now)
+        time_up = rules.cycle_time_up(progress.started_at, now, schedule.cycle_s)
+        if not chosen and progress.finished_at is None and time_up:
+            _finish_cycle(progress, now)  # until its time is up, the cycle still takes packages archived meanwhile
     for document_id in chosen[:due]:
         _check(uow, packages, cycle, document_id)
     return rules.fixity_wait_s(total, schedule.cycle_s, backlog=due >= rules.MAX_PER_STEP)

@@ -23,8 +23,14 @@ from tests.unit.test_archive_service_layer import PDF, RITA, _decisions, _metada
 START = datetime.fromisoformat("2026-11-30T06:00:00+00:00")
 
 
-def _archive(uow: FakeArchiveUnitOfWork, sources: FakeSources, packages: FakePackages, audit: bool = True) -> str:
-    document_id = uuid.uuid4()
+def _archive(
+    uow: FakeArchiveUnitOfWork,
+    sources: FakeSources,
+    packages: FakePackages,
+    audit: bool = True,
+    document_id: uuid.UUID | None = None,
+) -> str:
+    document_id = document_id or uuid.uuid4()
     original = sources.put("inbox", f"documents/{document_id}/antrag.pdf", PDF + document_id.bytes)
     trail = []
     if audit:
@@ -73,7 +79,13 @@ def test_a_backlog_is_worked_off_in_bounded_steps_without_sleeping() -> None:
 
 
 def _run(uow: FakeArchiveUnitOfWork, packages: FakePackages, schedule: fixity.Schedule, until_s: float) -> None:
-    second = 0.0
+    _run_between(uow, packages, schedule, 0.0, until_s)
+
+
+def _run_between(
+    uow: FakeArchiveUnitOfWork, packages: FakePackages, schedule: fixity.Schedule, from_s: float, until_s: float
+) -> None:
+    second = from_s
     while second <= until_s:
         fixity.fixity_step(uow, packages, schedule, START + timedelta(seconds=second))
         second += 0.5
@@ -84,7 +96,7 @@ def test_a_cycle_visits_every_package_once_and_keeps_its_figures(stores, caplog:
     ids = [_archive(uow, sources, packages) for _ in range(6)]
     packages.corrupt(ids[2], "data/original.pdf")
     with caplog.at_level(logging.ERROR, logger="services.archive.fixity"):
-        _run(uow, packages, fixity.Schedule(60.0, "replica-a"), until_s=59)
+        _run(uow, packages, fixity.Schedule(60.0, "replica-a"), until_s=60)
 
     assert sorted(r.document_id for r in uow.fixity.results) == sorted(ids)  # each once
     view = fixity.fixity_view(uow, 60 / 86_400, RITA)
@@ -104,11 +116,17 @@ def test_the_next_cycle_starts_when_the_last_ones_time_is_up(stores) -> None:
     for _ in range(3):
         _archive(uow, sources, packages)
     schedule = fixity.Schedule(30.0, "replica-a")
-    _run(uow, packages, schedule, until_s=29.5)
-    assert uow.fixity.row is not None and uow.fixity.row.cycle == 1 and uow.fixity.row.finished_at is not None
+    _run(uow, packages, schedule, until_s=25)
+    assert uow.fixity.row is not None and uow.fixity.row.checked == 3 and uow.fixity.row.finished_at is None
+    # Archived while the cycle is done but its time not yet up (after the cycle's last package in id order).
+    late = _archive(uow, sources, packages, document_id=uuid.UUID("ffffffff-ffff-4fff-bfff-ffffffffffff"))
+    _run_between(uow, packages, schedule, 25.5, 29.5)
+    assert uow.fixity.row.checked == 4 and late in {r.document_id for r in uow.fixity.results}
     fixity.fixity_step(uow, packages, schedule, START + timedelta(seconds=30))
+    assert uow.fixity.row.finished_at is not None and uow.fixity.row.last_cycle is not None
+    assert uow.fixity.row.last_cycle["checked"] == 4
+    fixity.fixity_step(uow, packages, schedule, START + timedelta(seconds=30.5))
     assert uow.fixity.row.cycle == 2 and uow.fixity.row.checked == 1
-    assert uow.fixity.row.last_cycle is not None and uow.fixity.row.last_cycle["checked"] == 3
 
 
 def test_one_replica_at_a_time_and_a_restart_goes_on_where_the_cycle_stood(stores) -> None:
