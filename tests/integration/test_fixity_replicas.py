@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -55,22 +55,24 @@ def engines(postgres: PostgresServer) -> Iterator[list[Engine]]:
         engine.dispose()
 
 
-def _side(engine: Engine) -> SqlArchiveUnitOfWork:
-    return SqlArchiveUnitOfWork(make_sessions(engine, ArchiveBase), SearchIndex(engine))
+def _side(engine: Engine) -> Callable[[], SqlArchiveUnitOfWork]:
+    """One replica's units of work: a fresh one per use, over its own engine (as in the service)."""
+    sessions, index = make_sessions(engine, ArchiveBase), SearchIndex(engine)
+    return lambda: SqlArchiveUnitOfWork(sessions, index)
 
 
 def test_two_replicas_check_every_package_once_and_take_over_from_each_other(engines: list[Engine]) -> None:
     sides = [_side(engine) for engine in engines]
     sources, packages = FakeSources(), FakePackages()
     for _ in range(PACKAGES):
-        assert archiving.archive(sides[0], _approved(sources), Intake(sources, packages, None))
+        assert archiving.archive(sides[0](), _approved(sources), Intake(sources, packages, None))
     schedules = [fixity.Schedule(CYCLE_S, "host:1"), fixity.Schedule(CYCLE_S, "host:2")]
     held = Counter[str]()
     stops = [threading.Event(), threading.Event()]
 
     def run(index: int) -> None:
         while not stops[index].is_set():
-            wait_s = fixity.fixity_step(sides[index], packages, schedules[index], events.utcnow())
+            wait_s = fixity.fixity_step(sides[index](), packages, schedules[index], events.utcnow())
             if wait_s < fixity.rules.MAX_WAIT_S:
                 held[schedules[index].replica] += 1
             time.sleep(0.02)
@@ -85,17 +87,17 @@ def test_two_replicas_check_every_package_once_and_take_over_from_each_other(eng
         stopping = next(i for i, s in enumerate(schedules) if s.replica in held)
         stops[stopping].set()
         threads[stopping].join(timeout=30)
-        fixity.release_turn(sides[stopping], schedules[stopping])
+        fixity.release_turn(sides[stopping](), schedules[stopping])
         deadline = time.monotonic() + 4 * CYCLE_S
-        while time.monotonic() < deadline and not _finished(sides[0]):
+        while time.monotonic() < deadline and not _finished(sides[0]()):
             time.sleep(0.1)
     finally:
         for index, thread in enumerate(threads):
             stops[index].set()
             thread.join(timeout=30)
 
-    with sides[0]:
-        progress = sides[0].fixity.progress(events.utcnow())
+    with sides[0]() as uow:
+        progress = uow.fixity.progress(events.utcnow())
         last = progress.last_cycle
     assert last is not None and last["cycle"] == 1 and last["checked"] == PACKAGES == last["ok"]
     with make_sessions(engines[0], ArchiveBase)() as session:
