@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: up down test unit lint typecheck bench bench-pipeline bench-ingest bench-bulk bench-decisions bench-archive bench-portal bench-limits bench-restart bench-replicas bench-import bench-latency bench-profile chaos setup
+.PHONY: up down test unit lint typecheck bench bench-pipeline bench-ingest bench-bulk bench-decisions bench-archive bench-portal bench-limits bench-restart bench-replicas bench-import bench-latency bench-profile bench-integrity chaos setup
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11+ is required ($(PYTHON) not found)"; exit 1; }
@@ -84,3 +84,7 @@ bench-import: setup
 
 bench-replicas: setup
 	$(BIN)/python -m tests.bench.replicas --documents $${N:-500} --output bench-results/replicas.json
+
+# Scheduled fixity rate (packages/s) and integrity report latency (JSON, PDF).
+bench-integrity: setup
+	$(BIN)/python -m tests.bench.integrity --documents $${N:-100} --output bench-results/integrity.json
