@@ -7,10 +7,16 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from services.archive import fixity, integrity_report
-from services.archive.routes import Caller, _archive, reader
+from services.archive.bootstrap import Archive
+from services.archive.routes import Caller, reader
 
 router = APIRouter(prefix="/api/v1/archive")
 PDF = "application/pdf"
+
+
+def _archive(request: Request) -> Archive:
+    archive: Archive = request.app.state.archive
+    return archive
 
 
 # A fixed path: it must come before the archive's `/{document_id}` routes.
