@@ -2,10 +2,12 @@
 PDF), and the authority's identity in every xdomea message, checked against the official schema."""
 
 import io
+import re
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 import pypdf
 from lxml import etree
 
@@ -120,6 +122,23 @@ def test_the_integrity_report_as_json_and_german_pdf(api: Api, stack: Stack) -> 
 
     assert _report(api, "00000000-0000-4000-8000-000000000000").status_code == 404
     assert _report(api, document_id, user=("clara", "clerk")).status_code == 403
+
+
+def test_the_records_office_downloads_the_report_from_the_package_page(api: Api, stack: Stack) -> None:
+    document_id = _archive_document(api)
+    _archived(api, document_id)
+    portal = httpx.Client(base_url=stack.url("portal"), timeout=60)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', portal.get("/anmelden").text)
+    assert csrf
+    portal.post("/anmelden", data={"csrf_token": csrf.group(1), "user": "rita", "roles": ["records_officer"]})
+    page = portal.get(f"/archiv/{document_id}").text
+    assert f"/archiv/{document_id}/integritaetsnachweis.pdf" in page and "Integritätsnachweis (JSON)" in page
+    pdf = portal.get(f"/archiv/{document_id}/integritaetsnachweis.pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert "attachment" in pdf.headers["content-disposition"]
+    data = portal.get(f"/archiv/{document_id}/integritaetsnachweis.json")
+    assert data.status_code == 200 and data.json()["document_id"] == document_id
+    portal.close()
 
 
 def test_xdomea_messages_name_the_authority_and_the_state_archive(api: Api, stack: Stack) -> None:
