@@ -104,6 +104,16 @@ class Settings(BaseSettings):
     xdomea_sender: str = "Stadtverwaltung"
     xdomea_receiver: str = "Landesarchiv"
     xdomea_schema: str = ""
+    # xdomea sender identity in Kopf/Absender (Behoerdenkennung: Behördenschlüssel and Präfix, e.g. `ags:`) and
+    # the sender's organisational unit; the receiver's (the state archive) likewise in Kopf/Empfaenger.
+    xdomea_sender_key: str = ""
+    xdomea_sender_prefix: str = ""
+    xdomea_sender_org_unit: str = ""
+    xdomea_receiver_key: str = ""
+    xdomea_receiver_prefix: str = ""
+    xdomea_receiver_org_unit: str = ""
+    # Scheduled fixity: every archived package is re-read once per cycle, spread evenly (fractions of a day allowed).
+    fixity_cycle_days: float = Field(default=90.0, gt=0)
 
     max_upload_bytes: int = 100 * 1024 * 1024
     max_pages: int = 2000

@@ -5,7 +5,7 @@ import logging
 
 from fastapi import FastAPI
 
-from services.archive import aussonderung, handlers, metrics, routes, xdomea, xdomea_routes
+from services.archive import aussonderung, fixity, handlers, integrity_routes, metrics, routes, xdomea, xdomea_routes
 from services.archive.bootstrap import bootstrap
 from services.archive.disposal import delete_handed_over_regularly
 from services.archive.evidence import stamp_regularly
@@ -56,10 +56,14 @@ def create_app() -> FastAPI:
     async def stamp_evidence() -> None:
         await stamp_regularly(archive.uow, archive.packages, archive.evidence)
 
-    # The xdomea routes come first: `/xdomea/...` must not be taken for a document id.
-    routers = [xdomea_routes.router, routes.router]
-    jobs = [delete_handed_over, check_xdomea_schema]
-    jobs.append(stamp_evidence)
+    schedule = fixity.Schedule.of(settings.fixity_cycle_days, settings.replica_index)
+
+    async def check_fixity() -> None:
+        await fixity.check_fixity_regularly(archive.uow, archive.packages, schedule)
+
+    # The xdomea and integrity routes come first: `/xdomea/...` and `/fixity` must not be taken for a document id.
+    routers = [xdomea_routes.router, integrity_routes.router, routes.router]
+    jobs = [delete_handed_over, check_xdomea_schema, check_fixity, stamp_evidence]
     app = build_app(runtime, routers, jobs, refusal_status=REFUSAL_STATUS, readings=metrics.readings(archive.uow))
     app.state.archive = archive
     return app

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from services.archive.archiving import Intake
 from services.archive.aussonderung import Parties
 from services.archive.evidence import EvidenceConfig
+from services.archive.integrity_report import EvidenceCheck, verified_evidence
 from services.archive.package import PackageStore, SourceStore
 from services.archive.ports import Packages
 from services.archive.search import SearchIndex
@@ -30,6 +31,11 @@ class Archive:
     def packages(self) -> Packages:
         return self.intake.packages
 
+    @property
+    def evidence_check(self) -> EvidenceCheck:
+        """The evidence record's line of the integrity report: the package's record verified."""
+        return verified_evidence(self.uow, self.packages, self.evidence)
+
 
 def bootstrap(runtime: ServiceRuntime, store: ObjectStore) -> Archive:
     settings = runtime.settings
@@ -40,9 +46,24 @@ def bootstrap(runtime: ServiceRuntime, store: ObjectStore) -> Archive:
 
     packages = PackageStore(store, settings.archive_bucket, settings.archive_object_lock)
     intake = Intake(SourceStore(store, settings.inbox_bucket), packages, settings.archive_retention_override_s)
-    parties = Parties(
-        sender=Institution(name=settings.xdomea_sender),
-        receiver=Institution(name=settings.xdomea_receiver),
+    parties = xdomea_parties(settings)
+    return Archive(uow, intake, parties, settings, EvidenceConfig.of(settings))
+
+
+def xdomea_parties(settings: Settings) -> Parties:
+    """Who offers (this authority) and who receives (the state archive), with their Behoerdenkennung."""
+    return Parties(
+        sender=Institution(
+            name=settings.xdomea_sender,
+            authority_key=settings.xdomea_sender_key,
+            authority_prefix=settings.xdomea_sender_prefix,
+            org_unit=settings.xdomea_sender_org_unit,
+        ),
+        receiver=Institution(
+            name=settings.xdomea_receiver,
+            authority_key=settings.xdomea_receiver_key,
+            authority_prefix=settings.xdomea_receiver_prefix,
+            org_unit=settings.xdomea_receiver_org_unit,
+        ),
         schema=settings.xdomea_schema or None,
     )
-    return Archive(uow, intake, parties, settings, EvidenceConfig.of(settings))

@@ -7,6 +7,7 @@ import abc
 from datetime import date, datetime, time, timedelta
 
 from sqlalchemy import ColumnElement, delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from services.archive.domain import SearchQuery
@@ -16,6 +17,8 @@ from services.archive.tables import (
     ArchivedDocumentRow,
     DeletionRecordRow,
     EvidencePendingRow,
+    FixityCycleRow,
+    FixityResultRow,
     XdomeaProcessRow,
 )
 from shared.events import utcnow
@@ -290,3 +293,90 @@ class SqlEvidenceQueue(EvidenceQueue):
 
     def count(self) -> int:
         return self._session.scalar(select(func.count()).select_from(EvidencePendingRow)) or 0
+
+
+class FixityLog(abc.ABC):
+    """The scheduled fixity check: its one progress row (with the lease of the replica doing it) and its results."""
+
+    @abc.abstractmethod
+    def take_turn(self, replica: str, now: datetime, until: datetime) -> bool:
+        """Hold (or renew) the check for `replica` until `until`, unless another replica holds it past `now`."""
+
+    @abc.abstractmethod
+    def release_turn(self, replica: str) -> None:
+        """Give the check up (a replica shutting down), so that the next one need not wait for the lease."""
+
+    @abc.abstractmethod
+    def progress(self, now: datetime) -> FixityCycleRow:
+        """The progress row (a first cycle starting `now` when there is none yet)."""
+
+    @abc.abstractmethod
+    def next_packages(self, after: str, limit: int) -> list[str]:
+        """Up to `limit` archived packages after `after` in document-id order."""
+
+    @abc.abstractmethod
+    def add_result(self, result: FixityResultRow) -> None: ...
+
+    @abc.abstractmethod
+    def failures(self, cycles: list[int]) -> list[FixityResultRow]:
+        """The results of these cycles that were not ok, newest first."""
+
+
+class SqlFixityLog(FixityLog):
+    NAME = "packages"
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def take_turn(self, replica: str, now: datetime, until: datetime) -> bool:
+        self.progress(now)
+        free = or_(FixityCycleRow.holder.is_(None), FixityCycleRow.holder == replica, FixityCycleRow.held_until < now)
+        taken = self._session.execute(
+            update(FixityCycleRow)
+            .where(FixityCycleRow.name == self.NAME, free)
+            .values(holder=replica, held_until=until)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(getattr(taken, "rowcount", 0))
+
+    def release_turn(self, replica: str) -> None:
+        self._session.execute(
+            update(FixityCycleRow)
+            .where(FixityCycleRow.name == self.NAME, FixityCycleRow.holder == replica)
+            .values(holder=None, held_until=None)
+            .execution_options(synchronize_session=False)
+        )
+
+    def progress(self, now: datetime) -> FixityCycleRow:
+        row = self._session.get(FixityCycleRow, self.NAME, populate_existing=True)
+        if row is not None:
+            return row
+        try:
+            with self._session.begin_nested():  # two replicas starting at once: one insert wins
+                self._session.add(FixityCycleRow(name=self.NAME, cycle=1, started_at=now, cursor="", **ZERO_COUNTS))
+        except IntegrityError:
+            pass
+        return self._session.get_one(FixityCycleRow, self.NAME)
+
+    def next_packages(self, after: str, limit: int) -> list[str]:
+        query = (
+            select(ArchivedDocumentRow.document_id)
+            .where(ArchivedDocumentRow.document_id > after)
+            .order_by(ArchivedDocumentRow.document_id)
+            .limit(limit)
+        )
+        return list(self._session.scalars(query))
+
+    def add_result(self, result: FixityResultRow) -> None:
+        self._session.add(result)
+
+    def failures(self, cycles: list[int]) -> list[FixityResultRow]:
+        query = (
+            select(FixityResultRow)
+            .where(FixityResultRow.cycle.in_(cycles), FixityResultRow.result != "ok")
+            .order_by(FixityResultRow.id.desc())
+        )
+        return list(self._session.scalars(query))
+
+
+ZERO_COUNTS = {"checked": 0, "ok": 0, "mismatch": 0, "missing": 0}

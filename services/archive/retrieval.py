@@ -121,14 +121,20 @@ def verify(
 def _verify_one(uow: ArchiveUnitOfWork, packages: Packages, document_id: str) -> VerifyResult:
     with uow:
         row = get_row(uow, document_id)
-        report = _fixity(stored_files(row), packages)
-        row.last_verified_at = events.utcnow()
-        row.last_verify_result = report.result.value
-        row.last_verify_problems = report.problems
+        report = reread_package(stored_files(row), packages)
+        note_verified(row, report)
     return VerifyResult(document_id, report.result.value, report.problems)
 
 
-def _fixity(files: list[StoredFile], packages: Packages) -> FixityReport:
+def note_verified(row: ArchivedDocumentRow, report: FixityReport) -> None:
+    """Keep a fixity check's result on the document (its record shows it; the integrity report's last line)."""
+    row.last_verified_at = events.utcnow()
+    row.last_verify_result = report.result.value
+    row.last_verify_problems = report.problems
+
+
+def reread_package(files: list[StoredFile], packages: Packages) -> FixityReport:
+    """Re-read every object of a package and compare it with its recorded hash and the bag's own manifest."""
     found = {f.path: packages.reread_sha256(f) for f in files}
     expected = {f.path: f.sha256 for f in files}
     manifest_file = next((f for f in files if f.path == MANIFEST), None)

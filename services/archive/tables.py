@@ -121,3 +121,38 @@ class EvidencePendingRow(ArchiveBase):
     document_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     queued_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow, index=True)
     claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class FixityCycleRow(ArchiveBase):
+    """The scheduled fixity check (one row): the cycle running, how far it got, the last finished cycle's figures,
+    and which replica does the work until when (a lease, so that one replica re-reads at a time)."""
+
+    __tablename__ = "fixity_cycle"
+
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)  # "packages"
+    cycle: Mapped[int] = mapped_column(Integer, default=1)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Packages are visited in document-id order: the last one checked in this cycle (a restart goes on after it).
+    cursor: Mapped[str] = mapped_column(String(36), default="")
+    checked: Mapped[int] = mapped_column(Integer, default=0)
+    ok: Mapped[int] = mapped_column(Integer, default=0)
+    mismatch: Mapped[int] = mapped_column(Integer, default=0)
+    missing: Mapped[int] = mapped_column(Integer, default=0)
+    # The last finished cycle: {cycle, started_at, finished_at, checked, ok, mismatch, missing}.
+    last_cycle: Mapped[dict | None] = mapped_column(JSON)
+    holder: Mapped[str | None] = mapped_column(String(100))
+    held_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class FixityResultRow(ArchiveBase):
+    """One package re-read by the scheduled fixity check, with its result."""
+
+    __tablename__ = "fixity_results"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(String(36), index=True)
+    cycle: Mapped[int] = mapped_column(Integer, index=True)
+    checked_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    result: Mapped[str] = mapped_column(String(20))  # ok | mismatch | missing
+    problems: Mapped[list] = mapped_column(JSON)

@@ -9,10 +9,12 @@ from services.archive.repositories import (
     DeletionRecords,
     Documents,
     EvidenceQueue,
+    FixityLog,
     SqlAccessLog,
     SqlDeletionRecords,
     SqlDocuments,
     SqlEvidenceQueue,
+    SqlFixityLog,
     SqlXdomeaProcesses,
     XdomeaProcesses,
 )
@@ -28,6 +30,7 @@ class ArchiveUnitOfWork(UnitOfWork):
     deletions: DeletionRecords
     processes: XdomeaProcesses
     evidence: EvidenceQueue
+    fixity: FixityLog
 
 
 class SqlArchiveUnitOfWork(ArchiveUnitOfWork, SqlUnitOfWork):
@@ -43,3 +46,4 @@ class SqlArchiveUnitOfWork(ArchiveUnitOfWork, SqlUnitOfWork):
         self.deletions = SqlDeletionRecords(session)
         self.processes = SqlXdomeaProcesses(session)
         self.evidence = SqlEvidenceQueue(session)
+        self.fixity = SqlFixityLog(session)

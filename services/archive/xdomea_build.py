@@ -177,7 +177,8 @@ def _file(
     add_code(general, "Medium", MEDIUM_ELECTRONIC, MEDIUM)
     plan_unit = add_element(general, "Aktenplaneinheit")
     add_element(plan_unit, "Kennzeichen", akte.file_plan_class)
-    add_element(plan_unit, "Inhaltsangabe", akte.file_plan_class_title)
+    # The short title of the file plan class: x-man and other intake software read `BetreffKurz`.
+    add_element(plan_unit, "BetreffKurz", akte.file_plan_class_title)
     _retention(element, akte)
     _period(element, akte.opened_on, akte.closed_on)
     entries: list[tuple[str, str]] = []

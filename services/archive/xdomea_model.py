@@ -59,6 +59,8 @@ class Institution:
     authority_key: str = ""
     authority_key_list_uri: str = ""
     authority_key_list_version: str = ""
+    # Präfix of the Behördenkennung (e.g. `ags:` for a municipality identified by its official key, DVDV).
+    authority_prefix: str = ""
     org_unit: str = ""
 
 

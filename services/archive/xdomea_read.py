@@ -31,6 +31,7 @@ def _institution(head: etree._Element, name: str) -> Institution:
         name=_text(contact, f"{NS_PREFIX}Institution/{NS_PREFIX}Name"),
         abbreviation=_text(contact, f"{NS_PREFIX}Institution/{NS_PREFIX}Kurzbezeichnung"),
         authority_key=_text(contact, f"{NS_PREFIX}Behoerdenkennung/{NS_PREFIX}Behoerdenschluessel/code"),
+        authority_prefix=_text(contact, f"{NS_PREFIX}Behoerdenkennung/{NS_PREFIX}Praefix/code"),
         org_unit=_text(contact, f"{NS_PREFIX}Organisationseinheit/{NS_PREFIX}Name"),
     )
 

@@ -281,14 +281,17 @@ def xml_datetime(value: datetime) -> str:
 
 def _contact(parent: etree._Element, name: str, who: Institution) -> None:
     contact = add_element(parent, name)
-    if who.authority_key:
+    if who.authority_key or who.authority_prefix:
         authority = add_element(contact, "Behoerdenkennung")
-        key = add_element(authority, "Behoerdenschluessel")
-        if who.authority_key_list_uri:
-            key.set("listURI", who.authority_key_list_uri)
-        if who.authority_key_list_version:
-            key.set("listVersionID", who.authority_key_list_version)
-        etree.SubElement(key, "code").text = _clean(who.authority_key)
+        if who.authority_key:
+            key = add_element(authority, "Behoerdenschluessel")
+            if who.authority_key_list_uri:
+                key.set("listURI", who.authority_key_list_uri)
+            if who.authority_key_list_version:
+                key.set("listVersionID", who.authority_key_list_version)
+            etree.SubElement(key, "code").text = _clean(who.authority_key)
+        if who.authority_prefix:
+            etree.SubElement(add_element(authority, "Praefix"), "code").text = _clean(who.authority_prefix)
     institution = add_element(contact, "Institution")
     add_element(institution, "Name", who.name)
     if who.abbreviation:

@@ -7,7 +7,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from services.portal.backend import SERVICES, Backend, ServiceRefused, calls
+from services.portal.backend import SERVICES, Backend, ServiceDown, ServiceRefused, calls
 from services.portal.identity import ADMIN, Csrf, User, allowed
 from services.portal.lag import KafkaError, consumer_lag
 from services.portal.pages import flash, not_found, render
@@ -83,6 +83,7 @@ async def system_page(request: Request, user: Admin) -> Response:
     ]
     letters, unknown = await _dead_letters(request, user)
     kafka_letters = await kafka_dead_letters(request)
+    fixity = await _fixity(request, user)
     return render(
         request,
         "system.html",
@@ -92,7 +93,17 @@ async def system_page(request: Request, user: Admin) -> Response:
         letters=letters,
         letters_unknown=unknown,
         kafka_letters=kafka_letters,
+        fixity=fixity,
     )
+
+
+async def _fixity(request: Request, user: User) -> dict[str, Any] | None:
+    """The archive's scheduled fixity figures (last and running cycle); None when the archive cannot say."""
+    try:
+        figures: dict[str, Any] = await calls(request, user).get("archive", "/api/v1/archive/fixity")
+    except (ServiceDown, ServiceRefused):
+        return None
+    return figures
 
 
 async def _dead_letters(request: Request, user: User) -> tuple[list[dict[str, Any]], list[str]]:

@@ -158,7 +158,8 @@ class UserCalls:
         return await self._backend.request(service, "DELETE", path, self._headers)
 
     async def stream(self, service: str, method: str, path: str, **kwargs: Any) -> Download:
-        return await self._backend.stream(service, method, path, self._headers, **kwargs)
+        headers = {**self._headers, **kwargs.pop("headers", {})}  # e.g. Accept: application/pdf
+        return await self._backend.stream(service, method, path, headers, **kwargs)
 
     async def forward(
         self, service: str, path: str, content: AsyncIterator[bytes], content_type: str

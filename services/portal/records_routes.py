@@ -66,6 +66,20 @@ async def fixity_check(request: Request, document_id: str, user: Records) -> Res
     return RedirectResponse(f"/archiv/{quote(document_id)}", status_code=303)
 
 
+@router.get("/archiv/{document_id}/integritaetsnachweis.{kind}")
+async def integrity_report(request: Request, document_id: str, kind: str, user: Records) -> Response:
+    """The archive's integrity report of the document as a download: PDF (German) or JSON."""
+    accept = {"pdf": "application/pdf", "json": "application/json"}
+    if kind not in accept:
+        return not_found(request)
+    path = f"/api/v1/archive/{quote(document_id)}/integrity-report"
+    answer = await calls(request, user).stream("archive", "GET", path, headers={"Accept": accept[kind]})
+    response = answer.response()
+    filename = f"integritaetsnachweis-{document_id}.{kind}"
+    response.headers["Content-Disposition"] = f'attachment; filename="{quote(filename)}"'
+    return response
+
+
 @router.post("/archiv/{document_id}/sperre", dependencies=[Csrf])
 async def legal_hold(
     request: Request, document_id: str, user: Records, aktion: Annotated[str, Form()] = ""

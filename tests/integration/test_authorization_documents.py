@@ -182,6 +182,9 @@ def _routes(docs: Documents) -> dict[str, Probe]:
         "archive GET /{confidential}": get(lambda api: f"{_archive(api)}/{personal}"),
         "archive GET /{confidential}/content": get(lambda api: f"{_archive(api)}/{personal}/content"),
         "archive GET /{confidential}/link": get(lambda api: f"{_archive(api)}/{personal}/link"),
+        "archive GET /{id}/integrity-report": get(lambda api: f"{_archive(api)}/{archived}/integrity-report"),
+        "archive GET /{confidential}/integrity-report": get(lambda api: f"{_archive(api)}/{personal}/integrity-report"),
+        "archive GET /fixity": get(lambda api: f"{_archive(api)}/fixity"),
     }
 
 
@@ -227,6 +230,9 @@ TABLE: dict[str, dict[str, Expected | Wf]] = {
     "archive GET /{confidential}": ARCHIVE_ONLY,
     "archive GET /{confidential}/content": _row(401, 403, 403, 403, 403, 403, 200, 200, 404, 404),
     "archive GET /{confidential}/link": _row(401, 403, 403, 403, 403, 403, 200, 200, 404, 404),
+    "archive GET /{id}/integrity-report": ARCHIVE_ONLY,
+    "archive GET /{confidential}/integrity-report": ARCHIVE_ONLY,  # the record's checks, not its content
+    "archive GET /fixity": ARCHIVE_ONLY,
 }
 ROWS = [(route, case) for route in TABLE for case in CASES]
 

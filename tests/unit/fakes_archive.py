@@ -8,8 +8,23 @@ from pathlib import Path
 
 from services.archive.domain import FoundVersion, SearchQuery
 from services.archive.ports import NewFile, ObjectState, SourceMissing, StoredFile
-from services.archive.repositories import AccessLog, DeletionRecords, Documents, EvidenceQueue, XdomeaProcesses
-from services.archive.tables import AccessLogRow, ArchivedDocumentRow, DeletionRecordRow, XdomeaProcessRow
+from services.archive.repositories import (
+    ZERO_COUNTS,
+    AccessLog,
+    DeletionRecords,
+    Documents,
+    EvidenceQueue,
+    FixityLog,
+    XdomeaProcesses,
+)
+from services.archive.tables import (
+    AccessLogRow,
+    ArchivedDocumentRow,
+    DeletionRecordRow,
+    FixityCycleRow,
+    FixityResultRow,
+    XdomeaProcessRow,
+)
 from services.archive.unit_of_work import ArchiveUnitOfWork
 from shared.events import StoredObject, utcnow
 from tests.unit.fakes import FakeUnitOfWork
@@ -153,6 +168,7 @@ class FakeArchiveUnitOfWork(FakeUnitOfWork, ArchiveUnitOfWork):
         self.deletions = FakeDeletionRecords()
         self.processes = FakeXdomeaProcesses()
         self.evidence = FakeEvidenceQueue()
+        self.fixity = FakeFixityLog(self.documents)
 
 
 class FakeSources:
@@ -296,3 +312,37 @@ class FakePackages:
         if version in self.holds or self.locks[version] > utcnow():
             raise LockedError(file.key)
         del self.objects[version]
+
+
+class FakeFixityLog(FixityLog):
+    """The fixity check's progress row and results in memory; `documents` gives the packages in id order."""
+
+    def __init__(self, documents: FakeDocuments) -> None:
+        self.row: FixityCycleRow | None = None
+        self.results: list[FixityResultRow] = []
+        self._documents = documents
+
+    def take_turn(self, replica: str, now: datetime, until: datetime) -> bool:
+        row = self.progress(now)
+        if row.holder not in (None, replica) and row.held_until is not None and row.held_until >= now:
+            return False
+        row.holder, row.held_until = replica, until
+        return True
+
+    def release_turn(self, replica: str) -> None:
+        if self.row is not None and self.row.holder == replica:
+            self.row.holder, self.row.held_until = None, None
+
+    def progress(self, now: datetime) -> FixityCycleRow:
+        if self.row is None:
+            self.row = FixityCycleRow(name="packages", cycle=1, started_at=now, cursor="", **ZERO_COUNTS)
+        return self.row
+
+    def next_packages(self, after: str, limit: int) -> list[str]:
+        return sorted(d for d in self._documents.rows if d > after)[:limit]
+
+    def add_result(self, result: FixityResultRow) -> None:
+        self.results.append(result)
+
+    def failures(self, cycles: list[int]) -> list[FixityResultRow]:
+        return [r for r in reversed(self.results) if r.cycle in cycles and r.result != "ok"]
