@@ -254,7 +254,7 @@ def workflow_scoped(api: Api, documents: Documents) -> bool:
 
 def test_the_table_covers_every_route_and_case(documents: Documents) -> None:
     assert set(TABLE) == set(_routes(documents)) and all(set(row) == set(CASES) for row in TABLE.values())
-    assert len(ROWS) == 23 * 10
+    assert len(ROWS) == 26 * 10
 
 
 @pytest.mark.parametrize(("route", "case"), ROWS, ids=[f"{r} | {c}" for r, c in ROWS])
