@@ -17,6 +17,8 @@ from shared.events import StoredObject
 from shared.storage import CHUNK, ObjectStore, sha256_of_file
 
 MISSING = ("NoSuchKey", "NoSuchObject", "NoSuchVersion")
+# What S3 answers for the lock of an object in a bucket without object lock (or an object without retention).
+NO_LOCK = ("ObjectLockConfigurationNotFoundError", "NoSuchObjectLockConfiguration")
 # Puts in flight at once for all packages being written (within the object store client's connection pool).
 _PUTS = concurrent.futures.ThreadPoolExecutor(max_workers=6, thread_name_prefix="archive-put")
 
@@ -107,8 +109,7 @@ class PackageStore:
             if exc.code in MISSING:
                 return ObjectState(file.path, file.key, file.version_id, None, None, None, None, False)
             raise
-        retention = self._client.get_object_retention(file.bucket, file.key, version_id=file.version_id)
-        hold = self._client.is_object_legal_hold_enabled(file.bucket, file.key, version_id=file.version_id)
+        retention, hold = self._lock_of(file)
         return ObjectState(
             path=file.path,
             key=file.key,
@@ -119,6 +120,19 @@ class PackageStore:
             retain_until=retention.retain_until_date if retention else None,
             legal_hold=bool(hold),
         )
+
+    def _lock_of(self, file: StoredFile) -> tuple[Retention | None, bool]:
+        """The object's retention and legal hold; none in a bucket without object lock (development, tests)."""
+        if not self.locked:
+            return None, False
+        try:
+            retention = self._client.get_object_retention(file.bucket, file.key, version_id=file.version_id)
+            hold = self._client.is_object_legal_hold_enabled(file.bucket, file.key, version_id=file.version_id)
+        except S3Error as exc:
+            if exc.code in NO_LOCK or "ObjectLockConfiguration" in (exc.message or ""):
+                return None, False
+            raise
+        return retention, bool(hold)
 
     def reread_sha256(self, file: StoredFile) -> str | None:
         """SHA-256 of the stored bytes, read again in chunks; None when the object is gone."""

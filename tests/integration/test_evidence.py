@@ -176,8 +176,11 @@ def test_a_flipped_byte_in_an_original_fails_evidence_verification(api: Api, sta
         changed, intact = _archive_document(api), _archive_document(api)
         for document_id in (changed, intact):
             _archived(api, document_id)
-        # (/package asks the store for retention, which a bucket without object lock has none of.)
         wait_for(lambda: all(r["evidence"]["record"] for r in _verify(api, stack, [changed, intact])["results"]))
+        # /package in a bucket without object lock: every object listed, none with a retention it does not have.
+        listed = _objects(api, stack, intact)
+        assert {"data/original.pdf", "evidence.ers"} <= set(listed)
+        assert all(o["retention_mode"] is None and not o["legal_hold"] for o in listed.values()), listed
         client = ObjectStore(stack.settings()).client
         key = f"packages/{changed}/data/original.pdf"
         original = bytearray(client.get_object(PLAIN_BUCKET, key).read())
