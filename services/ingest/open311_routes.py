@@ -5,15 +5,19 @@ app's `api_key` (query parameter, checked before the body is read, or form field
 key's rate limit; the body is bounded before it is read. The public views carry no personal data.
 """
 
+import json
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from starlette.types import Message
 
 from services.ingest.domain import PublicStatus, report_place
@@ -22,7 +26,35 @@ from services.ingest.open311 import Open311Reports, Photo, PublicRequest, Report
 from services.ingest.open311_repository import RequestFilter
 from shared.errors import InvalidRequest, Refused
 
-router = APIRouter(prefix="/open311/v2")
+
+class Open311Route(APIRoute):
+    """Errors in GeoReport v2's shape: a list of `{"code": <HTTP status>, "description": ...}` (apps read that),
+    keeping the project's own fields (`error`, `reason`, `message`) beside them."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def handle_in_open311_shape(request: Request) -> Response:
+            try:
+                return await handle(request)
+            except (Refused, HTTPException, RequestValidationError) as exc:
+                return await _open311_error(request, exc)
+
+        return handle_in_open311_shape
+
+
+async def _open311_error(request: Request, exc: Exception) -> Response:
+    """The app's own answer to `exc` (status, headers, fields), its body turned into GeoReport v2's error list."""
+    answer = request.app.exception_handlers[next(c for c in type(exc).__mro__ if c in request.app.exception_handlers)]
+    response: Response = await answer(request, exc)
+    fields = json.loads(bytes(response.body))
+    description = fields.get("message") or fields.get("reason") or fields.get("error") or "error"
+    headers = {k: v for k, v in response.headers.items() if k.lower() not in ("content-length", "content-type")}
+    body = [{"code": response.status_code, "description": description, **fields}]
+    return JSONResponse(body, status_code=response.status_code, headers=headers)
+
+
+router = APIRouter(prefix="/open311/v2", route_class=Open311Route)
 
 REFUSAL_STATUS: dict[str, int] = {
     "invalid_api_key": 403,

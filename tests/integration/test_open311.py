@@ -77,7 +77,7 @@ def test_a_client_app_without_a_valid_key_is_refused(citizen: Citizen) -> None:
     for key in (None, "", "gestohlen-oder-geraten-0000"):
         refused = citizen.report(key=key, **_spot())
         assert refused.status_code == 403, (key, refused.text)
-        assert refused.json()["error"] == "invalid_api_key"
+        assert refused.json()[0]["error"] == "invalid_api_key"
 
 
 def test_a_report_is_filed_linked_once_and_closed_after_the_decision(api: Api, citizen: Citizen) -> None:
@@ -126,7 +126,7 @@ def test_a_report_is_filed_linked_once_and_closed_after_the_decision(api: Api, c
 
 def test_a_disguised_photo_gets_a_clear_error(citizen: Citizen) -> None:
     refused = citizen.report(photo=b"PK\x03\x04" + b"\0" * 1000, **_spot())
-    assert refused.status_code == 422 and refused.json()["reason"] == "media_unsupported_type"
+    assert refused.status_code == 422 and refused.json()[0]["reason"] == "media_unsupported_type"
 
 
 def test_a_client_app_that_sends_too_much_waits(citizen: Citizen) -> None:

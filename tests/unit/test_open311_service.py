@@ -146,7 +146,9 @@ def test_a_missing_or_unknown_key_is_refused_before_the_body_is_read(channel: Ch
     # A photo upload announced far beyond the limit: the unknown key is refused first, before the body is touched.
     huge = {"content-length": str(10**10), "content-type": "multipart/form-data; boundary=x"}
     refused = channel.client.post("/open311/v2/requests.json", params={"api_key": "nope"}, headers=huge)
-    assert refused.status_code == 403 and refused.json()["error"] == "invalid_api_key"
+    assert refused.status_code == 403 and refused.json()[0]["error"] == "invalid_api_key"
+    # GeoReport v2's error shape, which the apps read: a list of {code, description}.
+    assert refused.json()[0]["code"] == 403 and refused.json()[0]["description"]
     assert channel.intake.added == []
 
 
@@ -181,12 +183,12 @@ def test_a_report_becomes_a_pdf_record_for_the_intake_queue(channel: Channel) ->
 
 def test_a_disguised_or_oversized_photo_gets_a_clear_error(channel: Channel) -> None:
     disguised = channel.report(files={"media": ("foto.jpg", b"PK\x03\x04" + b"\0" * 500, "image/jpeg")})
-    assert disguised.status_code == 422 and disguised.json()["reason"] == "media_unsupported_type"
-    assert "Dateiformat" in disguised.json()["message"]
+    assert disguised.status_code == 422 and disguised.json()[0]["reason"] == "media_unsupported_type"
+    assert "Dateiformat" in disguised.json()[0]["message"]
     broken = channel.report(files={"media": ("foto.jpg", _photo()[:300], "image/jpeg")})
-    assert broken.status_code == 422 and broken.json()["reason"] == "media_bad_image", broken.text
+    assert broken.status_code == 422 and broken.json()[0]["reason"] == "media_bad_image", broken.text
     oversized = channel.report(files={"media": ("foto.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 210_000, "image/png")})
-    assert oversized.status_code == 413 and oversized.json()["error"] == "too_large"
+    assert oversized.status_code == 413 and oversized.json()[0]["error"] == "too_large"
     way_too_large = channel.report(files={"media": ("foto.png", b"\x89PNG\r\n\x1a\n" + b"\0" * 600_000, "image/png")})
     assert way_too_large.status_code == 413
     assert channel.intake.added == []
@@ -244,9 +246,9 @@ def test_a_report_whose_intake_failed_is_closed(channel: Channel) -> None:
 def test_unknown_things_get_clear_answers(channel: Channel) -> None:
     assert channel.client.get(f"/open311/v2/requests/{uuid.uuid4()}.json").status_code == 404
     unknown = channel.report(service_code="ufo")
-    assert unknown.status_code == 422 and unknown.json()["reason"] == "unknown_service_code"
+    assert unknown.status_code == 422 and unknown.json()[0]["reason"] == "unknown_service_code"
     nowhere = channel.report(lat="", long="")
-    assert nowhere.status_code == 400 and nowhere.json()["error"] == "missing_location"
+    assert nowhere.status_code == 400 and nowhere.json()[0]["error"] == "missing_location"
     by_address = channel.report(lat="", long="", address_string="Holstenstraße 12, Kiel")
     assert by_address.status_code == 201
     view = channel.client.get(f"/open311/v2/requests/{by_address.json()[0]['service_request_id']}.json").json()[0]
@@ -257,7 +259,7 @@ def test_each_key_has_its_own_rate_limit_with_retry_after(channel: Channel) -> N
     answers = [channel.report(service_code="ufo") for _ in range(6)]  # refused reports count too
     assert [a.status_code for a in answers] == [422] * 5 + [429]
     assert 0 < int(answers[-1].headers["retry-after"]) <= 60
-    assert answers[-1].json()["error"] == "rate_limited"
+    assert answers[-1].json()[0]["error"] == "rate_limited"
     assert channel.report(key=OTHER_KEY).status_code == 201
 
 
@@ -269,7 +271,7 @@ def test_a_wrong_key_in_the_form_stops_the_upload_before_its_photo_and_nothing_i
     wrong = channel.client.post(
         "/open311/v2/requests.json", data={"api_key": "falsch-0123456789abcdef", **fields}, files=photo
     )
-    assert wrong.status_code == 403 and wrong.json()["error"] == "invalid_api_key"
+    assert wrong.status_code == 403 and wrong.json()[0]["error"] == "invalid_api_key"
     right = channel.client.post("/open311/v2/requests.json", data={"api_key": KEY, **fields}, files=photo)
     assert right.status_code == 201, right.text
     assert channel.report(files={"media": ("foto.jpg", b"PK\x03\x04" + b"\0" * 500, "image/jpeg")}).status_code == 422
