@@ -277,18 +277,13 @@ class OutboxRelay:
         return outbox_id
 
     async def _publish_pipelined(self, rows: list[Row]) -> int:
-        assert self._enqueue is not None
-        acks = []
-        for _row_id, topic, key, payload, traceparent in rows:
-            with publishing(topic, traceparent):  # the span covers the hand-over to the producer
-                acks.append(await self._enqueue(topic, key, payload))
-        results = await asyncio.gather(*acks, return_exceptions=True)
+        results = await self._hand_over(rows)
         # Keep the acknowledged prefix; from the first failure on, everything is sent again (consumers are
         # idempotent by event_id), so the order of the outbox is kept.
         done: list[int] = []
         failure: BaseException | None = None
         failed: Row | None = None
-        for row, result in zip(rows, results, strict=True):
+        for row, result in zip(rows, results, strict=False):
             if isinstance(result, BaseException):
                 failure, failed = result, row
                 break
@@ -305,6 +300,22 @@ class OutboxRelay:
                 raise failure
             return len(done) + 1  # the rows after it were sent too; they go out again (idempotent consumers)
         return len(done)
+
+    async def _hand_over(self, rows: list[Row]) -> list[object]:
+        """Each row's outcome in order: the broker's ack, or the error. A row the producer refuses at once (e.g. too
+        large) ends the batch there: its error is its outcome, and the rows after it are not handed over."""
+        assert self._enqueue is not None
+        acks = []
+        refused: BaseException | None = None
+        for _row_id, topic, key, payload, traceparent in rows:
+            try:
+                with publishing(topic, traceparent):  # the span covers the hand-over to the producer
+                    acks.append(await self._enqueue(topic, key, payload))
+            except Exception as exc:
+                refused = exc
+                break
+        results: list[object] = list(await asyncio.gather(*acks, return_exceptions=True))
+        return results if refused is None else [*results, refused]
 
     async def _mark_in_background(self, row_ids: list[int]) -> None:
         try:

@@ -189,6 +189,28 @@ def test_the_pipelined_relay_moves_a_refused_row_aside_too(tmp_path: Path) -> No
     assert sent[0] == b"0" and sent[-2:] == [b"2", b"3"]
 
 
+def test_a_row_the_producer_refuses_at_once_is_moved_aside_by_the_pipelined_relay(tmp_path: Path) -> None:
+    """aiokafka refuses a message over its size limit while it is handed over, not in the ack: the row still goes
+    to the dead letters and the rows behind it are published."""
+    sessions = _sessions(tmp_path)
+    _add(sessions, 4)
+    sent: list[bytes] = []
+
+    async def enqueue(_topic: str, _key: bytes, payload: bytes) -> Awaitable[None]:
+        if payload == b"1":
+            raise TooLarge("too large")
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        sent.append(payload)
+        done.set_result(None)
+        return done
+
+    relay = OutboxRelay(sessions, _never, enqueue=enqueue)
+    asyncio.run(_drain(relay, MAX_ATTEMPTS + 1))
+    assert _unpublished(sessions) == 0
+    assert [letter.payload for letter in _dead_letters(sessions)] == [b"1"]
+    assert sent[0] == b"0" and sent[-2:] == [b"2", b"3"]
+
+
 def test_a_broker_that_is_away_never_sends_rows_to_the_dead_letters(tmp_path: Path) -> None:
     sessions = _sessions(tmp_path)
     _add(sessions, 2)
