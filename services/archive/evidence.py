@@ -36,6 +36,8 @@ FIRST = "evidence.ers"
 ERS_TYPE = "application/vnd.eakte.evidence-record"  # DER EvidenceRecord (RFC 4998)
 CLAIM = timedelta(minutes=10)
 BATCH_LIMIT = 10_000  # packages per time-stamp at most
+# A record is locked as long as its package; one whose lock would end within this margin is not written.
+LOCK_MARGIN = timedelta(minutes=1)
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,11 @@ def stamp_pending(uow: ArchiveUnitOfWork, packages: Packages, config: EvidenceCo
     now = events.utcnow()
     with uow:
         found = {i: _claimed(uow.documents.get(i)) for i in uow.evidence.claim(now, now + CLAIM, BATCH_LIMIT)}
-        uow.evidence.done([i for i, c in found.items() if c is None])  # deleted or handed over meanwhile
-    ready = [c for c in found.values() if c is not None]
+        # Deleted or handed over meanwhile, or past its retention (a record could not be locked; the package is due
+        # for disposal): nothing to protect any more.
+        gone = [i for i, c in found.items() if c is None or c.retain_until <= now + LOCK_MARGIN]
+        uow.evidence.done(gone)
+    ready = [c for c in found.values() if c is not None and c.document_id not in gone]
     leaves = {c.document_id: _protected_hash(packages, c) for c in ready}
     ready = [c for c in ready if leaves[c.document_id] is not None]
     if not ready:
@@ -104,15 +109,32 @@ def stamp_pending(uow: ArchiveUnitOfWork, packages: Packages, config: EvidenceCo
         with uow:
             uow.evidence.release([c.document_id for c in ready])  # the next round tries again
         raise
-    stored = []
-    for c in ready:
-        record = ers.new_record(tree.algorithm, tree.reduced[leaves[c.document_id] or b""], token)
-        stored.append((c.document_id, packages.put(c.document_id, FIRST, record, ERS_TYPE, c.retain_until, now)))
+    records = {
+        c.document_id: ers.new_record(tree.algorithm, tree.reduced[leaves[c.document_id] or b""], token) for c in ready
+    }
+    stored, failed = _store_records(packages, ready, records, now)
     with uow:
         for document_id, file in stored:
             _record_file(uow, document_id, file)
         uow.evidence.done([document_id for document_id, _ in stored])
+        uow.evidence.release(failed)  # the next round tries them again
     return len(stored)
+
+
+def _store_records(
+    packages: Packages, ready: list[Claimed], records: dict[str, bytes], now: datetime
+) -> tuple[list[tuple[str, StoredFile]], list[str]]:
+    """Each package's record as a locked object; one that cannot be stored never keeps the others from theirs."""
+    stored, failed = [], []
+    for c in ready:
+        try:
+            file = packages.put(c.document_id, FIRST, records[c.document_id], ERS_TYPE, c.retain_until, now)
+        except Exception:
+            log.exception("package %s: evidence record not stored; it waits for the next round", c.document_id)
+            failed.append(c.document_id)
+            continue
+        stored.append((c.document_id, file))
+    return stored, failed
 
 
 def _claimed(row: ArchivedDocumentRow | None) -> Claimed | None:

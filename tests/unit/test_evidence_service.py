@@ -165,3 +165,28 @@ def test_a_batch_repeated_after_a_crash_records_the_newer_record_once(
     row = uow.documents.get(document_id)
     assert row is not None and [f.path for f in row.files].count("evidence.ers") == 1
     assert evidence.evidence_status(uow, packages, config, document_id).ok
+
+
+def test_a_package_past_its_retention_or_failing_to_store_never_holds_up_the_others(
+    uow: FakeArchiveUnitOfWork, packages: FakePackages, tsa: FakeTsa
+) -> None:
+    expired, failing, fine = _archived(uow, packages, 3)
+    row = uow.documents.get(expired)
+    assert row is not None
+    row.retain_until = utcnow()  # due for disposal: a record could not be locked any more
+    config = EvidenceConfig(tsa, [tsa.ca])
+    real_put = packages.put
+
+    def put(document_id: str, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if document_id == failing:
+            raise OSError("the object store refused this one")
+        return real_put(document_id, *args, **kwargs)
+
+    packages.put = put  # type: ignore[method-assign]
+    assert evidence.stamp_pending(uow, packages, config) == 1
+    assert "evidence.ers" in packages.paths(fine) and "evidence.ers" not in packages.paths(expired)
+    assert uow.evidence.queued_at(expired) is None  # nothing to protect any more
+    assert uow.evidence.queued_at(failing) is not None  # waits for the next round, unclaimed
+    packages.put = real_put  # type: ignore[method-assign]
+    assert evidence.stamp_pending(uow, packages, config) == 1
+    assert "evidence.ers" in packages.paths(failing)
