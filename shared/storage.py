@@ -25,6 +25,15 @@ CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
+class Downloaded:
+    """An object copied to a file: its bytes' SHA-256 and size as read, and the SHA-256 recorded on it ("" if none)."""
+
+    sha256: str
+    size: int
+    recorded_sha256: str
+
+
+@dataclass(frozen=True)
 class ObjectInfo:
     size: int
     sha256: str  # as recorded when the object was stored (`put_file`); empty if it was stored without one
@@ -68,10 +77,17 @@ class ObjectStore:
 
     def download_hashed(self, bucket: str, key: str, destination: Path) -> tuple[str, int]:
         """Stream an object to a file; return its SHA-256 and size as read."""
+        downloaded = self.download(bucket, key, destination)
+        return downloaded.sha256, downloaded.size
+
+    def download(self, bucket: str, key: str, destination: Path) -> "Downloaded":
+        """Stream an object to a file: its SHA-256 and size as read, and the SHA-256 recorded on it when it was
+        stored (the same response's metadata: one request, one object version)."""
         digest = hashlib.sha256()
         size = 0
         response = self._client.get_object(bucket, key)
         try:
+            recorded = response.headers.get("x-amz-meta-sha256", "")
             with destination.open("wb") as out:
                 for chunk in response.stream(CHUNK):
                     digest.update(chunk)
@@ -80,7 +96,7 @@ class ObjectStore:
         finally:
             response.close()
             response.release_conn()
-        return digest.hexdigest(), size
+        return Downloaded(digest.hexdigest(), size, recorded)
 
     def stream(self, bucket: str, key: str) -> Iterator[bytes]:
         response = self._client.get_object(bucket, key)

@@ -103,10 +103,11 @@ def _fetch_all(event: Outcome, sources: Sources, workdir: Path) -> list[Fetched]
     for item in domain.package_sources(event):
         local = workdir / item.path.replace("/", "_")
         try:
-            sha256, size = sources.download_hashed(item.source, local)
+            downloaded = sources.download(item.source, local)
+            sha256, size = downloaded.sha256, downloaded.size
             failure = check_fixity(item.source.sha256, item.source.size, sha256, size)
             if failure is None:
-                failure = domain.check_recorded_sha256(item.source, sources.recorded_sha256(item.source))
+                failure = domain.check_recorded_sha256(item.source, downloaded.recorded_sha256)
         except SourceMissing as exc:
             return IntegrityFailure(str(exc))
         if failure is not None:

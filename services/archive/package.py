@@ -14,7 +14,7 @@ from minio.retention import Retention
 from services.archive.domain import FoundVersion, package_prefix
 from services.archive.ports import NewFile, ObjectState, SourceMissing, StoredFile
 from shared.events import StoredObject
-from shared.storage import CHUNK, ObjectStore, sha256_of_file
+from shared.storage import CHUNK, Downloaded, ObjectStore, sha256_of_file
 
 MISSING = ("NoSuchKey", "NoSuchObject", "NoSuchVersion")
 # What S3 answers for the lock of an object in a bucket without object lock (or an object without retention).
@@ -186,18 +186,10 @@ class SourceStore:
         self._store = store
         self.bucket = bucket
 
-    def recorded_sha256(self, source: StoredObject) -> str:
+    def download(self, source: StoredObject, destination: Path) -> Downloaded:
+        """Copy `source` to `destination` with what was read and recorded. Raises SourceMissing when it is gone."""
         try:
-            return self._store.stat(source.bucket, source.key).sha256
-        except S3Error as exc:
-            if exc.code in (*MISSING, "NoSuchBucket"):
-                raise SourceMissing(f"{source.bucket}/{source.key} is missing ({exc.code})") from exc
-            raise
-
-    def download_hashed(self, source: StoredObject, destination: Path) -> tuple[str, int]:
-        """Copy `source` to `destination`; its SHA-256 and size. Raises SourceMissing when it is gone."""
-        try:
-            return self._store.download_hashed(source.bucket, source.key, destination)
+            return self._store.download(source.bucket, source.key, destination)
         except S3Error as exc:
             if exc.code in (*MISSING, "NoSuchBucket"):
                 raise SourceMissing(f"{source.bucket}/{source.key} is missing ({exc.code})") from exc

@@ -9,6 +9,7 @@ from typing import Protocol
 
 from services.archive.domain import FoundVersion
 from shared.events import StoredObject
+from shared.storage import Downloaded
 
 
 @dataclass(frozen=True)
@@ -55,11 +56,10 @@ class Sources(Protocol):
 
     bucket: str
 
-    def recorded_sha256(self, source: StoredObject) -> str:
-        """The SHA-256 intake recorded on the object when it stored it ("" if none). Raises SourceMissing."""
+    def download(self, source: StoredObject, destination: Path) -> Downloaded:
+        """Copy `source` to `destination`: the SHA-256 and size read, and the SHA-256 intake recorded on the object
+        when it stored it ("" if none). Raises SourceMissing."""
         ...
-
-    def download_hashed(self, source: StoredObject, destination: Path) -> tuple[str, int]: ...
 
     def read(self, source: StoredObject) -> bytes: ...
 

@@ -79,7 +79,9 @@ def test_a_package_cut_short_is_completed_on_redelivery_with_one_version_per_key
         f"{stack.url('archive')}/api/v1/archive/verify", headers=records, json={"document_ids": [document_id]}
     )
     assert verify.status_code == 200, verify.text
-    assert verify.json()["results"] == [{"document_id": document_id, "result": "ok", "problems": []}]
+    # (`evidence` is only checked when asked for: `"evidence": true`)
+    expected = {"document_id": document_id, "result": "ok", "problems": [], "evidence": None}
+    assert verify.json()["results"] == [expected]
     package = api.http.get(f"{stack.url('archive')}/api/v1/archive/{document_id}/package", headers=records).json()
     assert {o["retention_mode"] for o in package["objects"]} == {"COMPLIANCE"}
     assert len({o["retain_until"] for o in package["objects"]}) == 1  # one lock date: as if written at once

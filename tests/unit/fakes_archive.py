@@ -27,6 +27,7 @@ from services.archive.tables import (
 )
 from services.archive.unit_of_work import ArchiveUnitOfWork
 from shared.events import StoredObject, utcnow
+from shared.storage import Downloaded
 from tests.unit.fakes import FakeUnitOfWork
 
 
@@ -186,14 +187,10 @@ class FakeSources:
         self.recorded[(bucket, key)] = sha256 if recorded_sha256 is None else recorded_sha256
         return StoredObject(bucket=bucket, key=key, size=len(data), sha256=sha256)
 
-    def recorded_sha256(self, source: StoredObject) -> str:
-        self.read(source)
-        return self.recorded[(source.bucket, source.key)]
-
-    def download_hashed(self, source: StoredObject, destination: Path) -> tuple[str, int]:
+    def download(self, source: StoredObject, destination: Path) -> Downloaded:
         data = self.read(source)
         destination.write_bytes(data)
-        return hashlib.sha256(data).hexdigest(), len(data)
+        return Downloaded(hashlib.sha256(data).hexdigest(), len(data), self.recorded[(source.bucket, source.key)])
 
     def read(self, source: StoredObject) -> bytes:
         try:
