@@ -70,8 +70,8 @@ def current_record(files: list[StoredFile]) -> tuple[int, StoredFile] | None:
     return max(numbered, key=lambda pair: pair[0]) if numbered else None
 
 
-def _read(packages: Packages, file: StoredFile) -> bytes:
-    return b"".join(packages.stream(file))
+def _read(packages: Packages, file: StoredFile) -> bytes | None:
+    return packages.read(file)
 
 
 # --- the batcher ------------------------------------------------------------------------------------------------
@@ -149,6 +149,9 @@ def _claimed(row: ArchivedDocumentRow | None) -> Claimed | None:
 def _protected_hash(packages: Packages, claimed: Claimed) -> bytes | None:
     """SHA-256 of the stored tag manifest, read again; None (and an ERROR) when it no longer matches its record."""
     data = _read(packages, claimed.protected)
+    if data is None:
+        log.error("package %s: %s is missing; no evidence record", claimed.document_id, PROTECTED)
+        return None
     digest = ers.digest(ers.DEFAULT_ALGORITHM, data)
     if digest.hex() != claimed.protected.sha256:
         log.error("package %s: %s no longer matches its SHA-256; no evidence record", claimed.document_id, PROTECTED)
@@ -235,12 +238,15 @@ def evidence_status(
     _number, record_file = current
     problems = _bag_problems(packages, files)
     record = _read(packages, record_file)
+    if record is None:
+        return EvidenceStatus(False, None, "", [*problems, f"{record_file.path}: missing"], record_file.path)
     if ers.digest("sha256", record).hex() != record_file.sha256:
         problems.append(f"{record_file.path}: no longer matches its SHA-256")
     protected = next((f for f in files if f.path == PROTECTED), None)
-    if protected is None:
+    data = _read(packages, protected) if protected is not None else None
+    if data is None:
         return EvidenceStatus(False, None, "", [*problems, f"{PROTECTED}: not in the package"], record_file.path)
-    check = ers.check_record(record, _read(packages, protected))
+    check = ers.check_record(record, data)
     problems += check.problems
     tsa = ""
     for stamp in check.stamps:
@@ -260,7 +266,11 @@ def _bag_problems(packages: Packages, files: list[StoredFile]) -> list[str]:
         if listing not in by_path:
             problems.append(f"{listing}: not in the package")
             continue
-        for path, expected in parse_manifest(_read(packages, by_path[listing]).decode()).items():
+        listed = _read(packages, by_path[listing])
+        if listed is None:
+            problems.append(f"{listing}: missing")
+            continue
+        for path, expected in parse_manifest(listed.decode()).items():
             file = by_path.get(path)
             actual = packages.reread_sha256(file) if file else None
             if actual is None:
@@ -347,6 +357,8 @@ def _renewable(
         return None  # still waiting for its first record: nothing to renew
     number, file = current
     record, data = _read(packages, file), _read(packages, protected)
+    if record is None or data is None:
+        return Skipped(document_id, f"{file.path if record is None else PROTECTED}: missing")
     check = ers.check_record(record, data)
     if check.problems:
         return Skipped(document_id, "; ".join(check.problems))

@@ -151,6 +151,14 @@ class PackageStore:
             response.release_conn()
         return digest.hexdigest()
 
+    def read(self, file: StoredFile) -> bytes | None:
+        try:
+            return b"".join(self.stream(file))
+        except S3Error as exc:
+            if exc.code in MISSING:
+                return None
+            raise
+
     def stream(self, file: StoredFile) -> Iterator[bytes]:
         response = self._client.get_object(file.bucket, file.key, version_id=file.version_id)
         try:

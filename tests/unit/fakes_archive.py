@@ -298,6 +298,9 @@ class FakePackages:
     def stream(self, file: StoredFile) -> Iterator[bytes]:
         yield self.objects[(file.key, file.version_id or "")]
 
+    def read(self, file: StoredFile) -> bytes | None:
+        return self.objects.get((file.key, file.version_id or ""))
+
     def presigned_url(self, file: StoredFile, expires: timedelta, filename: str) -> str:
         return f"https://store.example/{file.key}?version={file.version_id}&expires={int(expires.total_seconds())}"
 

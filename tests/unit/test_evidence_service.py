@@ -190,3 +190,21 @@ def test_a_package_past_its_retention_or_failing_to_store_never_holds_up_the_oth
     packages.put = real_put  # type: ignore[method-assign]
     assert evidence.stamp_pending(uow, packages, config) == 1
     assert "evidence.ers" in packages.paths(failing)
+
+
+def test_a_package_whose_record_is_gone_is_named_and_the_others_are_renewed(
+    uow: FakeArchiveUnitOfWork, packages: FakePackages, tsa: FakeTsa
+) -> None:
+    gone, fine = _archived(uow, packages, 2)
+    config = EvidenceConfig(tsa, [tsa.ca])
+    evidence.stamp_pending(uow, packages, config)
+    for key in [k for k in packages.objects if k[0] == f"packages/{gone}/evidence.ers"]:
+        del packages.objects[key]  # e.g. a store rebuilt without it
+
+    renewal = evidence.renew(uow, packages, config, None)
+    assert renewal.renewed == 1 and [(s.document_id, s.reason) for s in renewal.skipped] == [
+        (gone, "evidence.ers: missing")
+    ]
+    assert "evidence-2.ers" in packages.paths(fine)
+    status = evidence.evidence_status(uow, packages, config, gone)
+    assert not status.ok and "evidence.ers: missing" in status.detail
