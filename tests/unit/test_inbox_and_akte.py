@@ -115,7 +115,7 @@ def test_approving_several_decides_and_audits_each_task_and_reports_each_refusal
     for document_id in theirs:
         assert uow.workflows.get(document_id).state == "approved"
         assert uow.audit.actions(document_id).count("decided") == 1
-        decided = [e for e in uow.audit.entries(document_id) if e.action == "decided"][0]
+        decided = next(e for e in uow.audit.entries(document_id) if e.action == "decided")
         assert decided.actor == "anton" and decided.payload["comment"] == "Alles geprüft"
     assert "decided" not in uow.audit.actions(own) and uow.workflows.get(own).state == "in_review"
 
