@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from services.portal.wording import t, t_or
 
-PAGE_SIZE = 50
+PAGE_SIZE = 100
 # The page's words → the workflow API's values.
 DUE = {"ueberfaellig": "overdue", "bald": "due_soon"}
 SORT = {"frist": "deadline", "eingang": "received", "titel": "title"}
@@ -22,6 +22,7 @@ class InboxFilter:
     faellig: str = ""  # "", ueberfaellig, bald
     schritt: str = ""
     einheit: str = ""
+    suche: str = ""  # part of the title or Aktenzeichen
     sortierung: str = "frist"  # frist, eingang, titel
     reihenfolge: str = "auf"  # auf, ab
     seite: int = 1
@@ -37,6 +38,7 @@ class InboxFilter:
             faellig=_known(params.get("faellig", ""), DUE, ""),
             schritt=params.get("schritt", "")[:200],
             einheit=params.get("einheit", "")[:50],
+            suche=params.get("suche", "")[:200],
             sortierung=_known(params.get("sortierung", ""), SORT, "frist"),
             reihenfolge=_known(params.get("reihenfolge", ""), ORDER, "auf"),
             seite=seite,
@@ -48,6 +50,7 @@ class InboxFilter:
             "due": DUE.get(self.faellig, ""),
             "step": self.schritt,
             "org_unit": self.einheit,
+            "text": self.suche,
             "sort": SORT[self.sortierung],
             "order": ORDER[self.reihenfolge],
             "limit": PAGE_SIZE,
@@ -67,7 +70,7 @@ class InboxFilter:
 
     @property
     def active(self) -> bool:
-        return bool(self.faellig or self.schritt or self.einheit)
+        return bool(self.faellig or self.schritt or self.einheit or self.suche)
 
 
 def pages(total: int) -> int:

@@ -124,14 +124,16 @@ async def inbox(
     due: Due = Due.ANY,
     step: Annotated[str, Query(max_length=200)] = "",
     org_unit: Annotated[str, Query(max_length=50)] = "",
+    text: Annotated[str, Query(max_length=200)] = "",
     sort: SortKey = SortKey.DEADLINE,
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "asc",
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> InboxOut:
-    """A page of the caller's inbox (the tasks of `/tasks`), filtered (`due`, `step`, `org_unit`) and sorted."""
+    """A page of the caller's inbox (the tasks of `/tasks`), filtered (`due`, `step`, `org_unit`, `text`) and
+    sorted."""
     workflow = _workflow(request)
-    query = InboxQuery(due, step, org_unit, sort, order == "desc", limit, offset)
+    query = InboxQuery(due, step, org_unit, text, sort, order == "desc", limit, offset)
     page = await run_in_threadpool(workflow.tasks.inbox, workflow.uow(), principal.user, principal.roles, query)
     return InboxOut(
         total=page.total,

@@ -34,6 +34,7 @@ class Entry:
     kind: str = "approval"
     org_unit: str = "50"
     on_behalf_of: str | None = None
+    aktenzeichen: str = "50.10-2026/0001"
 
 
 ENTRIES = [
@@ -62,6 +63,7 @@ def test_inbox_filters_by_due_step_and_org_unit() -> None:
     assert _ids(InboxQuery(step="resubmission")) == ["d"]  # a resubmission has no step: its kind stands in
     assert _ids(InboxQuery(org_unit="20")) == ["b"]
     assert _ids(InboxQuery(org_unit="50", step="Schlusszeichnung")) == ["a"]
+    assert _ids(InboxQuery(text=" ANTRAG ")) == ["b"] and len(_ids(InboxQuery(text="2026/0001"))) == 4
 
 
 def test_inbox_sorts_by_deadline_received_or_title_and_tasks_without_deadline_come_last() -> None:
@@ -138,10 +140,11 @@ def test_the_inbox_address_reads_german_words_and_unknown_values_fall_back() -> 
         "due": "overdue",
         "step": "",
         "org_unit": "",
+        "text": "",
         "sort": "title",
         "order": "desc",
-        "limit": 50,
-        "offset": 100,
+        "limit": 100,
+        "offset": 200,
     }
     odd = InboxFilter.of({"faellig": "gestern", "sortierung": "<x>", "reihenfolge": "?", "seite": "-4"})
     assert odd == InboxFilter()
@@ -191,7 +194,7 @@ def test_inbox_page_asks_the_workflow_for_one_filtered_page(services: FakeServic
     services.answers[("GET", "/api/v1/inbox")] = (200, INBOX)
     client = make_client(services)
     sign_in(client, "anton", "approver")
-    page = client.get("/aufgaben?faellig=bald&schritt=Schlusszeichnung&einheit=50&sortierung=eingang&seite=2")
+    page = client.get("/aufgaben?faellig=bald&schritt=Schlusszeichnung&einheit=50&sortierung=eingang&seite=2&suche=Bau")
     assert page.status_code == 200 and "Bauantrag" in page.text
     assert 'href="/akten/63.10-2026/0001"' in page.text and 'name="task_id" value="t1"' in page.text
     asked = services.calls[-1].url.params
@@ -200,8 +203,9 @@ def test_inbox_page_asks_the_workflow_for_one_filtered_page(services: FakeServic
         "Schlusszeichnung",
         "50",
         "received",
-        "50",
+        "100",
     )
+    assert asked["text"] == "Bau"
 
 
 def test_bulk_approval_sends_the_chosen_tasks_and_shows_each_outcome(services: FakeServices) -> None:

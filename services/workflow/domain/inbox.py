@@ -32,6 +32,8 @@ class InboxEntry(Protocol):
     @property
     def title(self) -> str: ...
     @property
+    def aktenzeichen(self) -> str: ...
+    @property
     def created_at(self) -> datetime: ...
     @property
     def deadline_at(self) -> datetime | None: ...
@@ -53,6 +55,7 @@ class InboxQuery:
     due: Due = Due.ANY
     step: str = ""  # a step's name (`step_label`); empty: all steps
     org_unit: str = ""  # empty: all org units
+    text: str = ""  # part of the title or Aktenzeichen, any case; empty: all
     sort: SortKey = SortKey.DEADLINE
     descending: bool = False
     limit: int = 50
@@ -96,7 +99,10 @@ def keeps(entry: InboxEntry, query: InboxQuery, now: datetime) -> bool:
         return False
     if query.step and step_label(entry) != query.step:
         return False
-    return not query.org_unit or entry.org_unit == query.org_unit
+    if query.org_unit and entry.org_unit != query.org_unit:
+        return False
+    wanted = query.text.strip().casefold()
+    return not wanted or wanted in entry.title.casefold() or wanted in entry.aktenzeichen.casefold()
 
 
 def sort_key(sort: SortKey) -> Callable[[InboxEntry], tuple[Any, ...]]:
