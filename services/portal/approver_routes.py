@@ -66,16 +66,14 @@ async def approve_many(
     comment: Annotated[str, Form(max_length=4000)] = "",
 ) -> Response:
     """Approve the chosen tasks with one comment; the workflow decides and audits each one by itself."""
-    chosen = list(dict.fromkeys(task_id or []))
+    chosen = list(dict.fromkeys(task_id or []))[:MAX_BULK]
     if not chosen:
         flash(request, t("inbox.none_chosen"), "error")
         return RedirectResponse("/aufgaben", status_code=303)
-    api = calls(request, user)
-    titles = {
-        task["task_id"]: task["title"] or task["document_id"] for task in await api.get("workflow", "/api/v1/tasks")
-    }
-    body = {"task_ids": chosen[:MAX_BULK], "decision": "approve", "comment": comment.strip()}
-    answer = await api.post("workflow", "/api/v1/tasks/decisions", json=body)
+    form = await request.form()  # each row's title, as the page showed it (a task may be gone by now)
+    titles = {task: str(form.get(f"title.{task}") or task)[:500] for task in chosen}
+    body = {"task_ids": chosen, "decision": "approve", "comment": comment.strip()}
+    answer = await calls(request, user).post("workflow", "/api/v1/tasks/decisions", json=body)
     results = [
         {**r, "title": titles.get(r["task_id"], r["task_id"]), "text": outcome_text(r)} for r in answer["results"]
     ]

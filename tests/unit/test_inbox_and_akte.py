@@ -209,7 +209,6 @@ def test_inbox_page_asks_the_workflow_for_one_filtered_page(services: FakeServic
 
 
 def test_bulk_approval_sends_the_chosen_tasks_and_shows_each_outcome(services: FakeServices) -> None:
-    services.answers[("GET", "/api/v1/tasks")] = (200, INBOX["items"])
     results = [
         {"task_id": "t1", "ok": True, "workflow_state": "approved", "error": "", "reason": ""},
         {"task_id": "t2", "ok": False, "workflow_state": "", "error": "already_decided", "reason": "x"},
@@ -220,7 +219,7 @@ def test_bulk_approval_sends_the_chosen_tasks_and_shows_each_outcome(services: F
     client = make_client(services)
     sign_in(client, "anton", "approver")
     csrf = csrf_of(client.get("/aufgaben").text)
-    form = {"csrf_token": csrf, "task_id": ["t1", "t2"], "comment": " passt "}
+    form = {"csrf_token": csrf, "task_id": ["t1", "t2"], "comment": " passt ", "title.t1": "Bauantrag"}
     page = client.post("/aufgaben/sammelfreigabe", data=form)
     assert page.status_code == 200
     assert "1 freigegeben, 1 nicht freigegeben." in page.text
