@@ -141,8 +141,9 @@ def test_inbox_filters_sorts_and_approves_several_tasks_each_audited(
     expect(anton.get_by_text("Keine offene Aufgabe entspricht der Auswahl.")).to_be_visible()
     anton.goto(f"{stack.url('portal')}/aufgaben?suche={quote(f'Sammel {mark}')}&schritt=Schlusszeichnung")
     expect(rows).to_have_count(3)
+    anton.get_by_label("Alle Aufgaben auf dieser Seite auswählen").check()
     for title in titles:
-        anton.get_by_role("checkbox", name=f"Auswählen: {title}").check()
+        expect(anton.get_by_role("checkbox", name=f"Auswählen: {title}")).to_be_checked()
     anton.get_by_label("Anmerkung zur Freigabe").fill("Gemeinsam geprüft, in Ordnung.")
 
     assert api.decide(tasks[1]["task_id"], "approve", "berta", "Vorab erledigt").status_code == 200
