@@ -98,3 +98,7 @@ bench-fitconnect: setup
 # Scheduled fixity rate (packages/s) and integrity report latency (JSON, PDF).
 bench-integrity: setup
 	$(BIN)/python -m tests.bench.integrity --documents $${N:-100} --output bench-results/integrity.json
+
+.PHONY: bench-inbox
+bench-inbox: setup
+	$(BIN)/python -m tests.bench.inbox --tasks $${N:-500} --bulk $${BULK:-100} --output bench-results/inbox.json

@@ -41,6 +41,12 @@ class AktenPage(BaseModel):
     items: list[AkteOut]
 
 
+class StatusEntry(BaseModel):
+    status: str
+    at: datetime
+    by: str
+
+
 class DocumentRef(BaseModel):
     document_id: str
     title: str
@@ -48,6 +54,11 @@ class DocumentRef(BaseModel):
     sha256: str
     content_type: str
     created_at: datetime
+    status: str = "received"  # the furthest stage of its lifecycle
+    version: int = 1
+    source: str = "upload"  # the channel: upload, batch, hotfolder, import, fitconnect, open311, email
+    document_type: str = ""
+    history: list[StatusEntry] = []
 
 
 class VorgangOut(BaseModel):
@@ -149,4 +160,9 @@ def _document_ref(document: FiledDocument) -> DocumentRef:
         sha256=document.sha256,
         content_type=document.content_type,
         created_at=document.created_at,
+        status=document.status.value,
+        version=document.version,
+        source=document.source,
+        document_type=document.document_type,
+        history=[StatusEntry(status=h.status.value, at=h.at, by=h.by) for h in document.history],
     )

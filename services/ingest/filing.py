@@ -5,7 +5,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.ingest.domain import owning_org_unit
+from services.ingest.domain import DocumentStatus, StatusChange, furthest_status, owning_org_unit
 from services.ingest.fileplan import Disposal, FilePlan, FilePlanClass, format_aktenzeichen, parse_aktenzeichen
 from services.ingest.tables import AkteRow, DocumentRow, VorgangRow
 from services.ingest.unit_of_work import IngestUnitOfWork
@@ -38,6 +38,11 @@ class FiledDocument:
     sha256: str
     content_type: str
     created_at: datetime
+    status: DocumentStatus = DocumentStatus.RECEIVED  # the furthest stage of its lifecycle
+    version: int = 1
+    source: str = "upload"  # the channel it came through (`domain.CHANNEL_NAMES`)
+    document_type: str = ""
+    history: tuple[StatusChange, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -169,10 +174,10 @@ class FilingService:
         """The Akte's Vorgänge, each with its documents (those `keep` lets through: need-to-know), oldest first."""
         with uow:
             vorgaenge = uow.filing.vorgaenge_of(aktenzeichen)
-            documents = [row for row in uow.documents.in_akte(aktenzeichen) if keep(row)]
+            documents = [(row.vorgang_id, _filed(row)) for row in uow.documents.in_akte(aktenzeichen) if keep(row)]
         return [
             VorgangView(
-                v.vorgang_id, v.title, v.created_at, [_filed(d) for d in documents if d.vorgang_id == v.vorgang_id]
+                v.vorgang_id, v.title, v.created_at, [d for vorgang_id, d in documents if vorgang_id == v.vorgang_id]
             )
             for v in vorgaenge
         ]
@@ -235,4 +240,17 @@ class FilingService:
 
 
 def _filed(row: DocumentRow) -> FiledDocument:
-    return FiledDocument(row.document_id, row.title, row.filename, row.sha256, row.content_type, row.created_at)
+    history = tuple(StatusChange(DocumentStatus(h.status), h.at, h.by) for h in row.history)
+    return FiledDocument(
+        row.document_id,
+        row.title,
+        row.filename,
+        row.sha256,
+        row.content_type,
+        row.created_at,
+        status=furthest_status([h.status for h in history]),
+        version=row.version,
+        source=row.source,
+        document_type=row.document_type,
+        history=history,
+    )

@@ -12,7 +12,15 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from services.portal import admin_routes, approver_routes, auth_routes, clerk_routes, records_routes, repair_routes
+from services.portal import (
+    admin_routes,
+    akte_routes,
+    approver_routes,
+    auth_routes,
+    clerk_routes,
+    records_routes,
+    repair_routes,
+)
 from services.portal.backend import SERVICES, Backend, ServiceDown, ServiceRefused
 from services.portal.identity import CsrfRejected, NotAllowed, NotSignedIn, SignInExpired, sign_out
 from services.portal.oidc import make_oidc
@@ -99,6 +107,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (auth_routes, clerk_routes, approver_routes, records_routes, admin_routes, repair_routes):
         app.include_router(module.router)
+    app.include_router(akte_routes.router)  # the Akte page (issue 17)
     add_metrics(app, "portal", Exposition(), settings.metrics_allow)  # HTTP metrics; the portal has no gauges
     return app
 

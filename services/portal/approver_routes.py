@@ -10,6 +10,8 @@ from fastapi.responses import RedirectResponse, Response
 
 from services.portal.backend import ServiceRefused, calls
 from services.portal.identity import APPROVER, Csrf, User, allowed
+from services.portal.inbox import InboxFilter, outcome_text
+from services.portal.inbox import pages as inbox_pages
 from services.portal.pages import flash, render
 from services.portal.timeline import timeline
 from services.portal.wording import t, t_or
@@ -17,6 +19,7 @@ from services.portal.wording import t, t_or
 router = APIRouter()
 Approver = Annotated[User, Depends(allowed(*APPROVER))]
 DUE_SOON = timedelta(days=1)
+MAX_BULK = 200  # tasks decided at once (the workflow's limit)
 
 
 def inbox_counts(tasks: list[dict[str, Any]], now: datetime) -> dict[str, int]:
@@ -36,12 +39,45 @@ def _now() -> datetime:
 
 @router.get("/aufgaben")
 async def inbox(request: Request, user: Approver) -> Response:
-    tasks = await calls(request, user).get("workflow", "/api/v1/tasks")
-    tasks.sort(key=lambda task: (task.get("deadline_at") or "9999", task["created_at"]))
+    """A page of the inbox, filtered and sorted on the workflow service (usable with hundreds of tasks)."""
+    chosen = InboxFilter.of(dict(request.query_params))
+    page = await calls(request, user).get("workflow", "/api/v1/inbox", **chosen.api_params())
     now = _now()
-    for task in tasks:
+    for task in page["items"]:
         task["overdue"] = bool(task.get("deadline_at")) and datetime.fromisoformat(task["deadline_at"]) < now
-    return render(request, "inbox.html", tasks=tasks, counts=inbox_counts(tasks, now))
+    return render(
+        request,
+        "inbox.html",
+        tasks=page["items"],
+        counts=page["counts"],
+        page=page,
+        chosen=chosen,
+        seite=chosen.seite,
+        pages=inbox_pages(page["total"]),
+        page_link=chosen.page_link(),
+    )
+
+
+@router.post("/aufgaben/sammelfreigabe", dependencies=[Csrf])
+async def approve_many(
+    request: Request,
+    user: Approver,
+    task_id: Annotated[list[str] | None, Form()] = None,
+    comment: Annotated[str, Form(max_length=4000)] = "",
+) -> Response:
+    """Approve the chosen tasks with one comment; the workflow decides and audits each one by itself."""
+    chosen = list(dict.fromkeys(task_id or []))[:MAX_BULK]
+    if not chosen:
+        flash(request, t("inbox.none_chosen"), "error")
+        return RedirectResponse("/aufgaben", status_code=303)
+    form = await request.form()  # each row's title, as the page showed it (a task may be gone by now)
+    titles = {task: str(form.get(f"title.{task}") or task)[:500] for task in chosen}
+    body = {"task_ids": chosen, "decision": "approve", "comment": comment.strip()}
+    answer = await calls(request, user).post("workflow", "/api/v1/tasks/decisions", json=body)
+    results = [
+        {**r, "title": titles.get(r["task_id"], r["task_id"]), "text": outcome_text(r)} for r in answer["results"]
+    ]
+    return render(request, "inbox_results.html", results=results, decided=answer["decided"], refused=answer["refused"])
 
 
 async def _my_task(request: Request, user: User, task_id: str) -> dict[str, Any] | None:

@@ -20,18 +20,37 @@ Clerk = Annotated[User, Depends(allowed(*CLERK))]
 AnyUser = Annotated[User, Depends(signed_in)]
 PAGE_SIZE = 20
 # The upload form's metadata fields, passed to the ingest service as they are.
-UPLOAD_FIELDS = ("title", "document_type", "sender", "aktenzeichen", "file_plan_class", "akte_title", "workflow")
+UPLOAD_FIELDS: tuple[str, ...] = (
+    "title",
+    "document_type",
+    "sender",
+    "aktenzeichen",
+    "file_plan_class",
+    "akte_title",
+    "workflow",
+)
+UPLOAD_FIELDS += ("vorgang_id", "vorgang_title")  # into a Vorgang of the Akte, or a new one (from the Akte page)
 
 
 @router.get("/erfassen")
 async def upload_page(request: Request, user: Clerk) -> Response:
+    """The upload form; `aktenzeichen`, `vorgang_id` or `vorgang_title` in the address preset where it files."""
+    preset = {
+        name: request.query_params.get(name, "")[:500] for name in ("aktenzeichen", "vorgang_id", "vorgang_title")
+    }
     api = calls(request, user)
     akten, fileplan = await asyncio.gather(
         api.get("ingest", "/api/v1/akten", limit=200), api.get("ingest", "/api/v1/fileplan")
     )
     workflows = workflow_titles(definitions_dir(request.app.state.settings))
     return render(
-        request, "upload.html", akten=akten["items"], fileplan=fileplan, workflows=workflows, max_mb=_max_mb(request)
+        request,
+        "upload.html",
+        akten=akten["items"],
+        fileplan=fileplan,
+        workflows=workflows,
+        max_mb=_max_mb(request),
+        preset=preset,
     )
 
 

@@ -4,10 +4,11 @@ Refusals (`shared.errors.Refused`) pass through: `build_app` maps their codes to
 `REFUSAL_STATUS`.
 """
 
+from dataclasses import asdict
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 
@@ -15,6 +16,7 @@ from services.workflow.absences import AbsenceView
 from services.workflow.bootstrap import Workflow
 from services.workflow.clock import ControllableClock
 from services.workflow.domain import Decision
+from services.workflow.domain.inbox import MAX_PAGE, Due, InboxQuery, SortKey
 from services.workflow.resubmissions import ResubmissionView
 from services.workflow.views import TaskView
 from shared.auth import Principal, require_roles
@@ -51,6 +53,36 @@ class DecisionOut(BaseModel):
     on_behalf_of: str | None = None
 
 
+class BulkDecisionIn(DecisionIn):
+    task_ids: list[str] = Field(min_length=1, max_length=MAX_PAGE)
+
+
+class BulkOutcomeOut(BaseModel):
+    task_id: str
+    ok: bool
+    workflow_state: str = ""
+    on_behalf_of: str | None = None
+    error: str = ""
+    reason: str = ""
+
+
+class BulkDecisionOut(BaseModel):
+    decision: str
+    decided: int
+    refused: int
+    results: list[BulkOutcomeOut]
+
+
+class InboxOut(BaseModel):
+    total: int
+    limit: int
+    offset: int
+    counts: dict[str, int]
+    steps: list[str]
+    org_units: list[str]
+    items: list[TaskView]
+
+
 class AbsenceIn(BaseModel):
     deputy: str = Field(min_length=1, max_length=200)
     starts_on: date
@@ -83,6 +115,61 @@ async def list_tasks(
 ) -> list[TaskView]:
     workflow = _workflow(request)
     return await run_in_threadpool(workflow.tasks.open_tasks, workflow.uow(), principal.user, principal.roles)
+
+
+@router.get("/inbox", response_model=InboxOut)
+async def inbox(
+    request: Request,
+    principal: Annotated[Principal, Depends(require_roles(*DECIDERS))],
+    due: Due = Due.ANY,
+    step: Annotated[str, Query(max_length=200)] = "",
+    org_unit: Annotated[str, Query(max_length=50)] = "",
+    text: Annotated[str, Query(max_length=200)] = "",
+    sort: SortKey = SortKey.DEADLINE,
+    order: Annotated[str, Query(pattern="^(asc|desc)$")] = "asc",
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> InboxOut:
+    """A page of the caller's inbox (the tasks of `/tasks`), filtered (`due`, `step`, `org_unit`, `text`) and
+    sorted."""
+    workflow = _workflow(request)
+    query = InboxQuery(due, step, org_unit, text, sort, order == "desc", limit, offset)
+    page = await run_in_threadpool(workflow.tasks.inbox, workflow.uow(), principal.user, principal.roles, query)
+    return InboxOut(
+        total=page.total,
+        limit=limit,
+        offset=offset,
+        counts=asdict(page.counts),
+        steps=page.steps,
+        org_units=page.org_units,
+        items=page.items,
+    )
+
+
+@router.post("/tasks/decisions", response_model=BulkDecisionOut)
+async def decide_many(
+    request: Request,
+    body: BulkDecisionIn,
+    principal: Annotated[Principal, Depends(require_roles(*DECIDERS))],
+) -> BulkDecisionOut:
+    """The same decision on several tasks; each is checked and audited as `/tasks/{id}/decision` in its own
+    transaction, and each outcome is reported (a refusal of one leaves the others decided)."""
+    workflow = _workflow(request)
+    outcomes = await run_in_threadpool(
+        workflow.tasks.decide_many,
+        workflow.uow,
+        body.task_ids,
+        principal.user,
+        principal.roles,
+        body.decision,
+        body.comment,
+        principal.org_units,
+    )
+    results = [BulkOutcomeOut(ok=not o.error, **asdict(o)) for o in outcomes]
+    decided = sum(1 for r in results if r.ok)
+    return BulkDecisionOut(
+        decision=body.decision.value, decided=decided, refused=len(results) - decided, results=results
+    )
 
 
 @router.post("/tasks/{task_id}/claim", response_model=TaskView)

@@ -6,6 +6,7 @@ judgement (`domain.access`); what a decision does is `domain.steps.outcome_of`.
 """
 
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from services.workflow.absences import Absences
@@ -30,6 +31,7 @@ from services.workflow.domain import (
     reach_keys,
     slot_holders,
 )
+from services.workflow.domain.inbox import InboxPage, InboxQuery, inbox_page
 from services.workflow.resubmissions import Resubmissions
 from services.workflow.rows import TaskNotFound, definition_of, offer_of, slot_of, submitters_of
 from services.workflow.runs import Runs
@@ -38,6 +40,7 @@ from services.workflow.unit_of_work import AbstractWorkflowUnitOfWork
 from services.workflow.views import TaskView, task_view
 from services.workflow.visibility import Visibility
 from shared import events
+from shared.errors import Refused
 from shared.need_to_know import Reader
 
 
@@ -45,6 +48,17 @@ from shared.need_to_know import Reader
 class DecisionResult:
     workflow_state: WorkflowState
     on_behalf_of: str | None = None
+
+
+@dataclass(frozen=True)
+class BulkOutcome:
+    """One task of a decision on several: decided (`error` empty) or refused with the API's code and reason."""
+
+    task_id: str
+    workflow_state: str = ""
+    on_behalf_of: str | None = None
+    error: str = ""
+    reason: str = ""
 
 
 class WorkflowService:
@@ -121,6 +135,38 @@ class WorkflowService:
             self._record_decision(uow, workflow, task, me.user, access, decision, comment)
             outcome = self._apply_outcome(uow, workflow, task, me.user, access, decision, comment)
         return DecisionResult(STATE_AFTER[outcome], access.on_behalf_of)
+
+    def decide_many(
+        self,
+        new_uow: Callable[[], AbstractWorkflowUnitOfWork],
+        task_ids: Sequence[str],
+        user: str,
+        roles: frozenset[str],
+        decision: Decision,
+        comment: str,
+        org_units: frozenset[str] = frozenset(),
+    ) -> list[BulkOutcome]:
+        """The same decision on several tasks, each exactly as `decide` (checked, audited) in its own unit of
+        work: one refusal leaves the others decided; each task's outcome is reported."""
+        outcomes = []
+        for task_id in dict.fromkeys(task_ids):  # once each, in the order given
+            try:
+                result = self.decide(new_uow(), task_id, user, roles, decision, comment, org_units)
+            except Refused as exc:
+                outcomes.append(BulkOutcome(task_id, error=exc.code, reason=str(exc)))
+            else:
+                outcomes.append(BulkOutcome(task_id, result.workflow_state.value, result.on_behalf_of))
+        return outcomes
+
+    def inbox(
+        self,
+        uow: AbstractWorkflowUnitOfWork,
+        user: str,
+        roles: frozenset[str],
+        query: InboxQuery,
+    ) -> InboxPage[TaskView]:
+        """One page of the caller's inbox under `query` (filters, order), with the figures of the whole inbox."""
+        return inbox_page(self.open_tasks(uow, user, roles), query, self.context.clock.now())
 
     def _lock_open_task(
         self, uow: AbstractWorkflowUnitOfWork, task_id: str, reader: Reader, verb: str

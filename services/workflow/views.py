@@ -33,6 +33,7 @@ class TaskView:
     version: int = 1
     definition: str = ""
     note: str = ""
+    org_unit: str = ""  # the task's org unit, else its document's (the inbox's org unit filter)
 
 
 def task_view(task: TaskRow, workflow: WorkflowRow, on_behalf_of: str | None) -> TaskView:
@@ -56,6 +57,7 @@ def task_view(task: TaskRow, workflow: WorkflowRow, on_behalf_of: str | None) ->
         escalated=task.escalated_at is not None,
         version=workflow.version,
         definition=workflow.definition,
+        org_unit=task.org_unit or str(workflow.document_metadata.get("org_unit") or ""),
     )
 
 
@@ -78,6 +80,7 @@ def resubmission_view(row: ResubmissionRow, workflow: WorkflowRow) -> TaskView:
         version=workflow.version,
         definition=workflow.definition,
         note=row.note,
+        org_unit=str(workflow.document_metadata.get("org_unit") or ""),
     )
 
 

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -119,7 +120,7 @@ def test_approver_approves_and_the_clerk_timeline_follows_live(
 
     approver = sign_in(browser, stack, "anton", "approver")
     api.task_for(upload.document_id)  # the task exists before the inbox is opened
-    approver.goto(f"{stack.url('portal')}/aufgaben")
+    approver.goto(f"{stack.url('portal')}/aufgaben?suche={quote(upload.title)}")  # the inbox is paged
     expect(approver.locator(".counts")).to_contain_text("offen")
     page_checks.check(approver, "04-aufgaben")
     approver.get_by_role("link", name=upload.title).click()
@@ -262,7 +263,7 @@ def test_a_returned_document_goes_back_to_the_clerk_who_submits_a_new_version(
     api.task_for(document_id)
 
     approver = sign_in(browser, stack, "anton", "approver")
-    approver.goto(f"{stack.url('portal')}/aufgaben")
+    approver.goto(f"{stack.url('portal')}/aufgaben?suche={quote(title)}")  # the inbox is paged
     approver.get_by_role("link", name=title).click()
     approver.get_by_label("Zur Überarbeitung zurückgeben").check()
     approver.get_by_role("button", name="Entscheidung speichern").click()

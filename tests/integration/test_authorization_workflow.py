@@ -74,6 +74,10 @@ TABLE: dict[str, tuple[int | str, ...]] = {
     "POST /resubmissions/{own or other}/done": (401, 200,  200,  404,  200,  200,  404,  404,  200,  200),
     "GET /absences":                           (401, "out", "out", "out", "in", "in", "out", "out", "out", "in"),
     "POST /absences":                          (401, 201,  201,  201,  201,  201,  201,  201,  201,  201),
+    "GET /inbox":                              (401, 403,  403,  403,  "in", "in", "out", 403,  403,  "out"),
+    # a bulk decision answers 200 with each task's outcome: the code the single decision would refuse with
+    "POST /tasks/decisions":                   (401, 403,  403,  403,  "reason_required", "reason_required",
+                                                "not_found", 403, 403, "forbidden"),
 }
 # fmt: on
 
@@ -175,6 +179,12 @@ def _call(world: World, route: str, name: str, case: Case) -> int | str:
         return world.post(f"/tasks/{world.task_id}/claim", case).status_code
     if route == "POST /tasks/{task}/decision":  # a rejection without reason: refused (422) after every check
         return world.post(f"/tasks/{world.task_id}/decision", case, {"decision": "reject"}).status_code
+    if route == "GET /inbox":
+        page = world.get("/inbox?limit=200", case)
+        return _listed(page, lambda body: any(t["task_id"] == world.task_id for t in body["items"]))
+    if route == "POST /tasks/decisions":
+        response = world.post("/tasks/decisions", case, {"task_ids": [world.task_id], "decision": "reject"})
+        return response.json()["results"][0]["error"] if response.status_code == 200 else response.status_code
     return _call_resubmissions_and_absences(world, route, name, case, document_id)
 
 

@@ -23,6 +23,7 @@ from shared.settings import Settings
 
 PORTAL = Path(wording.__file__).resolve().parent
 SECRET = "unit-test-secret-0123456789abcdef0123"
+INBOX_COUNTS = ("total", "overdue", "due_soon", "deputy")
 
 
 class FakeServices:
@@ -181,7 +182,8 @@ def test_session_cookie_is_httponly_samesite_and_secure_behind_https(services: F
 
 
 def test_services_are_called_with_a_short_lived_token_for_the_signed_in_user(services: FakeServices) -> None:
-    services.answers[("GET", "/api/v1/tasks")] = (200, [])
+    empty = {"total": 0, "limit": 50, "offset": 0, "steps": [], "org_units": [], "items": []}
+    services.answers[("GET", "/api/v1/inbox")] = (200, {**empty, "counts": dict.fromkeys(INBOX_COUNTS, 0)})
     client = make_client(services)
     sign_in(client, "anton", "approver")
     page = client.get("/aufgaben")

@@ -146,3 +146,17 @@
     setUpRefresh();
   });
 })();
+
+// The inbox: one box that ticks or clears every task on the page (shown only where scripts run).
+(function () {
+  "use strict";
+  document.addEventListener("DOMContentLoaded", function () {
+    var all = document.getElementById("select-all");
+    var form = document.getElementById("bulk-form");
+    if (!all || !form) { return; }
+    all.closest(".select-all").hidden = false;
+    all.addEventListener("change", function () {
+      form.querySelectorAll('input[type="checkbox"][name="task_id"]').forEach(function (box) { box.checked = all.checked; });
+    });
+  });
+})();
