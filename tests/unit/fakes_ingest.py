@@ -203,6 +203,7 @@ class FakeIngestUnitOfWork(FakeUnitOfWork):
         self.ocr_jobs = FakeOcrJobs()
         self.intake_items = FakeIntakeItems()
         self.fitconnect = FakeFitConnectSubmissions()
+        self.previews = FakePreviewJobs()
 
 
 def _owned(row: IntakeItemRow, owner: str | None) -> bool:
@@ -229,3 +230,16 @@ class FakeFitConnectSubmissions:
         for row in self.rows.values():
             if row.form_document_id == document_id:
                 row.form_data = None
+
+
+class FakePreviewJobs:
+    """Like `PreviewJobRepository`: the versions asked for, by document."""
+
+    def __init__(self) -> None:
+        self.queued: dict[str, int] = {}
+
+    def queue(self, document_id: str, version: int) -> None:
+        self.queued[document_id] = version
+
+    def remove(self, document_id: str) -> None:
+        self.queued.pop(document_id, None)
