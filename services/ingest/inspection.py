@@ -120,7 +120,9 @@ def render_pages(path: str, output_dir: str, policy: PreviewPolicy) -> dict:
                 image = page.render(scale=render_scale(policy, width, height), draw_annots=True).to_pil()
                 page.close()
                 image.save(f"{output_dir}/{index + 1}-{PreviewSize.LARGE.value}.png")
-                image.resize(thumb_size(policy, *image.size)).save(f"{output_dir}/{index + 1}-{PreviewSize.THUMB.value}.png")
+                image.resize(thumb_size(policy, *image.size)).save(
+                    f"{output_dir}/{index + 1}-{PreviewSize.THUMB.value}.png"
+                )
                 timings.append((time.perf_counter() - started) * 1000)
         finally:
             pdf.close()

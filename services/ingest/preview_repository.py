@@ -47,9 +47,7 @@ class PreviewJobRepository:
             claimed = cast(
                 CursorResult[Any],
                 self._session.execute(
-                    update(PreviewJobRow)
-                    .where(PreviewJobRow.document_id == document_id, free)
-                    .values(claimed_by=owner)
+                    update(PreviewJobRow).where(PreviewJobRow.document_id == document_id, free).values(claimed_by=owner)
                 ),
             )
             if claimed.rowcount == 1:

@@ -1,7 +1,7 @@
 """preview_jobs: page images of each document, rendered off the request path
 
 Revision ID: 0008_previews
-Revises: 0007_mail
+Revises: 0005_fitconnect
 Create Date: 2026-11-30 06:20:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008_previews"
-down_revision: str | None = "0007_mail"
+down_revision: str | None = "0005_fitconnect"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
