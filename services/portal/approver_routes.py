@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from services.portal.backend import ServiceRefused, calls
 from services.portal.identity import APPROVER, Csrf, User, allowed
 from services.portal.pages import flash, render
+from services.portal.preview_routes import preview_of
 from services.portal.timeline import timeline
 from services.portal.wording import t, t_or
 
@@ -65,6 +66,7 @@ async def _render_task(
     document, workflow = await asyncio.gather(
         api.get("ingest", document_path), api.get("workflow", f"/api/v1/workflows/{quote(task['document_id'])}")
     )
+    preview = await preview_of(api, task["document_id"])
     return render(
         request,
         "task.html",
@@ -73,6 +75,7 @@ async def _render_task(
         document=document,
         workflow=workflow,
         steps=timeline(document),
+        preview=preview,
         error=error,
     )
 
