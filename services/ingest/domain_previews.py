@@ -48,6 +48,7 @@ class Pages:
     rendered: int
     total: int
     error: str = ""
+    render_ms: float | None = None  # mean render time per page (milliseconds)
 
 
 def preview_source(content_type: str, object_key: str, rendition_key: str | None) -> str | None:
@@ -92,8 +93,9 @@ def page_shown(pages: Pages, page: int) -> bool:
     return pages.state == PreviewState.DONE and 1 <= page <= pages.rendered
 
 
-def pages_of(state: str | None, rendered: int, total: int, error: str = "") -> Pages:
+def pages_of(state: str | None, rendered: int, total: int, error: str = "", render_ms: float | None = None) -> Pages:
     """The preview of a document from its job row (None: no job, nothing to preview from yet)."""
     if state is None:
         return Pages(PreviewState.NONE, 0, total)
-    return Pages(PreviewState(state), rendered if state == PreviewState.DONE else 0, total, error)
+    done = state == PreviewState.DONE
+    return Pages(PreviewState(state), rendered if done else 0, total, error, render_ms if done else None)

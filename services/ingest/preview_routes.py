@@ -23,6 +23,7 @@ class PagesOut(BaseModel):
     count: int  # pages with an image (the first EAKTE_PREVIEW_MAX_PAGES)
     total_pages: int
     error: str = ""
+    render_ms: float | None = None  # mean render time per page, milliseconds
 
 
 class BackfillOut(BaseModel):
@@ -49,6 +50,7 @@ async def document_pages(
         count=found.rendered,
         total_pages=found.total,
         error=found.error,
+        render_ms=round(found.render_ms, 1) if found.render_ms is not None else None,
     )
 
 

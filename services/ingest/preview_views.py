@@ -26,7 +26,7 @@ def pages(uow: IngestUnitOfWork, document_id: str) -> Pages | None:
             return pages_of("pending", 0, row.pages)
         if job is None:
             return pages_of(None, 0, row.pages)
-        return pages_of(job.state, job.rendered, job.pages or row.pages, job.error)
+        return pages_of(job.state, job.rendered, job.pages or row.pages, job.error, job.render_ms)
 
 
 def page_image(
