@@ -32,7 +32,8 @@ def _upload(api: Api, name: str, data: bytes, content_type: str = "application/p
 
 def _pages(api: Api, document_id: str, headers: dict[str, str] | None = None) -> httpx.Response:
     return api.http.get(
-        f"{_ingest(api)}/documents/{document_id}/pages", headers=headers or api.headers(*PAULA, org_units=ORG)
+        f"{_ingest(api)}/documents/{document_id}/pages",
+        headers=api.headers(*PAULA, org_units=ORG) if headers is None else headers,
     )
 
 
@@ -46,7 +47,7 @@ def _image(api: Api, document_id: str, page: int, size: str, headers: dict[str, 
     return api.http.get(
         f"{_ingest(api)}/documents/{document_id}/pages/{page}.png",
         params={"size": size},
-        headers=headers or api.headers(*PAULA, org_units=ORG),
+        headers=api.headers(*PAULA, org_units=ORG) if headers is None else headers,
     )
 
 
