@@ -2,8 +2,11 @@
 
 from pathlib import Path
 
+import httpx
+import pytest
 from PIL import Image
 
+from eakte_cli import main
 from services.ingest.domain import Rejection
 from services.ingest.domain_previews import (
     PreviewPolicy,
@@ -90,3 +93,31 @@ def test_a_hostile_pdf_ends_as_no_preview_within_its_limits_not_a_hang(tmp_path:
     verdict = render_preview(hostile, tmp_path, POLICY, 15.0)
     # The checker exhausted its memory (died) or its time (killed): either way a Rejection, never a hang.
     assert isinstance(verdict, Rejection), verdict
+
+
+def test_eakte_previews_backfill_asks_until_a_batch_is_not_full(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    answers = iter([3, 3, 1])
+    asked: list[dict] = []
+
+    def post(url: str, params: dict, headers: dict, timeout: float) -> httpx.Response:
+        asked.append(params)
+        request = httpx.Request("POST", url)
+        return httpx.Response(200, json={"queued": next(answers)}, request=request)
+
+    monkeypatch.setattr(httpx, "post", post)
+    assert main(["previews", "backfill", "--url", "http://127.0.0.1:1", "--batch", "3"]) == 0
+    assert asked == [{"limit": 3}] * 3
+    assert "7 document(s) queued" in capsys.readouterr().out
+
+
+def test_eakte_previews_backfill_fails_when_ingest_does_not_answer(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def post(url: str, params: dict, headers: dict, timeout: float) -> httpx.Response:
+        raise httpx.ConnectError("refused")
+
+    monkeypatch.setattr(httpx, "post", post)
+    assert main(["previews", "backfill", "--url", "http://127.0.0.1:1"]) == 1
+    assert "does not answer" in capsys.readouterr().err
