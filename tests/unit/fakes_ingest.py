@@ -13,6 +13,7 @@ from services.ingest.tables import (
     FitConnectSubmissionRow,
     IntakeItemRow,
     OcrJobRow,
+    PreviewJobRow,
     QuarantineRow,
     StatusRow,
     VorgangRow,
@@ -233,13 +234,24 @@ class FakeFitConnectSubmissions:
 
 
 class FakePreviewJobs:
-    """Like `PreviewJobRepository`: the versions asked for, by document."""
+    """Like `PreviewJobRepository`: one job row per document."""
 
     def __init__(self) -> None:
-        self.queued: dict[str, int] = {}
+        self.rows: dict[str, PreviewJobRow] = {}
 
     def queue(self, document_id: str, version: int) -> None:
-        self.queued[document_id] = version
+        self.rows[document_id] = PreviewJobRow(
+            document_id=document_id, version=version, state="pending", pages=0, rendered=0, attempts=0, error=""
+        )
+
+    def find(self, document_id: str) -> PreviewJobRow | None:
+        return self.rows.get(document_id)
+
+    def get(self, document_id: str) -> PreviewJobRow:
+        return self.rows[document_id]
+
+    def next_pending(self, owner: str | None = None) -> str | None:
+        return next((d for d, r in self.rows.items() if r.state == "pending"), None)
 
     def remove(self, document_id: str) -> None:
-        self.queued.pop(document_id, None)
+        self.rows.pop(document_id, None)

@@ -1,6 +1,7 @@
 """Page previews: the rules (which file, how large, where), and rendering in the limited checker processes."""
 
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
@@ -22,8 +23,13 @@ from services.ingest.domain_previews import (
     thumb_size,
 )
 from services.ingest.inspection import render_preview
+from services.ingest.previews import PreviewWorker
+from services.ingest.tables import DocumentRow
+from shared.settings import Settings
+from shared.storage import ObjectStore
 from tests.conftest import corpus_file
 from tests.preview_pdfs import nested_forms_pdf
+from tests.unit.fakes_ingest import FakeIngestUnitOfWork
 
 POLICY = PreviewPolicy(dpi=150, thumb_px=200, max_pages=50, page_timeout_s=10.0, startup_allowance_s=10.0)
 A4 = (595.0, 842.0)
@@ -121,3 +127,71 @@ def test_eakte_previews_backfill_fails_when_ingest_does_not_answer(
     monkeypatch.setattr(httpx, "post", post)
     assert main(["previews", "backfill", "--url", "http://127.0.0.1:1"]) == 1
     assert "does not answer" in capsys.readouterr().err
+
+
+class _Store:
+    """The object store's calls the preview worker makes, in memory."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], bytes] = {}
+
+    def download_hashed(self, bucket: str, key: str, destination: Path) -> tuple[str, int]:
+        data = self.objects[(bucket, key)]
+        destination.write_bytes(data)
+        return "", len(data)
+
+    def put_file(self, bucket: str, key: str, path: Path, content_type: str, sha256: str) -> None:
+        assert content_type == "image/png"
+        self.objects[(bucket, key)] = path.read_bytes()
+
+
+def _worker_with(
+    content_type: str, data: bytes, rendition: bytes | None = None
+) -> tuple[PreviewWorker, FakeIngestUnitOfWork, _Store]:
+    uow, store = FakeIngestUnitOfWork(), _Store()
+    rendition_key = "documents/d/rendition.pdf" if rendition is not None else None
+    uow.documents.add(
+        DocumentRow(
+            document_id="d",
+            bucket="inbox",
+            object_key="documents/d/original",
+            content_type=content_type,
+            rendition_key=rendition_key,
+            pages=2,
+            version=1,
+        )
+    )
+    store.objects[("inbox", "documents/d/original")] = data
+    if rendition_key and rendition is not None:
+        store.objects[("inbox", rendition_key)] = rendition
+    uow.previews.queue("d", 1)
+    worker = PreviewWorker(Settings(), lambda: uow, cast(ObjectStore, store))
+    return worker, uow, store
+
+
+def test_the_worker_stores_each_pages_images_beside_the_original_and_marks_the_job_done() -> None:
+    worker, uow, store = _worker_with("application/pdf", corpus_file("ocr__tagged.pdf").read_bytes())
+    assert worker.next_job(uow) == "d"
+    worker.process(uow, "d")
+    job = uow.previews.get("d")
+    assert (job.state, job.pages, job.rendered) == ("done", 2, 2) and job.render_ms and job.render_ms > 0
+    keys = {key for bucket, key in store.objects if key.startswith("documents/d/preview/")}
+    assert keys == {f"documents/d/preview/page-000{n}-{size}.png" for n in (1, 2) for size in ("thumb", "large")}
+    assert worker.next_job(uow) is None
+
+
+def test_a_scan_is_previewed_from_its_rendition() -> None:
+    rendition = corpus_file("sf__minimal-document.pdf").read_bytes()
+    worker, uow, _ = _worker_with("image/png", b"not read: the rendition is", rendition)
+    worker.process(uow, "d")
+    assert uow.previews.get("d").state == "done" and uow.previews.get("d").rendered == 1
+
+
+def test_without_a_pdf_to_draw_there_is_no_preview_and_a_hostile_pdf_fails() -> None:
+    worker, uow, _ = _worker_with("image/png", b"an image without rendition")
+    worker.process(uow, "d")
+    assert uow.previews.get("d").state == "none"
+    worker, uow, _ = _worker_with("application/pdf", nested_forms_pdf())
+    worker.process(uow, "d")
+    job = uow.previews.get("d")
+    assert job.state == "failed" and job.rendered == 0 and "checker" in job.error
