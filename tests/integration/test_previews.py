@@ -117,3 +117,18 @@ def test_a_document_without_a_preview_job_is_queued_when_asked(api: Api) -> None
         db.execute("DELETE FROM preview_jobs WHERE document_id = ?", (document_id,))
     assert _pages(api, document_id).json()["state"] == "pending"
     assert _finished(api, document_id)["state"] == "done"
+
+
+def test_the_preview_queue_is_a_gauge_for_it(api: Api) -> None:
+    document_id = _upload(api, "gezaehlt.pdf", unique_bytes("sf__minimal-document.pdf"))
+    assert _finished(api, document_id)["state"] == "done"
+    scraped = wait_for(
+        lambda: (
+            (text := api.http.get(f"{api.stack.url('ingest')}/metrics").text)
+            and 'eakte_preview_queue{state="done"}' in text
+            and text
+        ),
+        timeout_s=30,
+    )
+    done = next(line for line in scraped.splitlines() if line.startswith('eakte_preview_queue{state="done"}'))
+    assert float(done.split()[-1]) >= 1

@@ -253,5 +253,11 @@ class FakePreviewJobs:
     def next_pending(self, owner: str | None = None) -> str | None:
         return next((d for d, r in self.rows.items() if r.state == "pending"), None)
 
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for row in self.rows.values():
+            counts[row.state] = counts.get(row.state, 0) + 1
+        return counts
+
     def remove(self, document_id: str) -> None:
         self.rows.pop(document_id, None)
