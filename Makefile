@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
 
-.PHONY: up down test unit lint typecheck bench bench-pipeline bench-ingest bench-bulk bench-decisions bench-archive bench-portal bench-limits bench-restart bench-replicas bench-import bench-latency bench-profile bench-mail chaos setup bench-evidence bench-integrity
+.PHONY: up down test unit lint typecheck bench bench-pipeline bench-ingest bench-bulk bench-decisions bench-archive bench-portal bench-limits bench-restart bench-replicas bench-import bench-latency bench-profile bench-mail bench-previews chaos setup bench-evidence bench-integrity
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11+ is required ($(PYTHON) not found)"; exit 1; }
@@ -102,3 +102,5 @@ bench-integrity: setup
 .PHONY: bench-inbox
 bench-inbox: setup
 	$(BIN)/python -m tests.bench.inbox --tasks $${N:-500} --bulk $${BULK:-100} --output bench-results/inbox.json
+bench-previews: setup
+	$(BIN)/python -m tests.bench.previews --documents $${N:-20} --output bench-results/previews.json

@@ -10,7 +10,7 @@ from datetime import timedelta
 import httpx
 
 from devstack.run import run_down, run_up
-from eakte_cli import importer, repair
+from eakte_cli import importer, previews, repair
 from eakte_cli.evidence import add_renew_command, evidence_line
 from shared.auth import InvalidRoles, issue_token, parse_org_units, parse_roles
 from shared.db import make_engine
@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     migrate.set_defaults(func=_migrate)
 
     importer.add_parser(commands)
+    previews.add_commands(commands)  # eakte previews backfill
 
     up = commands.add_parser("up", help="start Kafka, MinIO and the services on 127.0.0.1; Ctrl-C stops them")
     up.add_argument(

@@ -193,6 +193,13 @@ class Settings(BaseSettings):
     fitconnect_metadata_schema: Path | None = None
     fitconnect_services: Path = CONFIG_DIR / "online_services" / "services.yaml"
     fitconnect_poll_s: float = 30.0
+    # Page previews (services.ingest.previews): page images rendered off the request path, in the PDF checkers.
+    preview_enabled: bool = True
+    preview_dpi: int = 150  # the large page image; the thumbnail is scaled down from it
+    preview_thumb_px: int = 200  # the thumbnail's longer side
+    preview_max_pages: int = 50  # longer documents preview their first pages; the PDF shows all
+    preview_page_timeout_s: float = 10.0
+    preview_startup_allowance_s: float = 10.0
 
     def service_url(self, service: str) -> str:
         configured = {"ingest": self.ingest_url, "workflow": self.workflow_url, "archive": self.archive_url}[service]

@@ -11,6 +11,7 @@ from services.ingest import (
     intake_routes,
     metrics,
     open311_routes,
+    preview_routes,
     quarantine_routes,
     routes,
 )
@@ -25,6 +26,7 @@ from services.ingest.mail_poller import MailPoller
 from services.ingest.mailbox import MailIntake, load_mail_routing
 from services.ingest.ocr import OcrWorker
 from services.ingest.open311 import open311_reports
+from services.ingest.previews import PreviewWorker
 from services.ingest.quarantine import QuarantineService
 from services.ingest.tables import IngestBase
 from services.ingest.unit_of_work import IngestUnitOfWork
@@ -57,10 +59,13 @@ def create_app() -> FastAPI:
     if settings.fitconnect_api_url:  # OZG online applications (FIT-Connect subscriber)
         fitconnect = build_subscriber(settings, uow_factory, intake, store, file_plan, service.workflows)
         background.append(fitconnect.run)
+    if settings.preview_enabled:  # page images, rendered off the request path
+        background.append(PreviewWorker(settings, uow_factory, store).run)
     handlers.register(runtime.broker, uow_factory, store, settings.inbox_bucket)
     routers = [routes.router, akten_routes.router, intake_routes.router, quarantine_routes.router]
     routers.append(open311_routes.router)  # citizens' defect reports (Open311): no token, an api_key per app
     routers.append(fitconnect_routes.router)
+    routers.append(preview_routes.router)
     refusals = {**routes.REFUSAL_STATUS, **open311_routes.REFUSAL_STATUS}
     app = build_app(runtime, routers, background, refusal_status=refusals, readings=metrics.readings(uow_factory))
     app.state.settings = settings

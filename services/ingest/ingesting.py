@@ -215,6 +215,7 @@ class IngestService:
         else:
             uow.documents.add(row)
         uow.documents.add_status(row.document_id, DocumentStatus.RECEIVED, event.occurred_at, upload.submitted_by)
+        uow.previews.queue(row.document_id, row.version)  # page images, rendered off the request path
         if needs_ocr(self._ocr, inspected.has_text, inspected.pages):
             # documents.ingested waits for the text layer; the OCR worker publishes it (with or without).
             uow.ocr_jobs.add(_ocr_job(event, inspected.pages))

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from services.ingest.domain import PdfFacts, Rejection, RejectionReason
+from services.ingest.domain_previews import PreviewPolicy
 
 if TYPE_CHECKING:
     from pypdf import PdfReader
@@ -30,7 +31,7 @@ MEMORY_LIMIT_BYTES = 1024 * 1024 * 1024
 MAX_IMAGE_PIXELS = 300_000_000
 
 _context = multiprocessing.get_context("forkserver")
-_context.set_forkserver_preload(["pypdf", "img2pdf", "services.ingest.inspection"])
+_context.set_forkserver_preload(["pypdf", "img2pdf", "pypdfium2", "services.ingest.inspection"])
 
 
 def inspect_pdf(path: str, max_pages: int) -> dict:
@@ -97,6 +98,37 @@ def render_message(path: str, max_pages: int, output: str) -> dict:
     except Exception as exc:  # a message so broken that it cannot be rendered
         return {"ok": False, "reason": "unreadable", "detail": f"{type(exc).__name__}: {exc}"[:500]}
     return inspect_pdf(output, max_pages)
+
+
+def render_pages(path: str, output_dir: str, policy: PreviewPolicy) -> dict:
+    """Render a PDF's first pages as a large PNG and a thumbnail each (pypdfium2); the milliseconds per page."""
+    import time
+
+    import pypdfium2 as pdfium
+
+    from services.ingest.domain_previews import PreviewSize, pages_to_render, render_scale, thumb_size
+
+    timings: list[float] = []
+    try:
+        pdf = pdfium.PdfDocument(path)
+        try:
+            total = len(pdf)
+            for index in range(pages_to_render(policy, total)):
+                started = time.perf_counter()
+                page = pdf[index]
+                width, height = page.get_size()
+                image = page.render(scale=render_scale(policy, width, height), draw_annots=True).to_pil()
+                page.close()
+                image.save(f"{output_dir}/{index + 1}-{PreviewSize.LARGE.value}.png")
+                image.resize(thumb_size(policy, *image.size)).save(
+                    f"{output_dir}/{index + 1}-{PreviewSize.THUMB.value}.png"
+                )
+                timings.append((time.perf_counter() - started) * 1000)
+        finally:
+            pdf.close()
+    except Exception as exc:  # PDFium refuses broken files with PdfiumError; Pillow may fail on odd bitmaps
+        return {"ok": False, "reason": "unreadable", "detail": f"{type(exc).__name__}: {exc}"[:500]}
+    return {"ok": True, "pages": total, "rendered": len(timings), "ms": timings}
 
 
 def _serve(jobs: Connection) -> None:
@@ -239,3 +271,8 @@ def image_to_pdf(path: Path, output: Path, max_pages: int, timeout_s: float) -> 
 
 def message_to_pdf(path: Path, output: Path, max_pages: int, timeout_s: float) -> PdfFacts | Rejection:
     return _run_limited(render_message, (str(path), max_pages, str(output)), timeout_s)
+
+
+def render_preview(path: Path, output_dir: Path, policy: PreviewPolicy, timeout_s: float) -> dict | Rejection:
+    """Page images of a PDF, rendered by a checker (the same memory, CPU and time limits as the checks)."""
+    return _pool.run(render_pages, (str(path), str(output_dir), policy), timeout_s)

@@ -16,6 +16,8 @@ from shared.metrics import CachedReading, by_label
 
 # The states of an OCR job (services.ingest.ocr): waiting, or finished with or without a text layer.
 OCR_STATES = ("pending", "done", "failed")
+# The states of a page preview job (services.ingest.previews).
+PREVIEW_STATES = ("pending", "done", "failed", "none")
 
 
 def readings(uow: Callable[[], IngestUnitOfWork]) -> list[CachedReading]:
@@ -25,6 +27,7 @@ def readings(uow: Callable[[], IngestUnitOfWork]) -> list[CachedReading]:
             ocr = work.ocr_jobs.counts()
             intake = work.intake_items.counts(None)
             fitconnect = work.fitconnect.counts()
+            previews = work.previews.counts()
         statuses = [status.value for status in LIFECYCLE_ORDER]
         intake_states = [state.value for state in IntakeState]
         return [
@@ -38,6 +41,7 @@ def readings(uow: Callable[[], IngestUnitOfWork]) -> list[CachedReading]:
                 SUBMISSION_STATES,
                 fitconnect,
             ),
+            by_label("eakte_preview_queue", "Page preview jobs by state", "state", PREVIEW_STATES, previews),
         ]
 
     return [CachedReading(read, name="ingest gauges")]

@@ -31,6 +31,7 @@ def _forget(uow: IngestUnitOfWork, document_id: str) -> str:
     row = uow.documents.get_without_history(document_id)
     vorgang_id = row.vorgang_id if row else None
     uow.ocr_jobs.remove(document_id)
+    uow.previews.remove(document_id)
     uow.intake_items.forget_document(document_id)
     uow.fitconnect.forget_document(document_id)  # an online application's form data goes with its form PDF
     uow.documents.remove(document_id)

@@ -215,3 +215,25 @@ class FitConnectSubmissionRow(IngestBase):
     received_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     event_sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class PreviewJobRow(IngestBase):
+    """A document's page images: waiting to be rendered (`pending`), there (`done`), or none to be had (`failed`).
+
+    One row per document (a new version replaces it); the images lie under the version's `preview/` folder.
+    """
+
+    __tablename__ = "preview_jobs"
+
+    document_id: Mapped[str] = mapped_column(ForeignKey("documents.document_id"), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    state: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    pages: Mapped[int] = mapped_column(Integer, default=0)  # pages in the PDF
+    rendered: Mapped[int] = mapped_column(Integer, default=0)  # pages with images (the first max_pages)
+    render_ms: Mapped[float | None] = mapped_column(Float, nullable=True)  # mean render time per page
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # Replicas: the ingest replica whose worker took the job; NULL: not taken yet.
+    claimed_by: Mapped[str | None] = mapped_column(String(40), nullable=True)

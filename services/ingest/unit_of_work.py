@@ -4,6 +4,7 @@ from sqlalchemy.orm import Session
 
 from services.ingest.fitconnect_repository import FitConnectRepository
 from services.ingest.open311_repository import Open311Repository
+from services.ingest.preview_repository import PreviewJobRepository
 from services.ingest.repositories import (
     DocumentRepository,
     FilingRepository,
@@ -24,6 +25,7 @@ class IngestUnitOfWork(SqlUnitOfWork):
     open311: Open311Repository
     mail_messages: MailMessageRepository
     fitconnect: FitConnectRepository
+    previews: PreviewJobRepository
 
     def _open_repositories(self, session: Session) -> None:
         self.documents = DocumentRepository(session)
@@ -34,3 +36,4 @@ class IngestUnitOfWork(SqlUnitOfWork):
         self.open311 = Open311Repository(session)
         self.mail_messages = MailMessageRepository(session)
         self.fitconnect = FitConnectRepository(session)
+        self.previews = PreviewJobRepository(session)

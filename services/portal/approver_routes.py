@@ -13,6 +13,7 @@ from services.portal.identity import APPROVER, Csrf, User, allowed
 from services.portal.inbox import InboxFilter, outcome_text
 from services.portal.inbox import pages as inbox_pages
 from services.portal.pages import flash, render
+from services.portal.preview_routes import preview_of
 from services.portal.timeline import timeline
 from services.portal.wording import t, t_or
 
@@ -101,6 +102,7 @@ async def _render_task(
     document, workflow = await asyncio.gather(
         api.get("ingest", document_path), api.get("workflow", f"/api/v1/workflows/{quote(task['document_id'])}")
     )
+    preview = await preview_of(api, task["document_id"])
     return render(
         request,
         "task.html",
@@ -109,6 +111,7 @@ async def _render_task(
         document=document,
         workflow=workflow,
         steps=timeline(document),
+        preview=preview,
         error=error,
     )
 

@@ -11,6 +11,7 @@ from starlette.datastructures import UploadFile
 from services.portal.backend import ServiceRefused, calls
 from services.portal.identity import CLERK, Csrf, User, allowed, signed_in
 from services.portal.pages import flash, render
+from services.portal.preview_routes import preview_of
 from services.portal.timeline import timeline
 from services.portal.wording import t, t_or
 from shared.workflow_catalog import definitions_dir, workflow_titles
@@ -125,7 +126,10 @@ async def my_documents(request: Request, user: Clerk, seite: Annotated[int, Quer
 async def document_page(request: Request, document_id: str, user: AnyUser) -> Response:
     document = await calls(request, user).get("ingest", f"/api/v1/documents/{quote(document_id)}")
     form_data = await _form_data(request, user, document_id)
-    return render(request, "document.html", document=document, steps=timeline(document), form_data=form_data)
+    preview = await preview_of(calls(request, user), document_id)
+    return render(
+        request, "document.html", document=document, steps=timeline(document), form_data=form_data, preview=preview
+    )
 
 
 async def _form_data(request: Request, user: User, document_id: str) -> dict[str, Any] | None:

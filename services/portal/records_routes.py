@@ -11,6 +11,7 @@ from starlette.datastructures import UploadFile
 from services.portal.backend import ServiceRefused, calls
 from services.portal.identity import RECORDS, Csrf, User, allowed
 from services.portal.pages import flash, not_found, render
+from services.portal.preview_routes import preview_of
 from services.portal.wording import t, t_or
 
 router = APIRouter()
@@ -47,7 +48,8 @@ async def package_page(request: Request, document_id: str, user: Records) -> Res
     api = calls(request, user)
     base = f"/api/v1/archive/{quote(document_id)}"
     record, package = await asyncio.gather(api.get("archive", base), api.get("archive", f"{base}/package"))
-    return render(request, "archive_package.html", record=record, package=package)
+    preview = await preview_of(api, document_id)  # from ingest, while it holds the document
+    return render(request, "archive_package.html", record=record, package=package, preview=preview)
 
 
 @router.get("/archiv/{document_id}/herunterladen")

@@ -86,6 +86,9 @@ def documents(api: Api) -> Documents:
     for document in (archived, personal):
         url = f"{_ingest(api)}/documents/{document['document_id']}"
         wait_for(lambda u=url: api.http.get(u, headers=admin).json()["status"] == "archived", timeout_s=60)
+    pages = f"{_ingest(api)}/documents/{personal['document_id']}/pages"  # its page images are there to refuse
+    records = api.headers("rita", "records_officer", org_units=["50"])
+    wait_for(lambda: api.http.get(pages, headers=records).json()["state"] == "done", timeout_s=60)
     return Documents(
         active["document_id"],
         active_bytes,
@@ -185,6 +188,10 @@ def _routes(docs: Documents) -> dict[str, Probe]:
         "archive GET /{id}/integrity-report": get(lambda api: f"{_archive(api)}/{archived}/integrity-report"),
         "archive GET /{confidential}/integrity-report": get(lambda api: f"{_archive(api)}/{personal}/integrity-report"),
         "archive GET /fixity": get(lambda api: f"{_archive(api)}/fixity"),
+        "ingest GET /documents/{id}/pages": get(lambda api: f"{_ingest(api)}/documents/{active}/pages"),
+        "ingest GET /documents/{confidential}/pages/1.png": get(
+            lambda api: f"{_ingest(api)}/documents/{personal}/pages/1.png", size="thumb"
+        ),
     }
 
 
@@ -233,6 +240,9 @@ TABLE: dict[str, dict[str, Expected | Wf]] = {
     "archive GET /{id}/integrity-report": ARCHIVE_ONLY,
     "archive GET /{confidential}/integrity-report": ARCHIVE_ONLY,  # the record's checks, not its content
     "archive GET /fixity": ARCHIVE_ONLY,
+    # Page images show the content: the need-to-know of `/content` (services.ingest.preview_routes).
+    "ingest GET /documents/{id}/pages": _row(401, 200, 404, Wf(404), Wf(404), 200, 404, 404, 200, 200),
+    "ingest GET /documents/{confidential}/pages/1.png": _row(401, 404, 404, *[Wf(404)] * 3, 200, 200, 404, 404),
 }
 ROWS = [(route, case) for route in TABLE for case in CASES]
 
@@ -254,7 +264,7 @@ def workflow_scoped(api: Api, documents: Documents) -> bool:
 
 def test_the_table_covers_every_route_and_case(documents: Documents) -> None:
     assert set(TABLE) == set(_routes(documents)) and all(set(row) == set(CASES) for row in TABLE.values())
-    assert len(ROWS) == 26 * 10
+    assert len(ROWS) == 28 * 10
 
 
 @pytest.mark.parametrize(("route", "case"), ROWS, ids=[f"{r} | {c}" for r, c in ROWS])

@@ -13,6 +13,7 @@ from services.ingest.tables import (
     FitConnectSubmissionRow,
     IntakeItemRow,
     OcrJobRow,
+    PreviewJobRow,
     QuarantineRow,
     StatusRow,
     VorgangRow,
@@ -203,6 +204,7 @@ class FakeIngestUnitOfWork(FakeUnitOfWork):
         self.ocr_jobs = FakeOcrJobs()
         self.intake_items = FakeIntakeItems()
         self.fitconnect = FakeFitConnectSubmissions()
+        self.previews = FakePreviewJobs()
 
 
 def _owned(row: IntakeItemRow, owner: str | None) -> bool:
@@ -229,3 +231,33 @@ class FakeFitConnectSubmissions:
         for row in self.rows.values():
             if row.form_document_id == document_id:
                 row.form_data = None
+
+
+class FakePreviewJobs:
+    """Like `PreviewJobRepository`: one job row per document."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, PreviewJobRow] = {}
+
+    def queue(self, document_id: str, version: int) -> None:
+        self.rows[document_id] = PreviewJobRow(
+            document_id=document_id, version=version, state="pending", pages=0, rendered=0, attempts=0, error=""
+        )
+
+    def find(self, document_id: str) -> PreviewJobRow | None:
+        return self.rows.get(document_id)
+
+    def get(self, document_id: str) -> PreviewJobRow:
+        return self.rows[document_id]
+
+    def next_pending(self, owner: str | None = None) -> str | None:
+        return next((d for d, r in self.rows.items() if r.state == "pending"), None)
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for row in self.rows.values():
+            counts[row.state] = counts.get(row.state, 0) + 1
+        return counts
+
+    def remove(self, document_id: str) -> None:
+        self.rows.pop(document_id, None)

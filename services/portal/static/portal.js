@@ -119,6 +119,66 @@
     });
   }
 
+  // Page previews: the page strip pages the large view; zoom with buttons or +/-; arrow keys page when not zoomed.
+  function setUpPreviews(root) {
+    root.querySelectorAll(".preview-viewer").forEach(function (viewer) {
+      if (viewer.dataset.ready) { return; }
+      viewer.dataset.ready = "true";
+      var pages = parseInt(viewer.dataset.pages, 10) || 1;
+      var current = 1;
+      var zoom = 1;
+      var large = viewer.querySelector("[data-preview-large]");
+      var frame = viewer.querySelector(".preview-page");
+      var position = viewer.querySelector("[data-preview-position]");
+      var toolbar = viewer.querySelector(".preview-toolbar");
+      function button(name) { return toolbar.querySelector('[data-preview="' + name + '"]'); }
+      function show(page) {
+        current = Math.min(pages, Math.max(1, page));
+        large.src = viewer.dataset.base + current + ".png?size=large";
+        large.alt = viewer.dataset.textAlt.replace("{page}", current);
+        position.textContent = viewer.dataset.textPosition.replace("{page}", current);
+        viewer.querySelectorAll("[data-preview-page]").forEach(function (link) {
+          if (parseInt(link.dataset.previewPage, 10) === current) { link.setAttribute("aria-current", "page"); }
+          else { link.removeAttribute("aria-current"); }
+        });
+        button("prev").disabled = current === 1;
+        button("next").disabled = current === pages;
+        frame.scrollTop = 0;
+      }
+      function setZoom(value) {
+        zoom = Math.min(4, Math.max(0.5, value));
+        large.style.width = Math.round(zoom * 100) + "%";
+        button("zoom-out").disabled = zoom <= 0.5;
+        button("zoom-in").disabled = zoom >= 4;
+      }
+      var actions = {
+        prev: function () { show(current - 1); },
+        next: function () { show(current + 1); },
+        "zoom-in": function () { setZoom(zoom * 1.25); },
+        "zoom-out": function () { setZoom(zoom / 1.25); },
+        fit: function () { setZoom(1); }
+      };
+      toolbar.hidden = false;
+      toolbar.addEventListener("click", function (event) {
+        var target = event.target.closest("[data-preview]");
+        if (target && actions[target.dataset.preview]) { actions[target.dataset.preview](); }
+      });
+      viewer.querySelectorAll("[data-preview-page]").forEach(function (link) {
+        link.addEventListener("click", function (event) {
+          event.preventDefault();
+          show(parseInt(link.dataset.previewPage, 10));
+        });
+      });
+      frame.addEventListener("keydown", function (event) {
+        var keys = { "+": "zoom-in", "=": "zoom-in", "-": "zoom-out", "0": "fit", PageUp: "prev", PageDown: "next" };
+        if (zoom === 1) { keys.ArrowLeft = "prev"; keys.ArrowRight = "next"; }
+        if (keys[event.key]) { event.preventDefault(); actions[keys[event.key]](); }
+      });
+      show(1);
+      setZoom(1);
+    });
+  }
+
   function setUpRefresh() {
     document.querySelectorAll("[data-refresh-url]").forEach(function (region) {
       var every = parseInt(region.dataset.refreshMs, 10) || 3000;
@@ -132,7 +192,7 @@
             return response.ok ? response.text() : null;
           })
           .then(function (html) {
-            if (html !== null && html.trim() !== region.innerHTML.trim()) { region.innerHTML = html; }
+            if (html !== null && html.trim() !== region.innerHTML.trim()) { region.innerHTML = html; setUpPreviews(region); }
           })
           .catch(function () { /* the next round tries again */ })
           .finally(function () { if (!finished()) { window.setTimeout(refresh, every); } });
@@ -141,9 +201,15 @@
     });
   }
 
+  // A list's thumbnail that is not there (yet, or ever) leaves no broken image behind.
+  document.addEventListener("error", function (event) {
+    if (event.target.classList && event.target.classList.contains("thumb")) { event.target.hidden = true; }
+  }, true);
+
   document.addEventListener("DOMContentLoaded", function () {
     setUpUpload();
     setUpRefresh();
+    setUpPreviews(document);
   });
 })();
 
