@@ -26,6 +26,7 @@ ITEM_FIELDS = {
     "submitted_by",
     "created_at",
     "updated_at",
+    "source",  # the channel it came through (issue 15)
 }
 
 
