@@ -116,8 +116,7 @@ def create_app() -> FastAPI:
         audit_inline_max_bytes=settings.audit_inline_max_bytes,
         zone=ZoneInfo(settings.timezone),
     )
-    handlers.register(runtime.broker, workflow)
-    handlers.register_notifications(runtime.broker, workflow, notifier)
+    handlers.register(runtime.broker, workflow, notifier)
     routers = [routes.router, notification_routes.router]
     if isinstance(clock, ControllableClock):
         log.warning("EAKTE_CLOCK=controllable: admins can move time with POST /api/v1/_test/clock (tests only)")

@@ -11,7 +11,7 @@ from shared.events import DocumentArchived, DocumentDestroyed, DocumentIngested
 from shared.messaging import consumer
 
 
-def register(broker: KafkaBroker, workflow: Workflow) -> None:
+def register(broker: KafkaBroker, workflow: Workflow, notifier: Notifier) -> None:
     @consumer(broker, DocumentIngested, group="workflow")
     async def on_ingested(event: DocumentIngested) -> None:
         await asyncio.to_thread(workflow.starting.start, workflow.uow(), event)
@@ -20,10 +20,7 @@ def register(broker: KafkaBroker, workflow: Workflow) -> None:
     async def on_destroyed(event: DocumentDestroyed) -> None:
         await asyncio.to_thread(purge_document, workflow.uow(), event)
 
-
-def register_notifications(broker: KafkaBroker, workflow: Workflow, notifier: Notifier) -> None:
-    """Archived documents: their submitters hear of it if they asked for it (/einstellungen)."""
-
+    # Archived documents: their submitters hear of it if they asked for it (/einstellungen).
     @consumer(broker, DocumentArchived, group="workflow.notify")
     async def on_archived(event: DocumentArchived) -> None:
         await asyncio.to_thread(notifier.archived, workflow.uow(), event)
