@@ -98,3 +98,7 @@ bench-fitconnect: setup
 # Scheduled fixity rate (packages/s) and integrity report latency (JSON, PDF).
 bench-integrity: setup
 	$(BIN)/python -m tests.bench.integrity --documents $${N:-100} --output bench-results/integrity.json
+
+.PHONY: bench-notify
+bench-notify: setup
+	$(BIN)/python -m tests.bench.notify
