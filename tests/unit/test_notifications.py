@@ -240,3 +240,27 @@ def test_the_settings_page_shows_the_choice_and_saves_it(services: FakeServices)
 @pytest.fixture
 def services() -> FakeServices:
     return FakeServices()
+
+
+def test_a_reminder_goes_to_the_roles_holders_and_an_escalation_to_its_target() -> None:
+    uow = FakeWorkflowUnitOfWork()
+    fake = FakeNotifications()
+    uow.notifications = fake  # type: ignore[attr-defined]
+    workflow, clock = build_workflow(uow, REGISTRY, ORG)
+    notifier = Notifier(ORG, clock, UTC, MailConfig("https://eakte.test", "stadt.test"))
+    uow.add_event = _listening(uow, notifier)  # type: ignore[method-assign]
+    fake.put_person(PersonRow(user="anton", email="", roles=["approver"]))
+    fake.put_person(PersonRow(user="adam", email="", roles=["admin"]))
+    workflow.starting.start(workflow.uow(), _ingested("simple", "clara"))
+    clock.advance(timedelta(days=2, hours=1).total_seconds())  # a day before the 3-day deadline
+    workflow.scheduler.tick(uow)
+    clock.advance(timedelta(days=1).total_seconds())  # past it
+    workflow.scheduler.tick(uow)
+    kinds = sorted((m.kind, m.recipient) for m in fake.mails.values())
+    escalated = [e for e in uow.events if isinstance(e, events.TaskEscalated)]
+    assert len(escalated) == 1
+    target = escalated[0].escalated_to_user or "adam"
+    assert ("new_task", "anton") in kinds and ("reminder", "anton") in kinds
+    assert ("escalation", target) in kinds
+    reminder = next(m for m in fake.mails.values() if m.kind == "reminder")
+    assert reminder.subject.startswith("Erinnerung: Frist läuft ab – Bescheid (50.1/2026)")
