@@ -4,6 +4,7 @@ Every call also records the caller as seen (roles, `email` claim): mails for a t
 people known to hold it. `GET /tasks` records its callers the same way (`routes.list_tasks`).
 """
 
+import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -15,6 +16,7 @@ from services.workflow.domain.notifications import Delivery
 from services.workflow.notifications import Notifier, PreferenceView
 from shared.auth import Principal, require_roles
 
+log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1")
 
 ANY_ROLE = ("clerk", "approver", "records_officer", "admin")
@@ -36,7 +38,10 @@ async def record_seen(request: Request, principal: Principal) -> None:
     if notifier is None:
         return
     workflow: Workflow = request.app.state.workflow
-    await run_in_threadpool(notifier.seen, workflow.uow(), principal.user, principal.email, principal.roles)
+    try:
+        await run_in_threadpool(notifier.seen, workflow.uow(), principal.user, principal.email, principal.roles)
+    except Exception:  # e.g. two first calls of one person at once: the other one recorded them; never fail a page
+        log.warning("could not record a person seen signing in; the next call will", exc_info=True)
 
 
 @router.get("/notifications/preferences", response_model=PreferenceView)
