@@ -40,8 +40,9 @@ async def record_seen(request: Request, principal: Principal) -> None:
     workflow: Workflow = request.app.state.workflow
     try:
         await run_in_threadpool(notifier.seen, workflow.uow(), principal.user, principal.email, principal.roles)
-    except Exception:  # e.g. two first calls of one person at once: the other one recorded them; never fail a page
-        log.warning("could not record a person seen signing in; the next call will", exc_info=True)
+    except Exception as error:  # e.g. two first calls of one person at once: the other one recorded them
+        # Never fail the page; the error's text may hold the person's address: only its kind goes to the log.
+        log.warning("could not record a person seen signing in (%s); the next call will", type(error).__name__)
 
 
 @router.get("/notifications/preferences", response_model=PreferenceView)
