@@ -5,6 +5,7 @@ Only this module (and the relay) touches SQLAlchemy sessions; the service layer 
 
 import abc
 import json
+import logging
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Any, cast
@@ -38,6 +39,8 @@ from shared.events import Event
 from shared.tracing import continued
 from shared.tracing import enabled as tracing_enabled
 from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
+
+log = logging.getLogger(__name__)
 
 
 class AbstractWorkflowUnitOfWork(UnitOfWork, abc.ABC):
@@ -381,4 +384,7 @@ class WorkflowUnitOfWork(SqlUnitOfWork, AbstractWorkflowUnitOfWork):
         with continued(workflow.traceparent if workflow is not None else None, f"{event.TOPIC} announce"):
             super().add_event(event)
         if self._on_event is not None:
-            self._on_event(self, event)
+            try:
+                self._on_event(self, event)
+            except Exception as error:  # a mail that cannot be queued never fails the decision that caused it
+                log.warning("notification mails for %s not queued (%s)", event.TOPIC, type(error).__name__)
