@@ -56,10 +56,11 @@ class Mails:
         document_id = str(uuid.uuid4())
         data = corpus_file("sf__minimal-document.pdf").read_bytes() + document_id.encode()
         key = f"documents/{document_id}/original.pdf"
-        ObjectStore(self.settings).client.put_object(self.settings.inbox_bucket, key, io.BytesIO(data), len(data))
-        stored = StoredObject(
-            bucket=self.settings.inbox_bucket, key=key, size=len(data), sha256=hashlib.sha256(data).hexdigest()
+        sha256 = hashlib.sha256(data).hexdigest()
+        ObjectStore(self.settings).client.put_object(  # as intake stores it: with its SHA-256 (the archive checks)
+            self.settings.inbox_bucket, key, io.BytesIO(data), len(data), metadata={"sha256": sha256}
         )
+        stored = StoredObject(bucket=self.settings.inbox_bucket, key=key, size=len(data), sha256=sha256)
         metadata = DocumentMetadata(title=title, aktenzeichen=aktenzeichen, sender=CITIZEN, org_unit="50")
         event = DocumentIngested(
             document_id=uuid.UUID(document_id),
@@ -203,3 +204,18 @@ def test_the_daily_digest_collects_a_persons_mails_into_one(mails: Mails) -> Non
     assert "Rechnung Streusalz (20.10-2026/0001)" in digest.body
     assert "Rechnung Winterdienst (20.10-2026/0002)" in digest.body
     assert len(mails.smtp.to(f"{DIGESTER}@{DOMAIN}")) == 1
+
+
+def test_an_archived_document_is_announced_to_its_submitter_who_asked_for_it(mails: Mails) -> None:
+    assert mails.sign_in_submitter().status_code == 200
+    chosen = mails.http.put(
+        f"{mails.url}/notifications/preferences",
+        headers=headers(SUBMITTER, "clerk", email=SUBMITTER_ADDRESS),
+        json={"delivery": "immediate", "archived": True},
+    )
+    assert chosen.status_code == 200 and chosen.json()["archived"] is True, chosen.text
+    document_id = mails.submit("eingangspost", "Posteingang Stadtwerke", "80.10-2026/0003")  # filed without review
+    mail = mails.mail_about(SUBMITTER_ADDRESS, "Archiviert: Posteingang Stadtwerke", timeout_s=60)
+    assert "(80.10-2026/0003)" in mail.subject
+    assert f"{PORTAL}/archiv/{document_id}" in mail.body
+    assert CITIZEN not in mail.body
