@@ -100,7 +100,8 @@ class Notifier:
             people = self._offered(uow, task.assignee_kind, task.assignee)
             link = f"{self._portal()}/aufgaben/{task.task_id}"
             self._queue(uow, people, MailKind.NEW_TASK, workflow, link, task)
-            self._queue(uow, self._deputies(uow, people), MailKind.DEPUTY_TASK, workflow, link, task)
+            if task.assignee_kind == "user":  # a deputy takes over what is offered in person (domain.access)
+                self._queue(uow, self._deputies(uow, people), MailKind.DEPUTY_TASK, workflow, link, task)
 
     def _deadline(self, uow: AbstractWorkflowUnitOfWork, event: events.DeadlineReminder | events.TaskEscalated) -> None:
         workflow = uow.workflows.get(str(event.document_id))

@@ -142,7 +142,7 @@ def _listening(uow: FakeWorkflowUnitOfWork, notifier: Notifier):
     return add_event
 
 
-def test_a_new_task_for_a_role_mails_its_known_holders_and_the_deputy_of_one_who_is_away() -> None:
+def test_a_new_task_for_a_role_mails_its_known_holders_and_one_in_person_also_the_deputy() -> None:
     uow = FakeWorkflowUnitOfWork()
     fake = FakeNotifications()
     uow.notifications = fake  # type: ignore[attr-defined]
@@ -154,11 +154,18 @@ def test_a_new_task_for_a_role_mails_its_known_holders_and_the_deputy_of_one_who
     fake.put_person(PersonRow(user="clara", email="", roles=["clerk"]))
     today = clock.now().date()
     uow.absences.add(AbsenceRow(absence_id="a", user="nele", deputy="dirk", starts_on=today, ends_on=today))
-    workflow.starting.start(workflow.uow(), _ingested("simple", "clara"))
+    uow.absences.add(AbsenceRow(absence_id="b", user="sabine", deputy="doris", starts_on=today, ends_on=today))
+    workflow.starting.start(workflow.uow(), _ingested("simple", "clara"))  # offered to the role approver
     sent = {(m.address, m.kind) for m in fake.mails.values()}
-    assert sent == {("anton@kiel.de", "new_task"), ("nele@stadt.test", "new_task"), ("dirk@stadt.test", "deputy_task")}
+    assert sent == {("anton@kiel.de", "new_task"), ("nele@stadt.test", "new_task")}  # a group task: no deputy
     mail = next(iter(fake.mails.values()))
     assert mail.subject == "Neue Aufgabe: Bescheid (50.1/2026)" and "https://eakte.test/aufgaben/" in mail.body
+    fake.mails.clear()
+    workflow.starting.start(workflow.uow(), _ingested("boss", "clara"))  # the head of unit 50 in person
+    sent = {(m.address, m.kind) for m in fake.mails.values()}
+    assert sent == {("sabine@stadt.test", "new_task"), ("doris@stadt.test", "deputy_task")}
+    deputy = next(m for m in fake.mails.values() if m.kind == "deputy_task")
+    assert deputy.subject == "Neue Aufgabe in Vertretung: Bescheid (50.1/2026)"
 
 
 def test_digest_mails_wait_for_the_digest_time_and_go_out_as_one() -> None:
