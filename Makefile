@@ -104,3 +104,6 @@ bench-inbox: setup
 	$(BIN)/python -m tests.bench.inbox --tasks $${N:-500} --bulk $${BULK:-100} --output bench-results/inbox.json
 bench-previews: setup
 	$(BIN)/python -m tests.bench.previews --documents $${N:-20} --output bench-results/previews.json
+.PHONY: bench-notify
+bench-notify: setup
+	$(BIN)/python -m tests.bench.notify

@@ -36,6 +36,8 @@ class Principal:
     roles: frozenset[str]
     # The org units the person works for (need-to-know); a person without one is a member of none.
     org_units: frozenset[str] = frozenset()
+    # The token's `email` claim, if it has one (notifications go there; else `<user>@EAKTE_MAIL_DOMAIN`).
+    email: str = ""
 
 
 class InvalidRoles(ValueError):
@@ -70,7 +72,7 @@ def decode_token(token: str, secret: str) -> Principal:
     claims = jwt.decode(token, secret, algorithms=[ALGORITHM], options={"require": ["sub", "exp"]})
     roles = _strings(claims.get("roles", []), "roles")
     org_units = _strings(claims.get("org_units", []), "org_units")
-    return Principal(user=str(claims["sub"]), roles=roles & ROLES, org_units=org_units)
+    return Principal(user=str(claims["sub"]), roles=roles & ROLES, org_units=org_units, email=_email(claims))
 
 
 def _strings(value: object, claim: str) -> frozenset[str]:
@@ -177,7 +179,15 @@ async def decode_oidc_token(token: str, settings: Settings) -> Principal:
         raise jwt.InvalidTokenError(f"the token has no {settings.oidc_user_claim}")
     roles = _claim_strings(claims, settings.oidc_roles_claim) & ROLES
     org_units = _claim_strings(claims, settings.oidc_org_units_claim)
-    return Principal(user=user, roles=roles, org_units=org_units)
+    return Principal(user=user, roles=roles, org_units=org_units, email=_email(claims))
+
+
+def _email(claims: dict[str, Any]) -> str:
+    """The `email` claim when it is a plausible address (one `@`, no spaces, no line breaks), else ""."""
+    value = claims.get("email")
+    if not isinstance(value, str) or len(value) > 254 or value.count("@") != 1 or any(c.isspace() for c in value):
+        return ""
+    return value
 
 
 async def verify_token(token: str, settings: Settings) -> Principal:

@@ -10,7 +10,7 @@ ingest     documents.ingested                              documents.review_star
                                                            .returned, .destroyed
 workflow   documents.review_started, .approved, .rejected,  documents.ingested,                 workflow*
            .returned, workflow.deadline_reminder,          documents.destroyed
-           workflow.escalated, workflow.resubmission_due
+           workflow.escalated, workflow.resubmission_due    documents.archived
 archive    documents.archived, documents.destroyed         documents.approved, .rejected       archive*
 portal     nothing                                         nothing (describes topics and       describe only
                                                            groups, reads committed offsets)
@@ -72,7 +72,7 @@ PRINCIPALS: dict[str, Grants] = {
             "workflow.escalated",
             "workflow.resubmission_due",
         ),
-        consumes=("documents.ingested", "documents.destroyed"),
+        consumes=("documents.ingested", "documents.destroyed", "documents.archived"),
         group_prefix="workflow",
     ),
     "archive": Grants(
@@ -163,4 +163,5 @@ CONSUMER_GROUPS: tuple[ConsumerGroup, ...] = (
     ConsumerGroup("ingest.purge", "ingest", "documents.destroyed"),
     ConsumerGroup("archive", "archive", "documents.approved"),
     ConsumerGroup("archive.documents.rejected", "archive", "documents.rejected"),
+    ConsumerGroup("workflow.notify", "workflow", "documents.archived"),
 )

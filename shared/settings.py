@@ -200,6 +200,22 @@ class Settings(BaseSettings):
     preview_max_pages: int = 50  # longer documents preview their first pages; the PDF shows all
     preview_page_timeout_s: float = 10.0
     preview_startup_allowance_s: float = 10.0
+    # E-mail notifications (workflow service): the SMTP server (`smtp://host:25`, `smtp://host:587?starttls=true`
+    # or `smtps://host:465`; user and password in the URL or below; empty: mails are queued but not sent), the
+    # sender address, the domain of addresses made from user names (`<user>@mail_domain`) when a token carries no
+    # `email` claim, the portal address the links point to (empty: portal_public_url, else http://127.0.0.1:<port>),
+    # the local hour of the daily digest, how often the sender looks for due mails and the longest retry pause.
+    smtp_url: str = ""
+    smtp_from: str = "e-akte@localhost"
+    smtp_starttls: bool = False
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_timeout_s: float = 10.0
+    mail_domain: str = "localhost"
+    portal_url: str = ""
+    mail_digest_hour: int = Field(default=7, ge=0, le=23)
+    mail_send_interval_s: float = 1.0
+    mail_retry_max_s: float = 900.0
 
     def service_url(self, service: str) -> str:
         configured = {"ingest": self.ingest_url, "workflow": self.workflow_url, "archive": self.archive_url}[service]

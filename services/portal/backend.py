@@ -154,6 +154,9 @@ class UserCalls:
         headers = {**self._headers, "Content-Type": content_type} if content_type else self._headers
         return await self._backend.request(service, "POST", path, headers, json=json, **kwargs)
 
+    async def put(self, service: str, path: str, json: Any = None) -> Any:
+        return await self._backend.request(service, "PUT", path, self._headers, json=json)
+
     async def delete(self, service: str, path: str) -> Any:
         return await self._backend.request(service, "DELETE", path, self._headers)
 

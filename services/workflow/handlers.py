@@ -5,12 +5,13 @@ import asyncio
 from faststream.kafka import KafkaBroker
 
 from services.workflow.bootstrap import Workflow
+from services.workflow.notifications import Notifier
 from services.workflow.purge import purge_document
-from shared.events import DocumentDestroyed, DocumentIngested
+from shared.events import DocumentArchived, DocumentDestroyed, DocumentIngested
 from shared.messaging import consumer
 
 
-def register(broker: KafkaBroker, workflow: Workflow) -> None:
+def register(broker: KafkaBroker, workflow: Workflow, notifier: Notifier) -> None:
     @consumer(broker, DocumentIngested, group="workflow")
     async def on_ingested(event: DocumentIngested) -> None:
         await asyncio.to_thread(workflow.starting.start, workflow.uow(), event)
@@ -18,3 +19,8 @@ def register(broker: KafkaBroker, workflow: Workflow) -> None:
     @consumer(broker, DocumentDestroyed, group="workflow.purge")
     async def on_destroyed(event: DocumentDestroyed) -> None:
         await asyncio.to_thread(purge_document, workflow.uow(), event)
+
+    # Archived documents: their submitters hear of it if they asked for it (/einstellungen).
+    @consumer(broker, DocumentArchived, group="workflow.notify")
+    async def on_archived(event: DocumentArchived) -> None:
+        await asyncio.to_thread(notifier.archived, workflow.uow(), event)

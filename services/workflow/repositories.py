@@ -14,6 +14,9 @@ from services.workflow.tables import (
     AbsenceRow,
     DefinitionVersionRow,
     DelegationRow,
+    MailRow,
+    NotificationPreferenceRow,
+    PersonRow,
     ResubmissionRow,
     TaskRow,
     WorkflowRow,
@@ -113,3 +116,28 @@ class DefinitionVersionRepository(Protocol):
     def latest(self, name: str) -> DefinitionVersionRow | None: ...
 
     def add(self, version: DefinitionVersionRow) -> None: ...
+
+
+class NotificationRepository(Protocol):
+    """The mail queue, each person's notification choice and the people seen signing in (with their roles)."""
+
+    def add_mail(self, mail: MailRow) -> None: ...
+
+    def due_mails(self, now: datetime, limit: int) -> list[MailRow]:
+        """Unsent mails whose `send_after` has come, oldest first."""
+
+    def claim_mail(self, mail_id: str, seen_send_after: datetime, until: datetime) -> bool:
+        """Take one due mail for sending (moves its `send_after` to `until`); False when another sender took it."""
+
+    def get_mail(self, mail_id: str) -> MailRow | None: ...
+
+    def preference(self, user: str) -> NotificationPreferenceRow | None: ...
+
+    def put_preference(self, row: NotificationPreferenceRow) -> None: ...
+
+    def person(self, user: str) -> PersonRow | None: ...
+
+    def put_person(self, row: PersonRow) -> None: ...
+
+    def holders_of(self, role: str) -> list[str]:
+        """The people seen signing in with `role`."""

@@ -17,6 +17,7 @@ from services.workflow.bootstrap import Workflow
 from services.workflow.clock import ControllableClock
 from services.workflow.domain import Decision
 from services.workflow.domain.inbox import MAX_PAGE, Due, InboxQuery, SortKey
+from services.workflow.notification_routes import record_seen
 from services.workflow.resubmissions import ResubmissionView
 from services.workflow.views import TaskView
 from shared.auth import Principal, require_roles
@@ -114,6 +115,7 @@ async def list_tasks(
     request: Request, principal: Annotated[Principal, Depends(require_roles(*DECIDERS))]
 ) -> list[TaskView]:
     workflow = _workflow(request)
+    await record_seen(request, principal)  # an approver's inbox: mails for tasks offered to their roles
     return await run_in_threadpool(workflow.tasks.open_tasks, workflow.uow(), principal.user, principal.roles)
 
 

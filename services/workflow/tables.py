@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from shared.db import UtcDateTime
@@ -143,3 +143,51 @@ class AuditRow(WorkflowBase):
     at: Mapped[str] = mapped_column(String(40))  # ISO 8601, exactly as hashed
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+class MailRow(WorkflowBase):
+    """A notification mail waiting to be sent (the mail outbox): written in the transaction of what it tells.
+
+    `send_after` is when the sender may try next (the digest time for digest mails, a retry's backoff after a
+    failed delivery); `sent_at` is set once the SMTP server accepted it.
+    """
+
+    __tablename__ = "mail_queue"
+
+    mail_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(200), index=True)
+    address: Mapped[str] = mapped_column(String(254))
+    kind: Mapped[str] = mapped_column(String(30))
+    document_id: Mapped[str] = mapped_column(String(36), default="")
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    link: Mapped[str] = mapped_column(String(500), default="")
+    digest: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+    send_after: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime, index=True)
+
+
+class NotificationPreferenceRow(WorkflowBase):
+    """A person's choice on /einstellungen: immediate mails or a daily digest, and notices of archived documents."""
+
+    __tablename__ = "notification_preferences"
+
+    user: Mapped[str] = mapped_column(String(200), primary_key=True)
+    delivery: Mapped[str] = mapped_column(String(20), default="immediate")
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)
+
+
+class PersonRow(WorkflowBase):
+    """A person seen signing in (a token at the workflow service): their roles and `email` claim, for mails to a
+    role's holders."""
+
+    __tablename__ = "notification_people"
+
+    user: Mapped[str] = mapped_column(String(200), primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), default="")
+    roles: Mapped[list] = mapped_column(JSON, default=list)
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -5,18 +5,20 @@ Only this module (and the relay) touches SQLAlchemy sessions; the service layer 
 
 import abc
 import json
-from collections.abc import Iterable
+import logging
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, delete, func, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from services.workflow.domain import AssigneeKind, AuditEntry, ReachKeys, TaskState
 from services.workflow.repositories import (
     AbsenceRepository,
     AuditRepository,
     DefinitionVersionRepository,
+    NotificationRepository,
     ResubmissionRepository,
     WorkflowRepository,
 )
@@ -26,6 +28,9 @@ from services.workflow.tables import (
     AuditRow,
     DefinitionVersionRow,
     DelegationRow,
+    MailRow,
+    NotificationPreferenceRow,
+    PersonRow,
     ResubmissionRow,
     TaskRow,
     WorkflowRow,
@@ -34,6 +39,8 @@ from shared.events import Event
 from shared.tracing import continued
 from shared.tracing import enabled as tracing_enabled
 from shared.unit_of_work import SqlUnitOfWork, UnitOfWork
+
+log = logging.getLogger(__name__)
 
 
 class AbstractWorkflowUnitOfWork(UnitOfWork, abc.ABC):
@@ -44,6 +51,7 @@ class AbstractWorkflowUnitOfWork(UnitOfWork, abc.ABC):
     absences: AbsenceRepository
     resubmissions: ResubmissionRepository
     definition_versions: DefinitionVersionRepository
+    notifications: NotificationRepository
 
 
 def lock_workflow(session: Session, document_id: str) -> WorkflowRow | None:
@@ -304,8 +312,63 @@ class SqlDefinitionVersionRepository:
         self._session.add(version)
 
 
+class SqlNotificationRepository:
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add_mail(self, mail: MailRow) -> None:
+        self._session.add(mail)
+
+    def due_mails(self, now: datetime, limit: int) -> list[MailRow]:
+        query = select(MailRow).where(MailRow.sent_at.is_(None), MailRow.send_after <= now)
+        return list(self._session.scalars(query.order_by(MailRow.send_after).limit(limit)))
+
+    def claim_mail(self, mail_id: str, seen_send_after: datetime, until: datetime) -> bool:
+        result = cast(
+            CursorResult[Any],
+            self._session.execute(
+                update(MailRow)
+                .where(MailRow.mail_id == mail_id, MailRow.send_after == seen_send_after, MailRow.sent_at.is_(None))
+                .values(send_after=until)
+                .execution_options(synchronize_session=False)
+            ),
+        )
+        return result.rowcount == 1
+
+    def get_mail(self, mail_id: str) -> MailRow | None:
+        return self._session.get(MailRow, mail_id, populate_existing=True)
+
+    def preference(self, user: str) -> NotificationPreferenceRow | None:
+        return self._session.get(NotificationPreferenceRow, user)
+
+    def put_preference(self, row: NotificationPreferenceRow) -> None:
+        self._session.merge(row)
+
+    def person(self, user: str) -> PersonRow | None:
+        return self._session.get(PersonRow, user)
+
+    def put_person(self, row: PersonRow) -> None:
+        self._session.merge(row)
+
+    def holders_of(self, role: str) -> list[str]:
+        return sorted(row.user for row in self._session.scalars(select(PersonRow)) if role in (row.roles or []))
+
+
+# Called with the unit of work and each event it announces, in the same transaction (the notifier's mails).
+EventListener = Callable[["WorkflowUnitOfWork", Event], None]
+
+
 class WorkflowUnitOfWork(SqlUnitOfWork, AbstractWorkflowUnitOfWork):
     """The workflow's tables over one session per `with` block."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        notify: Callable[[], None] = lambda: None,
+        on_event: EventListener | None = None,
+    ) -> None:
+        super().__init__(sessions, notify)
+        self._on_event = on_event
 
     def _open_repositories(self, session: Session) -> None:
         self.workflows = SqlWorkflowRepository(session)
@@ -313,9 +376,15 @@ class WorkflowUnitOfWork(SqlUnitOfWork, AbstractWorkflowUnitOfWork):
         self.absences = SqlAbsenceRepository(session)
         self.resubmissions = SqlResubmissionRepository(session)
         self.definition_versions = SqlDefinitionVersionRepository(session)
+        self.notifications = SqlNotificationRepository(session)
 
     def add_event(self, event: Event) -> None:
         """An event of a document's run goes out in the trace the document was submitted in (traces on)."""
         workflow = self.session.get(WorkflowRow, str(event.document_id)) if tracing_enabled() else None
         with continued(workflow.traceparent if workflow is not None else None, f"{event.TOPIC} announce"):
             super().add_event(event)
+        if self._on_event is not None:
+            try:
+                self._on_event(self, event)
+            except Exception as error:  # a mail that cannot be queued never fails the decision that caused it
+                log.warning("notification mails for %s not queued (%s)", event.TOPIC, type(error).__name__)

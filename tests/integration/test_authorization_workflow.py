@@ -78,6 +78,8 @@ TABLE: dict[str, tuple[int | str, ...]] = {
     # a bulk decision answers 200 with each task's outcome: the code the single decision would refuse with
     "POST /tasks/decisions":                   (401, 403,  403,  403,  "reason_required", "reason_required",
                                                 "not_found", 403, 403, "forbidden"),
+    "GET /notifications/preferences":          (401, 200,  200,  200,  200,  200,  200,  200,  200,  200),
+    "PUT /notifications/preferences":          (401, 200,  200,  200,  200,  200,  200,  200,  200,  200),
 }
 # fmt: on
 
@@ -205,6 +207,12 @@ def _call_resubmissions_and_absences(world: World, route: str, name: str, case: 
         # Its own resubmission, else clara's: someone else's is not found.
         resubmission_id = world.resubmissions.get(name) or world.resubmissions["clerk, submitter"]
         return world.post(f"/resubmissions/{resubmission_id}/done", case).status_code
+    if route == "GET /notifications/preferences":  # one's own choice only: nobody reads another's
+        return world.get("/notifications/preferences", case).status_code
+    if route == "PUT /notifications/preferences":
+        body = {"delivery": "immediate", "archived": False}
+        url = f"{world.url}/notifications/preferences"
+        return world.http.put(url, headers=world.headers(case), json=body).status_code
     if route == "GET /absences":
         return _listed(world.get("/absences", case), lambda rows: any(a["user"] == HOLDER for a in rows))
     assert route == "POST /absences"
