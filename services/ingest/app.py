@@ -13,6 +13,7 @@ from services.ingest import (
     open311_routes,
     quarantine_routes,
     routes,
+    search_routes,
 )
 from services.ingest.access import DocumentAccess
 from services.ingest.fileplan import load_file_plan
@@ -26,9 +27,11 @@ from services.ingest.mailbox import MailIntake, load_mail_routing
 from services.ingest.ocr import OcrWorker
 from services.ingest.open311 import open311_reports
 from services.ingest.quarantine import QuarantineService
+from services.ingest.search import create_text_index
+from services.ingest.searching import SearchBackfill, SearchService
 from services.ingest.tables import IngestBase
 from services.ingest.unit_of_work import IngestUnitOfWork
-from services.ingest.workflow_tasks import WorkflowTasks
+from services.ingest.workflow_tasks import WorkflowTaskDocuments, WorkflowTasks
 from shared.service_app import build_app, build_runtime
 from shared.settings import Settings, get_settings
 from shared.storage import ObjectStore, ensure_buckets
@@ -57,10 +60,14 @@ def create_app() -> FastAPI:
     if settings.fitconnect_api_url:  # OZG online applications (FIT-Connect subscriber)
         fitconnect = build_subscriber(settings, uow_factory, intake, store, file_plan, service.workflows)
         background.append(fitconnect.run)
+    create_text_index(runtime.sessions.kw["bind"])  # the search's stems (FTS5 or tsvector) beside its entries
+    if settings.replica_index <= 1:
+        background.append(SearchBackfill(uow_factory).run)  # documents filed before the search existed
     handlers.register(runtime.broker, uow_factory, store, settings.inbox_bucket)
     routers = [routes.router, akten_routes.router, intake_routes.router, quarantine_routes.router]
     routers.append(open311_routes.router)  # citizens' defect reports (Open311): no token, an api_key per app
     routers.append(fitconnect_routes.router)
+    routers.append(search_routes.router)  # the search for clerks and approvers (the portal's /suche)
     refusals = {**routes.REFUSAL_STATUS, **open311_routes.REFUSAL_STATUS}
     app = build_app(runtime, routers, background, refusal_status=refusals, readings=metrics.readings(uow_factory))
     app.state.settings = settings
@@ -73,6 +80,7 @@ def create_app() -> FastAPI:
     app.state.intake = intake
     app.state.open311 = open311_reports(settings, uow_factory, intake, file_plan, service.workflows)
     app.state.quarantine = QuarantineService(settings, store, service)
+    app.state.search = SearchService(WorkflowTaskDocuments(settings.service_url("workflow")))
     return app
 
 

@@ -12,6 +12,7 @@ from services.ingest.repositories import (
     OcrJobRepository,
     QuarantineRepository,
 )
+from services.ingest.search import SearchRepository
 from shared.unit_of_work import SqlUnitOfWork
 
 
@@ -24,6 +25,7 @@ class IngestUnitOfWork(SqlUnitOfWork):
     open311: Open311Repository
     mail_messages: MailMessageRepository
     fitconnect: FitConnectRepository
+    search: SearchRepository
 
     def _open_repositories(self, session: Session) -> None:
         self.documents = DocumentRepository(session)
@@ -34,3 +36,4 @@ class IngestUnitOfWork(SqlUnitOfWork):
         self.open311 = Open311Repository(session)
         self.mail_messages = MailMessageRepository(session)
         self.fitconnect = FitConnectRepository(session)
+        self.search = SearchRepository(session)

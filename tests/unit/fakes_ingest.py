@@ -203,6 +203,7 @@ class FakeIngestUnitOfWork(FakeUnitOfWork):
         self.ocr_jobs = FakeOcrJobs()
         self.intake_items = FakeIntakeItems()
         self.fitconnect = FakeFitConnectSubmissions()
+        self.search = FakeSearch()
 
 
 def _owned(row: IntakeItemRow, owner: str | None) -> bool:
@@ -229,3 +230,22 @@ class FakeFitConnectSubmissions:
         for row in self.rows.values():
             if row.form_document_id == document_id:
                 row.form_data = None
+
+
+class FakeSearch:
+    """The search index's writes, as (what, document id, text) in order."""
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[str, str, str | None]] = []
+
+    def index(self, row: DocumentRow, body: str | None = None) -> None:
+        self.writes.append(("index", row.document_id, body))
+
+    def status_changed(self, document_id: str, status: DocumentStatus) -> None:
+        self.writes.append(("status", document_id, status.value))
+
+    def text_found(self, document_id: str, body: str) -> None:
+        self.writes.append(("text", document_id, body))
+
+    def remove(self, document_id: str) -> None:
+        self.writes.append(("remove", document_id, None))
