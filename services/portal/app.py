@@ -17,6 +17,7 @@ from services.portal.backend import SERVICES, Backend, ServiceDown, ServiceRefus
 from services.portal.identity import CsrfRejected, NotAllowed, NotSignedIn, SignInExpired, sign_out
 from services.portal.oidc import make_oidc
 from services.portal.pages import TEMPLATES_DIR, make_templates, not_found, render
+from services.portal.search_routes import router as search_router
 from services.portal.wording import t
 from shared.logs import CorrelationId
 from shared.metrics import Exposition
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     for module in (auth_routes, clerk_routes, approver_routes, records_routes, admin_routes, repair_routes):
         app.include_router(module.router)
+    app.include_router(search_router)  # /suche: the search for clerks and approvers
     add_metrics(app, "portal", Exposition(), settings.metrics_allow)  # HTTP metrics; the portal has no gauges
     return app
 

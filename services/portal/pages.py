@@ -24,6 +24,7 @@ NAVIGATION = (
     ("/aussonderung", "nav.disposal", RECORDS),
     ("/admin/quarantaene", "nav.quarantine", ADMIN),
     ("/admin/system", "nav.system", ADMIN),
+    ("/suche", "search.nav", ("clerk", "approver", "records_officer", "admin")),
 )
 
 

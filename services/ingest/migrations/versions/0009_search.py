@@ -4,7 +4,7 @@ The stems' table beside it (SQLite FTS5 `search_fts`, PostgreSQL `search_tsv`) i
 services.ingest.search.create_text_index, which also backfills documents filed before this revision.
 
 Revision ID: 0009_search
-Revises: 0007_mail
+Revises: 0005_fitconnect
 Create Date: 2026-11-30 06:20:00.000000
 """
 
@@ -14,8 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009_search"
-# The brief names 0005_fitconnect; this branch's head is 0007_mail (the merger re-chains the parallel revisions).
-down_revision: str | None = "0007_mail"
+down_revision: str | None = "0005_fitconnect"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
