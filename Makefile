@@ -98,3 +98,8 @@ bench-fitconnect: setup
 # Scheduled fixity rate (packages/s) and integrity report latency (JSON, PDF).
 bench-integrity: setup
 	$(BIN)/python -m tests.bench.integrity --documents $${N:-100} --output bench-results/integrity.json
+
+# The search for clerks and approvers: p50/p99 of GET /api/v1/search with facets over N documents (default 10,000).
+.PHONY: bench-search
+bench-search: setup
+	$(BIN)/python -m tests.bench.search --documents $${N:-10000} --rounds $${ROUNDS:-50} --output bench-results/search.json
