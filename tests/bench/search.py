@@ -34,12 +34,13 @@ ORG_UNITS = ["10", "20", "30", "50", "51", "63", "66", "70"]
 CLASSES = ["20.30", "30.10", "50.10", "51.20", "63.01", "66.20"]
 TYPES = ["Antrag", "Bescheid", "Widerspruch", "Rechnung", "Vermerk", "Gutachten"]
 STATUSES = [DocumentStatus.RECEIVED, DocumentStatus.IN_REVIEW, DocumentStatus.APPROVED, DocumentStatus.ARCHIVED]
-VOCABULARY = (
+TEXT_WORDS = (
     "Antrag Anträge Bescheid Widerspruch Baugenehmigung Carport Gartenhaus Straßenreinigung Sondernutzung Gewerbe "
     "Anmeldung Kita Betreuung Zuschuss Förderung Rechnung Mahnung Frist Zahlung Grundstück Bebauungsplan Stellungnahme "
     "Nachbar Lärm Baum Fällung Genehmigung Auflage Gebühr Erstattung Schule Schülerbeförderung Wohngeld Unterlagen "
     "Nachweis Einkommen Miete Vermieter Eingang Prüfung Entscheidung Akte Vorgang Verwaltung Bürger Stadt Gemeinde"
-).split()
+)
+VOCABULARY = TEXT_WORDS.split()
 QUERIES = {
     "common_word": ("Antrag", {}),
     "other_word_form": ("Anträge", {}),
