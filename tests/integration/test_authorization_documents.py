@@ -185,6 +185,7 @@ def _routes(docs: Documents) -> dict[str, Probe]:
         "archive GET /{id}/integrity-report": get(lambda api: f"{_archive(api)}/{archived}/integrity-report"),
         "archive GET /{confidential}/integrity-report": get(lambda api: f"{_archive(api)}/{personal}/integrity-report"),
         "archive GET /fixity": get(lambda api: f"{_archive(api)}/fixity"),
+        "ingest GET /search": listed(lambda api: f"{_ingest(api)}/search", "document_id", active, q="Bescheid Meier"),
     }
 
 
@@ -233,6 +234,18 @@ TABLE: dict[str, dict[str, Expected | Wf]] = {
     "archive GET /{id}/integrity-report": ARCHIVE_ONLY,
     "archive GET /{confidential}/integrity-report": ARCHIVE_ONLY,  # the record's checks, not its content
     "archive GET /fixity": ARCHIVE_ONLY,
+    # The search for clerks and approvers: need-to-know in the query (approvers: the documents of their open tasks).
+    "ingest GET /search": _row(
+        401,
+        (200, True),
+        (200, False),
+        (200, False),
+        (200, False),
+        (200, True),
+        *[(200, False)] * 2,
+        (200, True),
+        (200, True),
+    ),
 }
 ROWS = [(route, case) for route in TABLE for case in CASES]
 
@@ -254,7 +267,7 @@ def workflow_scoped(api: Api, documents: Documents) -> bool:
 
 def test_the_table_covers_every_route_and_case(documents: Documents) -> None:
     assert set(TABLE) == set(_routes(documents)) and all(set(row) == set(CASES) for row in TABLE.values())
-    assert len(ROWS) == 26 * 10
+    assert len(ROWS) == 27 * 10
 
 
 @pytest.mark.parametrize(("route", "case"), ROWS, ids=[f"{r} | {c}" for r, c in ROWS])
