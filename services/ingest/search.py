@@ -6,6 +6,7 @@ tokens, on PostgreSQL `tsvector`s of the same stems. Need-to-know (shared.need_t
 the query, so what a person may not see is neither listed nor counted in a facet.
 """
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -13,12 +14,11 @@ from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
+    Integer,
     TextClause,
-    and_,
     column,
     event,
     false,
-    func,
     or_,
     select,
     text,
@@ -40,8 +40,9 @@ from services.ingest.tables import AkteRow, DocumentRow, SearchEntryRow
 from shared.events import utcnow
 from shared.need_to_know import SearchScope
 
-FTS_TABLE = "search_fts"  # SQLite: document_id, meta (stems of title, file names, Akte), body (stems of the text)
-TSV_TABLE = "search_tsv"  # PostgreSQL: the same stems as `simple` tsvectors
+# SQLite: rowid (the entry's entry_id), meta (stems of title, file name, Aktenzeichen, Akte title, type), body (text).
+FTS_TABLE = "search_fts"
+TSV_TABLE = "search_tsv"  # PostgreSQL: the same stems as `simple` tsvectors, by entry_id
 
 
 def create_text_index(engine: Engine) -> None:
@@ -64,7 +65,7 @@ def _create_text_index(conn: Connection) -> None:
         conn.execute(
             text(
                 f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5("
-                "document_id UNINDEXED, meta, body, tokenize = 'unicode61 remove_diacritics 2')"
+                "meta, body, tokenize = 'unicode61 remove_diacritics 2')"
             )
         )
 
@@ -84,18 +85,33 @@ class SearchPage:
     facets: Facets
 
 
+# What a result list needs of every hit: its facets, and what it is sorted by.
+_LISTED = (
+    SearchEntryRow.entry_id,
+    SearchEntryRow.status,
+    SearchEntryRow.document_type,
+    SearchEntryRow.file_plan_class,
+    SearchEntryRow.year,
+    SearchEntryRow.updated_at,
+)
+
+
 class SearchRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
         self._postgres = session.get_bind().dialect.name == "postgresql"
 
+    def _entry(self, document_id: str) -> SearchEntryRow | None:
+        return self._session.scalar(select(SearchEntryRow).where(SearchEntryRow.document_id == document_id))
+
     # --- writing: in the unit of work of the document ----------------------------------------------------------
     def index(self, row: DocumentRow, body: str | None = None) -> None:
         """Add or refresh a document's entry (a new version replaces the text, `None` keeps the one indexed)."""
-        entry = self._session.get(SearchEntryRow, row.document_id)
+        entry = self._entry(row.document_id)
         akte = self._session.get(AkteRow, row.aktenzeichen) if row.aktenzeichen else None
         if entry is None:
             entry = SearchEntryRow(document_id=row.document_id, status=DocumentStatus.RECEIVED.value, archived=False)
+            entry.body = ""
             self._session.add(entry)
         entry.title, entry.filename, entry.document_type = row.title, row.filename, row.document_type
         entry.aktenzeichen = row.aktenzeichen or ""
@@ -107,10 +123,11 @@ class SearchRepository:
         if body is not None:
             entry.body = body[:MAX_BODY_CHARS]
         entry.updated_at = utcnow()
+        self._session.flush()  # the entry's entry_id keys its stems
         self._write_stems(entry)
 
     def status_changed(self, document_id: str, status: DocumentStatus) -> None:
-        entry = self._session.get(SearchEntryRow, document_id)
+        entry = self._entry(document_id)
         if entry is None:
             return
         entry.status = furthest_status([DocumentStatus(entry.status), status]).value
@@ -119,7 +136,7 @@ class SearchRepository:
 
     def text_found(self, document_id: str, body: str) -> None:
         """The OCR worker's text of a scan."""
-        entry = self._session.get(SearchEntryRow, document_id)
+        entry = self._entry(document_id)
         if entry is None:
             return
         entry.body = body[:MAX_BODY_CHARS]
@@ -127,8 +144,11 @@ class SearchRepository:
         self._write_stems(entry)
 
     def remove(self, document_id: str) -> None:
-        self._delete_stems(document_id)
-        self._session.query(SearchEntryRow).filter_by(document_id=document_id).delete()
+        entry = self._entry(document_id)
+        if entry is None:
+            return
+        self._delete_stems(entry.entry_id)
+        self._session.delete(entry)
 
     def missing(self, limit: int) -> list[DocumentRow]:
         """Documents without an entry (filed before the index existed): the backfill at start takes them."""
@@ -140,41 +160,40 @@ class SearchRepository:
         meta = stemmed_text(" ".join((entry.title, entry.filename, entry.aktenzeichen, entry.akte_title)))
         meta = f"{meta} {stemmed_text(entry.document_type)}"
         body = stemmed_text(entry.body)
-        self._delete_stems(entry.document_id)
-        values = {"d": entry.document_id, "m": meta, "b": body}
+        self._delete_stems(entry.entry_id)
+        values = {"i": entry.entry_id, "m": meta, "b": body}
         if self._postgres:
-            sql = f"INSERT INTO {TSV_TABLE} VALUES (:d, to_tsvector('simple', :m), to_tsvector('simple', :b))"
+            sql = f"INSERT INTO {TSV_TABLE} VALUES (:i, to_tsvector('simple', :m), to_tsvector('simple', :b))"
         else:
-            sql = f"INSERT INTO {FTS_TABLE} (document_id, meta, body) VALUES (:d, :m, :b)"
+            sql = f"INSERT INTO {FTS_TABLE} (rowid, meta, body) VALUES (:i, :m, :b)"
         self._session.execute(text(sql), values)
 
-    def _delete_stems(self, document_id: str) -> None:
+    def _delete_stems(self, entry_id: int) -> None:
+        key = "entry_id" if self._postgres else "rowid"
         table = TSV_TABLE if self._postgres else FTS_TABLE
-        self._session.execute(text(f"DELETE FROM {table} WHERE document_id = :d"), {"d": document_id})
+        self._session.execute(text(f"DELETE FROM {table} WHERE {key} = :i"), {"i": entry_id})
 
     # --- reading -----------------------------------------------------------------------------------------------
     def search(
         self, query: Query, filters: Filters, scope: SearchScope, task_documents: Sequence[str], limit: int, offset: int
     ) -> SearchPage:
+        """One query finds every visible hit (with its facet values); the facets are counted and the page cut here."""
         where = [
             self._visible(scope, task_documents),
-            self._matching(query, scope),
             *self._filtered(filters),
+            *self._matching(query, scope),
         ]
-        total = self._session.scalar(select(func.count()).select_from(SearchEntryRow).where(*where)) or 0
-        rows = (
-            select(SearchEntryRow)
-            .where(*where)
-            .order_by(SearchEntryRow.updated_at.desc(), SearchEntryRow.document_id)
-            .limit(limit)
-            .offset(offset)
-        )
+        hits = list(self._session.execute(select(*_LISTED).where(*where)).all())
         facets = Facets()
-        for name in FACETS:
-            col = getattr(SearchEntryRow, name)
-            counts = self._session.execute(select(col, func.count()).where(*where).group_by(col)).all()
-            facets.add(name, [(value, count) for value, count in counts])
-        return SearchPage(total=total, entries=list(self._session.scalars(rows)), facets=facets)
+        for index, name in enumerate(FACETS, start=1):
+            facets.add(name, list(Counter(hit[index] for hit in hits).items()))
+        hits.sort(key=lambda hit: (hit.updated_at, hit.entry_id), reverse=True)
+        page = [hit.entry_id for hit in hits[offset : offset + limit]]
+        rows = {
+            e.entry_id: e
+            for e in self._session.scalars(select(SearchEntryRow).where(SearchEntryRow.entry_id.in_(page)))
+        }
+        return SearchPage(total=len(hits), entries=[rows[i] for i in page], facets=facets)
 
     @staticmethod
     def _visible(scope: SearchScope, task_documents: Sequence[str]) -> ColumnElement[bool]:
@@ -200,25 +219,26 @@ class SearchRepository:
             e.archived.is_(True) if scope.content_archived else false(),
         )
 
-    def _matching(self, query: Query, scope: SearchScope) -> ColumnElement[bool]:
+    def _matching(self, query: Query, scope: SearchScope) -> list[ColumnElement[bool]]:
+        """Every word in the metadata or text; in the metadata only where the text is not the reader's to see."""
         if query.empty:
-            return true()
+            return []
         anywhere, in_meta = self._ids_matching(query, meta_only=False), self._ids_matching(query, meta_only=True)
         e = SearchEntryRow
-        return or_(
-            e.document_id.in_(in_meta.columns(column("document_id"))),
-            and_(e.document_id.in_(anywhere.columns(column("document_id"))), self._content(scope)),
-        )
+        return [
+            e.entry_id.in_(anywhere.columns(column("entry_id", Integer))),
+            or_(self._content(scope), e.entry_id.in_(in_meta.columns(column("entry_id", Integer)))),
+        ]
 
     def _ids_matching(self, query: Query, meta_only: bool) -> TextClause:
         name = "qm" if meta_only else "qa"
         if self._postgres:
             value = " & ".join(f"{term}:*" for term in query.terms)
             vector = "meta" if meta_only else "(meta || body)"
-            sql = f"SELECT document_id FROM {TSV_TABLE} WHERE {vector} @@ to_tsquery('simple', :{name})"
+            sql = f"SELECT entry_id FROM {TSV_TABLE} WHERE {vector} @@ to_tsquery('simple', :{name})"
         else:
             value = f"meta : ({fts5_match(query)})" if meta_only else fts5_match(query)
-            sql = f"SELECT document_id FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :{name}"
+            sql = f"SELECT rowid AS entry_id FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :{name}"
         return text(sql).bindparams(**{name: value})
 
     @staticmethod

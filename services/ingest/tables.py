@@ -227,7 +227,9 @@ class SearchEntryRow(IngestBase):
 
     __tablename__ = "search_entries"
 
-    document_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # The stems' row (FTS5 rowid): an integer key joins the match to the entries far faster than the document id.
+    entry_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(String(36), unique=True, index=True)
     title: Mapped[str] = mapped_column(String(500), default="")
     filename: Mapped[str] = mapped_column(String(255), default="")
     aktenzeichen: Mapped[str] = mapped_column(String(100), default="")

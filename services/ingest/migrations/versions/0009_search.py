@@ -24,6 +24,7 @@ INDEXED = ("document_type", "file_plan_class", "year", "status", "org_unit", "su
 def upgrade() -> None:
     op.create_table(
         "search_entries",
+        sa.Column("entry_id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("document_id", sa.String(length=36), nullable=False),
         sa.Column("title", sa.String(length=500), nullable=False),
         sa.Column("filename", sa.String(length=255), nullable=False),
@@ -39,8 +40,9 @@ def upgrade() -> None:
         sa.Column("confidential", sa.Boolean(), nullable=False),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("document_id"),
+        sa.PrimaryKeyConstraint("entry_id"),
     )
+    op.create_index(op.f("ix_search_entries_document_id"), "search_entries", ["document_id"], unique=True)
     for name in INDEXED:
         op.create_index(op.f(f"ix_search_entries_{name}"), "search_entries", [name], unique=False)
 
@@ -48,4 +50,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     for name in INDEXED:
         op.drop_index(op.f(f"ix_search_entries_{name}"), table_name="search_entries")
+    op.drop_index(op.f("ix_search_entries_document_id"), table_name="search_entries")
     op.drop_table("search_entries")
