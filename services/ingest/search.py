@@ -55,7 +55,7 @@ def _create_text_index(conn: Connection) -> None:
     if conn.dialect.name == "postgresql":
         conn.execute(
             text(
-                f"CREATE TABLE IF NOT EXISTS {TSV_TABLE} (document_id varchar(36) PRIMARY KEY,"
+                f"CREATE TABLE IF NOT EXISTS {TSV_TABLE} (entry_id integer PRIMARY KEY,"
                 " meta tsvector NOT NULL, body tsvector NOT NULL)"
             )
         )
