@@ -212,3 +212,14 @@ def test_the_backfill_indexes_documents_filed_before_the_search(uow_factory: Uow
     assert backfill_batch(uow_factory()) == 0
     [hit] = SearchService().search(uow_factory(), CLERK_BAU, "Gutachten", Filters()).hits
     assert hit.document_id == old and hit.status == "archived"
+
+
+def test_the_text_layer_of_a_born_digital_pdf_is_read_at_inspection(tmp_path: Path) -> None:
+    from services.ingest.inspection import inspect_pdf
+    from shared.record_pdf import Section, record_pdf
+
+    path = tmp_path / "antrag.pdf"
+    path.write_bytes(record_pdf("Antrag", [Section("Inhalt", [], "Ich beantrage eine Sondernutzungserlaubnis.")], "x"))
+    verdict = inspect_pdf(str(path), 10)
+    assert verdict["ok"] and verdict["has_text"]
+    assert "Sondernutzungserlaubnis" in verdict["text"]
