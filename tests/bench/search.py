@@ -2,7 +2,8 @@
 
 The whole stack starts on loopback; the ingest database is filled with `--documents` documents (default 10,000)
 in 8 org units, 4 statuses, 6 file-plan classes and 3 years, each with a German text of about 130 words (8 topic
-words among ordinary ones; a rare word in 1 % of them), written through the search index's own repository (the same stems as an upload). Then each typical query runs
+words among ordinary ones; a rare word in 1 % of them), written through the search index's own repository (the
+same stems as an upload). Then each typical query runs
 `--rounds` times through the HTTP route with its facets: a common word, another word form ("Anträge" for "Antrag"),
 two words, a rare word, a facet filter, and a clerk (need-to-know in the query) beside an admin (everything).
 Writes p50/p99 per query and over all to bench-results/search.json.
