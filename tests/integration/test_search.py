@@ -58,8 +58,9 @@ def filed(api: Api) -> dict[str, str]:
         ),
     }
     admin = api.headers("adam", "admin")
-    url = f"{api.stack.url('ingest')}/api/v1/documents/{ids['archived']}"
-    wait_for(lambda: api.http.get(url, headers=admin).json()["status"] == "archived", timeout_s=90)
+    for name in ("archived", "other"):
+        url = f"{api.stack.url('ingest')}/api/v1/documents/{ids[name]}"
+        wait_for(lambda u=url: api.http.get(u, headers=admin).json()["status"] == "archived", timeout_s=90)
     url = f"{api.stack.url('ingest')}/api/v1/documents/{ids['in_review']}"
     wait_for(lambda: api.http.get(url, headers=admin).json()["status"] == "in_review", timeout_s=60)
     return ids
