@@ -115,11 +115,12 @@ class SearchBackfill:
         self._uow_factory = uow_factory
 
     async def run(self) -> None:
-        total = 0
-        while True:
+        total, clashes = 0, 0
+        while clashes < 5:
             try:
                 done = await asyncio.to_thread(backfill_batch, self._uow_factory())
-            except IntegrityError:  # another replica indexed some of them meanwhile
+            except IntegrityError:  # something else indexed some of them meanwhile: take the batch again
+                clashes += 1
                 continue
             total += done
             if done < BACKFILL_BATCH:
