@@ -107,3 +107,7 @@ bench-previews: setup
 .PHONY: bench-notify
 bench-notify: setup
 	$(BIN)/python -m tests.bench.notify
+# The search for clerks and approvers: p50/p99 of GET /api/v1/search with facets over N documents (default 10,000).
+.PHONY: bench-search
+bench-search: setup
+	$(BIN)/python -m tests.bench.search --documents $${N:-10000} --rounds $${ROUNDS:-50} --output bench-results/search.json

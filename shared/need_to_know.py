@@ -69,3 +69,53 @@ def visible(reader: Reader, documents: Iterable[tuple[str, DocumentFacts]]) -> l
 
 def _member(reader: Reader, document: DocumentFacts) -> bool:
     return bool(document.org_unit) and document.org_unit in reader.org_units
+
+
+@dataclass(frozen=True)
+class SearchScope:
+    """`may_see` and `may_open` as a search's filter, so a database applies them in the query.
+
+    A document is in scope when one of these holds; `task_documents` (an approver's) are the workflow's to
+    name. `content_*`: whose text (full-text match, snippet) a confidential document shows to the reader.
+    """
+
+    everything: bool
+    user: str
+    org_units: frozenset[str]
+    archived: bool
+    content_org_units: frozenset[str]
+    content_archived: bool
+
+    def admits(self, document: DocumentFacts, task_documents: bool = False) -> bool:
+        """The same answer as `may_see` (task_documents: the reader has or had a task on it)."""
+        return (
+            self.everything
+            or self.user in document.submitters
+            or bool(document.org_unit and document.org_unit in self.org_units)
+            or (self.archived and document.archived)
+            or task_documents
+        )
+
+    def opens(self, document: DocumentFacts, task_documents: bool = False) -> bool:
+        """The same answer as `may_open`."""
+        if not self.admits(document, task_documents):
+            return False
+        return (
+            not document.confidential
+            or self.user in document.submitters
+            or bool(document.org_unit and document.org_unit in self.content_org_units)
+            or (self.content_archived and document.archived)
+        )
+
+
+def search_scope(reader: Reader) -> SearchScope:
+    """What `may_see`/`may_open` let the reader find; approvers' task documents come from the workflow."""
+    records = "records_officer" in reader.roles
+    return SearchScope(
+        everything="admin" in reader.roles,
+        user=reader.user,
+        org_units=reader.org_units if "clerk" in reader.roles else frozenset(),
+        archived=records,
+        content_org_units=reader.org_units,
+        content_archived=records,
+    )

@@ -14,6 +14,7 @@ from services.ingest import (
     preview_routes,
     quarantine_routes,
     routes,
+    search_routes,
 )
 from services.ingest.access import DocumentAccess
 from services.ingest.fileplan import load_file_plan
@@ -28,9 +29,11 @@ from services.ingest.ocr import OcrWorker
 from services.ingest.open311 import open311_reports
 from services.ingest.previews import PreviewWorker
 from services.ingest.quarantine import QuarantineService
+from services.ingest.search import create_text_index
+from services.ingest.searching import SearchBackfill, SearchService
 from services.ingest.tables import IngestBase
 from services.ingest.unit_of_work import IngestUnitOfWork
-from services.ingest.workflow_tasks import WorkflowTasks
+from services.ingest.workflow_tasks import WorkflowTaskDocuments, WorkflowTasks
 from shared.service_app import build_app, build_runtime
 from shared.settings import Settings, get_settings
 from shared.storage import ObjectStore, ensure_buckets
@@ -61,11 +64,15 @@ def create_app() -> FastAPI:
         background.append(fitconnect.run)
     if settings.preview_enabled:  # page images, rendered off the request path
         background.append(PreviewWorker(settings, uow_factory, store).run)
+    create_text_index(runtime.sessions.kw["bind"])  # the search's stems (FTS5 or tsvector) beside its entries
+    if settings.replica_index <= 1:
+        background.append(SearchBackfill(uow_factory).run)  # documents filed before the search existed
     handlers.register(runtime.broker, uow_factory, store, settings.inbox_bucket)
     routers = [routes.router, akten_routes.router, intake_routes.router, quarantine_routes.router]
     routers.append(open311_routes.router)  # citizens' defect reports (Open311): no token, an api_key per app
     routers.append(fitconnect_routes.router)
     routers.append(preview_routes.router)
+    routers.append(search_routes.router)  # the search for clerks and approvers (the portal's /suche)
     refusals = {**routes.REFUSAL_STATUS, **open311_routes.REFUSAL_STATUS}
     app = build_app(runtime, routers, background, refusal_status=refusals, readings=metrics.readings(uow_factory))
     app.state.settings = settings
@@ -78,6 +85,7 @@ def create_app() -> FastAPI:
     app.state.intake = intake
     app.state.open311 = open311_reports(settings, uow_factory, intake, file_plan, service.workflows)
     app.state.quarantine = QuarantineService(settings, store, service)
+    app.state.search = SearchService(WorkflowTaskDocuments(settings.service_url("workflow")))
     return app
 
 

@@ -109,6 +109,7 @@ class Rejection:
 class PdfFacts:
     pages: int
     has_text: bool = False
+    text: str = ""  # the text layer, for the search (capped at MAX_TEXT_CHARS)
 
 
 class FileKind(StrEnum):

@@ -20,6 +20,7 @@ def record_status(
         # A document purged meanwhile has no history to extend; the event still counts as processed.
         if work.documents.get_without_history(document_id) is not None:
             work.documents.add_status(document_id, status, at, by)
+            work.search.status_changed(document_id, status)
         return status.value
 
     return consume_once(uow, CONSUMER, event_id, add_entry)

@@ -105,12 +105,14 @@ class IngestService:
         limits = (self._settings.max_pages, self._settings.pdf_check_timeout_s)
         if kind is FileKind.MESSAGE:
             facts = message_to_pdf(spooled.path, rendition, *limits)
-            return facts if isinstance(facts, Rejection) else Inspected(kind, facts.pages, True, rendition)
+            return facts if isinstance(facts, Rejection) else Inspected(kind, facts.pages, True, rendition, facts.text)
         if kind.is_image:
             facts = image_to_pdf(spooled.path, rendition, *limits)
-            return facts if isinstance(facts, Rejection) else Inspected(kind, facts.pages, facts.has_text, rendition)
+            if isinstance(facts, Rejection):
+                return facts
+            return Inspected(kind, facts.pages, facts.has_text, rendition, facts.text)
         facts = check_pdf(spooled.path, *limits)
-        return facts if isinstance(facts, Rejection) else Inspected(kind, facts.pages, facts.has_text, None)
+        return facts if isinstance(facts, Rejection) else Inspected(kind, facts.pages, facts.has_text, None, facts.text)
 
     def _quarantine(
         self, uow: IngestUnitOfWork, spooled: SpooledFile, upload: Upload, rejection: Rejection
@@ -216,6 +218,7 @@ class IngestService:
             uow.documents.add(row)
         uow.documents.add_status(row.document_id, DocumentStatus.RECEIVED, event.occurred_at, upload.submitted_by)
         uow.previews.queue(row.document_id, row.version)  # page images, rendered off the request path
+        uow.search.index(row, inspected.text)  # the search finds it from now on (a scan's text follows OCR)
         if needs_ocr(self._ocr, inspected.has_text, inspected.pages):
             # documents.ingested waits for the text layer; the OCR worker publishes it (with or without).
             uow.ocr_jobs.add(_ocr_job(event, inspected.pages))

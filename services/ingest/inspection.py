@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 MEMORY_LIMIT_BYTES = 1024 * 1024 * 1024
 # Pillow's own guard: a scan larger than this many pixels is treated as a decompression bomb.
 MAX_IMAGE_PIXELS = 300_000_000
+# The text of a born-digital PDF the search keeps (services.ingest.domain_search.MAX_BODY_CHARS).
+MAX_TEXT_CHARS = 200_000
 
 _context = multiprocessing.get_context("forkserver")
 _context.set_forkserver_preload(["pypdf", "img2pdf", "pypdfium2", "services.ingest.inspection"])
@@ -51,7 +53,8 @@ def inspect_pdf(path: str, max_pages: int) -> dict:
         return {"ok": False, "reason": "no_pages", "detail": "the page tree is empty"}
     if pages > max_pages:
         return {"ok": False, "reason": "too_many_pages", "detail": f"{pages} pages, limit {max_pages}"}
-    return {"ok": True, "pages": pages, "has_text": has_text}
+    text = _text(reader) if has_text else ""
+    return {"ok": True, "pages": pages, "has_text": has_text, "text": text}
 
 
 def _has_text(reader: "PdfReader", pages: int = 3) -> bool:
@@ -63,6 +66,22 @@ def _has_text(reader: "PdfReader", pages: int = 3) -> bool:
         except Exception:  # an unreadable content stream is no text layer
             continue
     return False
+
+
+def _text(reader: "PdfReader") -> str:
+    """The text layer for the search, up to MAX_TEXT_CHARS; a page that cannot be read adds nothing."""
+    parts: list[str] = []
+    size = 0
+    for page in reader.pages:
+        try:
+            part = page.extract_text()
+        except Exception:  # an unreadable content stream is no text
+            continue
+        parts.append(part)
+        size += len(part)
+        if size >= MAX_TEXT_CHARS:
+            break
+    return "\n".join(parts)[:MAX_TEXT_CHARS]
 
 
 def convert_image(path: str, max_pages: int, output: str) -> dict:
@@ -257,7 +276,8 @@ def _run_limited(work: Callable[..., dict], args: tuple, timeout_s: float) -> Pd
     if isinstance(verdict, Rejection):
         return verdict
     if verdict["ok"]:
-        return PdfFacts(pages=int(verdict["pages"]), has_text=bool(verdict.get("has_text")))
+        text = str(verdict.get("text", ""))
+        return PdfFacts(pages=int(verdict["pages"]), has_text=bool(verdict.get("has_text")), text=text)
     return Rejection(RejectionReason(verdict["reason"]), verdict["detail"])
 
 

@@ -87,13 +87,14 @@ class OcrWorker:
             try:
                 output = self._ocr(source, Path(tmp), pages)
                 result = self._store_output(event, output)
+                found = output.text.read_text(encoding="utf-8", errors="replace")
             except OcrFailed as exc:
                 if attempts < MAX_ATTEMPTS and "timed out" not in str(exc):
                     log.warning("OCR of %s failed (attempt %d), will retry: %s", document_id, attempts, exc)
                     return
                 self._finish(uow, document_id, event, None, str(exc))
                 return
-        self._finish(uow, document_id, event, result, "")
+        self._finish(uow, document_id, event, result, "", found)
 
     def _ocr(self, source: StoredObject, workdir: Path, pages: int) -> OcrOutput:
         settings = self._settings
@@ -147,7 +148,13 @@ class OcrWorker:
         return OcrResult(derivative=stored["derivative"], text=stored["text"], languages=self._settings.ocr_languages)
 
     def _finish(
-        self, uow: IngestUnitOfWork, document_id: str, event: DocumentIngested, result: OcrResult | None, error: str
+        self,
+        uow: IngestUnitOfWork,
+        document_id: str,
+        event: DocumentIngested,
+        result: OcrResult | None,
+        error: str,
+        found: str = "",
     ) -> None:
         """Release the held event (with the text layer if there is one) and note the outcome in the history."""
         with uow:
@@ -158,5 +165,7 @@ class OcrWorker:
             uow.add_event(event.model_copy(update={"ocr": result}))
             status = DocumentStatus.OCR_DONE if result else DocumentStatus.OCR_FAILED
             uow.documents.add_status(document_id, status, utcnow(), "ocr")
+            if found:
+                uow.search.text_found(document_id, found)  # the scan's words become searchable
         if error:
             log.warning("OCR of %s gave up: %s; the document goes on without a text layer", document_id, error)

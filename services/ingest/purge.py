@@ -34,6 +34,7 @@ def _forget(uow: IngestUnitOfWork, document_id: str) -> str:
     uow.previews.remove(document_id)
     uow.intake_items.forget_document(document_id)
     uow.fitconnect.forget_document(document_id)  # an online application's form data goes with its form PDF
+    uow.search.remove(document_id)
     uow.documents.remove(document_id)
     if vorgang_id and not uow.documents.count_in_vorgang(vorgang_id):
         uow.filing.remove_vorgang(vorgang_id)

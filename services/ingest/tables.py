@@ -237,3 +237,32 @@ class PreviewJobRow(IngestBase):
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # Replicas: the ingest replica whose worker took the job; NULL: not taken yet.
     claimed_by: Mapped[str | None] = mapped_column(String(40), nullable=True)
+
+
+class SearchEntryRow(IngestBase):
+    """A document as the search for clerks and approvers finds it (services.ingest.search): its metadata, the facts
+    need-to-know asks, its facets and its text; kept in the same unit of work as the document.
+
+    The matching runs over stems (services.ingest.domain_search): SQLite's FTS5 table `search_fts` or, on
+    PostgreSQL, the `german` text search vectors of `search_tsv`; both created by the migration 0009_search.
+    """
+
+    __tablename__ = "search_entries"
+
+    # The stems' row (FTS5 rowid): an integer key joins the match to the entries far faster than the document id.
+    entry_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    document_id: Mapped[str] = mapped_column(String(36), unique=True, index=True)
+    title: Mapped[str] = mapped_column(String(500), default="")
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    aktenzeichen: Mapped[str] = mapped_column(String(100), default="")
+    akte_title: Mapped[str] = mapped_column(String(500), default="")
+    document_type: Mapped[str] = mapped_column(String(100), default="", index=True)
+    file_plan_class: Mapped[str] = mapped_column(String(50), default="", index=True)
+    year: Mapped[int] = mapped_column(Integer, index=True)
+    status: Mapped[str] = mapped_column(String(20), default="received", index=True)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+    org_unit: Mapped[str] = mapped_column(String(50), default="", index=True)
+    submitted_by: Mapped[str] = mapped_column(String(200), default="", index=True)
+    confidential: Mapped[bool] = mapped_column(Boolean, default=False)
+    body: Mapped[str] = mapped_column(Text, default="")  # the document's text (text layer or OCR), for snippets
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utcnow)

@@ -13,6 +13,7 @@ from services.ingest.repositories import (
     OcrJobRepository,
     QuarantineRepository,
 )
+from services.ingest.search import SearchRepository
 from shared.unit_of_work import SqlUnitOfWork
 
 
@@ -26,6 +27,7 @@ class IngestUnitOfWork(SqlUnitOfWork):
     mail_messages: MailMessageRepository
     fitconnect: FitConnectRepository
     previews: PreviewJobRepository
+    search: SearchRepository
 
     def _open_repositories(self, session: Session) -> None:
         self.documents = DocumentRepository(session)
@@ -37,3 +39,4 @@ class IngestUnitOfWork(SqlUnitOfWork):
         self.mail_messages = MailMessageRepository(session)
         self.fitconnect = FitConnectRepository(session)
         self.previews = PreviewJobRepository(session)
+        self.search = SearchRepository(session)

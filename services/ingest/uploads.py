@@ -85,3 +85,4 @@ class Inspected:
     pages: int
     has_text: bool
     rendition: Path | None
+    text: str = ""  # its text layer (born digital), for the search

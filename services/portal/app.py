@@ -26,6 +26,7 @@ from services.portal.identity import CsrfRejected, NotAllowed, NotSignedIn, Sign
 from services.portal.oidc import make_oidc
 from services.portal.pages import TEMPLATES_DIR, make_templates, not_found, render
 from services.portal.preview_routes import router as preview_router
+from services.portal.search_routes import router as search_router
 from services.portal.settings_routes import router as settings_router
 from services.portal.wording import t
 from shared.logs import CorrelationId
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.include_router(akte_routes.router)  # the Akte page (issue 17)
     app.include_router(preview_router)  # page images of documents (services.ingest previews)
     app.include_router(settings_router)  # /einstellungen: notification mails
+    app.include_router(search_router)  # /suche: the search for clerks and approvers
     add_metrics(app, "portal", Exposition(), settings.metrics_allow)  # HTTP metrics; the portal has no gauges
     return app
 

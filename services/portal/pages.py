@@ -25,6 +25,7 @@ NAVIGATION = (
     ("/admin/quarantaene", "nav.quarantine", ADMIN),
     ("/admin/system", "nav.system", ADMIN),
     ("/einstellungen", "nav.settings", (*CLERK, *APPROVER, *RECORDS)),
+    ("/suche", "search.nav", ("clerk", "approver", "records_officer", "admin")),
 )
 
 

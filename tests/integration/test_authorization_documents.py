@@ -154,6 +154,12 @@ def _routes(docs: Documents) -> dict[str, Probe]:
             return response.status_code, None
         return 200, [r["document_id"] for r in response.json()["results"]] == [docs.archived]
 
+    def search(api: Api, headers: dict[str, str]) -> tuple[int, bool | None]:
+        response = api.http.get(f"{_ingest(api)}/search", headers=headers, params={"q": "Bescheid Meier"})
+        if response.status_code != 200:
+            return response.status_code, None
+        return 200, docs.active in {hit["document_id"] for hit in response.json()["hits"]}
+
     active, archived, personal = docs.active, docs.archived, docs.confidential
     return {
         "ingest GET /documents/{id}": get(lambda api: f"{_ingest(api)}/documents/{active}"),
@@ -192,6 +198,7 @@ def _routes(docs: Documents) -> dict[str, Probe]:
         "ingest GET /documents/{confidential}/pages/1.png": get(
             lambda api: f"{_ingest(api)}/documents/{personal}/pages/1.png", size="thumb"
         ),
+        "ingest GET /search": search,
     }
 
 
@@ -243,6 +250,18 @@ TABLE: dict[str, dict[str, Expected | Wf]] = {
     # Page images show the content: the need-to-know of `/content` (services.ingest.preview_routes).
     "ingest GET /documents/{id}/pages": _row(401, 200, 404, Wf(404), Wf(404), 200, 404, 404, 200, 200),
     "ingest GET /documents/{confidential}/pages/1.png": _row(401, 404, 404, *[Wf(404)] * 3, 200, 200, 404, 404),
+    # The search for clerks and approvers: need-to-know in the query (approvers: the documents of their open tasks).
+    "ingest GET /search": _row(
+        401,
+        (200, True),
+        (200, False),
+        (200, False),
+        (200, False),
+        (200, True),
+        *[(200, False)] * 2,
+        (200, True),
+        (200, True),
+    ),
 }
 ROWS = [(route, case) for route in TABLE for case in CASES]
 
@@ -264,7 +283,7 @@ def workflow_scoped(api: Api, documents: Documents) -> bool:
 
 def test_the_table_covers_every_route_and_case(documents: Documents) -> None:
     assert set(TABLE) == set(_routes(documents)) and all(set(row) == set(CASES) for row in TABLE.values())
-    assert len(ROWS) == 28 * 10
+    assert len(ROWS) == 29 * 10
 
 
 @pytest.mark.parametrize(("route", "case"), ROWS, ids=[f"{r} | {c}" for r, c in ROWS])

@@ -121,3 +121,18 @@ def test_ocr_can_be_switched_off(api: Api, ingest_with, topics: TopicReader) -> 
     api.wait_status(document_id, "archived", timeout_s=60)
     assert time.monotonic() - started < 30
     assert "ocr_done" not in _statuses(api, document_id)
+
+
+def test_a_scans_ocr_text_is_found_by_the_search_for_clerks(api: Api, stack: Stack) -> None:
+    """The OCR worker's text enters the search index in its unit of work: the submitter finds the scan by it."""
+    response = _upload(api, "linn.pdf", unique_bytes("ocr__linn.pdf"))
+    document_id = response.json()["document_id"]
+    api.wait_status(document_id, "archived", timeout_s=180)
+    url = f"{stack.url('ingest')}/api/v1/search"
+    found = wait_for(
+        lambda: api.http.get(url, headers=api.headers("clara", "clerk"), params={"q": "Sequencer"}).json()["hits"]
+    )
+    hit = next(h for h in found if h["document_id"] == document_id)
+    # German stems: "Sequencer" and the scan's "Sequence" share the stem "sequenc"; the hit is marked in the text.
+    assert "<mark>Sequence</mark>" in hit["snippet"] and "LinnSequencer" in hit["snippet"]
+    assert hit["status"] == "archived"

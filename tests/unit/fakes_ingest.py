@@ -206,6 +206,8 @@ class FakeIngestUnitOfWork(FakeUnitOfWork):
         self.fitconnect = FakeFitConnectSubmissions()
         self.previews = FakePreviewJobs()
 
+        self.search = FakeSearch()
+
 
 def _owned(row: IntakeItemRow, owner: str | None) -> bool:
     return owner is None or row.owner in (None, owner)
@@ -261,3 +263,22 @@ class FakePreviewJobs:
 
     def remove(self, document_id: str) -> None:
         self.rows.pop(document_id, None)
+
+
+class FakeSearch:
+    """The search index's writes, as (what, document id, text) in order."""
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[str, str, str | None]] = []
+
+    def index(self, row: DocumentRow, body: str | None = None) -> None:
+        self.writes.append(("index", row.document_id, body))
+
+    def status_changed(self, document_id: str, status: DocumentStatus) -> None:
+        self.writes.append(("status", document_id, status.value))
+
+    def text_found(self, document_id: str, body: str) -> None:
+        self.writes.append(("text", document_id, body))
+
+    def remove(self, document_id: str) -> None:
+        self.writes.append(("remove", document_id, None))
