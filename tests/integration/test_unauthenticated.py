@@ -105,7 +105,7 @@ def test_the_open311_routes_are_the_only_other_open_ones_and_a_report_still_need
     with httpx.Client(timeout=30) as http:
         for case, headers in CASES.items():
             answer = http.post(f"{stack.url('ingest')}/open311/v2/requests.json", headers=headers)
-            assert answer.status_code == 403 and answer.json()["error"] == "invalid_api_key", case
+            assert answer.status_code == 403 and answer.json()[0]["error"] == "invalid_api_key", case
 
 
 def _described_routes(stack: Stack, service: str) -> set[tuple[str, str]]:
