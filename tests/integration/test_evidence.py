@@ -147,7 +147,11 @@ def test_every_package_gets_an_evidence_record_others_accept_and_renewal_keeps(
         (["renew-evidence", "--algorithm", "sha512"], "evidence-3.ers"),
     ):
         done = _cli(stack, *args)
-        assert done.returncode == 0, done.stdout + done.stderr
+        # The renewal covers the whole archive of the shared stack: packages other tests damaged on purpose are named
+        # and not renewed (exit 2); none of ours may be among them.
+        skipped = [line for line in done.stdout.splitlines() if "not renewed" in line]
+        assert done.returncode == (2 if skipped else 0), done.stdout + done.stderr
+        assert not [line for line in skipped if line.split()[0] in document_ids], skipped
         assert "record(s) renewed" in done.stdout
         renewed = {d: _objects(api, stack, d) for d in document_ids}
         assert all(path in objects for objects in renewed.values())
