@@ -3,6 +3,7 @@ pages show the pages as images with paging and zoom, the lists show thumbnails; 
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from urllib.parse import quote
 
 import pytest
 from playwright.sync_api import Browser, Locator, expect
@@ -64,6 +65,7 @@ def documents(api: Api) -> Documents:
 def _loaded(image: Locator) -> None:
     """The image is shown: visible, and the browser decoded a picture (a broken image has no natural width)."""
     expect(image).to_be_visible()
+    image.scroll_into_view_if_needed()  # thumbnails load lazily: only once they are in view
     wait_for(lambda: image.evaluate("img => img.complete && img.naturalWidth > 0"), timeout_s=15)
 
 
@@ -111,7 +113,8 @@ def test_lists_show_thumbnails(
 
     api.task_for(documents.reviewed)
     anton = sign_in(browser, stack, "anton", "approver")
-    anton.goto(f"{stack.url('portal')}/aufgaben")
+    # The inbox is paged (and the shared stack holds many tasks): the approver looks for this one by its title.
+    anton.goto(f"{stack.url('portal')}/aufgaben?suche={quote(documents.reviewed_title)}")
     _loaded(anton.locator(f'img.thumb[src="/dokumente/{documents.reviewed}/seiten/1.png?size=thumb"]'))
     page_checks.check(anton, "vorschau-04-aufgaben")
     anton.get_by_role("link", name=documents.reviewed_title).first.click()
