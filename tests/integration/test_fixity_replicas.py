@@ -8,7 +8,6 @@ object store (what is under test is the claim on the database, not MinIO).
 import shutil
 import tempfile
 import threading
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -26,6 +25,7 @@ from services.archive.tables import ArchiveBase, FixityResultRow
 from services.archive.unit_of_work import SqlArchiveUnitOfWork
 from shared import events
 from shared.db import make_engine, make_sessions
+from tests.stack import wait_for
 from tests.unit.fakes_archive import FakePackages, FakeSources
 from tests.unit.test_archive_service_layer import _approved
 
@@ -75,22 +75,21 @@ def test_two_replicas_check_every_package_once_and_take_over_from_each_other(eng
             wait_s = fixity.fixity_step(sides[index](), packages, schedules[index], events.utcnow())
             if wait_s < fixity.rules.MAX_WAIT_S:
                 held[schedules[index].replica] += 1
-            time.sleep(0.02)
+            stops[index].wait(0.02)  # the pace of a replica's loop; a stop ends it at once
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
     for thread in threads:
         thread.start()
     try:
-        time.sleep(CYCLE_S * 0.6)
+        # Both replicas contend while the holder checks part of the cycle.
+        wait_for(lambda: _checked(sides[0]()) >= PACKAGES // 3, timeout_s=4 * CYCLE_S, interval_s=0.05)
         assert len(held) == 1  # one replica holds the check, the other waits
         # The holder stops (a replica shut down): it gives its turn up, and the other goes on after its cursor.
         stopping = next(i for i, s in enumerate(schedules) if s.replica in held)
         stops[stopping].set()
         threads[stopping].join(timeout=30)
         fixity.release_turn(sides[stopping](), schedules[stopping])
-        deadline = time.monotonic() + 4 * CYCLE_S
-        while time.monotonic() < deadline and not _finished(sides[0]()):
-            time.sleep(0.1)
+        wait_for(lambda: _finished(sides[0]()), timeout_s=4 * CYCLE_S, interval_s=0.1)
     finally:
         for index, thread in enumerate(threads):
             stops[index].set()
@@ -104,6 +103,12 @@ def test_two_replicas_check_every_package_once_and_take_over_from_each_other(eng
         checked = Counter(session.scalars(select(FixityResultRow.document_id).where(FixityResultRow.cycle == 1)))
     assert len(checked) == PACKAGES and set(checked.values()) == {1}  # every package once, none twice
     assert len(held) == 2  # both replicas did part of the cycle, one after the other
+
+
+def _checked(uow: SqlArchiveUnitOfWork) -> int:
+    """Packages checked so far in the first cycle."""
+    with uow:
+        return len(list(uow.session.scalars(select(FixityResultRow.document_id).where(FixityResultRow.cycle == 1))))
 
 
 def _finished(uow: SqlArchiveUnitOfWork) -> bool:
