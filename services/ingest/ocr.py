@@ -5,7 +5,6 @@ The original stays untouched and is what the SHA-256 of record refers to. The do
 the derivative and of the plain text; if OCR fails or overruns its time, it goes out without them.
 """
 
-import asyncio
 import hashlib
 import logging
 import os
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from services.ingest.domain import OCR_DERIVATIVE, OCR_TEXT, DocumentStatus, document_key
 from services.ingest.intake import replica_name
+from services.ingest.job_loop import work_off
 from services.ingest.unit_of_work import IngestUnitOfWork
 from shared.events import DocumentIngested, OcrResult, StoredObject, utcnow
 from shared.logs import log_context
@@ -49,16 +49,7 @@ class OcrWorker:
         self._owner = replica_name(settings)  # replicas: each runs only the jobs it claimed
 
     async def run(self) -> None:
-        while True:
-            try:
-                job = await asyncio.to_thread(self.next_job, self._uow_factory())
-                if job is None:
-                    await asyncio.sleep(1.0)
-                    continue
-                await asyncio.to_thread(self.process, self._uow_factory(), job)
-            except Exception:  # the object store or database is away for a moment: retry, never drop
-                log.exception("OCR worker failed; retrying")
-                await asyncio.sleep(2.0)
+        await work_off("OCR worker", self._uow_factory, self.next_job, self.process)
 
     def next_job(self, uow: IngestUnitOfWork) -> str | None:
         with uow:

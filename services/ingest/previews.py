@@ -7,7 +7,6 @@ the same memory, CPU and time limits as the checks), and stores a thumbnail and 
 the portal shows "keine Vorschau" and the PDF one click away.
 """
 
-import asyncio
 import hashlib
 import logging
 import statistics
@@ -27,6 +26,7 @@ from services.ingest.domain_previews import (
 )
 from services.ingest.inspection import render_preview
 from services.ingest.intake import replica_name
+from services.ingest.job_loop import work_off
 from services.ingest.unit_of_work import IngestUnitOfWork
 from shared.events import utcnow
 from shared.settings import Settings
@@ -71,16 +71,7 @@ class PreviewWorker:
         self._owner = replica_name(settings)  # replicas: each runs only the jobs it claimed
 
     async def run(self) -> None:
-        while True:
-            try:
-                document_id = await asyncio.to_thread(self.next_job, self._uow_factory())
-                if document_id is None:
-                    await asyncio.sleep(1.0)
-                    continue
-                await asyncio.to_thread(self.process, self._uow_factory(), document_id)
-            except Exception:  # the object store or database is away for a moment: retry, never drop
-                log.exception("preview worker failed; retrying")
-                await asyncio.sleep(2.0)
+        await work_off("preview worker", self._uow_factory, self.next_job, self.process)
 
     def next_job(self, uow: IngestUnitOfWork) -> str | None:
         with uow:
