@@ -6,6 +6,7 @@ from sqlalchemy import ColumnElement, Engine, column, text
 from sqlalchemy.orm import Session
 
 from services.archive.tables import ArchivedDocumentRow
+from shared.db import schema_lock
 
 WORD = re.compile(r"\w+", re.UNICODE)
 
@@ -13,7 +14,8 @@ WORD = re.compile(r"\w+", re.UNICODE)
 class SearchIndex:
     def __init__(self, engine: Engine) -> None:
         self._postgres = engine.dialect.name == "postgresql"
-        with engine.begin() as conn:
+        # Replicas starting together would race on CREATE ... IF NOT EXISTS (PostgreSQL checks, then creates).
+        with schema_lock(engine), engine.begin() as conn:
             if self._postgres:
                 conn.execute(
                     text(

@@ -37,6 +37,7 @@ from services.ingest.domain_search import (
     stemmed_text,
 )
 from services.ingest.tables import AkteRow, DocumentRow, SearchEntryRow
+from shared.db import schema_lock
 from shared.events import utcnow
 from shared.need_to_know import SearchScope
 
@@ -47,7 +48,8 @@ TSV_TABLE = "search_tsv"  # PostgreSQL: the same stems as `simple` tsvectors, by
 
 def create_text_index(engine: Engine) -> None:
     """The stems' table beside `search_entries` (not a model: autogenerate does not know FTS5 or tsvector)."""
-    with engine.begin() as conn:
+    # Replicas starting together would race on CREATE ... IF NOT EXISTS (PostgreSQL checks, then creates).
+    with schema_lock(engine), engine.begin() as conn:
         _create_text_index(conn)
 
 

@@ -3,14 +3,17 @@ stems, need-to-know and facets in the query: the same answers as on SQLite (test
 
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, inspect
 from sqlalchemy.orm import sessionmaker
 
 from devstack.postgres import PostgresServer
 from devstack.processes import free_port
+from services.archive.search import SearchIndex
 from services.ingest.domain import DocumentStatus
 from services.ingest.domain_search import Filters
 from services.ingest.search import create_text_index
@@ -23,20 +26,52 @@ from tests.unit.test_search import ADMIN, CLERK_BAU, UowFactory, _file
 
 
 @pytest.fixture(scope="module")
-def uow_factory() -> Iterator[UowFactory]:
+def server() -> Iterator[PostgresServer]:
     data_dir = Path(tempfile.mkdtemp(prefix="eakte-pg-search-"))  # not under pytest's tmp: the server's user
-    server = PostgresServer(data_dir, free_port())
+    running = PostgresServer(data_dir, free_port())
     try:
-        server.start()
-        url = server.create_database("eakte_ingest")
-        engine = make_engine(url)
-        prepare_schema(engine, schema_of("ingest", IngestBase), production=False)
-        create_text_index(engine)
-        yield lambda: IngestUnitOfWork(sessionmaker(engine, expire_on_commit=False))
-        engine.dispose()
+        running.start()
+        yield running
     finally:
-        server.stop()
+        running.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def uow_factory(server: PostgresServer) -> Iterator[UowFactory]:
+    engine = make_engine(server.create_database("eakte_ingest"))
+    prepare_schema(engine, schema_of("ingest", IngestBase), production=False)
+    create_text_index(engine)
+    yield lambda: IngestUnitOfWork(sessionmaker(engine, expire_on_commit=False))
+    engine.dispose()
+
+
+def test_replicas_starting_together_each_find_the_text_tables(server: PostgresServer) -> None:
+    """Four processes' start-up at once (as `make up` with replicas): none fails on the other's CREATE."""
+    url = server.create_database("eakte_start")
+    engines = [make_engine(url) for _ in range(4)]
+    together = threading.Barrier(len(engines))
+    failures: list[BaseException] = []
+
+    def start(engine: Engine) -> None:
+        together.wait()
+        try:
+            create_text_index(engine)
+            SearchIndex(engine)
+        except BaseException as error:  # reported by the assertion below
+            failures.append(error)
+
+    threads = [threading.Thread(target=start, args=(engine,)) for engine in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    with engines[0].connect() as conn:
+        tables = set(inspect(conn).get_table_names())
+    assert {"search_tsv", "archive_text"} <= tables
+    for engine in engines:
+        engine.dispose()
 
 
 def test_stems_facets_and_need_to_know_on_postgresql(uow_factory: UowFactory) -> None:
