@@ -57,6 +57,14 @@ def furthest_status(statuses: list[DocumentStatus]) -> DocumentStatus:
     return max(lifecycle, key=lambda s: _STAGE[s], default=DocumentStatus.RECEIVED)
 
 
+def passed_by(status: DocumentStatus) -> frozenset[DocumentStatus]:
+    """The statuses a report of `status` moves a document past (`furthest_status` of the two is `status`); none for
+    a history entry outside the lifecycle. Lets a database apply a report in one statement."""
+    if status not in _STAGE:
+        return frozenset()
+    return frozenset(s for s in _STAGE if _STAGE[s] < _STAGE[status])
+
+
 @dataclass(frozen=True)
 class StatusChange:
     status: DocumentStatus

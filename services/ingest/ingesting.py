@@ -218,7 +218,9 @@ class IngestService:
             uow.documents.add(row)
         uow.documents.add_status(row.document_id, DocumentStatus.RECEIVED, event.occurred_at, upload.submitted_by)
         uow.previews.queue(row.document_id, row.version)  # page images, rendered off the request path
-        uow.search.index(row, inspected.text)  # the search finds it from now on (a scan's text follows OCR)
+        uow.search.index(
+            row, inspected.text, new=previous is None
+        )  # the search finds it from now on (a scan's text follows OCR)
         if needs_ocr(self._ocr, inspected.has_text, inspected.pages):
             # documents.ingested waits for the text layer; the OCR worker publishes it (with or without).
             uow.ocr_jobs.add(_ocr_job(event, inspected.pages))

@@ -150,10 +150,12 @@ def render_pages(path: str, output_dir: str, policy: PreviewPolicy) -> dict:
     return {"ok": True, "pages": total, "rendered": len(timings), "ms": timings}
 
 
-def _serve(jobs: Connection) -> None:
+def _serve(jobs: Connection, nice: int = 0) -> None:
     """A checker: takes (work, args, cpu seconds) jobs one after another and answers each with its verdict."""
     import logging
 
+    if nice:
+        os.nice(nice)  # background work: the CPU goes to the files people are waiting for first
     logging.disable(logging.CRITICAL)  # parsers warn on every repaired defect; only the verdict matters
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
     while True:
@@ -189,8 +191,9 @@ class _Checker:
 class CheckerPool:
     """Up to `size` warm checker processes, shared by the threads that take files in."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, nice: int = 0) -> None:
         self.size = size
+        self.nice = nice
         self._idle: queue.LifoQueue[_Checker] = queue.LifoQueue()
         self._lock = threading.Lock()
         self._running = 0
@@ -242,10 +245,9 @@ class CheckerPool:
         with self._lock:
             self._running -= 1
 
-    @staticmethod
-    def _start() -> _Checker:
+    def _start(self) -> _Checker:
         ours, theirs = _context.Pipe(duplex=True)
-        process = _context.Process(target=_serve, args=(theirs,), daemon=True, name="eakte-pdf-checker")
+        process = _context.Process(target=_serve, args=(theirs, self.nice), daemon=True, name="eakte-pdf-checker")
         process.start()
         theirs.close()
         return _Checker(process, ours)
@@ -269,6 +271,11 @@ class CheckerPool:
 
 
 _pool = CheckerPool(size=os.cpu_count() or 2)
+# Page images are rendered one at a time off the request path (services.ingest.previews), by a checker of their
+# own at a lower CPU priority: under load, checks of uploads and the rest of the pipeline come first, and the
+# previews catch up when there is room (measured in `make bench-profile`: about a tenth of the CPU per document).
+PREVIEW_NICE = 10
+_preview_pool = CheckerPool(size=1, nice=PREVIEW_NICE)
 
 
 def _run_limited(work: Callable[..., dict], args: tuple, timeout_s: float) -> PdfFacts | Rejection:
@@ -295,4 +302,4 @@ def message_to_pdf(path: Path, output: Path, max_pages: int, timeout_s: float) -
 
 def render_preview(path: Path, output_dir: Path, policy: PreviewPolicy, timeout_s: float) -> dict | Rejection:
     """Page images of a PDF, rendered by a checker (the same memory, CPU and time limits as the checks)."""
-    return _pool.run(render_pages, (str(path), str(output_dir), policy), timeout_s)
+    return _preview_pool.run(render_pages, (str(path), str(output_dir), policy), timeout_s)

@@ -28,7 +28,10 @@ class PreviewJobRepository:
             finished_at=None,
             claimed_by=None,
         )
-        self._session.merge(row)
+        if version == 1:  # a first version has no job yet: an INSERT, without merge's look-up first
+            self._session.add(row)
+        else:
+            self._session.merge(row)
 
     def find(self, document_id: str) -> PreviewJobRow | None:
         return self._session.get(PreviewJobRow, document_id)

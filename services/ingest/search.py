@@ -16,6 +16,7 @@ from sqlalchemy import (
     Engine,
     Integer,
     TextClause,
+    case,
     column,
     event,
     false,
@@ -23,10 +24,11 @@ from sqlalchemy import (
     select,
     text,
     true,
+    update,
 )
 from sqlalchemy.orm import Session
 
-from services.ingest.domain import DocumentStatus, furthest_status
+from services.ingest.domain import DocumentStatus, passed_by
 from services.ingest.domain_search import (
     FACETS,
     MAX_BODY_CHARS,
@@ -107,9 +109,10 @@ class SearchRepository:
         return self._session.scalar(select(SearchEntryRow).where(SearchEntryRow.document_id == document_id))
 
     # --- writing: in the unit of work of the document ----------------------------------------------------------
-    def index(self, row: DocumentRow, body: str | None = None) -> None:
-        """Add or refresh a document's entry (a new version replaces the text, `None` keeps the one indexed)."""
-        entry = self._entry(row.document_id)
+    def index(self, row: DocumentRow, body: str | None = None, *, new: bool = False) -> None:
+        """Add or refresh a document's entry (a new version replaces the text, `None` keeps the one indexed);
+        `new`: a document made in this unit of work, which has no entry to look up."""
+        entry = None if new else self._entry(row.document_id)
         akte = self._session.get(AkteRow, row.aktenzeichen) if row.aktenzeichen else None
         if entry is None:
             entry = SearchEntryRow(document_id=row.document_id, status=DocumentStatus.RECEIVED.value, archived=False)
@@ -129,12 +132,15 @@ class SearchRepository:
         self._write_stems(entry)
 
     def status_changed(self, document_id: str, status: DocumentStatus) -> None:
-        entry = self._entry(document_id)
-        if entry is None:
-            return
-        entry.status = furthest_status([DocumentStatus(entry.status), status]).value
-        entry.archived = entry.archived or status is DocumentStatus.ARCHIVED
-        entry.updated_at = utcnow()
+        """One UPDATE (no entry loaded: its text may be long): the status moves on only past what it passed."""
+        passed = [s.value for s in passed_by(status)]
+        values: dict[str, object] = {"updated_at": utcnow()}
+        if passed:
+            values["status"] = case((SearchEntryRow.status.in_(passed), status.value), else_=SearchEntryRow.status)
+        if status is DocumentStatus.ARCHIVED:
+            values["archived"] = true()
+        statement = update(SearchEntryRow).where(SearchEntryRow.document_id == document_id).values(values)
+        self._session.execute(statement.execution_options(synchronize_session=False))
 
     def text_found(self, document_id: str, body: str) -> None:
         """The OCR worker's text of a scan."""

@@ -139,14 +139,13 @@ class Notifier:
         link: str,
         task: TaskRow | None = None,
     ) -> int:
-        facts = self._facts(workflow, link, task)
-        subject, body = render(self.templates[kind.value], facts)
+        wanting = [(user, self._preference(uow, user)) for user in sorted(set(people)) if user]
+        wanting = [(user, preference) for user, preference in wanting if wants(kind, preference)]
+        if not wanting:  # the usual case: nothing to render
+            return 0
+        subject, body = render(self.templates[kind.value], self._facts(workflow, link, task))
         now = self._clock.now()
-        queued = 0
-        for user in sorted(set(people)):
-            preference = self._preference(uow, user)
-            if not user or not wants(kind, preference):
-                continue
+        for user, preference in wanting:
             digest = preference.delivery is Delivery.DIGEST
             uow.notifications.add_mail(
                 MailRow(
@@ -165,8 +164,7 @@ class Notifier:
                     last_error="",
                 )
             )
-            queued += 1
-        return queued
+        return len(wanting)
 
     def _facts(self, workflow: WorkflowRow, link: str, task: TaskRow | None) -> MailFacts:
         metadata: dict[str, Any] = workflow.document_metadata or {}

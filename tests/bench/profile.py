@@ -3,8 +3,9 @@
 Runs the pipeline benchmark (N one-page scans, workflow `none`, OCR off) and, while the uploads flow, samples
 for `--window` seconds:
 
-- the CPU time of every process of the stack from `/proc/<pid>/stat` (user + system, with reaped children: the
-  ingest service's PDF-check workers are counted in it), turned into milliseconds of CPU per archived document;
+- the CPU time of every process of the stack from `/proc/<pid>/stat` (user + system, with its reaped children and
+  its living descendants: the ingest service's warm PDF-check workers are counted in it), turned into milliseconds
+  of CPU per archived document;
 - each service with py-spy (`--format raw`: collapsed stacks in `bench-results/profile/<service>.txt`, readable by
   flamegraph tools and speedscope), summarised as the functions of our own code with the largest share of samples.
 
@@ -36,6 +37,31 @@ def cpu_seconds(pid: int) -> float:
     """User + system time of the process and its reaped children."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return sum(int(value) for value in fields[11:15]) / CLOCK_TICKS
+
+
+def descendants_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds of each living descendant of `pid` (the ingest service's warm PDF-check workers live as long
+    as the service: never reaped, so not in its own figure)."""
+    parents: dict[int, list[int]] = collections.defaultdict(list)
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parents[int(stat.read_text().rsplit(")", 1)[1].split()[1])].append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue  # ended while we looked
+    found, todo = {}, list(parents.get(pid, []))
+    while todo:
+        child = todo.pop()
+        try:
+            found[child] = cpu_seconds(child)
+        except OSError:
+            continue
+        todo.extend(parents.get(child, []))
+    return found
+
+
+def cpu_with_descendants(before: dict[int, float], after: dict[int, float]) -> float:
+    """What the descendants used between two looks (one that started meanwhile counts from zero)."""
+    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
 
 
 def stack_processes(stack: object) -> dict[str, int]:
@@ -81,6 +107,7 @@ def profile_window(stack: object, window_s: float, out_dir: Path, started: threa
     time.sleep(3)  # past the first uploads
     processes = stack_processes(stack)
     before = {name: cpu_seconds(pid) for name, pid in processes.items()}
+    workers_before = {name: descendants_cpu(pid) for name, pid in processes.items()}
     spies = []
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     for name in SERVICES:
@@ -92,6 +119,8 @@ def profile_window(stack: object, window_s: float, out_dir: Path, started: threa
     time.sleep(window_s)
     elapsed = time.monotonic() - began
     used = {name: cpu_seconds(pid) - before[name] for name, pid in processes.items()}
+    for name, pid in processes.items():
+        used[name] += cpu_with_descendants(workers_before[name], descendants_cpu(pid))
     for _, _, spy in spies:
         spy.wait(timeout=60)
     functions = {name: own_functions(output) for name, output, _ in spies if output.exists()}

@@ -271,7 +271,7 @@ class FakeSearch:
     def __init__(self) -> None:
         self.writes: list[tuple[str, str, str | None]] = []
 
-    def index(self, row: DocumentRow, body: str | None = None) -> None:
+    def index(self, row: DocumentRow, body: str | None = None, *, new: bool = False) -> None:
         self.writes.append(("index", row.document_id, body))
 
     def status_changed(self, document_id: str, status: DocumentStatus) -> None:

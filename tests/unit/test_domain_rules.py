@@ -6,12 +6,14 @@ import pytest
 
 from services.archive.domain import check_fixity
 from services.ingest.domain import (
+    LIFECYCLE_STATUSES,
     DocumentStatus,
     FileKind,
     Rejection,
     RejectionReason,
     clean_filename,
     furthest_status,
+    passed_by,
     rendition_filename,
     sniff,
 )
@@ -43,6 +45,14 @@ def test_status_is_the_furthest_step_whatever_order_events_arrived_in() -> None:
     assert furthest_status(arrived) is DocumentStatus.ARCHIVED
     assert furthest_status([DocumentStatus.RECEIVED, DocumentStatus.IN_REVIEW]) is DocumentStatus.IN_REVIEW
     assert furthest_status([]) is DocumentStatus.RECEIVED
+
+
+@pytest.mark.parametrize("reported", list(DocumentStatus))
+def test_a_report_moves_exactly_the_statuses_it_passes_on_to_the_furthest(reported: DocumentStatus) -> None:
+    """`passed_by` (the search's one-statement update) says what `furthest_status` says, for every pair."""
+    for current in LIFECYCLE_STATUSES:
+        moved = current in passed_by(reported)
+        assert furthest_status([current, reported]) is (reported if moved else current)
 
 
 @pytest.mark.parametrize(

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from services.ingest import inspection
 from services.ingest.domain import FileKind, PdfFacts, Rejection, RejectionReason, sniff
-from services.ingest.inspection import CheckerPool, check_pdf, image_to_pdf, inspect_pdf
+from services.ingest.inspection import PREVIEW_NICE, CheckerPool, check_pdf, image_to_pdf, inspect_pdf
 from tests.conftest import CORPUS, corpus_manifest
 
 ENTRIES = corpus_manifest()
@@ -95,6 +96,17 @@ def test_many_threads_share_a_small_pool() -> None:
         verdicts = list(threads.map(lambda _: pool.run(inspect_pdf, (pdf, 2000), timeout_s=30), range(40)))
     assert all(isinstance(v, dict) and v["ok"] for v in verdicts)
     assert pool._running <= 2
+
+
+def test_page_images_are_rendered_at_a_lower_cpu_priority_than_the_checks() -> None:
+    """Under load the uploads' checks get the CPU first; previews (background work) catch up after."""
+    own = os.nice(0)
+    assert CheckerPool(size=1).run(_niceness, (), timeout_s=30) == {"nice": own}
+    assert inspection._preview_pool.run(_niceness, (), timeout_s=30) == {"nice": min(19, own + PREVIEW_NICE)}
+
+
+def _niceness() -> dict:
+    return {"nice": os.nice(0)}
 
 
 def _exit_hard() -> dict:
