@@ -9,12 +9,14 @@ the query, so what a person may not see is neither listed nor counted in a facet
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
     Engine,
     Integer,
+    Table,
     TextClause,
     case,
     column,
@@ -132,15 +134,17 @@ class SearchRepository:
         self._write_stems(entry)
 
     def status_changed(self, document_id: str, status: DocumentStatus) -> None:
-        """One UPDATE (no entry loaded: its text may be long): the status moves on only past what it passed."""
+        """One UPDATE on the table (no entry loaded, its text may be long; no ORM bookkeeping for a row the unit of
+        work does not hold): the status moves on only past what the report passed."""
+        table = cast(Table, SearchEntryRow.__table__)
+        entries = table.c
         passed = [s.value for s in passed_by(status)]
         values: dict[str, object] = {"updated_at": utcnow()}
         if passed:
-            values["status"] = case((SearchEntryRow.status.in_(passed), status.value), else_=SearchEntryRow.status)
+            values["status"] = case((entries.status.in_(passed), status.value), else_=entries.status)
         if status is DocumentStatus.ARCHIVED:
             values["archived"] = true()
-        statement = update(SearchEntryRow).where(SearchEntryRow.document_id == document_id).values(values)
-        self._session.execute(statement.execution_options(synchronize_session=False))
+        self._session.execute(update(table).where(entries.document_id == document_id).values(values))
 
     def text_found(self, document_id: str, body: str) -> None:
         """The OCR worker's text of a scan."""

@@ -102,7 +102,9 @@ def own_functions(path: Path, top: int = 15) -> list[dict[str, object]]:
     return [{"function": name, "share": round(count / busy, 3)} for name, count in inclusive.most_common(top) if busy]
 
 
-def profile_window(stack: object, window_s: float, out_dir: Path, started: threading.Event) -> dict[str, object]:
+def profile_window(
+    stack: object, window_s: float, out_dir: Path, started: threading.Event, gil: bool = False
+) -> dict[str, object]:
     started.wait()
     time.sleep(3)  # past the first uploads
     processes = stack_processes(stack)
@@ -114,6 +116,7 @@ def profile_window(stack: object, window_s: float, out_dir: Path, started: threa
         output = out_dir / f"{name}.txt"
         argv = [py_spy, "record", "--pid", str(processes[name]), "--duration", str(int(window_s)), "--rate", "50"]
         argv += ["--format", "raw", "--nonblocking", "--output", str(output)]
+        argv += ["--gil"] if gil else []  # only threads running Python: CPU, not waits on sockets and locks
         spies.append((name, output, subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
     began = time.monotonic()
     time.sleep(window_s)
@@ -131,6 +134,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--documents", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=50, help="documents sent through first and not sampled")
+    parser.add_argument("--gil", action="store_true", help="sample only threads holding the GIL (Python's CPU)")
     parser.add_argument("--window", type=float, default=20.0, help="seconds of sampling while documents flow")
     parser.add_argument("--output", type=Path, default=Path("bench-results/profile.json"))
     parser.add_argument(
@@ -149,7 +153,9 @@ def main() -> int:
         if warmup:  # the steady state is sampled: the broker's JIT, connection pools and caches warmed up
             run_pipeline(stack, warmup, concurrency=4)
         started, sampled = threading.Event(), {}
-        sampler = threading.Thread(target=lambda: sampled.update(profile_window(stack, args.window, out_dir, started)))
+        sampler = threading.Thread(
+            target=lambda: sampled.update(profile_window(stack, args.window, out_dir, started, args.gil))
+        )
         sampler.start()
         started.set()
         pipeline = run_pipeline(stack, documents, concurrency=4)

@@ -187,6 +187,19 @@ def test_a_records_officer_finds_archived_documents_only(uow_factory: UowFactory
     ]
 
 
+def test_status_reports_out_of_order_leave_the_furthest_status_in_the_index(uow_factory: UowFactory) -> None:
+    """Topics are read in any order: `archived` before `approved` (or a `returned` entry) never moves it back."""
+    late = _file(uow_factory(), "Antrag spät", "bauamt", "Antrag")
+    uow = uow_factory()
+    with uow:
+        for reported in (DocumentStatus.ARCHIVED, DocumentStatus.APPROVED, DocumentStatus.RETURNED):
+            uow.search.status_changed(late, reported)
+    result = SearchService().search(uow_factory(), CLERK_BAU, "Antrag", Filters())
+    assert dict(result.facets["status"]) == {"archived": 1}
+    officer = Caller(Reader("rita", frozenset({"records_officer"})))
+    assert [h.document_id for h in SearchService().search(uow_factory(), officer, "Antrag", Filters()).hits] == [late]
+
+
 def test_a_purged_document_leaves_the_index(uow_factory: UowFactory) -> None:
     gone = _file(uow_factory(), "Antrag alt", "bauamt", "Antrag")
     uow = uow_factory()
