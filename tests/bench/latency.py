@@ -17,17 +17,15 @@ import json
 import sys
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from kafka import KafkaConsumer
 
 from devstack.stack import Stack
-from shared.messaging import kafka_python_auth
 from tests.bench import bench_stack, stop_cleanly_on_sigterm, write_result
 from tests.bench.pipeline import percentile, unique_documents
+from tests.bench.topic_watch import TopicWatch
 from tests.conftest import token
 
 JWT_SECRET = "bench-secret-0123456789abcdef0123456789"
@@ -51,30 +49,13 @@ class Timeline:
             table.setdefault(document_id, at)
 
 
-def watch_archived(stack: Stack, timeline: Timeline, stop: threading.Event) -> threading.Thread:
-    settings = stack.settings()
-    consumer = KafkaConsumer(
-        "documents.archived",
-        bootstrap_servers=settings.kafka_bootstrap,
-        **kafka_python_auth(settings.kafka_username, settings.kafka_password),
-        group_id=f"bench-{uuid.uuid4()}",
-        auto_offset_reset="latest",
-        fetch_max_wait_ms=10,
-    )
-    while not consumer.assignment():
-        consumer.poll(timeout_ms=100)
+def watch_archived(stack: Stack, timeline: Timeline) -> TopicWatch:
+    """Each document's first `documents.archived`, with the time it was seen (records from now on)."""
 
-    def run() -> None:
-        while not stop.is_set():
-            for records in consumer.poll(timeout_ms=50).values():
-                at = time.time()
-                for record in records:
-                    timeline.first(timeline.archived, json.loads(record.value)["document_id"], at)
-        consumer.close()
+    def seen(value: bytes, at: float) -> None:
+        timeline.first(timeline.archived, json.loads(value)["document_id"], at)
 
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
+    return TopicWatch(stack.settings(), "documents.archived", seen, from_start=False)
 
 
 def approve_at_once(stack: Stack, timeline: Timeline, stop: threading.Event) -> threading.Thread:
@@ -199,14 +180,14 @@ def main() -> int:
         print(f"[bench] stack up; {count} documents at {args.rate}/s", file=sys.stderr, flush=True)
         timeline = Timeline()
         stop = threading.Event()
-        threads = [watch_archived(stack, timeline, stop), approve_at_once(stack, timeline, stop)]
-        try:
-            offer(stack, timeline, documents, args.rate)
-            wait_until_archived(timeline, count)
-        finally:
-            stop.set()
-            for thread in threads:
-                thread.join(timeout=30)
+        with watch_archived(stack, timeline):
+            approver = approve_at_once(stack, timeline, stop)
+            try:
+                offer(stack, timeline, documents, args.rate)
+                wait_until_archived(timeline, count)
+            finally:
+                stop.set()
+                approver.join(timeout=30)
         result = summarise(timeline, args.rate, args.seconds)
     write_result(args.output, result)
     return 0

@@ -9,7 +9,6 @@ import argparse
 import json
 import statistics
 import sys
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -17,12 +16,11 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
-from kafka import KafkaConsumer
 
 from devstack.stack import Stack
-from shared.messaging import kafka_python_auth
 from shared.storage import ObjectStore
 from tests.bench import bench_stack, stop_cleanly_on_sigterm, write_result
+from tests.bench.topic_watch import TopicWatch
 from tests.conftest import CORPUS, corpus_manifest, token
 
 JWT_SECRET = "bench-secret-0123456789abcdef0123456789"
@@ -63,24 +61,11 @@ def raw_put_rate(store: ObjectStore, documents: list[bytes], concurrency: int) -
 def run_pipeline(stack: Stack, documents: list[bytes], concurrency: int) -> dict:
     headers = token("bench-clerk", "clerk", secret=JWT_SECRET)
     archived: dict[str, datetime] = {}
-    consumer = KafkaConsumer(
-        "documents.archived",
-        bootstrap_servers=stack.settings().kafka_bootstrap,
-        **kafka_python_auth(stack.settings().kafka_username, stack.settings().kafka_password),
-        group_id=f"bench-{uuid.uuid4()}",
-        auto_offset_reset="earliest",
-    )
-    done = threading.Event()
 
-    def collect() -> None:
-        while not done.is_set():
-            for records in consumer.poll(timeout_ms=200).values():
-                for record in records:
-                    event = json.loads(record.value)
-                    archived[event["document_id"]] = datetime.fromisoformat(event["archived_at"])
+    def seen(value: bytes, _at: float) -> None:
+        event = json.loads(value)
+        archived[event["document_id"]] = datetime.fromisoformat(event["archived_at"])
 
-    collector = threading.Thread(target=collect, daemon=True)
-    collector.start()
     uploaded: dict[str, float] = {}
     client = httpx.Client(timeout=120)
     url = f"{stack.url('ingest')}/api/v1/documents"
@@ -97,19 +82,15 @@ def run_pipeline(stack: Stack, documents: list[bytes], concurrency: int) -> dict
         response.raise_for_status()
         uploaded[response.json()["document_id"]] = at
 
-    started = time.time()
-    with ThreadPoolExecutor(concurrency) as pool:
-        for count, _ in enumerate(pool.map(upload, enumerate(documents)), start=1):
-            if count % 100 == 0:
-                print(
-                    f"[bench] uploaded {count}/{len(documents)}, archived {len(archived)}", file=sys.stderr, flush=True
-                )
-    deadline = time.monotonic() + 600
-    while not set(uploaded) <= set(archived) and time.monotonic() < deadline:
-        time.sleep(0.5)
-    done.set()
-    collector.join()
-    consumer.close()
+    with TopicWatch(stack.settings(), "documents.archived", seen, from_start=True):
+        started = time.time()
+        with ThreadPoolExecutor(concurrency) as pool:
+            for count, _ in enumerate(pool.map(upload, enumerate(documents)), start=1):
+                if count % 100 == 0:
+                    print(f"[bench] uploaded {count}/{len(documents)}, archived {len(archived)}", file=sys.stderr)
+        deadline = time.monotonic() + 600
+        while not set(uploaded) <= set(archived) and time.monotonic() < deadline:
+            time.sleep(0.5)
     client.close()
     missing = set(uploaded) - set(archived)
     if missing:
