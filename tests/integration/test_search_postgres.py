@@ -3,7 +3,6 @@ stems, need-to-know and facets in the query: the same answers as on SQLite (test
 
 import shutil
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from services.ingest.tables import IngestBase
 from services.ingest.unit_of_work import IngestUnitOfWork
 from shared.db import make_engine
 from shared.migrations import prepare_schema, schema_of
+from tests.together import all_at_once
 from tests.unit.test_search import ADMIN, CLERK_BAU, UowFactory, _file
 
 
@@ -50,22 +50,12 @@ def test_replicas_starting_together_each_find_the_text_tables(server: PostgresSe
     """Four processes' start-up at once (as `make up` with replicas): none fails on the other's CREATE."""
     url = server.create_database("eakte_start")
     engines = [make_engine(url) for _ in range(4)]
-    together = threading.Barrier(len(engines))
-    failures: list[BaseException] = []
 
     def start(engine: Engine) -> None:
-        together.wait()
-        try:
-            create_text_index(engine)
-            SearchIndex(engine)
-        except BaseException as error:  # reported by the assertion below
-            failures.append(error)
+        create_text_index(engine)
+        SearchIndex(engine)
 
-    threads = [threading.Thread(target=start, args=(engine,)) for engine in engines]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    failures = all_at_once(start, engines)
     assert failures == []
     with engines[0].connect() as conn:
         tables = set(inspect(conn).get_table_names())

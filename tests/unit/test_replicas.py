@@ -2,7 +2,6 @@
 gives every replica its own port and name."""
 
 import json
-import threading
 from pathlib import Path
 from typing import Any, cast
 
@@ -12,6 +11,7 @@ from services.ingest.intake import IntakeQueue, replica_name
 from services.ingest.uploads import Upload
 from shared.production import problems
 from shared.settings import Settings
+from tests.together import all_at_once
 
 
 def test_replicas_on_sqlite_are_refused_with_a_clear_message(tmp_path: Path) -> None:
@@ -54,23 +54,8 @@ def test_two_hot_folder_replicas_take_each_file_once_with_its_sidecar(tmp_path: 
         (tmp_path / f"{Path(name).stem}.json").write_text(json.dumps({"title": f"Titel {name}"}))
         (tmp_path / f"{name}.done").touch()
 
-    start = threading.Barrier(2)
-    errors: list[BaseException] = []
-
-    def scan(replica: HotFolder) -> None:
-        start.wait()
-        try:
-            replica.scan()
-        except Exception as exc:  # a replica that trips over the other's rename would leave files behind
-            errors.append(exc)
-
-    threads = [threading.Thread(target=scan, args=(replica,)) for replica in replicas]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
+    # a replica that trips over the other's rename would leave files behind
+    assert all_at_once(lambda replica: replica.scan(), replicas) == []
     taken = sorted(path_name.split("__", 1)[1] for _owner, path_name, _upload in registered)
     assert taken == names  # every file once, none twice
     assert all(upload.title == f"Titel {upload.filename}" for _owner, _name, upload in registered)
