@@ -1,6 +1,7 @@
 """Benchmarks: each starts its own stack, measures, writes JSON. Never run by pytest."""
 
 import json
+import shutil
 import signal
 import sys
 import tempfile
@@ -18,16 +19,23 @@ def stop_cleanly_on_sigterm() -> None:
 
 
 @contextmanager
-def bench_stack(jwt_secret: str, **stack_options: Any) -> Iterator[Stack]:
-    """The whole stack on free loopback ports in a throwaway directory; stopped (by PID) whatever happens."""
+def bench_stack(jwt_secret: str, postgres: bool = False, **stack_options: Any) -> Iterator[Stack]:
+    """The whole stack on free loopback ports in a throwaway directory; stopped (by PID) whatever happens.
+
+    `postgres`: the services' databases on one PostgreSQL server (as docker-compose and replicas run) instead of a
+    SQLite file each."""
     with tempfile.TemporaryDirectory(prefix="eakte-bench-") as tmp:
+        pg_dir = Path(tempfile.mkdtemp(prefix="eakte-pg-bench-"))  # outside tmp: as root PostgreSQL runs as postgres
         stack = Stack(Path(tmp), Ports.free(), jwt_secret=jwt_secret, **stack_options)
         try:
             stack.start_infra()
+            if postgres:
+                stack.start_postgres(pg_dir)
             stack.start_services()
             yield stack
         finally:
             stack.stop()
+            shutil.rmtree(pg_dir, ignore_errors=True)
 
 
 def write_result(output: Path, result: dict[str, Any]) -> None:

@@ -113,6 +113,7 @@ def main() -> int:
         "--warmup", type=int, default=50, help="documents sent through first and not counted (a warm broker and pools)"
     )
     parser.add_argument("--output", type=Path, default=Path("bench-results/pipeline.json"))
+    parser.add_argument("--postgres", action="store_true", help="the services' databases on PostgreSQL, not SQLite")
     parser.add_argument(
         "--env", action="append", default=[], metavar="NAME=VALUE", help="a setting for every service (A/B runs)"
     )
@@ -125,7 +126,7 @@ def main() -> int:
     # OCR is measured by bench-ingest; here it would only queue behind the pipeline.
     base_env = {name: dict(settings) for name in ("ingest", "workflow", "archive")}
     base_env["ingest"]["EAKTE_OCR_ENABLED"] = "false"
-    with bench_stack(JWT_SECRET, base_env=base_env) as stack:
+    with bench_stack(JWT_SECRET, postgres=args.postgres, base_env=base_env) as stack:
         print(f"[bench] stack up; {len(documents)} documents, concurrency {args.concurrency}", file=sys.stderr)
         if warmup:  # the steady state is measured: the broker's JIT, connection pools and caches warmed up
             run_pipeline(stack, warmup, args.concurrency)
@@ -137,6 +138,7 @@ def main() -> int:
         "warmup_documents": len(warmup),
         "concurrency": args.concurrency,
         "settings": settings,
+        "database": "postgresql" if args.postgres else "sqlite",
         "mean_document_bytes": round(sum(map(len, documents)) / len(documents)),
         **pipeline,
         "raw_minio_put_per_s": round(raw, 2),

@@ -69,7 +69,7 @@ def stack_processes(stack: object) -> dict[str, int]:
     found: dict[str, int] = {}
     for name, managed in getattr(stack, "services", {}).items():
         found[name] = managed.pid
-    for name in ("kafka", "minio"):
+    for name in ("kafka", "minio", "postgres"):
         server = getattr(stack, name, None)
         managed = getattr(server, "process", None)
         if managed is not None and managed.pid:
@@ -137,6 +137,7 @@ def main() -> int:
     parser.add_argument("--gil", action="store_true", help="sample only threads holding the GIL (Python's CPU)")
     parser.add_argument("--window", type=float, default=20.0, help="seconds of sampling while documents flow")
     parser.add_argument("--output", type=Path, default=Path("bench-results/profile.json"))
+    parser.add_argument("--postgres", action="store_true", help="the services' databases on PostgreSQL, not SQLite")
     parser.add_argument(
         "--env", action="append", default=[], metavar="NAME=VALUE", help="a setting for every service (A/B runs)"
     )
@@ -149,7 +150,7 @@ def main() -> int:
     settings = dict(pair.split("=", 1) for pair in args.env)
     base_env = {name: dict(settings) for name in SERVICES}
     base_env["ingest"]["EAKTE_OCR_ENABLED"] = "false"
-    with bench_stack(JWT_SECRET, base_env=base_env) as stack:
+    with bench_stack(JWT_SECRET, postgres=args.postgres, base_env=base_env) as stack:
         if warmup:  # the steady state is sampled: the broker's JIT, connection pools and caches warmed up
             run_pipeline(stack, warmup, concurrency=4)
         started, sampled = threading.Event(), {}
@@ -168,6 +169,7 @@ def main() -> int:
         "documents": len(documents),
         "warmup_documents": len(warmup),
         "settings": settings,
+        "database": "postgresql" if args.postgres else "sqlite",
         **pipeline,
         "cpu_ms_per_document": per_document,
         "cpu_ms_per_document_total": round(sum(per_document.values()), 1),
