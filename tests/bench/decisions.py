@@ -14,14 +14,13 @@ import io
 import json
 import statistics
 import sys
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaProducer
 
 from devstack.stack import Stack
 from shared.events import DocumentIngested, DocumentMetadata, StoredObject
@@ -30,6 +29,7 @@ from shared.settings import Settings
 from shared.storage import ObjectStore
 from tests.bench import bench_stack, stop_cleanly_on_sigterm, write_result
 from tests.bench.pipeline import percentile
+from tests.bench.topic_watch import TopicWatch
 from tests.conftest import CORPUS, token
 
 JWT_SECRET = "bench-secret-0123456789abcdef0123456789"
@@ -86,51 +86,34 @@ def run(stack: Stack, count: int, concurrency: int) -> dict:
     tasks = wait_for_tasks(client, f"{base}/tasks", headers, ids)
 
     seen: dict[str, float] = {}
-    consumer = KafkaConsumer(
-        "documents.approved",
-        bootstrap_servers=stack.settings().kafka_bootstrap,
-        **_auth(stack.settings()),
-        group_id=f"bench-{uuid.uuid4()}",
-        auto_offset_reset="earliest",
-        fetch_max_wait_ms=20,
-    )
-    while not consumer.assignment():
-        consumer.poll(timeout_ms=100)
-    done = threading.Event()
 
-    def collect() -> None:
-        while not done.is_set():
-            for records in consumer.poll(timeout_ms=50).values():
-                at = time.time()
-                for record in records:
-                    document_id = json.loads(record.value)["document_id"]
-                    if document_id in ids:
-                        seen.setdefault(document_id, at)
+    def approved(value: bytes, at: float) -> None:
+        document_id = json.loads(value)["document_id"]
+        if document_id in ids:
+            seen.setdefault(document_id, at)
 
-    collector = threading.Thread(target=collect, daemon=True)
-    collector.start()
-    sent: dict[str, float] = {}
-    answered: dict[str, float] = {}
+    with TopicWatch(stack.settings(), "documents.approved", approved, from_start=True):
+        sent: dict[str, float] = {}
+        answered: dict[str, float] = {}
 
-    def decide(task: dict) -> None:
-        sent[task["document_id"]] = time.time()
-        response = client.post(
-            f"{base}/tasks/{task['task_id']}/decision", headers=headers, json={"decision": "approve", "comment": "ok"}
-        )
-        answered[task["document_id"]] = time.time()
-        response.raise_for_status()
+        def decide(task: dict) -> None:
+            sent[task["document_id"]] = time.time()
+            response = client.post(
+                f"{base}/tasks/{task['task_id']}/decision",
+                headers=headers,
+                json={"decision": "approve", "comment": "ok"},
+            )
+            answered[task["document_id"]] = time.time()
+            response.raise_for_status()
 
-    started = time.time()
-    with ThreadPoolExecutor(concurrency) as pool:
-        for number, _ in enumerate(pool.map(decide, tasks), start=1):
-            if number % 200 == 0:
-                print(f"[bench] decided {number}/{count}, seen {len(seen)}", file=sys.stderr, flush=True)
-    deadline = time.monotonic() + 300
-    while len(seen) < count and time.monotonic() < deadline:
-        time.sleep(0.2)
-    done.set()
-    collector.join()
-    consumer.close()
+        started = time.time()
+        with ThreadPoolExecutor(concurrency) as pool:
+            for number, _ in enumerate(pool.map(decide, tasks), start=1):
+                if number % 200 == 0:
+                    print(f"[bench] decided {number}/{count}, seen {len(seen)}", file=sys.stderr, flush=True)
+        deadline = time.monotonic() + 300
+        while len(seen) < count and time.monotonic() < deadline:
+            time.sleep(0.2)
     client.close()
     if len(seen) < count:
         raise SystemExit(f"only {len(seen)} of {count} approvals reached documents.approved within 5 minutes")
