@@ -14,7 +14,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from devstack.stack import Stack
 from tests.conftest import unique_bytes
-from tests.integration.browser import PageChecks, launch, new_context
+from tests.integration.browser import PageChecks, new_context
 from tests.integration.conftest import Api, wait_for
 
 GOOD_FILE = "sf__002-trivial-libre-office-writer.pdf"
@@ -25,18 +25,6 @@ ROLE_LABELS = {
     "admin": "Administration",
 }
 NOT_A_PDF = "Die Datei ist weder ein PDF-Dokument noch ein Bild (TIFF, PNG, JPEG)."
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    yield from launch()
-
-
-@pytest.fixture(scope="module")
-def page_checks() -> Iterator[PageChecks]:
-    checks = PageChecks()
-    yield checks
-    checks.write_report()
 
 
 def sign_in(browser: Browser, stack: Stack, user: str, *roles: str) -> Page:

@@ -3,32 +3,18 @@ Vorgänge, documents, timeline and actions; need-to-know on it; the inbox's filt
 at once, each decision audited by itself. Screenshots go to test-artifacts/screenshots/, axe-core checks each."""
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
-import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from devstack.stack import Stack
 from tests.conftest import unique_bytes
 from tests.e2e.test_portal import sign_in
-from tests.integration.browser import PageChecks, launch, new_context
+from tests.integration.browser import PageChecks, new_context
 from tests.integration.conftest import Api, wait_for
 
 GOOD_FILE = "sf__minimal-document.pdf"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    yield from launch()
-
-
-@pytest.fixture(scope="module")
-def page_checks() -> Iterator[PageChecks]:
-    checks = PageChecks()
-    yield checks
-    checks.write_report()
 
 
 def _upload(api: Api, tmp_path: Path, title: str, workflow: str = "default", **fields: str) -> dict:

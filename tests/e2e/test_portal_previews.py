@@ -1,7 +1,6 @@
 """Page previews in a real browser (headless Debian Chromium, no PDF plug-in): the document, task and archive
 pages show the pages as images with paging and zoom, the lists show thumbnails; axe finds nothing serious."""
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -11,7 +10,7 @@ from playwright.sync_api import Browser, Locator, expect
 from devstack.stack import Stack
 from tests.conftest import unique_bytes
 from tests.e2e.test_portal import sign_in
-from tests.integration.browser import PageChecks, launch
+from tests.integration.browser import PageChecks
 from tests.integration.conftest import Api, wait_for
 from tests.preview_pdfs import nested_forms_pdf
 
@@ -22,17 +21,6 @@ class Documents:
     reviewed_title: str
     archived: str  # one page, archived at once
     hostile: str  # PDFium cannot draw it: "keine Vorschau"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    yield from launch()
-
-
-@pytest.fixture(scope="module")
-def page_checks() -> PageChecks:
-    """Axe checks (serious violations fail); the report file stays test_portal's, which this would overwrite."""
-    return PageChecks()
 
 
 def _upload(api: Api, name: str, data: bytes, title: str, workflow: str) -> str:

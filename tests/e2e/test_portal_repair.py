@@ -3,31 +3,18 @@
 import hashlib
 import sqlite3
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 
 import httpx
-import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from devstack.stack import Stack
 from shared.events import DeadLetter
 from tests.e2e.test_portal import sign_in
-from tests.integration.browser import PageChecks, launch
+from tests.integration.browser import PageChecks
 from tests.integration.conftest import TopicReader, wait_for
 
 TOPIC = "documents.review_started"  # consumed by ingest alone: an unreadable message makes one dead letter
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    yield from launch()
-
-
-@pytest.fixture(scope="module")
-def page_checks() -> PageChecks:
-    """Axe checks (serious violations fail); the report file stays test_portal's, which this would overwrite."""
-    return PageChecks()
 
 
 def _section(page: Page, stack: Stack) -> str:

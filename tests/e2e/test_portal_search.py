@@ -3,27 +3,13 @@ narrows by a facet, follows a hit to the document; screenshot and axe-core (0 se
 
 import secrets
 import string
-from collections.abc import Iterator
 
-import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from devstack.stack import Stack
 from shared.record_pdf import Section, record_pdf
-from tests.integration.browser import PageChecks, launch, new_context
+from tests.integration.browser import PageChecks, new_context
 from tests.integration.conftest import Api, wait_for
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    yield from launch()
-
-
-@pytest.fixture(scope="module")
-def page_checks() -> Iterator[PageChecks]:
-    checks = PageChecks()
-    yield checks
-    checks.write_report()
 
 
 def _upload(api: Api, user: str, org_unit: str, file_plan_class: str, title: str, text: str, workflow: str) -> str:

@@ -2,30 +2,17 @@
 notification mails reach them, and the choice is stored by the workflow service."""
 
 import time
-from collections.abc import Iterator
 
 import httpx
 import jwt
-import pytest
 from playwright.sync_api import Browser, expect
 
 from devstack.stack import Stack
 from tests.e2e.test_portal import sign_in
-from tests.integration.browser import PageChecks, launch
+from tests.integration.browser import PageChecks
 from tests.integration.conftest import JWT_SECRET
 
 USER = "greta"  # nobody else's tests use her
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    yield from launch()
-
-
-@pytest.fixture(scope="module")
-def page_checks() -> PageChecks:
-    """Axe checks (serious violations fail); the report file stays test_portal's, which this would overwrite."""
-    return PageChecks()
 
 
 def stored_choice(stack: Stack) -> dict:
