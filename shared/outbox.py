@@ -91,6 +91,9 @@ def _never_transient(_exc: BaseException) -> bool:
 # Rows per read of the outbox, and how long the relay waits after a commit's notice for more rows to batch with it.
 BATCH = 100
 LINGER_S = 0.003
+# A commit in this process wakes the relay at once (`notify`); the poll only finds rows written elsewhere (an
+# administrator's `outbox retry`, a replica that stopped). Every 0.1 s was ten queries a second per idle service.
+POLL_INTERVAL_S = 1.0
 
 
 class OutboxRelay:
@@ -100,7 +103,7 @@ class OutboxRelay:
         self,
         sessions: sessionmaker[Session],
         publish: Publish,
-        poll_interval_s: float = 0.1,
+        poll_interval_s: float = POLL_INTERVAL_S,
         enqueue: Enqueue | None = None,
         transient: Transient = _never_transient,
         lease_s: float = LEASE_S,
