@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from services.archive import domain
+from services.archive.bundle import BUNDLE, BUNDLE_TYPE, Bundle, make_bundle
 from services.archive.domain import FoundVersion, IntegrityFailure, Outcome, PayloadFile, check_fixity, manifest
 from services.archive.ports import NewFile, Packages, SourceMissing, Sources, StoredFile
 from services.archive.tables import ArchivedDocumentRow, PackageFileRow
@@ -78,11 +79,16 @@ def _take_in(uow: ArchiveUnitOfWork, event: Outcome, intake: Intake) -> str | No
         archived_at = _archived_at(intake.packages, document_id, found)
         retain = domain.retain_until(archived_at, event.metadata.retention_years, intake.retention_override_s)
         contents = _package_files(event, intake.sources, fetched, archived_at, retain)
-        listed = [PayloadFile(f.path, f.sha256, f.size) for f in contents]
+        objects, bundle = _objects(contents, archived_at)
+        # Files of the bundle that an older archive version stored as objects of their own must hold the same
+        # bytes (then they are left as they are), else the package is refused as before.
+        earlier = [PayloadFile(m.path, m.sha256, m.size) for m in bundle.members if m.path in found]
+        listed = [PayloadFile(f.path, f.sha256, f.size) for f in objects] + earlier
         plan = domain.plan_package_write(listed, found, domain.package_prefix(document_id))
         if isinstance(plan, IntegrityFailure):
             return _refuse(uow, event, plan)
-        stored = _write_missing(document_id, intake.packages, contents, plan, (archived_at, retain))
+        written = _write_missing(document_id, intake.packages, objects, plan, (archived_at, retain))
+        stored = _files_of(contents, written, bundle)
     text = domain.search_text(event, _ocr_text(event, intake.sources))
     uow.documents.add(_archived_row(event, stored, intake.packages.bucket, archived_at, retain), text)
     uow.add_event(_archived_event(event, stored[0], intake.packages.bucket, archived_at))
@@ -144,6 +150,30 @@ def _package_files(
     ]
     tag_manifest = manifest([PayloadFile(f.path, f.sha256, f.size) for f in tags])
     return [*payload, *tags, PackageFile.of("tagmanifest-sha256.txt", tag_manifest.encode(), domain.TEXT_PLAIN)]
+
+
+def _objects(contents: list[PackageFile], archived_at: datetime) -> tuple[list[PackageFile], Bundle]:
+    """The objects to store: each payload file copied from intake as an object of its own, then one bundle of the
+    files made here (metadata, audit trail, tag files). The bundle comes last: it holds the tag manifest, so a
+    package whose bundle is stored is complete. (An empty file would stay on its own: S3 has no empty range.)"""
+    own: list[PackageFile] = []
+    small: list[tuple[str, bytes]] = []
+    for f in contents:
+        if isinstance(f.source, bytes) and f.size > 0:
+            small.append((f.path, f.source))
+        else:
+            own.append(f)
+    bundle = make_bundle(small, archived_at)
+    return [*own, PackageFile.of(BUNDLE, bundle.data, BUNDLE_TYPE)], bundle
+
+
+def _files_of(contents: list[PackageFile], written: list[StoredFile], bundle: Bundle) -> list[StoredFile]:
+    """Every file of the package in the bag's order (the original first): an object of its own, or a byte range
+    of the stored bundle (the last object written)."""
+    stored, inside = written[-1], {f.path: f for f in written[:-1]}
+    for m in bundle.members:
+        inside[m.path] = StoredFile(stored.bucket, m.path, stored.key, stored.version_id, m.sha256, m.size, m.offset)
+    return [inside[f.path] for f in contents]
 
 
 def _write_missing(
@@ -237,6 +267,7 @@ def _archived_row(
                 version_id=f.version_id,
                 sha256=f.sha256,
                 size=f.size,
+                offset=f.offset,
             )
             for f in stored
         ],

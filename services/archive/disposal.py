@@ -20,6 +20,7 @@ from services.archive.views import (
     deletion_view,
     due_view,
     stored_files,
+    stored_objects,
 )
 from shared import events
 from shared.errors import NotFound
@@ -39,7 +40,7 @@ def set_hold(uow: ArchiveUnitOfWork, packages: Packages, document_id: str, on: b
     """Set or lift the legal hold on every object of the package; the change is logged."""
     with uow:
         row = get_row(uow, document_id)
-        for file in stored_files(row):
+        for file in stored_objects(stored_files(row)):
             packages.set_legal_hold(file, on)
         row.legal_hold = on
         uow.access_log.add(document_id, user, "hold_on" if on else "hold_off")
@@ -65,7 +66,7 @@ def destroy(
         handed_over = handed_over or row.state == "handed_over"  # the state archive has it: ours may go
         domain.check_may_destroy(row.disposal, row.retain_until, row.legal_hold, now, handed_over)
         files = stored_files(row)
-        for file in files:
+        for file in stored_objects(files):
             packages.delete(file)  # the store itself refuses while the lock holds
         record = _deletion_record(row, files, user, now, handed_over)
         uow.deletions.add(record)

@@ -10,6 +10,7 @@ from pathlib import Path
 from minio.commonconfig import COMPLIANCE
 from minio.error import S3Error
 from minio.retention import Retention
+from urllib3 import BaseHTTPResponse
 
 from services.archive.domain import FoundVersion, package_prefix
 from services.archive.ports import NewFile, ObjectState, SourceMissing, StoredFile
@@ -107,18 +108,21 @@ class PackageStore:
             stat = self._client.stat_object(file.bucket, file.key, version_id=file.version_id)
         except S3Error as exc:
             if exc.code in MISSING:
-                return ObjectState(file.path, file.key, file.version_id, None, None, None, None, False)
+                return ObjectState(file.path, file.key, file.version_id, None, None, None, None, False, file.offset)
             raise
         retention, hold = self._lock_of(file)
+        # A file inside the bundle: its own bytes, re-read (the object's recorded SHA-256 is the bundle's).
+        inside = file.offset is not None
         return ObjectState(
             path=file.path,
             key=file.key,
             version_id=stat.version_id,
-            size=stat.size,
-            sha256=(stat.metadata or {}).get("x-amz-meta-sha256"),
+            size=file.size if inside else stat.size,
+            sha256=self.reread_sha256(file) if inside else (stat.metadata or {}).get("x-amz-meta-sha256"),
             retention_mode=retention.mode if retention else None,
             retain_until=retention.retain_until_date if retention else None,
             legal_hold=bool(hold),
+            offset=file.offset,
         )
 
     def _lock_of(self, file: StoredFile) -> tuple[Retention | None, bool]:
@@ -138,7 +142,7 @@ class PackageStore:
         """SHA-256 of the stored bytes, read again in chunks; None when the object is gone."""
         digest = hashlib.sha256()
         try:
-            response = self._client.get_object(file.bucket, file.key, version_id=file.version_id)
+            response = self._get(file)
         except S3Error as exc:
             if exc.code in MISSING:
                 return None
@@ -160,14 +164,24 @@ class PackageStore:
             raise
 
     def stream(self, file: StoredFile) -> Iterator[bytes]:
-        response = self._client.get_object(file.bucket, file.key, version_id=file.version_id)
+        response = self._get(file)
         try:
             yield from response.stream(CHUNK)
         finally:
             response.close()
             response.release_conn()
 
+    def _get(self, file: StoredFile) -> BaseHTTPResponse:
+        """The object version's bytes; for a file inside the bundle, its byte range only."""
+        if file.offset is None:
+            return self._client.get_object(file.bucket, file.key, version_id=file.version_id)
+        return self._client.get_object(
+            file.bucket, file.key, offset=file.offset, length=file.size, version_id=file.version_id
+        )
+
     def presigned_url(self, file: StoredFile, expires: timedelta, filename: str) -> str:
+        if file.offset is not None:  # a link names a whole object: only payload files (the original) have one
+            raise ValueError(f"{file.path} is kept inside the package's bundle and has no link of its own")
         return self._client.presigned_get_object(
             file.bucket,
             file.key,

@@ -22,6 +22,9 @@ class StoredFile:
     version_id: str | None
     sha256: str
     size: int
+    # A file kept inside the package's bundle object (services.archive.bundle): its bytes start here in that
+    # object version. None: the object version is the file.
+    offset: int | None = None
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class ObjectState:
     retention_mode: str | None
     retain_until: datetime | None
     legal_hold: bool
+    offset: int | None = None  # a file inside the bundle object: where its bytes start (`size` of them)
 
 
 @dataclass(frozen=True)

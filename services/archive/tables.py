@@ -66,6 +66,8 @@ class PackageFileRow(ArchiveBase):
     version_id: Mapped[str | None] = mapped_column(String(200))
     sha256: Mapped[str] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)
+    # Where the file's bytes start in its object (a file inside the package's bundle); NULL: the whole object.
+    offset: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
 
 class AccessLogRow(ArchiveBase):

@@ -140,7 +140,18 @@ class Download:
 
 
 def stored_files(row: ArchivedDocumentRow) -> list[StoredFile]:
-    return [StoredFile(row.bucket, f.path, f.key, f.version_id, f.sha256, f.size) for f in row.files]
+    return [StoredFile(row.bucket, f.path, f.key, f.version_id, f.sha256, f.size, f.offset) for f in row.files]
+
+
+def stored_objects(files: list[StoredFile]) -> list[StoredFile]:
+    """One file per object version: the files inside the bundle share one (held and deleted once)."""
+    seen: set[tuple[str, str | None]] = set()
+    objects = []
+    for f in files:
+        if (f.key, f.version_id) not in seen:
+            seen.add((f.key, f.version_id))
+            objects.append(f)
+    return objects
 
 
 def original_file(row: ArchivedDocumentRow) -> StoredFile:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tarfile
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +18,7 @@ from devstack.stack import Stack
 from shared.storage import ObjectStore
 from tests.conftest import unique_bytes
 from tests.integration.conftest import JWT_SECRET, Api, TopicReader, wait_for
+from tests.integration.package_files import package_file
 
 
 def _archive_document(api: Api, file_plan_class: str = "63.01", decision: str = "approve", **fields: str) -> str:
@@ -62,6 +64,9 @@ def test_approved_document_becomes_a_locked_bagit_package(api: Api, stack: Stack
         "data/metadata.json",
         "data/audit.json",
     }
+    # The original is an object of its own; the six small files share one, the bag's bundle (bag.tar).
+    assert objects["data/original.pdf"]["offset"] is None
+    assert {o["key"] for o in objects.values() if o["offset"] is not None} == {f"packages/{document_id}/bag.tar"}
     for obj in objects.values():
         assert obj["retention_mode"] == "COMPLIANCE" and obj["version_id"] and obj["sha256"]
         retain = datetime.fromisoformat(obj["retain_until"])
@@ -72,7 +77,12 @@ def test_approved_document_becomes_a_locked_bagit_package(api: Api, stack: Stack
 
     def read(path: str) -> bytes:
         o = objects[path]
-        return client.get_object(bucket, o["key"], version_id=o["version_id"]).read()
+        data = package_file(client, bucket, o)
+        if o["offset"] is not None:  # in the bundle: the same bytes as `tar -x` of that object gives
+            whole = client.get_object(bucket, o["key"], version_id=o["version_id"]).read()
+            with tarfile.open(fileobj=io.BytesIO(whole)) as tar:
+                assert tar.extractfile(path).read() == data  # type: ignore[union-attr]
+        return data
 
     assert read("bagit.txt").startswith(b"BagIt-Version: 1.0")
     manifest = dict(reversed(line.split(maxsplit=1)) for line in read("manifest-sha256.txt").decode().splitlines())
@@ -180,13 +190,14 @@ def test_verify_reports_a_corrupted_unlocked_object(api: Api, stack: Stack) -> N
         client = ObjectStore(stack.settings()).client
         key = f"packages/{changed}/data/original.pdf"
         client.put_object("eakte-archive-plain", key, io.BytesIO(b"%PDF-1.4 altered"), 16)
-        client.remove_object("eakte-archive-plain", f"packages/{removed}/data/audit.json")
+        client.remove_object("eakte-archive-plain", f"packages/{removed}/bag.tar")  # the six small files
 
         url = f"{stack.url('archive')}/api/v1/archive/verify"
         report = api.http.post(url, headers=_records(api), json={"document_ids": [changed, removed, intact]}).json()
         results = {r["document_id"]: r for r in report["results"]}
         assert results[changed]["result"] == "mismatch" and "data/original.pdf" in results[changed]["problems"][0]
-        assert results[removed]["result"] == "missing" and "data/audit.json" in results[removed]["problems"][0]
+        assert results[removed]["result"] == "missing"
+        assert "data/audit.json: missing" in results[removed]["problems"]
         assert results[intact]["result"] == "ok"
         assert (report["ok"], report["mismatch"], report["missing"]) == (1, 1, 1)
         cli = subprocess.run(

@@ -18,6 +18,7 @@ from services.archive import ers
 from services.archive.evidence import record_number
 from shared.storage import ObjectStore
 from tests.integration.conftest import JWT_SECRET, Api, wait_for
+from tests.integration.package_files import package_file
 from tests.integration.test_archive import _archive_document, _archived, _records
 
 PACKAGES = 20
@@ -68,7 +69,7 @@ def _with_record(api: Api, stack: Stack, document_id: str, path: str = "evidence
 
 
 def _read(stack: Stack, bucket: str, obj: dict) -> bytes:
-    return ObjectStore(stack.settings()).client.get_object(bucket, obj["key"], version_id=obj["version_id"]).read()
+    return package_file(ObjectStore(stack.settings()).client, bucket, obj)
 
 
 def _verify(api: Api, stack: Stack, document_ids: list[str]) -> dict:

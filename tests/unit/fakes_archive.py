@@ -1,11 +1,14 @@
 """In-memory fakes of the archive's unit of work, repositories and object store, for service-layer tests."""
 
 import hashlib
+import io
 import itertools
-from collections.abc import Iterator, Sequence
+import tarfile
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
+from services.archive.bundle import BUNDLE
 from services.archive.domain import FoundVersion, SearchQuery
 from services.archive.ports import NewFile, ObjectState, SourceMissing, StoredFile
 from services.archive.repositories import (
@@ -266,20 +269,52 @@ class FakePackages:
         return {path: len(found) for path, found in self.found(document_id).items()}
 
     def content(self, document_id: str, path: str) -> bytes:
+        """The file as a reader of the bag sees it: an object of its own, or a member of the bundle."""
         key = f"packages/{document_id}/{path}"
-        return next(data for (k, _), data in self.objects.items() if k == key)
+        own = next((data for (k, _), data in self.objects.items() if k == key), None)
+        return own if own is not None else self._members(document_id)[path][1]
 
     def paths(self, document_id: str) -> set[str]:
+        """The files of the package (a bundle counts as the files inside it)."""
         prefix = f"packages/{document_id}/"
-        return {k.removeprefix(prefix) for k, _ in self.objects if k.startswith(prefix)}
+        own = {k.removeprefix(prefix) for k, _ in self.objects if k.startswith(prefix)}
+        return (own - {BUNDLE}) | set(self._members(document_id))
 
     def corrupt(self, document_id: str, path: str) -> None:
+        if path in self._members(document_id):
+            self.rewrite(document_id, path, lambda data: b"x" * len(data))
+            return
         key = f"packages/{document_id}/{path}"
         for version in [v for k, v in self.objects if k == key]:
             self.objects[(key, version)] = b"changed"
 
-    def state(self, file: StoredFile) -> ObjectState:
+    def rewrite(self, document_id: str, path: str, change: Callable[[bytes], bytes]) -> None:
+        """Change a file inside the bundle in place, as a forger with write access would (same length)."""
+        offset, data = self._members(document_id)[path]
+        changed = change(data)
+        assert len(changed) == len(data), "a file in the bundle keeps its length"
+        key = f"packages/{document_id}/{BUNDLE}"
+        for version in [v for k, v in self.objects if k == key]:
+            whole = self.objects[(key, version)]
+            self.objects[(key, version)] = whole[:offset] + changed + whole[offset + len(data) :]
+
+    def _members(self, document_id: str) -> dict[str, tuple[int, bytes]]:
+        """The files in the package's first bundle: path -> (offset, bytes)."""
+        key = f"packages/{document_id}/{BUNDLE}"
+        bundle = next((data for (k, _), data in self.objects.items() if k == key), None)
+        if bundle is None:
+            return {}
+        with tarfile.open(fileobj=io.BytesIO(bundle)) as tar:
+            return {m.name: (m.offset_data, bundle[m.offset_data : m.offset_data + m.size]) for m in tar.getmembers()}
+
+    def _bytes(self, file: StoredFile) -> bytes | None:
         data = self.objects.get((file.key, file.version_id or ""))
+        if data is None or file.offset is None:
+            return data
+        return data[file.offset : file.offset + file.size]
+
+    def state(self, file: StoredFile) -> ObjectState:
+        data = self._bytes(file)
         return ObjectState(
             path=file.path,
             key=file.key,
@@ -289,17 +324,21 @@ class FakePackages:
             retention_mode="COMPLIANCE",
             retain_until=self.locks.get((file.key, file.version_id or "")),
             legal_hold=(file.key, file.version_id or "") in self.holds,
+            offset=file.offset,
         )
 
     def reread_sha256(self, file: StoredFile) -> str | None:
-        data = self.objects.get((file.key, file.version_id or ""))
+        data = self._bytes(file)
         return None if data is None else hashlib.sha256(data).hexdigest()
 
     def stream(self, file: StoredFile) -> Iterator[bytes]:
-        yield self.objects[(file.key, file.version_id or "")]
+        data = self._bytes(file)
+        if data is None:
+            raise KeyError(file.key)
+        yield data
 
     def read(self, file: StoredFile) -> bytes | None:
-        return self.objects.get((file.key, file.version_id or ""))
+        return self._bytes(file)
 
     def presigned_url(self, file: StoredFile, expires: timedelta, filename: str) -> str:
         return f"https://store.example/{file.key}?version={file.version_id}&expires={int(expires.total_seconds())}"

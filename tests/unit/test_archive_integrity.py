@@ -201,10 +201,7 @@ def test_a_changed_original_fails_the_fixity_line(stores) -> None:
 def test_a_forged_audit_entry_is_named(stores) -> None:
     uow, sources, packages = stores
     document_id = _archive(uow, sources, packages)
-    key = f"packages/{document_id}/data/audit.json"
-    for (stored_key, version), data in list(packages.objects.items()):
-        if stored_key == key:
-            packages.objects[(stored_key, version)] = data.replace(b'"anna"', b'"mallory"')
+    packages.rewrite(document_id, "data/audit.json", lambda data: data.replace(b'"anna"', b'"emma"'))
     report = integrity_report.integrity_report(uow, packages, _verified, document_id, RITA)
     failed = {line.name: line.detail for line in report.lines if not line.ok}
     assert "audit:2" in failed and "hash does not match" in failed["audit:2"]
