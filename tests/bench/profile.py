@@ -102,11 +102,23 @@ def own_functions(path: Path, top: int = 15) -> list[dict[str, object]]:
     return [{"function": name, "share": round(count / busy, 3)} for name, count in inclusive.most_common(top) if busy]
 
 
+# A fixed Python loop timed in a fresh process just before and after the window: how fast this machine runs Python
+# at that moment. CPU per document divided by it compares runs made while the machine was faster or slower (the
+# same code measured 70 and 122 ms per document within half an hour here).
+MARKER = "import time; t = time.process_time(); sum(i * i for i in range(2_000_000)); print(time.process_time() - t)"
+
+
+def speed_marker_ms() -> float:
+    done = subprocess.run([sys.executable, "-c", MARKER], capture_output=True, text=True, check=True, timeout=60)
+    return 1000 * float(done.stdout)
+
+
 def profile_window(
     stack: object, window_s: float, out_dir: Path, started: threading.Event, gil: bool = False
 ) -> dict[str, object]:
     started.wait()
     time.sleep(3)  # past the first uploads
+    marker_before = speed_marker_ms()
     processes = stack_processes(stack)
     before = {name: cpu_seconds(pid) for name, pid in processes.items()}
     workers_before = {name: descendants_cpu(pid) for name, pid in processes.items()}
@@ -124,10 +136,11 @@ def profile_window(
     used = {name: cpu_seconds(pid) - before[name] for name, pid in processes.items()}
     for name, pid in processes.items():
         used[name] += cpu_with_descendants(workers_before[name], descendants_cpu(pid))
+    marker = (marker_before + speed_marker_ms()) / 2
     for _, _, spy in spies:
         spy.wait(timeout=60)
     functions = {name: own_functions(output) for name, output, _ in spies if output.exists()}
-    return {"window_s": round(elapsed, 1), "cpu_s": used, "functions": functions}
+    return {"window_s": round(elapsed, 1), "cpu_s": used, "functions": functions, "speed_marker_ms": marker}
 
 
 def main() -> int:
@@ -173,6 +186,9 @@ def main() -> int:
         **pipeline,
         "cpu_ms_per_document": per_document,
         "cpu_ms_per_document_total": round(sum(per_document.values()), 1),
+        "speed_marker_ms": round(sampled["speed_marker_ms"], 1),
+        # CPU per document in units of the marker loop: comparable between runs on a faster or slower machine.
+        "cpu_per_document_in_markers": round(sum(per_document.values()) / sampled["speed_marker_ms"], 3),
         "top_functions": sampled["functions"],
         "stacks": str(out_dir),
     }
