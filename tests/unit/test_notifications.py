@@ -142,6 +142,37 @@ def _listening(uow: FakeWorkflowUnitOfWork, notifier: Notifier):
     return add_event
 
 
+class CountingNotifications(FakeNotifications):
+    def __init__(self) -> None:
+        super().__init__()
+        self.lookups = 0
+
+    def person(self, user: str) -> PersonRow | None:
+        self.lookups += 1
+        return super().person(user)
+
+
+def test_a_person_seen_again_is_looked_up_once_a_minute_and_a_change_is_written_at_once() -> None:
+    uow = FakeWorkflowUnitOfWork()
+    fake = CountingNotifications()
+    uow.notifications = fake  # type: ignore[attr-defined]
+    clock = ControllableClock()
+    notifier = Notifier(ORG, clock, UTC, MailConfig("https://eakte.test/", "stadt.test"))
+
+    for _ in range(50):  # an inbox polled for a while
+        notifier.seen(uow, "anton", "anton@kiel.de", {"approver"})
+    assert fake.lookups == 1 and fake.people["anton"].roles == ["approver"]
+
+    notifier.seen(uow, "anton", "anton@kiel.de", {"approver", "clerk"})  # a new role: written now
+    assert fake.people["anton"].roles == ["approver", "clerk"]
+    fake.people["anton"].roles = ["clerk"]  # changed through another replica
+    notifier.seen(uow, "anton", "anton@kiel.de", {"approver", "clerk"})
+    assert fake.people["anton"].roles == ["clerk"]  # within the minute this replica does not look
+    clock.advance(61)
+    notifier.seen(uow, "anton", "anton@kiel.de", {"approver", "clerk"})
+    assert fake.people["anton"].roles == ["approver", "clerk"] and fake.lookups == 3
+
+
 def test_a_new_task_for_a_role_mails_its_known_holders_and_one_in_person_also_the_deputy() -> None:
     uow = FakeWorkflowUnitOfWork()
     fake = FakeNotifications()
