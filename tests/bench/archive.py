@@ -145,7 +145,8 @@ def verify_rate(stack: Stack, archived: list[dict]) -> dict:
     records = headers("records_officer")
     ids = [a["document_id"] for a in archived]
     packages = [client.get(f"{stack.url('archive')}/api/v1/archive/{d}/package", headers=records).json() for d in ids]
-    objects = [(p["bucket"], o["key"], o["version_id"], o["size"]) for p in packages for o in p["objects"]]
+    # Each file as verify reads it: an object, or its byte range of the package's bag.tar.
+    objects = [(p["bucket"], o["key"], o["version_id"], o["offset"], o["size"]) for p in packages for o in p["objects"]]
     total_bytes = sum(size for *_, size in objects)
     started = time.monotonic()
     report = client.post(
@@ -155,8 +156,9 @@ def verify_rate(stack: Stack, archived: list[dict]) -> dict:
     minio = ObjectStore(stack.settings()).client
 
     def get(obj: tuple) -> None:
-        bucket, key, version, _ = obj
-        response = minio.get_object(bucket, key, version_id=version)
+        bucket, key, version, offset, size = obj
+        ranged = {"offset": offset, "length": size} if offset is not None else {}
+        response = minio.get_object(bucket, key, version_id=version, **ranged)
         response.read()
         response.close()
         response.release_conn()

@@ -12,6 +12,7 @@ from pathlib import Path
 from devstack.stack import Stack
 from shared.storage import ObjectStore
 from tests.conftest import corpus_manifest, unique_bytes
+from tests.integration.package_files import package_file
 from tests.stack import JWT_SECRET, Api, wait_for
 
 MAPPING = """\
@@ -156,9 +157,7 @@ def test_a_delivery_is_filed_into_its_akten_and_vorgaenge_and_bad_rows_are_repor
         headers=api.headers("rita", "records_officer"),
     ).json()
     metadata_object = next(o for o in package["objects"] if o["path"] == "data/metadata.json")
-    client = ObjectStore(stack.settings()).client
-    raw = client.get_object(package["bucket"], metadata_object["key"], version_id=metadata_object["version_id"])
-    metadata = json.loads(raw.read())
+    metadata = json.loads(package_file(ObjectStore(stack.settings()).client, package["bucket"], metadata_object))
     assert metadata["received_on"] == "2019-02-03" and metadata["original"]["source"] == "import"
     assert metadata["akte"] == {"aktenzeichen": sozial, "title": "Hilfe für Müller"}
 
