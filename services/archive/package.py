@@ -173,11 +173,8 @@ class PackageStore:
 
     def _get(self, file: StoredFile) -> BaseHTTPResponse:
         """The object version's bytes; for a file inside the bundle, its byte range only."""
-        if file.offset is None:
-            return self._client.get_object(file.bucket, file.key, version_id=file.version_id)
-        return self._client.get_object(
-            file.bucket, file.key, offset=file.offset, length=file.size, version_id=file.version_id
-        )
+        offset, length = (0, 0) if file.offset is None else (file.offset, file.size)  # 0, 0: the whole object
+        return self._client.get_object(file.bucket, file.key, offset, length, version_id=file.version_id)
 
     def presigned_url(self, file: StoredFile, expires: timedelta, filename: str) -> str:
         if file.offset is not None:  # a link names a whole object: only payload files (the original) have one
