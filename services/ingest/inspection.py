@@ -24,6 +24,7 @@ from services.ingest.domain import PdfFacts, Rejection, RejectionReason
 from services.ingest.domain_previews import PreviewPolicy
 
 if TYPE_CHECKING:
+    import pypdfium2 as pdfium
     from pypdf import PdfReader
 
 MEMORY_LIMIT_BYTES = 1024 * 1024 * 1024
@@ -34,6 +35,12 @@ MAX_TEXT_CHARS = 200_000
 # zlib level of the large page image: level 1 encodes a scanned page in a third less CPU than Pillow's default 6,
 # and for scans the file is even smaller (417 against 502 KiB for a 300 dpi fax page at 150 dpi).
 PNG_LEVEL = 1
+
+# The thumbnail is scaled down from the large image in two steps (a fast integer reduction, then resampling the
+# last factor of three): a quarter of the CPU of resampling all the way, and the same picture at 200 pixels.
+THUMB_REDUCING_GAP = 3.0
+# PDFium's FPDF_COLORSPACE_DEVICEGRAY and FPDF_COLORSPACE_CALGRAY.
+GRAY_COLOUR_SPACES = frozenset({1, 4})
 
 _context = multiprocessing.get_context("forkserver")
 _context.set_forkserver_preload(["pypdf", "img2pdf", "pypdfium2", "services.ingest.inspection"])
@@ -139,12 +146,12 @@ def render_pages(path: str, output_dir: str, policy: PreviewPolicy) -> dict:
                 started = time.perf_counter()
                 page = pdf[index]
                 width, height = page.get_size()
-                image = page.render(scale=render_scale(policy, width, height), draw_annots=True).to_pil()
+                scale = render_scale(policy, width, height)
+                image = page.render(scale=scale, draw_annots=True, grayscale=_drawn_in_gray(page)).to_pil()
                 page.close()
                 image.save(f"{output_dir}/{index + 1}-{PreviewSize.LARGE.value}.png", compress_level=PNG_LEVEL)
-                image.resize(thumb_size(policy, *image.size)).save(
-                    f"{output_dir}/{index + 1}-{PreviewSize.THUMB.value}.png"
-                )
+                thumb = image.resize(thumb_size(policy, *image.size), reducing_gap=THUMB_REDUCING_GAP)
+                thumb.save(f"{output_dir}/{index + 1}-{PreviewSize.THUMB.value}.png")
                 timings.append((time.perf_counter() - started) * 1000)
         finally:
             pdf.close()
@@ -153,12 +160,28 @@ def render_pages(path: str, output_dir: str, policy: PreviewPolicy) -> dict:
     return {"ok": True, "pages": total, "rendered": len(timings), "ms": timings}
 
 
-def _serve(jobs: Connection, nice: int = 0) -> None:
+def _drawn_in_gray(page: "pdfium.PdfPage") -> bool:
+    """Whether the page holds nothing but gray images (PDFium's own look at its objects, forms included)."""
+    import pypdfium2.raw as pdfium_c
+
+    from services.ingest.domain_previews import drawn_in_gray
+
+    others = 0
+    for item in page.get_objects():
+        gray = False
+        if item.type == pdfium_c.FPDF_PAGEOBJ_IMAGE:
+            # An image mask (a stencil painted in the fill colour) has no colour space of its own: not gray.
+            gray = item.get_metadata().colorspace in GRAY_COLOUR_SPACES
+        others += not gray
+    return drawn_in_gray(others, pdfium_c.FPDFPage_GetAnnotCount(page))
+
+
+def _serve(jobs: Connection, background: bool = False) -> None:
     """A checker: takes (work, args, cpu seconds) jobs one after another and answers each with its verdict."""
     import logging
 
-    if nice:
-        os.nice(nice)  # background work: the CPU goes to the files people are waiting for first
+    if background:  # the CPU goes to everything else first (an unprivileged process may always lower its own)
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
     logging.disable(logging.CRITICAL)  # parsers warn on every repaired defect; only the verdict matters
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT_BYTES, MEMORY_LIMIT_BYTES))
     while True:
@@ -194,17 +217,21 @@ class _Checker:
 class CheckerPool:
     """Up to `size` warm checker processes, shared by the threads that take files in."""
 
-    def __init__(self, size: int, nice: int = 0) -> None:
+    def __init__(self, size: int, background: bool = False) -> None:
         self.size = size
-        self.nice = nice
+        self.background = background
         self._idle: queue.LifoQueue[_Checker] = queue.LifoQueue()
         self._lock = threading.Lock()
         self._running = 0
 
-    def run(self, work: Callable[..., dict], args: tuple, timeout_s: float) -> dict | Rejection:
+    def run(
+        self, work: Callable[..., dict], args: tuple, timeout_s: float, cpu_s: float | None = None
+    ) -> dict | Rejection:
+        """`work(*args)` in a checker, stopped after `timeout_s` of wall-clock time or `cpu_s` (default: the same)
+        seconds of CPU."""
         checker = self._take()
         try:
-            checker.jobs.send((work, args, int(timeout_s) + 1))
+            checker.jobs.send((work, args, int(timeout_s if cpu_s is None else cpu_s) + 1))
             if not checker.jobs.poll(timeout_s):
                 self._discard(checker)
                 return Rejection(RejectionReason.TIMEOUT, f"inspection took longer than {timeout_s:.0f} s")
@@ -250,7 +277,7 @@ class CheckerPool:
 
     def _start(self) -> _Checker:
         ours, theirs = _context.Pipe(duplex=True)
-        process = _context.Process(target=_serve, args=(theirs, self.nice), daemon=True, name="eakte-pdf-checker")
+        process = _context.Process(target=_serve, args=(theirs, self.background), daemon=True, name="eakte-pdf-checker")
         process.start()
         theirs.close()
         return _Checker(process, ours)
@@ -275,10 +302,12 @@ class CheckerPool:
 
 _pool = CheckerPool(size=os.cpu_count() or 2)
 # Page images are rendered one at a time off the request path (services.ingest.previews), by a checker of their
-# own at a lower CPU priority: under load, checks of uploads and the rest of the pipeline come first, and the
-# previews catch up when there is room (measured in `make bench-profile`: about a tenth of the CPU per document).
-PREVIEW_NICE = 10
-_preview_pool = CheckerPool(size=1, nice=PREVIEW_NICE)
+# own that only gets CPU time nothing else wants (SCHED_IDLE): a scanned page costs 100-150 ms of CPU to render,
+# more than the rest of its document's pipeline, and at nice 10 the renderer still took a third of a core at
+# 20 documents/s and doubled the upload -> inbox latency (`make bench-latency`). Under load the previews wait:
+# their wall-clock limit is PREVIEW_WAIT_FACTOR times their CPU limit, which alone caps what a hostile file takes.
+PREVIEW_WAIT_FACTOR = 10
+_preview_pool = CheckerPool(size=1, background=True)
 
 
 def _run_limited(work: Callable[..., dict], args: tuple, timeout_s: float) -> PdfFacts | Rejection:
@@ -304,5 +333,6 @@ def message_to_pdf(path: Path, output: Path, max_pages: int, timeout_s: float) -
 
 
 def render_preview(path: Path, output_dir: Path, policy: PreviewPolicy, timeout_s: float) -> dict | Rejection:
-    """Page images of a PDF, rendered by a checker (the same memory, CPU and time limits as the checks)."""
-    return _preview_pool.run(render_pages, (str(path), str(output_dir), policy), timeout_s)
+    """Page images of a PDF, rendered by a background checker (the checks' memory limit; `timeout_s` of CPU)."""
+    args = (str(path), str(output_dir), policy)
+    return _preview_pool.run(render_pages, args, timeout_s * PREVIEW_WAIT_FACTOR, cpu_s=timeout_s)

@@ -152,12 +152,13 @@ def figures(name: str, values: list[float]) -> dict[str, float]:
 PERCENTILES = (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
 
 
-def summarise(timeline: Timeline, rate: float, seconds: float) -> dict:
+def summarise(timeline: Timeline, rate: float, seconds: float, settings: dict[str, str]) -> dict:
     approved = [d for d, w in timeline.workflow.items() if w == "default"]
     direct = [d for d, w in timeline.workflow.items() if w == "none"]
     return {
         "benchmark": "open-loop latency, half approved at once by a scripted approver",
         "offered_per_s": rate,
+        "settings": settings,
         "seconds": seconds,
         "documents": len(timeline.due),
         "max_late_send_s": round(max(timeline.late_s, default=0.0), 3),
@@ -172,11 +173,17 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=20.0, help="documents offered per second")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long documents are offered")
     parser.add_argument("--output", type=Path, default=Path("bench-results/latency.json"))
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE", help="a setting for every service (A/B runs)"
+    )
     args = parser.parse_args()
     stop_cleanly_on_sigterm()
     count = max(2, round(args.rate * args.seconds))
     documents = unique_documents(count)
-    with bench_stack(JWT_SECRET, base_env={"ingest": {"EAKTE_OCR_ENABLED": "false"}}) as stack:
+    settings = dict(pair.split("=", 1) for pair in args.env)
+    base_env = {name: dict(settings) for name in ("ingest", "workflow", "archive")}
+    base_env["ingest"]["EAKTE_OCR_ENABLED"] = "false"
+    with bench_stack(JWT_SECRET, base_env=base_env) as stack:
         print(f"[bench] stack up; {count} documents at {args.rate}/s", file=sys.stderr, flush=True)
         timeline = Timeline()
         stop = threading.Event()
@@ -188,7 +195,7 @@ def main() -> int:
             finally:
                 stop.set()
                 approver.join(timeout=30)
-        result = summarise(timeline, args.rate, args.seconds)
+        result = summarise(timeline, args.rate, args.seconds, settings)
     write_result(args.output, result)
     return 0
 

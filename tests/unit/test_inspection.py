@@ -9,7 +9,7 @@ import pytest
 
 from services.ingest import inspection
 from services.ingest.domain import FileKind, PdfFacts, Rejection, RejectionReason, sniff
-from services.ingest.inspection import PREVIEW_NICE, CheckerPool, check_pdf, image_to_pdf, inspect_pdf
+from services.ingest.inspection import CheckerPool, check_pdf, image_to_pdf, inspect_pdf
 from tests.conftest import CORPUS, corpus_manifest
 
 ENTRIES = corpus_manifest()
@@ -98,15 +98,27 @@ def test_many_threads_share_a_small_pool() -> None:
     assert pool._running <= 2
 
 
-def test_page_images_are_rendered_at_a_lower_cpu_priority_than_the_checks() -> None:
-    """Under load the uploads' checks get the CPU first; previews (background work) catch up after."""
-    own = os.nice(0)
-    assert CheckerPool(size=1).run(_niceness, (), timeout_s=30) == {"nice": own}
-    assert inspection._preview_pool.run(_niceness, (), timeout_s=30) == {"nice": min(19, own + PREVIEW_NICE)}
+def test_page_images_are_rendered_only_with_cpu_time_nothing_else_wants() -> None:
+    """Under load the uploads' checks and the pipeline get the CPU; previews (background work) catch up after."""
+    assert CheckerPool(size=1).run(_scheduling, (), timeout_s=30) == {"policy": os.SCHED_OTHER}
+    assert inspection._preview_pool.run(_scheduling, (), timeout_s=30) == {"policy": os.SCHED_IDLE}
 
 
-def _niceness() -> dict:
-    return {"nice": os.nice(0)}
+def test_a_background_render_is_limited_by_its_cpu_time_not_by_its_wait() -> None:
+    """A render waiting for idle CPU is not cut off at its CPU budget; a runaway one still is (SIGXCPU)."""
+    verdict = inspection._preview_pool.run(_spin, (1.5,), timeout_s=30, cpu_s=0.2)
+    assert isinstance(verdict, Rejection) and verdict.reason is RejectionReason.UNREADABLE
+
+
+def _scheduling() -> dict:
+    return {"policy": os.sched_getscheduler(0)}
+
+
+def _spin(seconds: float) -> dict:
+    ends = time.process_time() + seconds
+    while time.process_time() < ends:
+        pass
+    return {"ok": True}
 
 
 def _exit_hard() -> dict:

@@ -13,6 +13,7 @@ from services.ingest.domain_previews import (
     PreviewPolicy,
     PreviewSize,
     PreviewState,
+    drawn_in_gray,
     page_shown,
     pages_of,
     pages_to_render,
@@ -91,6 +92,46 @@ def test_a_pdf_is_rendered_as_a_large_image_and_a_thumbnail_per_page(tmp_path: P
     with Image.open(tmp_path / "1-large.png") as large:
         lowest, _highest = large.convert("L").getextrema()
         assert lowest < 100
+
+
+def test_only_a_page_of_gray_images_is_drawn_in_gray() -> None:
+    assert drawn_in_gray(other_objects=0, annotations=0)
+    assert not drawn_in_gray(other_objects=1, annotations=0)  # text, a path, a colour image
+    assert not drawn_in_gray(other_objects=0, annotations=1)
+
+
+@pytest.mark.parametrize(
+    ("name", "mode"),
+    [
+        ("ocr__ccitt.pdf", "L"),  # a black-and-white fax scan
+        ("ocr__lichtenstein.pdf", "L"),  # an 8-bit grayscale scan
+        ("ocr__multipage.pdf", "RGB"),  # a colour photo
+        ("ocr__tagged.pdf", "RGB"),  # text, which may be coloured
+        ("sf__annotated_pdf.pdf", "RGB"),
+    ],
+)
+def test_a_scan_in_black_and_white_is_previewed_in_gray_and_anything_else_in_colour(
+    tmp_path: Path, name: str, mode: str
+) -> None:
+    verdict = render_preview(corpus_file(name), tmp_path, POLICY, 60.0)
+    assert isinstance(verdict, dict) and verdict["ok"], verdict
+    with Image.open(tmp_path / "1-large.png") as large, Image.open(tmp_path / "1-thumb.png") as thumb:
+        assert (large.mode, thumb.mode) == (mode, mode)
+        assert max(thumb.size) == 200
+        assert large.convert("L").getextrema()[0] < 100  # something is drawn
+
+
+def test_a_scan_drawn_in_gray_loses_nothing_against_its_colour_rendering(tmp_path: Path) -> None:
+    import pypdfium2 as pdfium
+    from PIL import ImageChops
+
+    verdict = render_preview(corpus_file("ocr__ccitt.pdf"), tmp_path, POLICY, 60.0)
+    assert isinstance(verdict, dict) and verdict["ok"], verdict
+    pdf = pdfium.PdfDocument(corpus_file("ocr__ccitt.pdf"))
+    in_colour = pdf[0].render(scale=POLICY.dpi / 72, draw_annots=True).to_pil()
+    with Image.open(tmp_path / "1-large.png") as large:
+        assert ImageChops.difference(large, in_colour.convert("L")).getextrema() == (0, 0)
+    pdf.close()
 
 
 def test_a_hostile_pdf_ends_as_no_preview_within_its_limits_not_a_hang(tmp_path: Path) -> None:
