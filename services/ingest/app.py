@@ -63,7 +63,7 @@ def create_app() -> FastAPI:
         fitconnect = build_subscriber(settings, uow_factory, intake, store, file_plan, service.workflows)
         background.append(fitconnect.run)
     if settings.preview_enabled:  # page images, rendered off the request path
-        background.append(PreviewWorker(settings, uow_factory, store).run)
+        background.append(PreviewWorker(settings, uow_factory, store, service.since_intake_s).run)
     create_text_index(runtime.sessions.kw["bind"])  # the search's stems (FTS5 or tsvector) beside its entries
     if settings.replica_index <= 1:
         background.append(SearchBackfill(uow_factory).run)  # documents filed before the search existed

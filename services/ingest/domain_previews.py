@@ -11,6 +11,13 @@ from enum import StrEnum
 from services.ingest.domain import FileKind, document_key
 
 PREVIEW_FOLDER = "preview"
+# Previews are background work: while documents are being taken in, rendering waits until intake has been quiet
+# this long, but never longer than MAX_DEFER_S between two renders, so previews keep coming during a long import.
+# A page image cost more CPU than the rest of its document's pipeline, and rendering alongside the uploads doubled
+# the upload -> inbox latency at 20 documents/s (`make bench-latency`, previews on against off), even at idle
+# CPU priority: the renders' uploads to the object store and their bookkeeping compete all the same.
+QUIET_S = 1.0
+MAX_DEFER_S = 5.0
 # Pages larger than this many pixels on their longer side are rendered smaller (a poster-sized page).
 MAX_LARGE_PX = 2400
 POINTS_PER_INCH = 72
@@ -107,3 +114,8 @@ def drawn_in_gray(other_objects: int, annotations: int) -> bool:
     third of the time. Text, paths, forms, colour images and annotations may be coloured: those pages are drawn in
     colour."""
     return other_objects == 0 and annotations == 0
+
+
+def render_now(since_intake_s: float, since_render_s: float) -> bool:
+    """Whether the next preview is rendered now: intake has been quiet long enough, or previews waited too long."""
+    return since_intake_s >= QUIET_S or since_render_s >= MAX_DEFER_S

@@ -6,6 +6,7 @@ The domain decides (duplicate, OCR, version, object keys), this module orchestra
 import contextlib
 import hashlib
 import threading
+import time
 import uuid
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -62,6 +63,11 @@ class IngestService:
         # Backlog imports find or open their Akte and Vorgang by name: one placement at a time, so two rows of the
         # same Akte running at once never open it twice (within this replica).
         self._placing = threading.Lock()
+        # When this replica last began taking a file in (time.monotonic): background work waits for a quiet moment.
+        self.last_intake_at = float("-inf")
+
+    def since_intake_s(self) -> float:
+        return time.monotonic() - self.last_intake_at
 
     @property
     def max_upload_bytes(self) -> int:
@@ -74,6 +80,7 @@ class IngestService:
 
         `held_as` names the quarantine item being released: if it fails again, it stays that one item.
         """
+        self.last_intake_at = time.monotonic()
         rendition = spooled.path.with_name(spooled.path.name + ".rendition.pdf")
         try:
             with self._same_bytes[int(spooled.sha256[:2], 16) % len(self._same_bytes)]:

@@ -4,13 +4,15 @@ A document taken in gets a preview job (services.ingest.ingesting); this worker 
 (the rendition of a scan or e-mail, else the original PDF) in a PDF checker process (services.ingest.inspection:
 the same memory, CPU and time limits as the checks), and stores a thumbnail and a large image per page under
 `documents/{id}/[v{n}/]preview/`. A file PDFium cannot render, or that overruns its time, ends as `failed`:
-the portal shows "keine Vorschau" and the PDF one click away.
+the portal shows "keine Vorschau" and the PDF one click away. While files are being taken in, the worker waits
+for a quiet moment (services.ingest.domain_previews.render_now).
 """
 
 import hashlib
 import logging
 import statistics
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +24,7 @@ from services.ingest.domain_previews import (
     PreviewState,
     preview_key,
     preview_source,
+    render_now,
     render_timeout,
 )
 from services.ingest.inspection import render_preview
@@ -64,20 +67,33 @@ class _Outcome:
 
 
 class PreviewWorker:
-    def __init__(self, settings: Settings, uow_factory: Callable[[], IngestUnitOfWork], store: ObjectStore) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        uow_factory: Callable[[], IngestUnitOfWork],
+        store: ObjectStore,
+        since_intake_s: Callable[[], float] = lambda: float("inf"),
+    ) -> None:
+        """`since_intake_s`: seconds since this replica last began taking a file in (IngestService)."""
         self._policy = preview_policy(settings)
         self._uow_factory = uow_factory
         self._store = store
         self._owner = replica_name(settings)  # replicas: each runs only the jobs it claimed
+        self._since_intake_s = since_intake_s
+        self._last_render_at = float("-inf")
 
     async def run(self) -> None:
         await work_off("preview worker", self._uow_factory, self.next_job, self.process)
 
     def next_job(self, uow: IngestUnitOfWork) -> str | None:
+        """The next document to preview; none while intake is busy (the loop looks again a moment later)."""
+        if not render_now(self._since_intake_s(), time.monotonic() - self._last_render_at):
+            return None
         with uow:
             return uow.previews.next_pending(self._owner)
 
     def process(self, uow: IngestUnitOfWork, document_id: str) -> None:
+        self._last_render_at = time.monotonic()
         job = self._claim(uow, document_id)
         if job is None:
             return

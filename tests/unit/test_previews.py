@@ -1,5 +1,6 @@
 """Page previews: the rules (which file, how large, where), and rendering in the limited checker processes."""
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
@@ -10,6 +11,8 @@ from PIL import Image
 from eakte_cli import main
 from services.ingest.domain import Rejection
 from services.ingest.domain_previews import (
+    MAX_DEFER_S,
+    QUIET_S,
     PreviewPolicy,
     PreviewSize,
     PreviewState,
@@ -19,6 +22,7 @@ from services.ingest.domain_previews import (
     pages_to_render,
     preview_key,
     preview_source,
+    render_now,
     render_scale,
     render_timeout,
     thumb_size,
@@ -187,7 +191,10 @@ class _Store:
 
 
 def _worker_with(
-    content_type: str, data: bytes, rendition: bytes | None = None
+    content_type: str,
+    data: bytes,
+    rendition: bytes | None = None,
+    since_intake_s: Callable[[], float] = lambda: float("inf"),
 ) -> tuple[PreviewWorker, FakeIngestUnitOfWork, _Store]:
     uow, store = FakeIngestUnitOfWork(), _Store()
     rendition_key = "documents/d/rendition.pdf" if rendition is not None else None
@@ -206,7 +213,7 @@ def _worker_with(
     if rendition_key and rendition is not None:
         store.objects[("inbox", rendition_key)] = rendition
     uow.previews.queue("d", 1)
-    worker = PreviewWorker(Settings(), lambda: uow, cast(ObjectStore, store))
+    worker = PreviewWorker(Settings(), lambda: uow, cast(ObjectStore, store), since_intake_s)
     return worker, uow, store
 
 
@@ -236,3 +243,22 @@ def test_without_a_pdf_to_draw_there_is_no_preview_and_a_hostile_pdf_fails() -> 
     worker.process(uow, "d")
     job = uow.previews.get("d")
     assert job.state == "failed" and job.rendered == 0 and "checker" in job.error
+
+
+def test_previews_wait_while_files_are_taken_in_but_not_for_ever() -> None:
+    assert not render_now(since_intake_s=0.2, since_render_s=1.0)  # an upload a moment ago: later
+    assert render_now(since_intake_s=QUIET_S, since_render_s=0.0)  # intake quiet: at once
+    assert render_now(since_intake_s=0.0, since_render_s=MAX_DEFER_S)  # a long import: one now and then
+
+
+def test_the_worker_takes_no_job_while_an_upload_has_just_come_in() -> None:
+    since_intake = [0.1]
+    pdf = corpus_file("sf__minimal-document.pdf").read_bytes()
+    worker, uow, _ = _worker_with("application/pdf", pdf, since_intake_s=lambda: since_intake[0])
+    # Nothing rendered yet: the first waits no longer than MAX_DEFER_S since "never".
+    assert worker.next_job(uow) == "d"
+    worker.process(uow, "d")
+    uow.previews.queue("d", 2)  # a new version to preview, and uploads keep coming
+    assert worker.next_job(uow) is None
+    since_intake[0] = QUIET_S
+    assert worker.next_job(uow) == "d"
