@@ -13,10 +13,12 @@ from services.ingest.domain import FileKind, document_key
 PREVIEW_FOLDER = "preview"
 # Previews are background work: while documents are being taken in, rendering waits until intake has been quiet
 # this long, but never longer than MAX_DEFER_S between two renders, so previews keep coming during a long import.
+# A quarter of a second tells a stream of files (a scanner batch, an import, 20 uploads/s) from people's uploads,
+# which previews follow at once.
 # A page image cost more CPU than the rest of its document's pipeline, and rendering alongside the uploads doubled
 # the upload -> inbox latency at 20 documents/s (`make bench-latency`, previews on against off), even at idle
 # CPU priority: the renders' uploads to the object store and their bookkeeping compete all the same.
-QUIET_S = 1.0
+QUIET_S = 0.25
 MAX_DEFER_S = 5.0
 # Pages larger than this many pixels on their longer side are rendered smaller (a poster-sized page).
 MAX_LARGE_PX = 2400
