@@ -162,6 +162,7 @@ def render_pages(path: str, output_dir: str, policy: PreviewPolicy) -> dict:
 
 def _drawn_in_gray(page: "pdfium.PdfPage") -> bool:
     """Whether the page holds nothing but gray images (PDFium's own look at its objects, forms included)."""
+    import pypdfium2 as pdfium
     import pypdfium2.raw as pdfium_c
 
     from services.ingest.domain_previews import drawn_in_gray
@@ -170,8 +171,10 @@ def _drawn_in_gray(page: "pdfium.PdfPage") -> bool:
     for item in page.get_objects():
         gray = False
         if item.type == pdfium_c.FPDF_PAGEOBJ_IMAGE:
-            # An image mask (a stencil painted in the fill colour) has no colour space of its own: not gray.
-            gray = item.get_metadata().colorspace in GRAY_COLOUR_SPACES
+            try:  # an image mask (a stencil painted in the fill colour) has no colour space of its own: not gray
+                gray = item.get_metadata().colorspace in GRAY_COLOUR_SPACES
+            except pdfium.PdfiumError:  # PDFium cannot tell: the page is drawn in colour
+                gray = False
         others += not gray
     return drawn_in_gray(others, pdfium_c.FPDFPage_GetAnnotCount(page))
 
@@ -302,10 +305,10 @@ class CheckerPool:
 
 _pool = CheckerPool(size=os.cpu_count() or 2)
 # Page images are rendered one at a time off the request path (services.ingest.previews), by a checker of their
-# own that only gets CPU time nothing else wants (SCHED_IDLE): a scanned page costs 100-150 ms of CPU to render,
-# more than the rest of its document's pipeline, and at nice 10 the renderer still took a third of a core at
-# 20 documents/s and doubled the upload -> inbox latency (`make bench-latency`). Under load the previews wait:
-# their wall-clock limit is PREVIEW_WAIT_FACTOR times their CPU limit, which alone caps what a hostile file takes.
+# own that only gets CPU time nothing else wants (SCHED_IDLE, below nice 19): under load, checks of uploads and
+# the rest of the pipeline come first. (The worker also waits for a lull in intake: domain_previews.render_now.)
+# At idle priority a render may wait long for the CPU, so its wall-clock limit is PREVIEW_WAIT_FACTOR times its
+# CPU limit, and the CPU limit alone caps what a hostile file takes.
 PREVIEW_WAIT_FACTOR = 10
 _preview_pool = CheckerPool(size=1, background=True)
 
