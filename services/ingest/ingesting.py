@@ -64,10 +64,10 @@ class IngestService:
         # same Akte running at once never open it twice (within this replica).
         self._placing = threading.Lock()
         # When this replica last began taking a file in (time.monotonic): background work waits for a quiet moment.
-        self.last_intake_at = float("-inf")
+        self._last_intake_at = float("-inf")
 
     def since_intake_s(self) -> float:
-        return time.monotonic() - self.last_intake_at
+        return time.monotonic() - self._last_intake_at
 
     @property
     def max_upload_bytes(self) -> int:
@@ -80,7 +80,7 @@ class IngestService:
 
         `held_as` names the quarantine item being released: if it fails again, it stays that one item.
         """
-        self.last_intake_at = time.monotonic()
+        self._last_intake_at = time.monotonic()
         rendition = spooled.path.with_name(spooled.path.name + ".rendition.pdf")
         try:
             with self._same_bytes[int(spooled.sha256[:2], 16) % len(self._same_bytes)]:

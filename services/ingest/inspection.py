@@ -8,6 +8,7 @@ checker that was killed or died is replaced; one that has checked RECYCLE_AFTER 
 parser left behind in memory does not accumulate.
 """
 
+import contextlib
 import multiprocessing
 import os
 import queue
@@ -171,10 +172,9 @@ def _drawn_in_gray(page: "pdfium.PdfPage") -> bool:
     for item in page.get_objects():
         gray = False
         if item.type == pdfium_c.FPDF_PAGEOBJ_IMAGE:
-            try:  # an image mask (a stencil painted in the fill colour) has no colour space of its own: not gray
+            # An image mask (a stencil painted in the fill colour) has no colour space of its own: not gray.
+            with contextlib.suppress(pdfium.PdfiumError):  # PDFium cannot tell: the page is drawn in colour
                 gray = item.get_metadata().colorspace in GRAY_COLOUR_SPACES
-            except pdfium.PdfiumError:  # PDFium cannot tell: the page is drawn in colour
-                gray = False
         others += not gray
     return drawn_in_gray(others, pdfium_c.FPDFPage_GetAnnotCount(page))
 

@@ -1,5 +1,6 @@
 """Benchmarks: each starts its own stack, measures, writes JSON. Never run by pytest."""
 
+import argparse
 import json
 import shutil
 import signal
@@ -36,6 +37,22 @@ def bench_stack(jwt_secret: str, postgres: bool = False, **stack_options: Any) -
         finally:
             stack.stop()
             shutil.rmtree(pg_dir, ignore_errors=True)
+
+
+def add_settings_option(parser: argparse.ArgumentParser) -> None:
+    """`--env NAME=VALUE` (repeatable): a setting for every service, for A/B runs."""
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="NAME=VALUE", help="a setting for every service (A/B runs)"
+    )
+
+
+def pipeline_env(pairs: list[str]) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """The `--env` settings, and each service's environment with them. OCR is off: it is measured by
+    bench-ingest, and in a pipeline benchmark it would only queue behind the pipeline."""
+    settings = dict(pair.split("=", 1) for pair in pairs)
+    base_env = {name: dict(settings) for name in ("ingest", "workflow", "archive")}
+    base_env["ingest"]["EAKTE_OCR_ENABLED"] = "false"
+    return settings, base_env
 
 
 def write_result(output: Path, result: dict[str, Any]) -> None:

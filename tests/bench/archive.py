@@ -29,6 +29,7 @@ from shared.auth import issue_token
 from shared.storage import ObjectStore
 from tests.bench import stop_cleanly_on_sigterm, write_result
 from tests.bench.pipeline import percentile, unique_documents
+from tests.integration.package_files import package_file
 
 JWT_SECRET = "bench-secret-0123456789abcdef0123456789"
 WORDS = ["Bauantrag", "Widerspruch", "Rechnung", "Bescheid", "Gewerbe", "Kita", "Straße", "Schule", "Zuschuss"]
@@ -146,8 +147,8 @@ def verify_rate(stack: Stack, archived: list[dict]) -> dict:
     ids = [a["document_id"] for a in archived]
     packages = [client.get(f"{stack.url('archive')}/api/v1/archive/{d}/package", headers=records).json() for d in ids]
     # Each file as verify reads it: an object, or its byte range of the package's bag.tar.
-    objects = [(p["bucket"], o["key"], o["version_id"], o["offset"], o["size"]) for p in packages for o in p["objects"]]
-    total_bytes = sum(size for *_, size in objects)
+    objects = [(p["bucket"], o) for p in packages for o in p["objects"]]
+    total_bytes = sum(listed["size"] for _, listed in objects)
     started = time.monotonic()
     report = client.post(
         f"{stack.url('archive')}/api/v1/archive/verify", headers=records, json={"document_ids": ids}
@@ -155,17 +156,9 @@ def verify_rate(stack: Stack, archived: list[dict]) -> dict:
     verify_s = time.monotonic() - started
     minio = ObjectStore(stack.settings()).client
 
-    def get(obj: tuple) -> None:
-        bucket, key, version, offset, size = obj
-        ranged = {"offset": offset, "length": size} if offset is not None else {}
-        response = minio.get_object(bucket, key, version_id=version, **ranged)
-        response.read()
-        response.close()
-        response.release_conn()
-
     started = time.monotonic()
     with ThreadPoolExecutor(1) as pool:  # the verify route reads one object after another, too
-        list(pool.map(get, objects))
+        list(pool.map(lambda obj: package_file(minio, *obj), objects))
     raw_s = time.monotonic() - started
     client.close()
     mb = total_bytes / 1e6

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 
 from devstack.stack import Stack
-from tests.bench import bench_stack, stop_cleanly_on_sigterm, write_result
+from tests.bench import add_settings_option, bench_stack, pipeline_env, stop_cleanly_on_sigterm, write_result
 from tests.bench.pipeline import percentile, unique_documents
 from tests.bench.topic_watch import TopicWatch
 from tests.conftest import token
@@ -173,16 +173,12 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=20.0, help="documents offered per second")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long documents are offered")
     parser.add_argument("--output", type=Path, default=Path("bench-results/latency.json"))
-    parser.add_argument(
-        "--env", action="append", default=[], metavar="NAME=VALUE", help="a setting for every service (A/B runs)"
-    )
+    add_settings_option(parser)
     args = parser.parse_args()
     stop_cleanly_on_sigterm()
     count = max(2, round(args.rate * args.seconds))
     documents = unique_documents(count)
-    settings = dict(pair.split("=", 1) for pair in args.env)
-    base_env = {name: dict(settings) for name in ("ingest", "workflow", "archive")}
-    base_env["ingest"]["EAKTE_OCR_ENABLED"] = "false"
+    settings, base_env = pipeline_env(args.env)
     with bench_stack(JWT_SECRET, base_env=base_env) as stack:
         print(f"[bench] stack up; {count} documents at {args.rate}/s", file=sys.stderr, flush=True)
         timeline = Timeline()

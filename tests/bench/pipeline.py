@@ -19,7 +19,7 @@ import httpx
 
 from devstack.stack import Stack
 from shared.storage import ObjectStore
-from tests.bench import bench_stack, stop_cleanly_on_sigterm, write_result
+from tests.bench import add_settings_option, bench_stack, pipeline_env, stop_cleanly_on_sigterm, write_result
 from tests.bench.topic_watch import TopicWatch
 from tests.conftest import CORPUS, corpus_manifest, token
 
@@ -114,18 +114,13 @@ def main() -> int:
     )
     parser.add_argument("--output", type=Path, default=Path("bench-results/pipeline.json"))
     parser.add_argument("--postgres", action="store_true", help="the services' databases on PostgreSQL, not SQLite")
-    parser.add_argument(
-        "--env", action="append", default=[], metavar="NAME=VALUE", help="a setting for every service (A/B runs)"
-    )
+    add_settings_option(parser)
     args = parser.parse_args()
     stop_cleanly_on_sigterm()
 
     documents = unique_documents(args.documents + args.warmup)
     warmup, documents = documents[: args.warmup], documents[args.warmup :]
-    settings = dict(pair.split("=", 1) for pair in args.env)
-    # OCR is measured by bench-ingest; here it would only queue behind the pipeline.
-    base_env = {name: dict(settings) for name in ("ingest", "workflow", "archive")}
-    base_env["ingest"]["EAKTE_OCR_ENABLED"] = "false"
+    settings, base_env = pipeline_env(args.env)
     with bench_stack(JWT_SECRET, postgres=args.postgres, base_env=base_env) as stack:
         print(f"[bench] stack up; {len(documents)} documents, concurrency {args.concurrency}", file=sys.stderr)
         if warmup:  # the steady state is measured: the broker's JIT, connection pools and caches warmed up

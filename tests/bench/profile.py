@@ -24,7 +24,7 @@ import threading
 import time
 from pathlib import Path
 
-from tests.bench import bench_stack, stop_cleanly_on_sigterm, write_result
+from tests.bench import add_settings_option, bench_stack, pipeline_env, stop_cleanly_on_sigterm, write_result
 from tests.bench.pipeline import JWT_SECRET, run_pipeline, unique_documents
 
 SERVICES = ("ingest", "workflow", "archive")
@@ -151,18 +151,14 @@ def main() -> int:
     parser.add_argument("--window", type=float, default=20.0, help="seconds of sampling while documents flow")
     parser.add_argument("--output", type=Path, default=Path("bench-results/profile.json"))
     parser.add_argument("--postgres", action="store_true", help="the services' databases on PostgreSQL, not SQLite")
-    parser.add_argument(
-        "--env", action="append", default=[], metavar="NAME=VALUE", help="a setting for every service (A/B runs)"
-    )
+    add_settings_option(parser)
     args = parser.parse_args()
     stop_cleanly_on_sigterm()
     out_dir = args.output.parent / "profile"
     out_dir.mkdir(parents=True, exist_ok=True)
     documents = unique_documents(args.documents + args.warmup)
     warmup, documents = documents[: args.warmup], documents[args.warmup :]
-    settings = dict(pair.split("=", 1) for pair in args.env)
-    base_env = {name: dict(settings) for name in SERVICES}
-    base_env["ingest"]["EAKTE_OCR_ENABLED"] = "false"
+    settings, base_env = pipeline_env(args.env)
     with bench_stack(JWT_SECRET, postgres=args.postgres, base_env=base_env) as stack:
         if warmup:  # the steady state is sampled: the broker's JIT, connection pools and caches warmed up
             run_pipeline(stack, warmup, concurrency=4)

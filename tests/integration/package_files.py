@@ -7,7 +7,10 @@ from minio import Minio
 
 def package_file(client: Minio, bucket: str, listed: dict[str, Any]) -> bytes:
     """The file's bytes: its object version, or its byte range of the bundle object (`offset`, `size`)."""
-    if listed["offset"] is None:
-        return client.get_object(bucket, listed["key"], version_id=listed["version_id"]).read()
-    offset, size = listed["offset"], listed["size"]
-    return client.get_object(bucket, listed["key"], offset, size, version_id=listed["version_id"]).read()
+    offset, length = (0, 0) if listed["offset"] is None else (listed["offset"], listed["size"])  # 0, 0: all of it
+    response = client.get_object(bucket, listed["key"], offset, length, version_id=listed["version_id"])
+    try:
+        return response.read()
+    finally:
+        response.close()
+        response.release_conn()
