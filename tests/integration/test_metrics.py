@@ -83,9 +83,11 @@ def test_metrics_move_when_one_document_goes_from_upload_to_the_archive(api: Api
     assert consumed_ok(archive, "archive", "documents.approved") >= 1
     assert value(archive, "eakte_archive_verify_last", result="never") >= 1
 
+    # At least one more: on the shared stack an earlier test's document may reach the archive meanwhile, and the
+    # "before" reading may be up to READING_TTL_S old (the gauge is read from the database at most that often).
     archived_before = value(before["ingest"], "eakte_documents", status="archived")
     ingest = moved(api, "ingest", lambda s: value(s, "eakte_documents", status="archived") > archived_before)
-    assert value(ingest, "eakte_documents", status="archived") == archived_before + 1
+    assert value(ingest, "eakte_documents", status="archived") >= archived_before + 1
     for topic in ("documents.review_started", "documents.approved", "documents.archived"):
         assert consumed_ok(ingest, "ingest", topic) >= 1, topic
 
