@@ -39,6 +39,10 @@ def bench_stack(jwt_secret: str, postgres: bool = False, **stack_options: Any) -
             shutil.rmtree(pg_dir, ignore_errors=True)
 
 
+# The services a document passes through (the portal takes no part in the pipeline benchmarks).
+PIPELINE_SERVICES = ("ingest", "workflow", "archive")
+
+
 def add_settings_option(parser: argparse.ArgumentParser) -> None:
     """`--env NAME=VALUE` (repeatable): a setting for every service, for A/B runs."""
     parser.add_argument(
@@ -50,7 +54,7 @@ def pipeline_env(pairs: list[str]) -> tuple[dict[str, str], dict[str, dict[str, 
     """The `--env` settings, and each service's environment with them. OCR is off: it is measured by
     bench-ingest, and in a pipeline benchmark it would only queue behind the pipeline."""
     settings = dict(pair.split("=", 1) for pair in pairs)
-    base_env = {name: dict(settings) for name in ("ingest", "workflow", "archive")}
+    base_env = {name: dict(settings) for name in PIPELINE_SERVICES}
     base_env["ingest"]["EAKTE_OCR_ENABLED"] = "false"
     return settings, base_env
 

@@ -24,10 +24,16 @@ import threading
 import time
 from pathlib import Path
 
-from tests.bench import add_settings_option, bench_stack, pipeline_env, stop_cleanly_on_sigterm, write_result
+from tests.bench import (
+    PIPELINE_SERVICES,
+    add_settings_option,
+    bench_stack,
+    pipeline_env,
+    stop_cleanly_on_sigterm,
+    write_result,
+)
 from tests.bench.pipeline import JWT_SECRET, run_pipeline, unique_documents
 
-SERVICES = ("ingest", "workflow", "archive")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>.*?):\d+\)$")
 IDLE = re.compile(r"^(select|_worker|wait|read_signed|main|poll|accept|_recv)\b|Selector\.select|Condition\.wait")
@@ -124,7 +130,7 @@ def profile_window(
     workers_before = {name: descendants_cpu(pid) for name, pid in processes.items()}
     spies = []
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    for name in SERVICES:
+    for name in PIPELINE_SERVICES:
         output = out_dir / f"{name}.txt"
         argv = [py_spy, "record", "--pid", str(processes[name]), "--duration", str(int(window_s)), "--rate", "50"]
         argv += ["--format", "raw", "--nonblocking", "--output", str(output)]
