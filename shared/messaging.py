@@ -31,7 +31,7 @@ from shared.events import DeadLetter, Event, dead_letter_topic
 from shared.kafka_acl import Rule
 from shared.logs import log_context
 from shared.metrics import HandlerMetrics
-from shared.tracing import consuming, trace_headers
+from shared.tracing import consumed, consuming, trace_headers
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +67,21 @@ async def _slow_down(consumer: str, topic: str, position: tuple[int, int]) -> No
 
 
 def _record_of(message: KafkaMessage) -> ConsumerRecord:
-    """The Kafka record of a message from a single-message subscriber (never a batch here)."""
+    """The Kafka record of a message from a single-message subscriber."""
     raw = message.raw_message
-    assert isinstance(raw, ConsumerRecord), "subscribers here take one message at a time"
+    assert isinstance(raw, ConsumerRecord), "a single-message subscriber takes one record at a time"
     return raw
+
+
+def _records_of(message: KafkaMessage) -> tuple[ConsumerRecord, ...]:
+    """The Kafka records of a message from a batch subscriber."""
+    raw = message.raw_message
+    assert isinstance(raw, tuple), "a batch subscriber takes a tuple of records"
+    return raw
+
+
+def _headers_of(raw: ConsumerRecord) -> dict[str, Any]:
+    return dict(raw.headers or ())
 
 
 def _log_dead_letter(consumer: str, raw: ConsumerRecord, to: str, reason: str) -> None:
@@ -212,6 +223,7 @@ def enqueuer_for(broker: KafkaBroker) -> Callable[[str, bytes, bytes], Awaitable
 
 
 Handler = Callable[[EventT], Awaitable[None]]
+BatchHandler = Callable[[list[EventT]], Awaitable[None]]
 
 
 def consumer(broker: KafkaBroker, event_type: type[EventT], group: str) -> Callable[[Handler[EventT]], Handler[EventT]]:
@@ -227,20 +239,31 @@ def consumer(broker: KafkaBroker, event_type: type[EventT], group: str) -> Calla
     return register
 
 
-DeadLetterer = Callable[[KafkaMessage, str], Awaitable[None]]
+def batch_consumer(
+    broker: KafkaBroker, event_type: type[EventT], group: str
+) -> Callable[[BatchHandler[EventT]], BatchHandler[EventT]]:
+    """Like `consumer`, for a handler that takes a list of events and applies them together (`subscribe_batches`)."""
+
+    def register(handle_many: BatchHandler[EventT]) -> BatchHandler[EventT]:
+        subscribe_batches(broker, event_type, group, handle_many)
+        return handle_many
+
+    return register
+
+
+DeadLetterer = Callable[[ConsumerRecord, str], Awaitable[None]]
 
 
 def _dead_letterer(broker: KafkaBroker, topic: str, consumer: str, measured: HandlerMetrics) -> DeadLetterer:
     """What sends a message this consumer gives up on to `<topic>.dlq`, with the reason."""
 
-    async def dead_letter(message: KafkaMessage, reason: str) -> None:
-        raw = _record_of(message)
+    async def dead_letter(raw: ConsumerRecord, reason: str) -> None:
         # Cut to stay below the broker's message size, whatever the refused message's size (SHA-256 kept).
         letter = DeadLetter.of(
             source_topic=topic,
             consumer=consumer,
             reason=reason,
-            payload=message.body,
+            payload=raw.value or b"",
             document_id=raw.key.decode("utf-8", errors="replace") if raw.key else None,
             source=(raw.partition, raw.offset),
         )
@@ -251,7 +274,7 @@ def _dead_letterer(broker: KafkaBroker, topic: str, consumer: str, measured: Han
     return dead_letter
 
 
-Attempt = Callable[[KafkaMessage], Awaitable[None]]
+Attempt = Callable[[ConsumerRecord], Awaitable[None]]
 
 
 def _attempter(
@@ -265,18 +288,17 @@ def _attempter(
     topic = event_type.TOPIC
     failures: dict[tuple[int, int], int] = {}
 
-    async def attempt(message: KafkaMessage) -> None:
-        raw = _record_of(message)
+    async def attempt(raw: ConsumerRecord) -> None:
         position = (raw.partition, raw.offset)
         try:
-            event = event_type.model_validate_json(message.body)
+            event = event_type.model_validate_json(raw.value or b"")
         except ValidationError as exc:
-            await dead_letter(message, f"unreadable {event_type.__name__}: {exc.errors(include_url=False)}")
+            await dead_letter(raw, f"unreadable {event_type.__name__}: {exc.errors(include_url=False)}")
             return
         # Log lines name the event's document and correlation; the handling span continues the producer's trace.
         with log_context(*_ids_of(event)), delivered(_delivery_of(raw, consumer)):
             try:
-                with consuming(topic, consumer, message.headers), measured.handling():  # ok, or duplicate
+                with consuming(topic, consumer, _headers_of(raw)), measured.handling():  # ok, or duplicate
                     await _slow_down(consumer, topic, position)
                     await handle(event)
                     log.info("%s: handled %s at %s/%s", consumer, topic, *position)  # names document, trace
@@ -285,7 +307,7 @@ def _attempter(
                 failures[position] = attempts
                 if attempts >= MAX_ATTEMPTS:
                     failures.pop(position, None)
-                    await dead_letter(message, f"failed {attempts} times: {exc!r}")
+                    await dead_letter(raw, f"failed {attempts} times: {exc!r}")
                     return
                 log.exception("%s: handling %s failed (attempt %d); will retry", consumer, topic, attempts)
                 measured.count("retried")
@@ -294,6 +316,39 @@ def _attempter(
         failures.pop(position, None)
 
     return attempt
+
+
+def _batch_attempter(
+    event_type: type[EventT],
+    consumer: str,
+    handle_many: BatchHandler[EventT],
+    measured: HandlerMetrics,
+    attempt: Attempt,
+) -> Callable[[tuple[ConsumerRecord, ...]], Awaitable[None]]:
+    """One try at a batch: its events go to `handle_many` together; when that raises (or a message is unreadable),
+    every message of the batch takes the single-message path (`attempt`: retries, dead letters) in order."""
+    topic = event_type.TOPIC
+
+    async def attempt_all(records: tuple[ConsumerRecord, ...]) -> None:
+        try:
+            events = [event_type.model_validate_json(raw.value or b"") for raw in records]
+            started = time.time_ns()
+            with measured.handling(len(events)):
+                await _slow_down(consumer, topic, (records[0].partition, records[0].offset))
+                await handle_many(events)
+            ended = time.time_ns()
+        except Exception as exc:  # an unreadable message, a failing handler, a concurrent delivery: one at a time
+            log.info(
+                "%s: %d messages of %s taken one at a time (%s)", consumer, len(records), topic, type(exc).__name__
+            )
+            for raw in records:
+                await attempt(raw)
+            return
+        for raw, event in zip(records, events, strict=True):
+            with log_context(*_ids_of(event)), consumed(topic, consumer, _headers_of(raw), (started, ended)):
+                log.info("%s: handled %s at %s/%s", consumer, topic, raw.partition, raw.offset)
+
+    return attempt_all
 
 
 class OffsetCommits:
@@ -309,13 +364,14 @@ class OffsetCommits:
         self._tasks: set[asyncio.Task[None]] = set()
         self._at_once = False  # while the service drains: each offset as soon as its message is handled
 
-    async def handled(self, message: KafkaMessage) -> None:
-        raw = _record_of(message)
+    async def handled(self, message: KafkaMessage, records: Iterable[ConsumerRecord]) -> None:
         consumer = getattr(message, "consumer", None)
         if consumer is None:  # a test broker without a Kafka consumer
             return
         waiting = consumer in self._pending
-        self._pending.setdefault(consumer, {})[TopicPartition(raw.topic, raw.partition)] = raw.offset + 1
+        pending = self._pending.setdefault(consumer, {})
+        for raw in records:  # in offset order within each partition
+            pending[TopicPartition(raw.topic, raw.partition)] = raw.offset + 1
         if self._at_once:
             await self._commit(consumer)
         elif not waiting:
@@ -355,6 +411,15 @@ async def commit_handled_offsets() -> None:
     await _commits.drain()
 
 
+# A batch subscriber takes what the consumer has fetched, up to BATCH_MAX_RECORDS; with nothing there it waits
+# BATCH_WAIT_MS for a message, then (FastStream) as long again. After a batch that was not full it pauses for
+# BATCH_GATHER_S, so that the next one gathers what arrives meanwhile: under load a batch held one or two messages
+# without it (they were handled as fast as they came). A message is handled at most that much later.
+BATCH_MAX_RECORDS = 200
+BATCH_WAIT_MS = 100
+BATCH_GATHER_S = 0.25
+
+
 def subscribe(
     broker: KafkaBroker,
     event_type: type[EventT],
@@ -378,12 +443,56 @@ def subscribe(
         fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
     )
     async def consume(message: KafkaMessage) -> None:
+        raw = _record_of(message)
         try:
-            await attempt(message)
+            await attempt(raw)
         except Exception:
             await message.nack()  # the consumer reads this message again: the retry
             raise
-        await _commits.handled(message)
+        await _commits.handled(message, (raw,))
+
+
+def subscribe_batches(
+    broker: KafkaBroker,
+    event_type: type[EventT],
+    consumer: str,
+    handle_many: BatchHandler[EventT],
+) -> None:
+    """Like `subscribe`, for a handler that applies the events of a batch together (one transaction for all, see
+    `shared.unit_of_work.consume_many`): for the many small events whose effect is a row or two, where the
+    transaction around each one was most of its cost. A failing batch is taken one message at a time (a list of
+    one for `handle_many`), with the retries and dead letters of `subscribe`; offsets are committed once handled.
+    """
+    topic = event_type.TOPIC
+    measured = HandlerMetrics(consumer, topic)
+    dead_letter = _dead_letterer(broker, topic, consumer, measured)
+
+    async def handle_one(event: EventT) -> None:
+        await handle_many([event])
+
+    attempt = _attempter(event_type, consumer, handle_one, measured, dead_letter)
+    attempt_all = _batch_attempter(event_type, consumer, handle_many, measured, attempt)
+
+    @broker.subscriber(
+        topic,
+        group_id=consumer,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.MANUAL,
+        batch=True,
+        max_records=BATCH_MAX_RECORDS,
+        batch_timeout_ms=BATCH_WAIT_MS,
+        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+    )
+    async def consume(message: KafkaMessage) -> None:
+        records = _records_of(message)
+        try:
+            await attempt_all(records)
+        except Exception:
+            await message.nack()  # each partition is read again from its first record of the batch: the retry
+            raise
+        await _commits.handled(message, records)
+        if len(records) < BATCH_MAX_RECORDS:
+            await asyncio.sleep(BATCH_GATHER_S)
 
 
 def _delivery_of(raw: ConsumerRecord, consumer: str) -> Delivery:

@@ -79,7 +79,7 @@ def service_of_group(group: str) -> str:
 
 @dataclass
 class _HandlingNote:
-    duplicate: bool = False
+    duplicates: int = 0
 
 
 _handling: contextvars.ContextVar[_HandlingNote | None] = contextvars.ContextVar("eakte_handling", default=None)
@@ -93,12 +93,14 @@ class HandlerMetrics:
         self._topic = topic
         self._seconds = HANDLER_SECONDS.labels(self._service, topic)
 
-    def count(self, outcome: str) -> None:
-        EVENTS_CONSUMED.labels(self._service, self._topic, outcome).inc()
+    def count(self, outcome: str, times: int = 1) -> None:
+        if times:
+            EVENTS_CONSUMED.labels(self._service, self._topic, outcome).inc(times)
 
     @contextlib.contextmanager
-    def handling(self) -> Iterator[None]:
-        """Around one handler call: timed; when it returns, counted `ok`, or `duplicate` when it said so.
+    def handling(self, messages: int = 1) -> Iterator[None]:
+        """Around one handler call for `messages` messages (a batch): timed, each message its share of the time;
+        when it returns, each counted `ok`, or `duplicate` as often as the handler said so.
 
         What the handler notes (`note_duplicate`) lands in a mutable object in a context variable, so a note made
         in a worker thread (`asyncio.to_thread` copies the context, sharing the object) reaches the subscriber.
@@ -110,15 +112,19 @@ class HandlerMetrics:
             yield
         finally:
             _handling.reset(token)
-            self._seconds.observe(time.perf_counter() - started)
-        self.count("duplicate" if note.duplicate else "ok")
+            share = (time.perf_counter() - started) / messages
+            for _ in range(messages):
+                self._seconds.observe(share)
+        duplicates = min(note.duplicates, messages)
+        self.count("duplicate", duplicates)
+        self.count("ok", messages - duplicates)
 
 
 def note_duplicate() -> None:
     """The event was processed before (a redelivery): counted as `duplicate` instead of `ok`."""
     note = _handling.get()
     if note is not None:
-        note.duplicate = True
+        note.duplicates += 1
 
 
 # --- gauges read at scrape time ---

@@ -163,20 +163,46 @@ def consuming(topic: str, group: str, headers: Mapping[str, Any] | None) -> Bloc
     return _NOTHING if _tracer is None else _consuming(_tracer, topic, group, headers)
 
 
-@contextlib.contextmanager
-def _consuming(tracer: trace.Tracer, topic: str, group: str, headers: Mapping[str, Any] | None) -> Iterator[None]:
+def _consumer_attributes(topic: str, group: str) -> dict[str, str]:
+    return {"messaging.system": "kafka", "messaging.destination.name": topic, "messaging.consumer.group.name": group}
+
+
+def _traceparent_of(headers: Mapping[str, Any] | None) -> str | None:
     sent = (headers or {}).get(TRACEPARENT)
     traceparent = sent.decode("latin-1") if isinstance(sent, bytes) else sent
+    return traceparent if isinstance(traceparent, str) else None
+
+
+@contextlib.contextmanager
+def _consuming(tracer: trace.Tracer, topic: str, group: str, headers: Mapping[str, Any] | None) -> Iterator[None]:
     with (
-        _under(traceparent if isinstance(traceparent, str) else None),
+        _under(_traceparent_of(headers)),
         tracer.start_as_current_span(
-            f"{topic} process",
-            kind=SpanKind.CONSUMER,
-            attributes={
-                "messaging.system": "kafka",
-                "messaging.destination.name": topic,
-                "messaging.consumer.group.name": group,
-            },
+            f"{topic} process", kind=SpanKind.CONSUMER, attributes=_consumer_attributes(topic, group)
         ),
     ):
         yield
+
+
+def consumed(topic: str, group: str, headers: Mapping[str, Any] | None, between_ns: tuple[int, int]) -> Block:
+    """A message handled with others in one batch: its CONSUMER span, child of the producer's span, over the batch's
+    time (`between_ns`, epoch nanoseconds), current for the block (the line that says it was handled)."""
+    return _NOTHING if _tracer is None else _consumed(_tracer, topic, group, headers, between_ns)
+
+
+@contextlib.contextmanager
+def _consumed(
+    tracer: trace.Tracer, topic: str, group: str, headers: Mapping[str, Any] | None, between_ns: tuple[int, int]
+) -> Iterator[None]:
+    with _under(_traceparent_of(headers)):
+        handled = tracer.start_span(
+            f"{topic} process",
+            kind=SpanKind.CONSUMER,
+            attributes=_consumer_attributes(topic, group),
+            start_time=between_ns[0],
+        )
+        try:
+            with trace.use_span(handled, end_on_exit=False):
+                yield
+        finally:
+            handled.end(end_time=between_ns[1])

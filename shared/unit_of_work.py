@@ -12,7 +12,7 @@ messages it adds are one transaction, so a redelivered event changes nothing.
 
 import abc
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Self, TypeVar
 from uuid import UUID
@@ -66,6 +66,10 @@ class UnitOfWork(abc.ABC):
 
     @abc.abstractmethod
     def was_processed(self, consumer: str, event_id: UUID) -> bool: ...
+
+    def processed_among(self, consumer: str, event_ids: Sequence[UUID]) -> set[UUID]:
+        """Which of `event_ids` this consumer has applied already."""
+        return {event_id for event_id in event_ids if self.was_processed(consumer, event_id)}
 
     @abc.abstractmethod
     def mark_processed(self, consumer: str, event_id: UUID, note: str = "") -> None: ...
@@ -163,6 +167,15 @@ class SqlUnitOfWork(UnitOfWork):
         )
         return found is not None
 
+    def processed_among(self, consumer: str, event_ids: Sequence[UUID]) -> set[UUID]:
+        wanted = {str(event_id): event_id for event_id in event_ids}
+        found = self.session.scalars(
+            select(ProcessedEvent.event_id).where(
+                ProcessedEvent.consumer == consumer, ProcessedEvent.event_id.in_(list(wanted))
+            )
+        )
+        return {wanted[event_id] for event_id in found}
+
     def mark_processed(self, consumer: str, event_id: UUID, note: str = "") -> None:
         self.session.add(ProcessedEvent(consumer=consumer, event_id=str(event_id), note=note))
 
@@ -205,3 +218,33 @@ def consume_once(uow: UowT, consumer: str, event_id: UUID, effect: Effect[UowT])
         if not applied:
             note_duplicate()
         return applied
+
+
+class NotPlainEffect(Exception):
+    """An effect in `consume_many` kept its event as a dead letter: such events are taken one at a time."""
+
+
+def consume_many(uow: UowT, consumer: str, work: Sequence[tuple[UUID, Effect[UowT]]]) -> int:
+    """`consume_once` for several events in one transaction: one processed-event lookup and one commit for all of
+    them, where each event on its own paid both. Returns how many were applied now (the rest were duplicates).
+
+    All or nothing: when an effect raises or keeps its event as a dead letter (`NotPlainEffect`), or a concurrent
+    delivery committed one of the events first (IntegrityError at the commit), nothing is applied and the error is
+    raised. The caller then takes the events one at a time through `consume_once`, which knows each of those cases.
+    """
+    if len(work) == 1:
+        return int(consume_once(uow, consumer, *work[0]))
+    with uow:
+        done = uow.processed_among(consumer, [event_id for event_id, _ in work])
+        applied = 0
+        for event_id, effect in work:
+            if event_id in done:  # processed before, or twice in this batch (a redelivery)
+                note_duplicate()
+                continue
+            note = effect(uow) or ""
+            if uow.dead_lettered:
+                raise NotPlainEffect(f"{consumer}: event {event_id} was kept as a dead letter")
+            uow.mark_processed(consumer, event_id, note)
+            done.add(event_id)
+            applied += 1
+    return applied

@@ -188,12 +188,17 @@ class TopicReader:
 
     def publish(self, topic: str, key: str, payload: bytes) -> tuple[int, int]:
         """Publish a raw message; return its (partition, offset)."""
-        producer = KafkaProducer(bootstrap_servers=self.bootstrap, **self.auth)
+        return self.publish_many(topic, [(key, payload)])[0]
+
+    def publish_many(self, topic: str, messages: list[tuple[str, bytes]]) -> list[tuple[int, int]]:
+        """Publish raw messages back to back (consumers fetch them together); return their (partition, offset)s."""
+        producer = KafkaProducer(bootstrap_servers=self.bootstrap, linger_ms=20, **self.auth)
         try:
-            sent = producer.send(topic, key=key.encode(), value=payload).get(timeout=30)
+            sending = [producer.send(topic, key=key.encode(), value=payload) for key, payload in messages]
+            sent = [future.get(timeout=30) for future in sending]
         finally:
             producer.close()
-        return sent.partition, sent.offset
+        return [(record.partition, record.offset) for record in sent]
 
     def wait_consumed(self, group: str, topic: str, partition: int, offset: int, timeout_s: float = 30) -> None:
         """Wait until consumer group `group` has committed past `offset`: the message was handled."""

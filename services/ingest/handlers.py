@@ -6,11 +6,12 @@ are the ones committed offsets are stored under, so they never change.
 
 import asyncio
 from collections.abc import Callable
+from typing import TypeVar
 
 from faststream.kafka import KafkaBroker
 
 from services.ingest.domain import DocumentStatus
-from services.ingest.history import record_status
+from services.ingest.history import StatusChange, record_statuses
 from services.ingest.purge import purge
 from services.ingest.unit_of_work import IngestUnitOfWork
 from shared.events import (
@@ -22,8 +23,10 @@ from shared.events import (
     Event,
     ReviewStarted,
 )
-from shared.messaging import consumer
+from shared.messaging import batch_consumer, consumer
 from shared.storage import ObjectStore
+
+EventT = TypeVar("EventT", bound=Event)
 
 
 def decided_by(event: DocumentApproved | DocumentRejected) -> str:
@@ -33,28 +36,32 @@ def decided_by(event: DocumentApproved | DocumentRejected) -> str:
 def register(
     broker: KafkaBroker, uow_factory: Callable[[], IngestUnitOfWork], store: ObjectStore, inbox_bucket: str
 ) -> None:
-    def record(event: Event, status: DocumentStatus, by: str) -> None:
-        record_status(uow_factory(), event.event_id, str(event.document_id), status, event.occurred_at, by)
+    def changes(events: list[EventT], status: DocumentStatus, by: Callable[[EventT], str]) -> list[StatusChange]:
+        return [StatusChange(e.event_id, str(e.document_id), status, e.occurred_at, by(e)) for e in events]
 
-    @consumer(broker, ReviewStarted, group="ingest.documents.review_started")
-    async def on_review_started(event: ReviewStarted) -> None:
-        await asyncio.to_thread(record, event, DocumentStatus.IN_REVIEW, "workflow")
+    async def record(changed: list[StatusChange]) -> None:
+        await asyncio.to_thread(record_statuses, uow_factory(), changed)
 
-    @consumer(broker, DocumentApproved, group="ingest.documents.approved")
-    async def on_approved(event: DocumentApproved) -> None:
-        await asyncio.to_thread(record, event, DocumentStatus.APPROVED, decided_by(event))
+    # Status changes come in batches (shared.messaging.batch_consumer): a row or two each, one transaction for all.
+    @batch_consumer(broker, ReviewStarted, group="ingest.documents.review_started")
+    async def on_review_started(events: list[ReviewStarted]) -> None:
+        await record(changes(events, DocumentStatus.IN_REVIEW, lambda _: "workflow"))
 
-    @consumer(broker, DocumentRejected, group="ingest.documents.rejected")
-    async def on_rejected(event: DocumentRejected) -> None:
-        await asyncio.to_thread(record, event, DocumentStatus.REJECTED, decided_by(event))
+    @batch_consumer(broker, DocumentApproved, group="ingest.documents.approved")
+    async def on_approved(events: list[DocumentApproved]) -> None:
+        await record(changes(events, DocumentStatus.APPROVED, decided_by))
 
-    @consumer(broker, DocumentArchived, group="ingest.documents.archived")
-    async def on_archived(event: DocumentArchived) -> None:
-        await asyncio.to_thread(record, event, DocumentStatus.ARCHIVED, "system")
+    @batch_consumer(broker, DocumentRejected, group="ingest.documents.rejected")
+    async def on_rejected(events: list[DocumentRejected]) -> None:
+        await record(changes(events, DocumentStatus.REJECTED, decided_by))
 
-    @consumer(broker, DocumentReturned, group="ingest.documents.returned")
-    async def on_returned(event: DocumentReturned) -> None:
-        await asyncio.to_thread(record, event, DocumentStatus.RETURNED, event.returned_by)
+    @batch_consumer(broker, DocumentArchived, group="ingest.documents.archived")
+    async def on_archived(events: list[DocumentArchived]) -> None:
+        await record(changes(events, DocumentStatus.ARCHIVED, lambda _: "system"))
+
+    @batch_consumer(broker, DocumentReturned, group="ingest.documents.returned")
+    async def on_returned(events: list[DocumentReturned]) -> None:
+        await record(changes(events, DocumentStatus.RETURNED, lambda e: e.returned_by))
 
     @consumer(broker, DocumentDestroyed, group="ingest.purge")
     async def on_destroyed(event: DocumentDestroyed) -> None:

@@ -8,7 +8,7 @@ from services.workflow.bootstrap import Workflow
 from services.workflow.notifications import Notifier
 from services.workflow.purge import purge_document
 from shared.events import DocumentArchived, DocumentDestroyed, DocumentIngested
-from shared.messaging import consumer
+from shared.messaging import batch_consumer, consumer
 
 
 def register(broker: KafkaBroker, workflow: Workflow, notifier: Notifier) -> None:
@@ -21,6 +21,6 @@ def register(broker: KafkaBroker, workflow: Workflow, notifier: Notifier) -> Non
         await asyncio.to_thread(purge_document, workflow.uow(), event)
 
     # Archived documents: their submitters hear of it if they asked for it (/einstellungen).
-    @consumer(broker, DocumentArchived, group="workflow.notify")
-    async def on_archived(event: DocumentArchived) -> None:
-        await asyncio.to_thread(notifier.archived, workflow.uow(), event)
+    @batch_consumer(broker, DocumentArchived, group="workflow.notify")
+    async def on_archived(events: list[DocumentArchived]) -> None:
+        await asyncio.to_thread(notifier.archived, workflow.uow(), events)

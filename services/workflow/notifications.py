@@ -32,7 +32,7 @@ from services.workflow.domain.notifications import (
 from services.workflow.tables import MailRow, NotificationPreferenceRow, PersonRow, TaskRow, WorkflowRow
 from services.workflow.unit_of_work import AbstractWorkflowUnitOfWork
 from shared import events
-from shared.unit_of_work import consume_once
+from shared.unit_of_work import consume_many
 
 ARCHIVED_CONSUMER = "workflow.notify"
 TEMPLATES_FILE = Path(__file__).resolve().parent / "locale" / "mail.de.yaml"
@@ -85,9 +85,10 @@ class Notifier:
             if workflow is not None:
                 self._queue(uow, {workflow.submitted_by}, kind, workflow, self._document_link(workflow))
 
-    def archived(self, uow: AbstractWorkflowUnitOfWork, event: events.DocumentArchived) -> None:
-        """The `documents.archived` handler's work, once per event."""
-        consume_once(uow, ARCHIVED_CONSUMER, event.event_id, lambda u: self.on_archived(u, event))
+    def archived(self, uow: AbstractWorkflowUnitOfWork, archived: list[events.DocumentArchived]) -> None:
+        """The `documents.archived` handler's work for a batch of events, each once, in one transaction."""
+        work = [(event.event_id, lambda u, e=event: self.on_archived(u, e)) for event in archived]
+        consume_many(uow, ARCHIVED_CONSUMER, work)
 
     def on_archived(self, uow: AbstractWorkflowUnitOfWork, event: events.DocumentArchived) -> str:
         """The submitter hears of the archived document if they asked for it (a Kafka handler's effect)."""

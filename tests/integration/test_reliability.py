@@ -2,10 +2,14 @@
 
 import io
 import json
+import uuid
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from devstack.stack import Stack
 from shared.storage import ObjectStore
+from tests.conftest import unique_bytes
 from tests.integration.conftest import Api, TopicReader, wait_for
 
 
@@ -49,6 +53,46 @@ def test_unreadable_event_goes_to_the_dead_letter_topic(topics: TopicReader) -> 
         m for m in topics.messages("documents.approved.dlq") if m["payload"].startswith('{"schema_version": 1, "no"')
     ]
     assert letters and "unreadable DocumentApproved" in letters[0]["reason"]
+
+
+def _consumed(api: Api, service: str, topic: str, outcome: str) -> float:
+    labels = {"service": service, "topic": topic, "outcome": outcome}
+    scraped = api.http.get(f"{api.stack.url(service)}/metrics").text
+    for family in text_string_to_metric_families(scraped):
+        for sample in family.samples:
+            if sample.name == "eakte_events_consumed_total" and sample.labels == labels:
+                return sample.value
+    return 0.0
+
+
+def test_status_changes_arriving_together_are_applied_once_and_a_poison_one_is_set_aside(
+    api: Api, topics: TopicReader, tmp_path: Path
+) -> None:
+    """Ingest and the workflow's notifier take documents.archived in batches: redelivered events among them change
+    nothing, an unreadable one goes to the dead-letter topic, and the ones behind it are still applied."""
+    documents = []
+    for index in range(3):
+        path = tmp_path / f"brief-{index}.pdf"
+        path.write_bytes(unique_bytes("sf__minimal-document.pdf"))
+        documents.append(api.upload(path, workflow="none").json()["document_id"])
+    for document_id in documents:
+        api.wait_status(document_id, "archived")
+    archived = [(d, json.dumps(topics.about("documents.archived", d)[0]).encode()) for d in documents]
+    poison_key, poison = f"poison-{uuid.uuid4()}", b'{"schema_version": 1, "no": "status"}'
+    duplicates = _consumed(api, "ingest", "documents.archived", "duplicate")
+
+    sent = topics.publish_many("documents.archived", [*archived, (poison_key, poison), *archived])
+    for group in ("ingest.documents.archived", "workflow.notify"):
+        for partition, offset in sent:
+            topics.wait_consumed(group, "documents.archived", partition, offset)
+
+    for document_id in documents:
+        statuses = [entry["status"] for entry in api.document(document_id)["history"]]
+        assert statuses.count("archived") == 1 and statuses[-1] == "archived", statuses
+    assert _consumed(api, "ingest", "documents.archived", "duplicate") == duplicates + 6
+    letters = topics.about_dead_letters("documents.archived.dlq", poison_key)
+    assert {letter["consumer"] for letter in letters} == {"ingest.documents.archived", "workflow.notify"}
+    assert all("unreadable DocumentArchived" in letter["reason"] for letter in letters)
 
 
 def test_document_survives_a_stopped_workflow_service(api: Api, pdf: Path, stack: Stack) -> None:

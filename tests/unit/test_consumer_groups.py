@@ -15,7 +15,8 @@ SERVICES = ("ingest", "workflow", "archive")
 
 
 def _subscriptions(monkeypatch: pytest.MonkeyPatch) -> set[tuple[str, str, str]]:
-    """(service, group, topic) of every `@consumer(...)` in services/<service>/handlers.py, as registered."""
+    """(service, group, topic) of every `@consumer(...)` and `@batch_consumer(...)` in services/<service>/handlers.py,
+    as registered."""
     seen: set[tuple[str, str, str]] = set()
     service = ""
 
@@ -23,6 +24,7 @@ def _subscriptions(monkeypatch: pytest.MonkeyPatch) -> set[tuple[str, str, str]]
         seen.add((service, consumer, event_type.TOPIC))
 
     monkeypatch.setattr(shared.messaging, "subscribe", record)
+    monkeypatch.setattr(shared.messaging, "subscribe_batches", record)
     for service in SERVICES:
         register = importlib.import_module(f"services.{service}.handlers").register
         register(*(None for _ in inspect.signature(register).parameters))  # the handlers never run here

@@ -9,7 +9,7 @@ from services.ingest.access import Caller, DocumentAccess
 from services.ingest.domain import DocumentStatus
 from services.ingest.fileplan import Disposal, FilePlan, FilePlanClass, FilePlanError, parse_file_plan
 from services.ingest.filing import FilingService
-from services.ingest.history import record_status
+from services.ingest.history import StatusChange, record_statuses
 from services.ingest.uploads import Accepted
 from shared.errors import NotFound
 from shared.events import DocumentIngested, utcnow
@@ -96,7 +96,7 @@ def test_who_sees_a_document_of_org_unit_50(harness: Harness) -> None:
     access = DocumentAccess()
     seen = {c.reader.user: _sees(access, harness, c, document_id) for c in (CLARA, SVEN, KIRA, ANNA, RITA, ADAM)}
     assert seen == {"clara": True, "sven": True, "kira": False, "anna": False, "rita": False, "adam": True}
-    record_status(harness.uow, uuid.uuid4(), document_id, DocumentStatus.ARCHIVED, utcnow(), "system")
+    record_statuses(harness.uow, [StatusChange(uuid.uuid4(), document_id, DocumentStatus.ARCHIVED, utcnow(), "system")])
     assert _sees(access, harness, RITA, document_id)
 
 

@@ -14,7 +14,7 @@ from services.ingest import views
 from services.ingest.domain import DocumentStatus, FileKind, check_may_revise, document_key, original_name
 from services.ingest.fileplan import Disposal, FilePlan, FilePlanClass
 from services.ingest.filing import FilingRefused, FilingService
-from services.ingest.history import record_status
+from services.ingest.history import StatusChange, record_statuses
 from services.ingest.ingesting import IngestService
 from services.ingest.ocr import OcrWorker
 from services.ingest.purge import purge
@@ -200,7 +200,9 @@ def test_the_ocr_worker_releases_the_held_event_once(tmp_path: Path) -> None:
 def test_a_new_version_of_a_returned_document_keeps_its_id(harness: Harness) -> None:
     first = harness.ingest(_text_pdf("Entwurf"))
     assert isinstance(first, Accepted)
-    record_status(harness.uow, uuid.uuid4(), first.document_id, DocumentStatus.RETURNED, utcnow(), "anton")
+    record_statuses(
+        harness.uow, [StatusChange(uuid.uuid4(), first.document_id, DocumentStatus.RETURNED, utcnow(), "anton")]
+    )
     second = harness.ingest(_text_pdf("Neu"), new_version_of=first.document_id)
     assert isinstance(second, Accepted) and second.document_id == first.document_id and second.version == 2
     old, new = harness.uow.events
@@ -215,15 +217,30 @@ def test_a_status_change_is_recorded_once_per_event(harness: Harness) -> None:
     outcome = harness.ingest(_text_pdf("Hello"))
     assert isinstance(outcome, Accepted)
     event_id = uuid.uuid4()
-    assert record_status(harness.uow, event_id, outcome.document_id, DocumentStatus.IN_REVIEW, utcnow(), "workflow")
-    assert not record_status(harness.uow, event_id, outcome.document_id, DocumentStatus.IN_REVIEW, utcnow(), "x")
+    assert (
+        record_statuses(
+            harness.uow, [StatusChange(event_id, outcome.document_id, DocumentStatus.IN_REVIEW, utcnow(), "workflow")]
+        )
+        == 1
+    )
+    assert (
+        record_statuses(
+            harness.uow, [StatusChange(event_id, outcome.document_id, DocumentStatus.IN_REVIEW, utcnow(), "x")]
+        )
+        == 0
+    )
     assert harness.uow.documents.statuses(outcome.document_id) == ["received", "in_review"]
     assert harness.uow.processed == {("ingest", event_id): "in_review"}
 
 
 def test_a_status_change_of_an_unknown_document_is_only_marked_processed(harness: Harness) -> None:
     event_id = uuid.uuid4()
-    assert record_status(harness.uow, event_id, str(uuid.uuid4()), DocumentStatus.APPROVED, utcnow(), "anton")
+    assert (
+        record_statuses(
+            harness.uow, [StatusChange(event_id, str(uuid.uuid4()), DocumentStatus.APPROVED, utcnow(), "anton")]
+        )
+        == 1
+    )
     assert harness.uow.processed == {("ingest", event_id): "approved"}
 
 
@@ -285,7 +302,9 @@ def test_a_submitter_lists_own_documents_by_current_status(harness: Harness) -> 
     mine = harness.ingest(_text_pdf("Eins"))
     harness.ingest(_text_pdf("Zwei"), submitted_by="otto")
     assert isinstance(mine, Accepted)
-    record_status(harness.uow, uuid.uuid4(), mine.document_id, DocumentStatus.APPROVED, utcnow(), "anton")
+    record_statuses(
+        harness.uow, [StatusChange(uuid.uuid4(), mine.document_id, DocumentStatus.APPROVED, utcnow(), "anton")]
+    )
     total, listed = views.documents_of(harness.uow, "clara", DocumentStatus.APPROVED, 10, 0)
     assert total == 1 and [s.document_id for s in listed] == [mine.document_id]
     assert views.documents_of(harness.uow, "clara", DocumentStatus.RECEIVED, 10, 0) == (0, [])

@@ -7,11 +7,11 @@ from shared import events
 from shared.kafka_acl import PRINCIPALS, all_rules, rules_for
 
 ROOT = Path(__file__).resolve().parents[2]
-CONSUMER = re.compile(r'@consumer\(broker, (\w+), group="([^"]+)"\)')
+CONSUMER = re.compile(r'@(?:batch_)?consumer\(broker, (\w+), group="([^"]+)"\)')
 
 
 def _consumed_by_handlers() -> dict[str, set[tuple[str, str]]]:
-    """service -> {(topic, group)} from each `services/<service>/handlers.py`."""
+    """service -> {(topic, group)} of each `@consumer` and `@batch_consumer` in `services/<service>/handlers.py`."""
     found: dict[str, set[tuple[str, str]]] = {}
     for handlers in ROOT.glob("services/*/handlers.py"):
         for event_name, group in CONSUMER.findall(handlers.read_text()):

@@ -134,6 +134,28 @@ def test_a_handler_is_counted_ok_and_a_redelivery_duplicate_even_from_a_worker_t
     assert count == 2
 
 
+def test_a_batch_counts_each_of_its_messages_ok_or_duplicate(tmp_path) -> None:
+    from shared.db import make_engine, make_sessions
+    from shared.unit_of_work import SqlUnitOfWork, consume_many
+
+    group, topic = f"svc{uuid.uuid4().hex[:8]}.documents.archived", "documents.archived"
+    service = group.split(".")[0]
+    measured = HandlerMetrics(group, topic)
+    sessions = make_sessions(make_engine(f"sqlite:///{tmp_path / 'batch.db'}"))
+    first, second = uuid.uuid4(), uuid.uuid4()
+
+    async def deliver(*event_ids: uuid.UUID) -> None:
+        with measured.handling(len(event_ids)):
+            work = [(event_id, lambda _uow: "done") for event_id in event_ids]
+            await asyncio.to_thread(consume_many, SqlUnitOfWork(sessions), group, work)
+
+    asyncio.run(deliver(first))
+    asyncio.run(deliver(first, second, second))  # the first again, and the second twice in one batch
+    assert (consumed(service, topic, "ok"), consumed(service, topic, "duplicate")) == (2, 2)
+    count = REGISTRY.get_sample_value("eakte_event_handler_seconds_count", {"service": service, "topic": topic})
+    assert count == 4
+
+
 def test_ingest_gauges_count_each_document_at_its_furthest_step_from_the_database(tmp_path) -> None:
     from datetime import UTC, datetime
 

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from shared.db import OutboxMessage, ProcessedEvent, make_engine, make_sessions
 from shared.events import DeadLetter, DocumentDestroyed, utcnow
-from shared.unit_of_work import SqlUnitOfWork, consume_once
+from shared.unit_of_work import NotPlainEffect, SqlUnitOfWork, consume_many, consume_once
 from tests.unit.fakes import FakeUnitOfWork
 
 
@@ -132,6 +132,60 @@ def test_a_concurrent_delivery_that_committed_first_wins(sessions) -> None:
         second.mark_processed("test", event_id)
         second.add_event(destroyed())
         assert second.commit_once("test", event_id) is False
+    assert outbox_count(sessions) == 0
+
+
+class Counting(SqlUnitOfWork):
+    """Counts its commits."""
+
+    commits = 0
+
+    def commit(self) -> None:
+        Counting.commits += 1
+        super().commit()
+
+
+def announce(uow: SqlUnitOfWork) -> str:
+    uow.add_event(destroyed())
+    return "announced"
+
+
+def test_consume_many_applies_a_batch_in_one_commit_and_each_event_once(sessions) -> None:
+    done_before, new = uuid.uuid4(), [uuid.uuid4() for _ in range(3)]
+    consume_once(SqlUnitOfWork(sessions), "test", done_before, announce)
+    Counting.commits = 0
+    batch = [(done_before, announce), *((event_id, announce) for event_id in new), (new[0], announce)]  # twice
+
+    assert consume_many(Counting(sessions), "test", batch) == 3
+    assert Counting.commits == 1
+    assert outbox_count(sessions) == 1 + 3
+    assert consume_many(Counting(sessions), "test", batch) == 0  # redelivered: nothing again
+    assert outbox_count(sessions) == 4
+    with sessions() as session:
+        assert session.get_one(ProcessedEvent, ("test", str(new[2]))).note == "announced"
+
+
+def test_consume_many_applies_nothing_when_one_effect_fails(sessions) -> None:
+    def refuse(_uow: SqlUnitOfWork) -> None:
+        raise ConnectionError("database away")
+
+    first, failing = uuid.uuid4(), uuid.uuid4()
+    with pytest.raises(ConnectionError):
+        consume_many(SqlUnitOfWork(sessions), "test", [(first, announce), (failing, refuse)])
+    assert outbox_count(sessions) == 0
+    assert consume_once(SqlUnitOfWork(sessions), "test", first, announce)  # one at a time, as the caller does next
+
+
+def test_consume_many_refuses_an_effect_that_keeps_its_event_as_a_dead_letter(sessions) -> None:
+    """Dead letters name their event's position in the topic: only the one-at-a-time path knows it."""
+
+    def set_aside(uow: SqlUnitOfWork) -> None:
+        uow.add_dead_letter(
+            DeadLetter.of(source_topic="documents.destroyed", consumer="test", reason="no", payload=b"{}")
+        )
+
+    with pytest.raises(NotPlainEffect):
+        consume_many(SqlUnitOfWork(sessions), "test", [(uuid.uuid4(), announce), (uuid.uuid4(), set_aside)])
     assert outbox_count(sessions) == 0
 
 
