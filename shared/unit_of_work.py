@@ -221,30 +221,41 @@ def consume_once(uow: UowT, consumer: str, event_id: UUID, effect: Effect[UowT])
 
 
 class NotPlainEffect(Exception):
-    """An effect in `consume_many` kept its event as a dead letter: such events are taken one at a time."""
+    """An effect in `consume_many` kept an event as a dead letter: such events are taken one at a time."""
 
 
-def consume_many(uow: UowT, consumer: str, work: Sequence[tuple[UUID, Effect[UowT]]]) -> int:
-    """`consume_once` for several events in one transaction: one processed-event lookup and one commit for all of
-    them, where each event on its own paid both. Returns how many were applied now (the rest were duplicates).
+ItemT = TypeVar("ItemT")
 
-    All or nothing: when an effect raises or keeps its event as a dead letter (`NotPlainEffect`), or a concurrent
+# The effect of a batch: applies the events not processed before (each once) through the unit of work together;
+# returns the note for their processed-event rows.
+BatchEffect = Callable[[UowT, list[ItemT]], str | None]
+
+
+def consume_many(
+    uow: UowT, consumer: str, items: Sequence[tuple[UUID, ItemT]], effect: BatchEffect[UowT, ItemT]
+) -> int:
+    """`consume_once` for a batch of events (`items`: each event's id and what the effect needs of it) in one
+    transaction: one processed-event lookup, one effect for the new ones (one query for all of them where each
+    event on its own paid its own), one commit. Returns how many were applied now (the rest were duplicates).
+
+    All or nothing: when the effect raises or keeps an event as a dead letter (`NotPlainEffect`), or a concurrent
     delivery committed one of the events first (IntegrityError at the commit), nothing is applied and the error is
     raised. The caller then takes the events one at a time through `consume_once`, which knows each of those cases.
     """
-    if len(work) == 1:
-        return int(consume_once(uow, consumer, *work[0]))
+    if len(items) == 1:
+        event_id, item = items[0]
+        return int(consume_once(uow, consumer, event_id, lambda work: effect(work, [item])))
     with uow:
-        done = uow.processed_among(consumer, [event_id for event_id, _ in work])
-        applied = 0
-        for event_id, effect in work:
-            if event_id in done:  # processed before, or twice in this batch (a redelivery)
+        done = uow.processed_among(consumer, [event_id for event_id, _ in items])
+        new: dict[UUID, ItemT] = {}
+        for event_id, item in items:
+            if event_id in done or event_id in new:  # processed before, or twice in this batch (a redelivery)
                 note_duplicate()
-                continue
-            note = effect(uow) or ""
-            if uow.dead_lettered:
-                raise NotPlainEffect(f"{consumer}: event {event_id} was kept as a dead letter")
+            else:
+                new[event_id] = item
+        note = (effect(uow, list(new.values())) if new else None) or ""
+        if uow.dead_lettered:
+            raise NotPlainEffect(f"{consumer}: an event of the batch was kept as a dead letter")
+        for event_id in new:
             uow.mark_processed(consumer, event_id, note)
-            done.add(event_id)
-            applied += 1
-    return applied
+    return len(new)

@@ -4,7 +4,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 
 from services.ingest.domain import DocumentStatus
 from services.ingest.unit_of_work import IngestUnitOfWork
@@ -28,13 +27,17 @@ class StatusChange:
 def record_statuses(uow: IngestUnitOfWork, changes: Sequence[StatusChange]) -> int:
     """Apply status changes reported by other services, each once, together in one transaction; returns how many
     were applied now (the others had been before)."""
+    return consume_many(uow, CONSUMER, [(change.event_id, change) for change in changes], _add_entries)
 
-    return consume_many(uow, CONSUMER, [(change.event_id, partial(_add_entry, change)) for change in changes])
 
-
-def _add_entry(change: StatusChange, uow: IngestUnitOfWork) -> str:
-    # A document purged meanwhile has no history to extend; the event still counts as processed.
-    if uow.documents.get_without_history(change.document_id) is not None:
-        uow.documents.add_status(change.document_id, change.status, change.at, change.by)
-        uow.search.status_changed(change.document_id, change.status)
-    return change.status.value
+def _add_entries(uow: IngestUnitOfWork, changes: list[StatusChange]) -> str:
+    # A document purged meanwhile has no history to extend; its event still counts as processed.
+    known = uow.documents.existing([change.document_id for change in changes])
+    reached: dict[DocumentStatus, list[str]] = {}
+    for change in changes:
+        if change.document_id in known:
+            uow.documents.add_status(change.document_id, change.status, change.at, change.by)
+            reached.setdefault(change.status, []).append(change.document_id)
+    for status, document_ids in reached.items():
+        uow.search.status_changed(document_ids, status)
+    return ", ".join(sorted({change.status.value for change in changes}))

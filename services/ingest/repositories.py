@@ -36,6 +36,11 @@ class DocumentRepository:
     def get_without_history(self, document_id: str) -> DocumentRow | None:
         return self._session.get(DocumentRow, document_id, options=[noload(DocumentRow.history)])
 
+    def existing(self, document_ids: list[str]) -> set[str]:
+        """Which of these documents are here (not purged)."""
+        found = self._session.scalars(select(DocumentRow.document_id).where(DocumentRow.document_id.in_(document_ids)))
+        return set(found)
+
     def copies_of(self, sha256: str) -> list[StoredCopy]:
         rows = self._session.execute(
             select(DocumentRow.document_id, DocumentRow.aktenzeichen).where(DocumentRow.sha256 == sha256)

@@ -133,9 +133,9 @@ class SearchRepository:
         self._session.flush()  # the entry's entry_id keys its stems
         self._write_stems(entry)
 
-    def status_changed(self, document_id: str, status: DocumentStatus) -> None:
-        """One UPDATE on the table (no entry loaded, its text may be long; no ORM bookkeeping for a row the unit of
-        work does not hold): the status moves on only past what the report passed."""
+    def status_changed(self, document_ids: list[str], status: DocumentStatus) -> None:
+        """One UPDATE on the table for documents that reached `status` (no entry loaded, its text may be long; no ORM
+        bookkeeping for rows the unit of work does not hold): the status moves on only past what the report passed."""
         table = cast(Table, SearchEntryRow.__table__)
         entries = table.c
         passed = [s.value for s in passed_by(status)]
@@ -144,7 +144,7 @@ class SearchRepository:
             values["status"] = case((entries.status.in_(passed), status.value), else_=entries.status)
         if status is DocumentStatus.ARCHIVED:
             values["archived"] = true()
-        self._session.execute(update(table).where(entries.document_id == document_id).values(values))
+        self._session.execute(update(table).where(entries.document_id.in_(document_ids)).values(values))
 
     def text_found(self, document_id: str, body: str) -> None:
         """The OCR worker's text of a scan."""

@@ -104,7 +104,7 @@ def backfill_batch(uow: IngestUnitOfWork) -> int:
         for row in rows:
             uow.search.index(row, "")
             for entry in row.history:
-                uow.search.status_changed(row.document_id, DocumentStatus(entry.status))
+                uow.search.status_changed([row.document_id], DocumentStatus(entry.status))
     return len(rows)
 
 

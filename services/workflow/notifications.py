@@ -87,8 +87,10 @@ class Notifier:
 
     def archived(self, uow: AbstractWorkflowUnitOfWork, archived: list[events.DocumentArchived]) -> None:
         """The `documents.archived` handler's work for a batch of events, each once, in one transaction."""
-        work = [(event.event_id, lambda u, e=event: self.on_archived(u, e)) for event in archived]
-        consume_many(uow, ARCHIVED_CONSUMER, work)
+        consume_many(uow, ARCHIVED_CONSUMER, [(event.event_id, event) for event in archived], self._on_archived_many)
+
+    def _on_archived_many(self, uow: AbstractWorkflowUnitOfWork, archived: list[events.DocumentArchived]) -> str:
+        return "; ".join(self.on_archived(uow, event) for event in archived)
 
     def on_archived(self, uow: AbstractWorkflowUnitOfWork, event: events.DocumentArchived) -> str:
         """The submitter hears of the archived document if they asked for it (a Kafka handler's effect)."""

@@ -113,7 +113,7 @@ def _document(uow: IngestUnitOfWork, rng: random.Random, akte: tuple[str, str, i
     uow.search.index(row, body)
     reached = rng.choice(STATUSES)
     for status in STATUSES[: STATUSES.index(reached) + 1]:
-        uow.search.status_changed(document_id, status)
+        uow.search.status_changed([document_id], status)
 
 
 def time_queries(stack: Stack, rounds: int) -> dict[str, object]:

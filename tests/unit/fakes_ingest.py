@@ -30,6 +30,9 @@ class FakeDocuments:
 
     get_without_history = get
 
+    def existing(self, document_ids: list[str]) -> set[str]:
+        return set(document_ids) & set(self.rows)
+
     def copies_of(self, sha256: str) -> list[StoredCopy]:
         return [StoredCopy(r.document_id, r.aktenzeichen) for r in self.rows.values() if r.sha256 == sha256]
 
@@ -274,8 +277,8 @@ class FakeSearch:
     def index(self, row: DocumentRow, body: str | None = None, *, new: bool = False) -> None:
         self.writes.append(("index", row.document_id, body))
 
-    def status_changed(self, document_id: str, status: DocumentStatus) -> None:
-        self.writes.append(("status", document_id, status.value))
+    def status_changed(self, document_ids: list[str], status: DocumentStatus) -> None:
+        self.writes += [("status", document_id, status.value) for document_id in document_ids]
 
     def text_found(self, document_id: str, body: str) -> None:
         self.writes.append(("text", document_id, body))

@@ -146,8 +146,8 @@ def test_a_batch_counts_each_of_its_messages_ok_or_duplicate(tmp_path) -> None:
 
     async def deliver(*event_ids: uuid.UUID) -> None:
         with measured.handling(len(event_ids)):
-            work = [(event_id, lambda _uow: "done") for event_id in event_ids]
-            await asyncio.to_thread(consume_many, SqlUnitOfWork(sessions), group, work)
+            items = [(event_id, event_id) for event_id in event_ids]
+            await asyncio.to_thread(consume_many, SqlUnitOfWork(sessions), group, items, lambda _uow, _new: "done")
 
     asyncio.run(deliver(first))
     asyncio.run(deliver(first, second, second))  # the first again, and the second twice in one batch

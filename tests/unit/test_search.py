@@ -127,7 +127,7 @@ def _file(
             if LIFECYCLE.index(reached) <= LIFECYCLE.index(status):
                 uow.documents.add_status(document_id, reached, utcnow(), "workflow")
                 if indexed:
-                    uow.search.status_changed(document_id, reached)
+                    uow.search.status_changed([document_id], reached)
     return document_id
 
 
@@ -193,7 +193,7 @@ def test_status_reports_out_of_order_leave_the_furthest_status_in_the_index(uow_
     uow = uow_factory()
     with uow:
         for reported in (DocumentStatus.ARCHIVED, DocumentStatus.APPROVED, DocumentStatus.RETURNED):
-            uow.search.status_changed(late, reported)
+            uow.search.status_changed([late], reported)
     result = SearchService().search(uow_factory(), CLERK_BAU, "Antrag", Filters())
     assert dict(result.facets["status"]) == {"archived": 1}
     officer = Caller(Reader("rita", frozenset({"records_officer"})))

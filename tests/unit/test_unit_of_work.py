@@ -150,42 +150,56 @@ def announce(uow: SqlUnitOfWork) -> str:
     return "announced"
 
 
+def announce_each(uow: SqlUnitOfWork, items: list[str]) -> str:
+    for _ in items:
+        uow.add_event(destroyed())
+    return "announced"
+
+
 def test_consume_many_applies_a_batch_in_one_commit_and_each_event_once(sessions) -> None:
     done_before, new = uuid.uuid4(), [uuid.uuid4() for _ in range(3)]
     consume_once(SqlUnitOfWork(sessions), "test", done_before, announce)
     Counting.commits = 0
-    batch = [(done_before, announce), *((event_id, announce) for event_id in new), (new[0], announce)]  # twice
+    applied: list[list[str]] = []
 
-    assert consume_many(Counting(sessions), "test", batch) == 3
+    def effect(uow: SqlUnitOfWork, items: list[str]) -> str:
+        applied.append(items)
+        return announce_each(uow, items)
+
+    batch = [(done_before, "a"), *((event_id, f"new-{n}") for n, event_id in enumerate(new)), (new[0], "again")]
+    assert consume_many(Counting(sessions), "test", batch, effect) == 3
+    assert applied == [["new-0", "new-1", "new-2"]]  # once each, the duplicates left out
     assert Counting.commits == 1
     assert outbox_count(sessions) == 1 + 3
-    assert consume_many(Counting(sessions), "test", batch) == 0  # redelivered: nothing again
-    assert outbox_count(sessions) == 4
+    assert consume_many(Counting(sessions), "test", batch, effect) == 0  # redelivered: nothing again
+    assert outbox_count(sessions) == 4 and len(applied) == 1
     with sessions() as session:
         assert session.get_one(ProcessedEvent, ("test", str(new[2]))).note == "announced"
 
 
-def test_consume_many_applies_nothing_when_one_effect_fails(sessions) -> None:
-    def refuse(_uow: SqlUnitOfWork) -> None:
+def test_consume_many_applies_nothing_when_the_effect_fails(sessions) -> None:
+    def refuse(uow: SqlUnitOfWork, items: list[str]) -> None:
+        announce_each(uow, items)
         raise ConnectionError("database away")
 
-    first, failing = uuid.uuid4(), uuid.uuid4()
+    first, second = uuid.uuid4(), uuid.uuid4()
     with pytest.raises(ConnectionError):
-        consume_many(SqlUnitOfWork(sessions), "test", [(first, announce), (failing, refuse)])
+        consume_many(SqlUnitOfWork(sessions), "test", [(first, "a"), (second, "b")], refuse)
     assert outbox_count(sessions) == 0
     assert consume_once(SqlUnitOfWork(sessions), "test", first, announce)  # one at a time, as the caller does next
 
 
-def test_consume_many_refuses_an_effect_that_keeps_its_event_as_a_dead_letter(sessions) -> None:
+def test_consume_many_refuses_an_effect_that_keeps_an_event_as_a_dead_letter(sessions) -> None:
     """Dead letters name their event's position in the topic: only the one-at-a-time path knows it."""
 
-    def set_aside(uow: SqlUnitOfWork) -> None:
+    def set_aside(uow: SqlUnitOfWork, items: list[str]) -> None:
+        announce_each(uow, items)
         uow.add_dead_letter(
             DeadLetter.of(source_topic="documents.destroyed", consumer="test", reason="no", payload=b"{}")
         )
 
     with pytest.raises(NotPlainEffect):
-        consume_many(SqlUnitOfWork(sessions), "test", [(uuid.uuid4(), announce), (uuid.uuid4(), set_aside)])
+        consume_many(SqlUnitOfWork(sessions), "test", [(uuid.uuid4(), "a"), (uuid.uuid4(), "b")], set_aside)
     assert outbox_count(sessions) == 0
 
 
