@@ -115,6 +115,7 @@ class SearchRepository:
         """Add or refresh a document's entry (a new version replaces the text, `None` keeps the one indexed);
         `new`: a document made in this unit of work, which has no entry to look up."""
         entry = None if new else self._entry(row.document_id)
+        fresh = entry is None
         akte = self._session.get(AkteRow, row.aktenzeichen) if row.aktenzeichen else None
         if entry is None:
             entry = SearchEntryRow(document_id=row.document_id, status=DocumentStatus.RECEIVED.value, archived=False)
@@ -131,7 +132,7 @@ class SearchRepository:
             entry.body = body[:MAX_BODY_CHARS]
         entry.updated_at = utcnow()
         self._session.flush()  # the entry's entry_id keys its stems
-        self._write_stems(entry)
+        self._write_stems(entry, fresh=fresh)
 
     def status_changed(self, document_ids: list[str], status: DocumentStatus) -> None:
         """One UPDATE on the table for documents that reached `status` (no entry loaded, its text may be long; no ORM
@@ -168,11 +169,13 @@ class SearchRepository:
         query = select(DocumentRow).where(DocumentRow.document_id.not_in(indexed)).limit(limit)
         return list(self._session.scalars(query))
 
-    def _write_stems(self, entry: SearchEntryRow) -> None:
+    def _write_stems(self, entry: SearchEntryRow, fresh: bool = False) -> None:
+        """(Re)write the entry's stems; `fresh`: an entry made in this unit of work, which has none to delete."""
         meta = stemmed_text(" ".join((entry.title, entry.filename, entry.aktenzeichen, entry.akte_title)))
         meta = f"{meta} {stemmed_text(entry.document_type)}"
         body = stemmed_text(entry.body)
-        self._delete_stems(entry.entry_id)
+        if not fresh:
+            self._delete_stems(entry.entry_id)
         values = {"i": entry.entry_id, "m": meta, "b": body}
         if self._postgres:
             sql = f"INSERT INTO {TSV_TABLE} VALUES (:i, to_tsvector('simple', :m), to_tsvector('simple', :b))"
