@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, func, or_, select, update
+from sqlalchemy import CursorResult, bindparam, delete, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.workflow.domain import AssigneeKind, AuditEntry, ReachKeys, TaskState
@@ -54,18 +54,22 @@ class AbstractWorkflowUnitOfWork(UnitOfWork, abc.ABC):
     notifications: NotificationRepository
 
 
+# Statements of every document's first steps, built once (building and keying them cost more than running them).
+_BUMP_REVISION = (
+    update(WorkflowRow)
+    .where(WorkflowRow.document_id == bindparam("locked_id"))  # not a column's name: those are the SET's
+    .values(revision=WorkflowRow.revision + 1)
+    .execution_options(synchronize_session=False)
+)
+_LAST_AUDIT_ENTRY = (
+    select(AuditRow).where(AuditRow.document_id == bindparam("document_id")).order_by(AuditRow.seq.desc()).limit(1)
+)
+
+
 def lock_workflow(session: Session, document_id: str) -> WorkflowRow | None:
     """Serialise changes to one document: bump its revision first (a row lock on PostgreSQL, the write lock on
     SQLite), then read it fresh."""
-    result = cast(
-        CursorResult[Any],
-        session.execute(
-            update(WorkflowRow)
-            .where(WorkflowRow.document_id == document_id)
-            .values(revision=WorkflowRow.revision + 1)
-            .execution_options(synchronize_session=False)
-        ),
-    )
+    result = cast(CursorResult[Any], session.execute(_BUMP_REVISION, {"locked_id": document_id}))
     if result.rowcount != 1:
         return None
     return session.get(WorkflowRow, document_id, populate_existing=True)
@@ -176,8 +180,7 @@ class SqlAuditRepository:
     def last(self, document_id: str) -> AuditEntry | None:
         if document_id in self._tails:
             return self._tails[document_id]
-        query = select(AuditRow).where(AuditRow.document_id == document_id).order_by(AuditRow.seq.desc()).limit(1)
-        last = self._session.scalars(query).first()
+        last = self._session.scalars(_LAST_AUDIT_ENTRY, {"document_id": document_id}).first()
         return _entry(last) if last else None
 
     def add(self, entry: AuditEntry) -> None:
@@ -315,6 +318,9 @@ class SqlDefinitionVersionRepository:
 class SqlNotificationRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
+        # People found without a preference in this transaction: a batch of events asks for the same few again, and
+        # the session keeps only rows it found (most people never set one).
+        self._without_preference: set[str] = set()
 
     def add_mail(self, mail: MailRow) -> None:
         self._session.add(mail)
@@ -339,9 +345,15 @@ class SqlNotificationRepository:
         return self._session.get(MailRow, mail_id, populate_existing=True)
 
     def preference(self, user: str) -> NotificationPreferenceRow | None:
-        return self._session.get(NotificationPreferenceRow, user)
+        if user in self._without_preference:
+            return None
+        found = self._session.get(NotificationPreferenceRow, user)
+        if found is None:
+            self._without_preference.add(user)
+        return found
 
     def put_preference(self, row: NotificationPreferenceRow) -> None:
+        self._without_preference.discard(row.user)
         self._session.merge(row)
 
     def person(self, user: str) -> PersonRow | None:
