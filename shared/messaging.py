@@ -80,10 +80,6 @@ def _records_of(message: KafkaMessage) -> tuple[ConsumerRecord, ...]:
     return raw
 
 
-def _headers_of(raw: ConsumerRecord) -> dict[str, Any]:
-    return dict(raw.headers or ())
-
-
 def _log_dead_letter(consumer: str, raw: ConsumerRecord, to: str, reason: str) -> None:
     # The reason's details may quote the message (a title): they stay in the dead letter, out of the log.
     short = reason.split(":", 1)[0]
@@ -298,7 +294,7 @@ def _attempter(
         # Log lines name the event's document and correlation; the handling span continues the producer's trace.
         with log_context(*_ids_of(event)), delivered(_delivery_of(raw, consumer)):
             try:
-                with consuming(topic, consumer, _headers_of(raw)), measured.handling():  # ok, or duplicate
+                with consuming(topic, consumer, raw.headers), measured.handling():  # ok, or duplicate
                     await _slow_down(consumer, topic, position)
                     await handle(event)
                     log.info("%s: handled %s at %s/%s", consumer, topic, *position)  # names document, trace
@@ -345,7 +341,7 @@ def _batch_attempter(
                 await attempt(raw)
             return
         for raw, event in zip(records, events, strict=True):
-            with log_context(*_ids_of(event)), consumed(topic, consumer, _headers_of(raw), (started, ended)):
+            with log_context(*_ids_of(event)), consumed(topic, consumer, raw.headers, (started, ended)):
                 log.info("%s: handled %s at %s/%s", consumer, topic, raw.partition, raw.offset)
 
     return attempt_all

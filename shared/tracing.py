@@ -12,7 +12,7 @@ span that continues it (`consuming`). So upload → approval → archive is one 
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -102,6 +102,8 @@ _NOTHING = contextlib.nullcontext()  # reusable: what every helper here returns 
 
 
 Block = contextlib.AbstractContextManager[Any]
+# A Kafka record's headers as the consumer gives them: (name, value) pairs.
+Headers = Sequence[tuple[str, bytes]]
 
 
 def span(name: str, kind: SpanKind = SpanKind.INTERNAL, **attributes: str | int) -> Block:
@@ -158,8 +160,9 @@ def _publishing(tracer: trace.Tracer, topic: str, traceparent: str | None) -> It
         yield
 
 
-def consuming(topic: str, group: str, headers: Mapping[str, Any] | None) -> Block:
-    """Handle a consumed message in a CONSUMER span, child of the producer's span (its `traceparent` header)."""
+def consuming(topic: str, group: str, headers: Headers | None) -> Block:
+    """Handle a consumed message in a CONSUMER span, child of the producer's span (its `traceparent` header); the
+    headers are only read when tracing is on."""
     return _NOTHING if _tracer is None else _consuming(_tracer, topic, group, headers)
 
 
@@ -167,14 +170,13 @@ def _consumer_attributes(topic: str, group: str) -> dict[str, str]:
     return {"messaging.system": "kafka", "messaging.destination.name": topic, "messaging.consumer.group.name": group}
 
 
-def _traceparent_of(headers: Mapping[str, Any] | None) -> str | None:
-    sent = (headers or {}).get(TRACEPARENT)
-    traceparent = sent.decode("latin-1") if isinstance(sent, bytes) else sent
-    return traceparent if isinstance(traceparent, str) else None
+def _traceparent_of(headers: Headers | None) -> str | None:
+    sent = next((value for name, value in headers or () if name == TRACEPARENT), None)
+    return sent.decode("latin-1") if isinstance(sent, bytes) else None
 
 
 @contextlib.contextmanager
-def _consuming(tracer: trace.Tracer, topic: str, group: str, headers: Mapping[str, Any] | None) -> Iterator[None]:
+def _consuming(tracer: trace.Tracer, topic: str, group: str, headers: Headers | None) -> Iterator[None]:
     with (
         _under(_traceparent_of(headers)),
         tracer.start_as_current_span(
@@ -184,7 +186,7 @@ def _consuming(tracer: trace.Tracer, topic: str, group: str, headers: Mapping[st
         yield
 
 
-def consumed(topic: str, group: str, headers: Mapping[str, Any] | None, between_ns: tuple[int, int]) -> Block:
+def consumed(topic: str, group: str, headers: Headers | None, between_ns: tuple[int, int]) -> Block:
     """A message handled with others in one batch: its CONSUMER span, child of the producer's span, over the batch's
     time (`between_ns`, epoch nanoseconds), current for the block (the line that says it was handled)."""
     return _NOTHING if _tracer is None else _consumed(_tracer, topic, group, headers, between_ns)
@@ -192,7 +194,7 @@ def consumed(topic: str, group: str, headers: Mapping[str, Any] | None, between_
 
 @contextlib.contextmanager
 def _consumed(
-    tracer: trace.Tracer, topic: str, group: str, headers: Mapping[str, Any] | None, between_ns: tuple[int, int]
+    tracer: trace.Tracer, topic: str, group: str, headers: Headers | None, between_ns: tuple[int, int]
 ) -> Iterator[None]:
     with _under(_traceparent_of(headers)):
         handled = tracer.start_span(
