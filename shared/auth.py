@@ -7,7 +7,7 @@ token header's `alg` picks the check; `none` and anything else is refused.
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -261,10 +261,13 @@ async def principal_from_header(authorization: bytes | None) -> Principal:
         raise jwt.InvalidTokenError(str(exc)) from exc
 
 
-def require_roles(*allowed: str) -> Callable[[Principal], Principal]:
-    """A FastAPI dependency that lets a caller through only with one of the allowed roles."""
+def require_roles(*allowed: str) -> Callable[[Principal], Coroutine[Any, Any, Principal]]:
+    """A FastAPI dependency that lets a caller through only with one of the allowed roles.
 
-    def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    Async though it awaits nothing: FastAPI runs a plain `def` dependency in its thread pool, a hop that cost
+    about 10 ms per request under load (waiting for a worker thread and the GIL) for a set intersection."""
+
+    async def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if not principal.roles & set(allowed):
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN,

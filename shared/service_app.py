@@ -62,7 +62,7 @@ def build_runtime(name: str, settings: Settings, *bases: type[DeclarativeBase]) 
         print(f"eakte {name}: refusing to start (EAKTE_ENV={settings.env}): {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
     sessions = sessionmaker(engine, expire_on_commit=False)
-    handle_partitions_concurrently(settings.kafka_consumer_workers)
+    handle_partitions_concurrently(settings.consumer_workers)
     slow_handlers_down(settings.kafka_handler_delay_s)  # 0 unless a test asks for slow handlers
     broker = make_broker(settings.kafka_bootstrap, f"eakte-{name}", settings.kafka_username, settings.kafka_password)
     # Pipelined: a batch handed to the producer at once, one ack wait and one commit per batch, not per message.

@@ -42,7 +42,8 @@ class Settings(BaseSettings):
     kafka_partitions: int = 6
     # Kafka consumers per subscription in each process: messages of different partitions are handled concurrently,
     # those of one partition (one document: the key) in order. More than kafka_partitions / replicas stay idle.
-    kafka_consumer_workers: int = Field(default=3, ge=1, le=32)
+    # 0: as many as this replica's share of the partitions (`consumer_workers`).
+    kafka_consumer_workers: int = Field(default=0, ge=0, le=32)
     # SASL/SCRAM-SHA-512 principal of this process (each service has its own: ingest, workflow, archive, portal).
     kafka_username: str = ""
     kafka_password: str = ""
@@ -223,6 +224,12 @@ class Settings(BaseSettings):
             return configured.rstrip("/")
         port = {"ingest": self.ingest_port, "workflow": self.workflow_port, "archive": self.archive_port}[service]
         return f"http://127.0.0.1:{port}"
+
+    @property
+    def consumer_workers(self) -> int:
+        """Kafka consumers per subscription in this process: as set, else one per partition this replica can get
+        (each handles its partitions' documents while another waits on the object store or the database)."""
+        return self.kafka_consumer_workers or max(1, -(-self.kafka_partitions // max(1, self.replicas)))
 
     def database_url_for(self, service: str) -> str:
         if self.database_url:

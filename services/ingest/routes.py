@@ -179,9 +179,10 @@ async def upload_from(request: Request, form: ReceivedForm, principal: Principal
         raise InvalidRequest(
             "ambiguous_akte", "give either `aktenzeichen` (existing Akte) or `file_plan_class` (new Akte)"
         )
-    check = _filing(request).check_request
-    uow = new_uow(request)
-    await run_in_threadpool(check, uow, upload.aktenzeichen, upload.new_akte_class, upload.find_or_open_akte)
+    if upload.aktenzeichen or upload.new_akte_class:  # else nothing to look up (no thread hop for nothing)
+        check = _filing(request).check_request
+        uow = new_uow(request)
+        await run_in_threadpool(check, uow, upload.aktenzeichen, upload.new_akte_class, upload.find_or_open_akte)
     return upload
 
 

@@ -88,6 +88,7 @@ def run_pipeline(stack: Stack, documents: list[bytes], concurrency: int) -> dict
             for count, _ in enumerate(pool.map(upload, enumerate(documents)), start=1):
                 if count % 100 == 0:
                     print(f"[bench] uploaded {count}/{len(documents)}, archived {len(archived)}", file=sys.stderr)
+        uploads_done = time.time()
         deadline = time.monotonic() + 600
         while not set(uploaded) <= set(archived) and time.monotonic() < deadline:
             time.sleep(0.5)
@@ -102,6 +103,9 @@ def run_pipeline(stack: Stack, documents: list[bytes], concurrency: int) -> dict
         "latency_p50_s": round(percentile(latencies, 0.50), 3),
         "latency_p99_s": round(percentile(latencies, 0.99), 3),
         "latency_mean_s": round(statistics.fmean(latencies), 3),
+        # Where the time went: uploading (bound by each upload's answer), then the pipeline working off the rest.
+        "uploads_per_s": round(len(uploaded) / (uploads_done - started), 2),
+        "drain_after_last_upload_s": round(max(0.0, finished - uploads_done), 2),
     }
 
 

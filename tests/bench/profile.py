@@ -120,7 +120,7 @@ def speed_marker_ms() -> float:
 
 
 def profile_window(
-    stack: object, window_s: float, out_dir: Path, started: threading.Event, gil: bool = False
+    stack: object, window_s: float, out_dir: Path, started: threading.Event, gil: bool = False, idle: bool = False
 ) -> dict[str, object]:
     started.wait()
     time.sleep(3)  # past the first uploads
@@ -135,6 +135,7 @@ def profile_window(
         argv = [py_spy, "record", "--pid", str(processes[name]), "--duration", str(int(window_s)), "--rate", "50"]
         argv += ["--format", "raw", "--nonblocking", "--output", str(output)]
         argv += ["--gil"] if gil else []  # only threads running Python: CPU, not waits on sockets and locks
+        argv += ["--idle", "--threads"] if idle else []  # wall clock of each thread: where a request waits
         spies.append((name, output, subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)))
     began = time.monotonic()
     time.sleep(window_s)
@@ -163,6 +164,9 @@ def main() -> int:
     parser.add_argument("--documents", type=int, default=1000)
     parser.add_argument("--warmup", type=int, default=50, help="documents sent through first and not sampled")
     parser.add_argument("--gil", action="store_true", help="sample only threads holding the GIL (Python's CPU)")
+    parser.add_argument(
+        "--idle", action="store_true", help="sample waiting threads too, per thread (where a request's time goes)"
+    )
     parser.add_argument("--window", type=float, default=20.0, help="seconds of sampling while documents flow")
     parser.add_argument("--output", type=Path, default=Path("bench-results/profile.json"))
     parser.add_argument("--postgres", action="store_true", help="the services' databases on PostgreSQL, not SQLite")
@@ -179,7 +183,7 @@ def main() -> int:
             run_pipeline(stack, warmup, concurrency=4)
         started, sampled = threading.Event(), {}
         sampler = threading.Thread(
-            target=lambda: sampled.update(profile_window(stack, args.window, out_dir, started, args.gil))
+            target=lambda: sampled.update(profile_window(stack, args.window, out_dir, started, args.gil, args.idle))
         )
         sampler.start()
         started.set()

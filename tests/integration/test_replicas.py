@@ -114,8 +114,9 @@ def test_two_replicas_of_each_service_archive_every_document_once_while_one_is_k
         contents[document_id] = content
         uploaded.append(document_id)
     # Side by side: both replicas of the workflow and of the archive are members of their consumer groups (each
-    # replica with its EAKTE_KAFKA_CONSUMER_WORKERS consumers, which handle partitions concurrently).
-    members = 2 * Settings().kafka_consumer_workers
+    # replica with its consumers per subscription, which handle partitions concurrently: by default each replica
+    # one per partition of its share).
+    members = 2 * Settings(replicas=2).consumer_workers
     for group in ("workflow", "archive"):
         wait_for(lambda g=group: _members(replicas, g) == members, 60)
     for index, document_id in enumerate(uploaded):
