@@ -21,6 +21,7 @@ from services.archive.tables import (
     FixityResultRow,
     XdomeaProcessRow,
 )
+from shared.db import insert_rows
 from shared.events import utcnow
 
 
@@ -115,8 +116,9 @@ class SqlDocuments(Documents):
         return {result: count for result, count in self._session.execute(query).all()}
 
     def add(self, row: ArchivedDocumentRow, text: str) -> None:
-        self._session.add(row)
-        self._session.flush()
+        """A new package's row and its files' rows, inserted at once (never changed in the same transaction)."""
+        insert_rows(self._session, [row])
+        insert_rows(self._session, row.files)
         self._index.add(self._session, row.document_id, text)
 
     def remove(self, document_id: str) -> None:

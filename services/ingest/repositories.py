@@ -22,6 +22,7 @@ from services.ingest.tables import (
     StatusRow,
     VorgangRow,
 )
+from shared.db import insert_rows
 
 
 class DocumentRepository:
@@ -48,8 +49,8 @@ class DocumentRepository:
         return [StoredCopy(row.document_id, row.aktenzeichen) for row in rows]
 
     def add(self, row: DocumentRow) -> None:
-        self._session.add(row)
-        self._session.flush()  # rows referring to it (OCR job, status) may follow
+        """A new document's row, inserted at once (rows referring to it follow); later changes go through `get`."""
+        insert_rows(self._session, [row])
 
     def replace(self, row: DocumentRow) -> None:
         """Store a new version over the document's row (same id)."""

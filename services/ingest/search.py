@@ -41,7 +41,7 @@ from services.ingest.domain_search import (
     stemmed_text,
 )
 from services.ingest.tables import AkteRow, DocumentRow, SearchEntryRow
-from shared.db import schema_lock
+from shared.db import insert_rows, schema_lock
 from shared.events import utcnow
 from shared.need_to_know import SearchScope
 
@@ -120,7 +120,6 @@ class SearchRepository:
         if entry is None:
             entry = SearchEntryRow(document_id=row.document_id, status=DocumentStatus.RECEIVED.value, archived=False)
             entry.body = ""
-            self._session.add(entry)
         entry.title, entry.filename, entry.document_type = row.title, row.filename, row.document_type
         entry.aktenzeichen = row.aktenzeichen or ""
         entry.akte_title = akte.title if akte else ""
@@ -131,7 +130,11 @@ class SearchRepository:
         if body is not None:
             entry.body = body[:MAX_BODY_CHARS]
         entry.updated_at = utcnow()
-        self._session.flush()  # the entry's entry_id keys its stems
+        # The entry's entry_id keys its stems: a new one is inserted now (plainly: it is not changed afterwards).
+        if fresh:
+            insert_rows(self._session, [entry])
+        else:
+            self._session.flush()
         self._write_stems(entry, fresh=fresh)
 
     def status_changed(self, document_ids: list[str], status: DocumentStatus) -> None:
