@@ -4,8 +4,10 @@ Each service owns its own database; these tables exist in each of them (created 
 """
 
 import contextlib
+import functools
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -28,6 +30,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+from sqlalchemy.sql.dml import Insert
 
 from shared.events import utcnow
 
@@ -171,24 +174,40 @@ def insert_rows(session: Session, rows: Sequence[DeclarativeBase]) -> None:
     """
     if not rows:
         return
-    mapper = inspect(type(rows[0]))
-    table = cast(Table, mapper.local_table)
-    props = [(prop.key, cast(Column[Any], prop.columns[0])) for prop in mapper.column_attrs]
+    model = _plain_model(type(rows[0]))
     # A column no row sets is left to its default (or the generated key); every row gives the same columns.
-    props = [(key, c) for key, c in props if not (_has_default(c) and all(getattr(r, key) is None for r in rows))]
+    props = [(key, c) for key, c in model.props if not (_has_default(c) and all(getattr(r, key) is None for r in rows))]
     values = [{column.key: getattr(row, key) for key, column in props} for row in rows]
     if len(rows) > 1:
-        session.execute(insert(table), values)
+        session.execute(model.insert, values)
         return
-    result = cast(CursorResult[Any], session.execute(insert(table), values[0]))
+    result = cast(CursorResult[Any], session.execute(model.insert, values[0]))
     inserted = cast(dict[str, Any], result.last_inserted_params())  # one row: one mapping, with its defaults
     for column_key, value in inserted.items():
-        key = mapper.get_property_by_column(table.c[column_key]).key
+        key = model.key_of[column_key]
         if getattr(rows[0], key) is None:
             setattr(rows[0], key, value)
-    for column, value in zip(table.primary_key, result.inserted_primary_key or (), strict=False):
+    for column, value in zip(model.table.primary_key, result.inserted_primary_key or (), strict=False):
         if value is not None:
-            setattr(rows[0], mapper.get_property_by_column(column).key, value)
+            setattr(rows[0], model.key_of[column.key], value)
+
+
+@dataclass(frozen=True)
+class _PlainModel:
+    """What `insert_rows` needs of a model, looked up once: its table, (attribute, column) pairs and INSERT."""
+
+    table: Table
+    props: list[tuple[str, Column[Any]]]
+    key_of: dict[str, str]  # column key -> attribute name
+    insert: Insert
+
+
+@functools.cache
+def _plain_model(model: type[DeclarativeBase]) -> _PlainModel:
+    mapper = inspect(model)
+    table = cast(Table, mapper.local_table)
+    props = [(prop.key, cast(Column[Any], prop.columns[0])) for prop in mapper.column_attrs]
+    return _PlainModel(table, props, {column.key: key for key, column in props}, insert(table))
 
 
 def _has_default(column: Column[Any]) -> bool:

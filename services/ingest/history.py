@@ -33,11 +33,11 @@ def record_statuses(uow: IngestUnitOfWork, changes: Sequence[StatusChange]) -> i
 def _add_entries(uow: IngestUnitOfWork, changes: list[StatusChange]) -> str:
     # A document purged meanwhile has no history to extend; its event still counts as processed.
     known = uow.documents.existing([change.document_id for change in changes])
+    applied = [change for change in changes if change.document_id in known]
+    uow.documents.add_statuses([(change.document_id, change.status, change.at, change.by) for change in applied])
     reached: dict[DocumentStatus, list[str]] = {}
-    for change in changes:
-        if change.document_id in known:
-            uow.documents.add_status(change.document_id, change.status, change.at, change.by)
-            reached.setdefault(change.status, []).append(change.document_id)
+    for change in applied:
+        reached.setdefault(change.status, []).append(change.document_id)
     for status, document_ids in reached.items():
         uow.search.status_changed(document_ids, status)
     return ", ".join(sorted({change.status.value for change in changes}))

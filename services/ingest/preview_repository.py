@@ -6,6 +6,7 @@ from sqlalchemy import CursorResult, delete, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from services.ingest.tables import DocumentRow, PreviewJobRow
+from shared.db import insert_rows
 from shared.events import utcnow
 
 
@@ -29,7 +30,7 @@ class PreviewJobRepository:
             claimed_by=None,
         )
         if version == 1:  # a first version has no job yet: an INSERT, without merge's look-up first
-            self._session.add(row)
+            insert_rows(self._session, [row])
         else:
             self._session.merge(row)
 

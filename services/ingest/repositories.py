@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, case, delete, func, or_, select, true, update
+from sqlalchemy import CursorResult, bindparam, case, delete, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, noload
 
@@ -23,6 +23,9 @@ from services.ingest.tables import (
     VorgangRow,
 )
 from shared.db import insert_rows
+
+# Asked for every upload (the duplicate check): built once.
+_COPIES_OF = select(DocumentRow.document_id, DocumentRow.aktenzeichen).where(DocumentRow.sha256 == bindparam("sha256"))
 
 
 class DocumentRepository:
@@ -43,9 +46,7 @@ class DocumentRepository:
         return set(found)
 
     def copies_of(self, sha256: str) -> list[StoredCopy]:
-        rows = self._session.execute(
-            select(DocumentRow.document_id, DocumentRow.aktenzeichen).where(DocumentRow.sha256 == sha256)
-        ).all()
+        rows = self._session.execute(_COPIES_OF, {"sha256": sha256}).all()
         return [StoredCopy(row.document_id, row.aktenzeichen) for row in rows]
 
     def add(self, row: DocumentRow) -> None:
@@ -58,7 +59,12 @@ class DocumentRepository:
         self._session.flush()
 
     def add_status(self, document_id: str, status: DocumentStatus, at: datetime, by: str) -> None:
-        self._session.add(StatusRow(document_id=document_id, status=status.value, at=at, by=by))
+        self.add_statuses([(document_id, status, at, by)])
+
+    def add_statuses(self, entries: Sequence[tuple[str, DocumentStatus, datetime, str]]) -> None:
+        """History entries (document id, status, at, by), written at once in one statement."""
+        rows = [StatusRow(document_id=d, status=status.value, at=at, by=by) for d, status, at, by in entries]
+        insert_rows(self._session, rows)
 
     def histories_of(self, submitted_by: str) -> Sequence[tuple[str, datetime, str | None, datetime | None]]:
         """(document id, created at, status, at) of every status entry of a submitter's documents, oldest first."""

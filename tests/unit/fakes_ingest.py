@@ -48,6 +48,10 @@ class FakeDocuments:
         row = self.rows[document_id]
         row.history.append(StatusRow(document_id=document_id, status=status.value, at=at, by=by))
 
+    def add_statuses(self, entries: Sequence[tuple[str, DocumentStatus, datetime, str]]) -> None:
+        for document_id, status, at, by in entries:
+            self.add_status(document_id, status, at, by)
+
     def statuses(self, document_id: str) -> list[str]:
         return [entry.status for entry in self.rows[document_id].history]
 
