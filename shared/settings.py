@@ -1,5 +1,6 @@
 """Settings for every service, read from `EAKTE_*` environment variables."""
 
+import math
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -229,7 +230,7 @@ class Settings(BaseSettings):
     def consumer_workers(self) -> int:
         """Kafka consumers per subscription in this process: as set, else one per partition this replica can get
         (each handles its partitions' documents while another waits on the object store or the database)."""
-        return self.kafka_consumer_workers or max(1, -(-self.kafka_partitions // max(1, self.replicas)))
+        return self.kafka_consumer_workers or max(1, math.ceil(self.kafka_partitions / max(1, self.replicas)))
 
     def database_url_for(self, service: str) -> str:
         if self.database_url:
