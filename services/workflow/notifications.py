@@ -90,15 +90,22 @@ class Notifier:
         consume_many(uow, ARCHIVED_CONSUMER, [(event.event_id, event) for event in archived], self._on_archived_many)
 
     def _on_archived_many(self, uow: AbstractWorkflowUnitOfWork, archived: list[events.DocumentArchived]) -> str:
-        return "; ".join(self.on_archived(uow, event) for event in archived)
+        """Each submitter hears of their archived document if they asked for it (a Kafka handler's effect).
 
-    def on_archived(self, uow: AbstractWorkflowUnitOfWork, event: events.DocumentArchived) -> str:
-        """The submitter hears of the archived document if they asked for it (a Kafka handler's effect)."""
-        workflow = uow.workflows.get(str(event.document_id))
-        if workflow is None:
-            return "no workflow"
-        link = f"{self._portal()}/archiv/{workflow.document_id}"
-        return f"{self._queue(uow, {workflow.submitted_by}, MailKind.ARCHIVED, workflow, link)} mails"
+        Most people do not: the submitters and their choices are read once for the batch, and a workflow is loaded
+        only for a mail to be written."""
+        submitters = uow.workflows.submitters(str(event.document_id) for event in archived)
+        asking = {user for user in set(submitters.values()) if wants(MailKind.ARCHIVED, self._preference(uow, user))}
+        notes = []
+        for event in archived:
+            submitter = submitters.get(str(event.document_id))
+            workflow = uow.workflows.get(str(event.document_id)) if submitter in asking else None
+            if workflow is None:
+                notes.append("no workflow" if submitter is None else "0 mails")
+                continue
+            link = f"{self._portal()}/archiv/{workflow.document_id}"
+            notes.append(f"{self._queue(uow, {workflow.submitted_by}, MailKind.ARCHIVED, workflow, link)} mails")
+        return "; ".join(notes)
 
     def _new_tasks(self, uow: AbstractWorkflowUnitOfWork, event: events.ReviewStarted) -> None:
         workflow = uow.workflows.get(str(event.document_id))

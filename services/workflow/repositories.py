@@ -30,6 +30,9 @@ class WorkflowRepository(Protocol):
 
     def get(self, document_id: str) -> WorkflowRow | None: ...
 
+    def submitters(self, document_ids: Iterable[str]) -> dict[str, str]:
+        """Who submitted each of these documents (those with a workflow), without loading the workflows."""
+
     def lock(self, document_id: str) -> WorkflowRow | None:
         """The workflow, locked for a change; None if there is none."""
 

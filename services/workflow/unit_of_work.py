@@ -80,11 +80,17 @@ class SqlWorkflowRepository:
         self._session = session
 
     def add(self, workflow: WorkflowRow) -> None:
+        # Written at the next flush, so a workflow decided at once (`none`) is one INSERT in its final state
+        # instead of an INSERT and an UPDATE; `add_task` writes it before its first task.
         self._session.add(workflow)
-        self._session.flush()
 
     def get(self, document_id: str) -> WorkflowRow | None:
         return self._session.get(WorkflowRow, document_id)
+
+    def submitters(self, document_ids: Iterable[str]) -> dict[str, str]:
+        query = select(WorkflowRow.document_id, WorkflowRow.submitted_by)
+        rows = self._session.execute(query.where(WorkflowRow.document_id.in_(list(document_ids))))
+        return {document_id: submitted_by for document_id, submitted_by in rows}
 
     def lock(self, document_id: str) -> WorkflowRow | None:
         return lock_workflow(self._session, document_id)
@@ -100,6 +106,10 @@ class SqlWorkflowRepository:
         return task, workflow
 
     def add_task(self, task: TaskRow) -> None:
+        # A task refers to its workflow, and a flush does not order rows by a foreign key alone: a workflow added
+        # in this transaction is written first.
+        if any(isinstance(row, WorkflowRow) for row in self._session.new):
+            self._session.flush()
         self._session.add(task)
 
     def tasks_of(self, document_id: str) -> list[TaskRow]:
@@ -180,7 +190,9 @@ class SqlAuditRepository:
     def last(self, document_id: str) -> AuditEntry | None:
         if document_id in self._tails:
             return self._tails[document_id]
-        last = self._session.scalars(_LAST_AUDIT_ENTRY, {"document_id": document_id}).first()
+        # Entries added in this transaction are in `_tails`: nothing pending needs writing before this read.
+        with self._session.no_autoflush:
+            last = self._session.scalars(_LAST_AUDIT_ENTRY, {"document_id": document_id}).first()
         return _entry(last) if last else None
 
     def add(self, entry: AuditEntry) -> None:

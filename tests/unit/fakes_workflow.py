@@ -48,6 +48,9 @@ class FakeWorkflows:
     def get(self, document_id: str) -> WorkflowRow | None:
         return self.rows.get(document_id)
 
+    def submitters(self, document_ids: Iterable[str]) -> dict[str, str]:
+        return {d: self.rows[d].submitted_by for d in document_ids if d in self.rows}
+
     def lock(self, document_id: str) -> WorkflowRow | None:
         return self.rows.get(document_id)
 
