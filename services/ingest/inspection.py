@@ -206,8 +206,9 @@ def _limit_cpu_from_now(seconds: int) -> None:
     resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
 
-# A checker is replaced after this many files.
-RECYCLE_AFTER = 200
+# A checker is replaced after this many files. A new one costs ~130 ms of CPU (its first checks import what pypdf
+# loads lazily): after 200 files that was 0.65 ms per file beside 1.3 ms for the check itself (measured).
+RECYCLE_AFTER = 1000
 
 
 @dataclass
