@@ -236,12 +236,19 @@ def consumer(broker: KafkaBroker, event_type: type[EventT], group: str) -> Calla
 
 
 def batch_consumer(
-    broker: KafkaBroker, event_type: type[EventT], group: str
+    broker: KafkaBroker,
+    event_type: type[EventT],
+    group: str,
+    gather_s: float | None = None,
+    max_records: int | None = None,
 ) -> Callable[[BatchHandler[EventT]], BatchHandler[EventT]]:
-    """Like `consumer`, for a handler that takes a list of events and applies them together (`subscribe_batches`)."""
+    """Like `consumer`, for a handler that takes a list of events and applies them together (`subscribe_batches`);
+    `gather_s` and `max_records` default to BATCH_GATHER_S and BATCH_MAX_RECORDS."""
 
     def register(handle_many: BatchHandler[EventT]) -> BatchHandler[EventT]:
-        subscribe_batches(broker, event_type, group, handle_many)
+        gather = BATCH_GATHER_S if gather_s is None else gather_s
+        most = BATCH_MAX_RECORDS if max_records is None else max_records
+        subscribe_batches(broker, event_type, group, handle_many, gather, most)
         return handle_many
 
     return register
@@ -342,7 +349,9 @@ def _batch_attempter(
             return
         for raw, event in zip(records, events, strict=True):
             with log_context(*_ids_of(event)), consumed(topic, consumer, raw.headers, (started, ended)):
-                log.info("%s: handled %s at %s/%s", consumer, topic, raw.partition, raw.offset)
+                origin = _replayed_from(raw)
+                replayed = f", replayed from {origin}" if origin else ""
+                log.info("%s: handled %s at %s/%s%s", consumer, topic, raw.partition, raw.offset, replayed)
 
     return attempt_all
 
@@ -453,11 +462,14 @@ def subscribe_batches(
     event_type: type[EventT],
     consumer: str,
     handle_many: BatchHandler[EventT],
+    gather_s: float = BATCH_GATHER_S,
+    max_records: int = BATCH_MAX_RECORDS,
 ) -> None:
     """Like `subscribe`, for a handler that applies the events of a batch together (one transaction for all, see
     `shared.unit_of_work.consume_many`): for the many small events whose effect is a row or two, where the
     transaction around each one was most of its cost. A failing batch is taken one message at a time (a list of
     one for `handle_many`), with the retries and dead letters of `subscribe`; offsets are committed once handled.
+    After a batch of fewer than `max_records` the subscriber pauses `gather_s` (0: the next batch at once).
     """
     topic = event_type.TOPIC
     measured = HandlerMetrics(consumer, topic)
@@ -475,7 +487,7 @@ def subscribe_batches(
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,
         batch=True,
-        max_records=BATCH_MAX_RECORDS,
+        max_records=max_records,
         batch_timeout_ms=BATCH_WAIT_MS,
         fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
     )
@@ -487,14 +499,19 @@ def subscribe_batches(
             await message.nack()  # each partition is read again from its first record of the batch: the retry
             raise
         await _commits.handled(message, records)
-        if len(records) < BATCH_MAX_RECORDS:
-            await asyncio.sleep(BATCH_GATHER_S)
+        if len(records) < max_records and gather_s > 0:
+            await asyncio.sleep(gather_s)
 
 
 def _delivery_of(raw: ConsumerRecord, consumer: str) -> Delivery:
     """The message being handled; a replayed dead letter (`eakte dlq replay`) is logged as such."""
-    replayed = next((value for name, value in raw.headers or () if name == REPLAYED_FROM), None)
-    origin = replayed.decode("utf-8", errors="replace") if isinstance(replayed, bytes) else replayed
+    origin = _replayed_from(raw)
     if origin:
         log.info("%s: handling %s at %s/%s, replayed from %s", consumer, raw.topic, raw.partition, raw.offset, origin)
     return Delivery(raw.topic, raw.partition, raw.offset, origin)
+
+
+def _replayed_from(raw: ConsumerRecord) -> str | None:
+    """The dead letter a replayed message was (its `REPLAYED_FROM` header), else None."""
+    replayed = next((value for name, value in raw.headers or () if name == REPLAYED_FROM), None)
+    return replayed.decode("utf-8", errors="replace") if isinstance(replayed, bytes) else replayed

@@ -10,11 +10,17 @@ from services.workflow.purge import purge_document
 from shared.events import DocumentArchived, DocumentDestroyed, DocumentIngested
 from shared.messaging import batch_consumer, consumer
 
+# At most this many starts per transaction: the write lock is held meanwhile (a decision waits for it).
+START_BATCH = 50
+
 
 def register(broker: KafkaBroker, workflow: Workflow, notifier: Notifier) -> None:
-    @consumer(broker, DocumentIngested, group="workflow")
-    async def on_ingested(event: DocumentIngested) -> None:
-        await asyncio.to_thread(workflow.starting.start, workflow.uow(), event)
+    # New documents in batches, one transaction each: the work is the workflow's own database, where concurrent
+    # consumers only queued for the write lock while their fetches and transactions cost as much as the starts.
+    # No pause to gather (an upload reaches the inbox at once); a batch is what arrived during the last one.
+    @batch_consumer(broker, DocumentIngested, group="workflow", gather_s=0.0, max_records=START_BATCH)
+    async def on_ingested(events: list[DocumentIngested]) -> None:
+        await asyncio.to_thread(workflow.starting.start_many, workflow.uow(), events)
 
     @consumer(broker, DocumentDestroyed, group="workflow.purge")
     async def on_destroyed(event: DocumentDestroyed) -> None:

@@ -11,7 +11,7 @@ from services.workflow.tables import DefinitionVersionRow, WorkflowRow
 from services.workflow.unit_of_work import AbstractWorkflowUnitOfWork
 from shared import events
 from shared.tracing import current_traceparent
-from shared.unit_of_work import consume_once
+from shared.unit_of_work import consume_many, consume_once
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,15 @@ class Starting:
     def start(self, uow: AbstractWorkflowUnitOfWork, event: events.DocumentIngested) -> None:
         """Open the approval for a new document (or restart it for a new version), once per event."""
         consume_once(uow, CONSUMER, event.event_id, lambda u: self._apply(u, event))
+
+    def start_many(self, uow: AbstractWorkflowUnitOfWork, ingested: list[events.DocumentIngested]) -> None:
+        """`start` for a batch of events in one transaction, in order; all or nothing (`consume_many`: a batch
+        that fails or keeps an event as a dead letter is then taken one event at a time)."""
+        consume_many(uow, CONSUMER, [(event.event_id, event) for event in ingested], self._apply_many)
+
+    def _apply_many(self, uow: AbstractWorkflowUnitOfWork, ingested: list[events.DocumentIngested]) -> None:
+        for event in ingested:
+            self._apply(uow, event)
 
     def _apply(self, uow: AbstractWorkflowUnitOfWork, event: events.DocumentIngested) -> None:
         workflow = uow.workflows.lock(str(event.document_id))

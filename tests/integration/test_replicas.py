@@ -113,12 +113,12 @@ def test_two_replicas_of_each_service_archive_every_document_once_while_one_is_k
         document_id = _upload(api, ("ingest", "ingest-2")[index % 2], content)  # both replicas take uploads
         contents[document_id] = content
         uploaded.append(document_id)
-    # Side by side: both replicas of the workflow and of the archive are members of their consumer groups (each
-    # replica with its consumers per subscription, which handle partitions concurrently: by default each replica
-    # one per partition of its share).
-    members = 2 * Settings(replicas=2).consumer_workers
-    for group in ("workflow", "archive"):
-        wait_for(lambda g=group: _members(replicas, g) == members, 60)
+    # Side by side: both replicas of the workflow and of the archive are members of their consumer groups: the
+    # archive's with its consumers per subscription, which handle partitions concurrently (by default one per
+    # partition of the replica's share), the workflow's with the one that starts new documents in batches.
+    members = {"workflow": 2, "archive": 2 * Settings(replicas=2).consumer_workers}
+    for group, count in members.items():
+        wait_for(lambda g=group, n=count: _members(replicas, g) == n, 60)
     for index, document_id in enumerate(uploaded):
         if index == DOCUMENTS // 2:
             # Mid-run, with approvals flowing to the archive: the dead replicas' partitions (and outbox rows)

@@ -163,6 +163,18 @@ def test_a_dead_lettered_event_replayed_after_the_fix_opens_its_workflow_once(wf
     assert len(_events(uow, events.ReviewStarted)) == 1
 
 
+def test_a_batch_of_new_documents_is_started_in_one_transaction_each_event_once(wf, uow) -> None:
+    review, filing = _ingested("simple"), _ingested("file")
+    committed = uow.committed
+    wf.starting.start_many(wf.uow(), [review, filing, review])  # the third: a redelivery within the batch
+    assert uow.committed == committed + 1
+    assert len(_open_tasks(uow, str(review.document_id))) == 1
+    assert uow.workflows.get(str(filing.document_id)).state == WorkflowState.APPROVED.value
+    assert {("workflow", review.event_id), ("workflow", filing.event_id)} <= set(uow.processed)
+    wf.starting.start_many(wf.uow(), [review, filing])  # the whole batch again
+    assert len(uow.workflows.rows) == 2 and len(_events(uow, events.ReviewStarted)) == 1
+
+
 def test_filing_without_review_is_approved_at_once_by_the_system(wf, uow) -> None:
     document_id = _start(wf, "file")
     assert uow.workflows.get(document_id).state == WorkflowState.APPROVED.value
