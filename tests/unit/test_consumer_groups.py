@@ -20,7 +20,7 @@ def _subscriptions(monkeypatch: pytest.MonkeyPatch) -> set[tuple[str, str, str]]
     seen: set[tuple[str, str, str]] = set()
     service = ""
 
-    def record(_broker: Any, event_type: Any, consumer: str, _handle: Any) -> None:
+    def record(_broker: Any, event_type: Any, consumer: str, _handle: Any, *_batch_tuning: Any) -> None:
         seen.add((service, consumer, event_type.TOPIC))
 
     monkeypatch.setattr(shared.messaging, "subscribe", record)

@@ -7,7 +7,7 @@ from shared import events
 from shared.kafka_acl import PRINCIPALS, all_rules, rules_for
 
 ROOT = Path(__file__).resolve().parents[2]
-CONSUMER = re.compile(r'@(?:batch_)?consumer\(broker, (\w+), group="([^"]+)"\)')
+CONSUMER = re.compile(r'@(?:batch_)?consumer\(broker, (\w+), group="([^"]+)"[,)]')
 
 
 def _consumed_by_handlers() -> dict[str, set[tuple[str, str]]]:
