@@ -31,7 +31,7 @@ from shared.events import DeadLetter, Event, dead_letter_topic
 from shared.kafka_acl import Rule
 from shared.logs import log_context
 from shared.metrics import HandlerMetrics
-from shared.tracing import consumed, consuming, trace_headers
+from shared.tracing import consumed, consuming, handling_batch, trace_headers
 
 log = logging.getLogger(__name__)
 
@@ -336,7 +336,8 @@ def _batch_attempter(
         try:
             events = [event_type.model_validate_json(raw.value or b"") for raw in records]
             started = time.time_ns()
-            with measured.handling(len(events)):
+            headers = {str(event.event_id): raw.headers for raw, event in zip(records, events, strict=True)}
+            with measured.handling(len(events)), handling_batch(headers):
                 await _slow_down(consumer, topic, (records[0].partition, records[0].offset))
                 await handle_many(events)
             ended = time.time_ns()

@@ -8,11 +8,14 @@ Across Kafka and the transactional outbox: a unit of work stores the current W3C
 row it adds (`current_traceparent`); the relay publishes the row under that parent (`publishing`: a PRODUCER
 span whose context goes out in the Kafka header `traceparent`), and a consumer handles the message in a CONSUMER
 span that continues it (`consuming`). So upload → approval → archive is one trace across the three services.
+Messages handled together in a batch get a CONSUMER span each over the batch's time (`consumed`); a handler that
+records where an event's work continues takes the traceparent its message came with (`traceparent_of_event`).
 """
 
 import contextlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -208,3 +211,29 @@ def _consumed(
                 yield
         finally:
             handled.end(end_time=between_ns[1])
+
+
+# While a batch of messages is handled together (shared.messaging), no message's span is current: the traceparent
+# each one came with, by its event id, for a handler that records where an event's work continues.
+_batch_parents: ContextVar[Mapping[str, str | None] | None] = ContextVar("batch_parents", default=None)
+
+
+def handling_batch(headers_by_event: Mapping[str, Headers | None]) -> Block:
+    """A batch of messages is being handled: their `traceparent` headers, by event id, for `traceparent_of_event`."""
+    return _NOTHING if _tracer is None else _handling_batch(headers_by_event)
+
+
+@contextlib.contextmanager
+def _handling_batch(headers_by_event: Mapping[str, Headers | None]) -> Iterator[None]:
+    token = _batch_parents.set({event_id: _traceparent_of(h) for event_id, h in headers_by_event.items()})
+    try:
+        yield
+    finally:
+        _batch_parents.reset(token)
+
+
+def traceparent_of_event(event_id: str) -> str | None:
+    """Where the work caused by a consumed event continues its trace: the traceparent its message came with when it
+    is handled in a batch, else the current span's; None when tracing is off."""
+    in_batch = (_batch_parents.get() or {}).get(event_id)
+    return in_batch if in_batch is not None else current_traceparent()

@@ -10,7 +10,7 @@ from services.workflow.runs import Runs
 from services.workflow.tables import DefinitionVersionRow, WorkflowRow
 from services.workflow.unit_of_work import AbstractWorkflowUnitOfWork
 from shared import events
-from shared.tracing import current_traceparent
+from shared.tracing import traceparent_of_event
 from shared.unit_of_work import consume_many, consume_once
 
 log = logging.getLogger(__name__)
@@ -111,7 +111,7 @@ def _take_document(workflow: WorkflowRow, event: events.DocumentIngested) -> Non
     workflow.rendition = event.rendition.model_dump(mode="json") if event.rendition else None
     workflow.ocr = event.ocr.model_dump(mode="json") if event.ocr else None
     workflow.document_metadata = event.metadata.model_dump(mode="json")
-    workflow.traceparent = current_traceparent()  # the events of this run continue the submission's trace
+    workflow.traceparent = traceparent_of_event(str(event.event_id))  # the run's events continue the upload's trace
 
 
 def register_versions(uow: AbstractWorkflowUnitOfWork, registry: Registry, digests: dict[str, str]) -> dict[str, int]:

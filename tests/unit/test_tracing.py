@@ -159,3 +159,18 @@ def test_work_done_later_for_a_document_continues_its_stored_trace_linked_to_the
     continuation = _named(finished, "documents.approved announce")
     assert continuation.parent is not None and f"{continuation.parent.span_id:016x}" == stored.split("-")[2]
     assert [link.context.span_id for link in continuation.links] == [decision.get_span_context().span_id]
+
+
+def test_an_event_handled_in_a_batch_continues_the_trace_its_message_came_with(provider: TracerProvider) -> None:
+    tracer = provider.get_tracer("test")
+    with tracer.start_as_current_span("documents.ingested publish"):
+        sent = tracing.trace_headers()  # the Kafka header of the one message
+    with (
+        tracing.handling_batch({"in-batch": [(name, value.encode()) for name, value in sent.items()]}),
+        tracer.start_as_current_span("db.transaction"),  # the batch's transaction: a trace of its own
+    ):
+        batch_span = tracing.current_traceparent()
+        continued = tracing.traceparent_of_event("in-batch")
+        elsewhere = tracing.traceparent_of_event("not-in-batch")
+    assert continued == sent["traceparent"]
+    assert batch_span is not None and elsewhere == batch_span != continued
