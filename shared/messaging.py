@@ -222,6 +222,15 @@ Handler = Callable[[EventT], Awaitable[None]]
 BatchHandler = Callable[[list[EventT]], Awaitable[None]]
 
 
+# A batch subscriber takes what the consumer has fetched, up to BATCH_MAX_RECORDS; with nothing there it waits
+# BATCH_WAIT_MS for a message, then (FastStream) as long again. After a batch that was not full it pauses for
+# BATCH_GATHER_S, so that the next one gathers what arrives meanwhile: under load a batch held one or two messages
+# without it (they were handled as fast as they came). A message is handled at most that much later.
+BATCH_MAX_RECORDS = 200
+BATCH_WAIT_MS = 100
+BATCH_GATHER_S = 0.25
+
+
 def consumer(broker: KafkaBroker, event_type: type[EventT], group: str) -> Callable[[Handler[EventT]], Handler[EventT]]:
     """Decorate the one handler of `event_type`'s topic in consumer group `group` (FastStream's subscriber shape).
 
@@ -239,16 +248,13 @@ def batch_consumer(
     broker: KafkaBroker,
     event_type: type[EventT],
     group: str,
-    gather_s: float | None = None,
-    max_records: int | None = None,
+    gather_s: float = BATCH_GATHER_S,
+    max_records: int = BATCH_MAX_RECORDS,
 ) -> Callable[[BatchHandler[EventT]], BatchHandler[EventT]]:
-    """Like `consumer`, for a handler that takes a list of events and applies them together (`subscribe_batches`);
-    `gather_s` and `max_records` default to BATCH_GATHER_S and BATCH_MAX_RECORDS."""
+    """Like `consumer`, for a handler that takes a list of events and applies them together (`subscribe_batches`)."""
 
     def register(handle_many: BatchHandler[EventT]) -> BatchHandler[EventT]:
-        gather = BATCH_GATHER_S if gather_s is None else gather_s
-        most = BATCH_MAX_RECORDS if max_records is None else max_records
-        subscribe_batches(broker, event_type, group, handle_many, gather, most)
+        subscribe_batches(broker, event_type, group, handle_many, gather_s, max_records)
         return handle_many
 
     return register
@@ -336,7 +342,7 @@ def _batch_attempter(
         try:
             events = [event_type.model_validate_json(raw.value or b"") for raw in records]
             started = time.time_ns()
-            headers = {str(event.event_id): raw.headers for raw, event in zip(records, events, strict=True)}
+            headers = ((str(event.event_id), raw.headers) for raw, event in zip(records, events, strict=True))
             with measured.handling(len(events)), handling_batch(headers):
                 await _slow_down(consumer, topic, (records[0].partition, records[0].offset))
                 await handle_many(events)
@@ -415,15 +421,6 @@ _commits = OffsetCommits()
 async def commit_handled_offsets() -> None:
     """SIGTERM: what is handled is committed now, what the running handlers finish as they return."""
     await _commits.drain()
-
-
-# A batch subscriber takes what the consumer has fetched, up to BATCH_MAX_RECORDS; with nothing there it waits
-# BATCH_WAIT_MS for a message, then (FastStream) as long again. After a batch that was not full it pauses for
-# BATCH_GATHER_S, so that the next one gathers what arrives meanwhile: under load a batch held one or two messages
-# without it (they were handled as fast as they came). A message is handled at most that much later.
-BATCH_MAX_RECORDS = 200
-BATCH_WAIT_MS = 100
-BATCH_GATHER_S = 0.25
 
 
 def subscribe(

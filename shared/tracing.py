@@ -14,7 +14,7 @@ records where an event's work continues takes the traceparent its message came w
 
 import contextlib
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
@@ -218,14 +218,15 @@ def _consumed(
 _batch_parents: ContextVar[Mapping[str, str | None] | None] = ContextVar("batch_parents", default=None)
 
 
-def handling_batch(headers_by_event: Mapping[str, Headers | None]) -> Block:
-    """A batch of messages is being handled: their `traceparent` headers, by event id, for `traceparent_of_event`."""
+def handling_batch(headers_by_event: Iterable[tuple[str, Headers | None]]) -> Block:
+    """A batch of messages is being handled: their `traceparent` headers, by event id, for `traceparent_of_event`
+    (only read when tracing is on)."""
     return _NOTHING if _tracer is None else _handling_batch(headers_by_event)
 
 
 @contextlib.contextmanager
-def _handling_batch(headers_by_event: Mapping[str, Headers | None]) -> Iterator[None]:
-    token = _batch_parents.set({event_id: _traceparent_of(h) for event_id, h in headers_by_event.items()})
+def _handling_batch(headers_by_event: Iterable[tuple[str, Headers | None]]) -> Iterator[None]:
+    token = _batch_parents.set({event_id: _traceparent_of(headers) for event_id, headers in headers_by_event})
     try:
         yield
     finally:

@@ -166,7 +166,7 @@ def test_an_event_handled_in_a_batch_continues_the_trace_its_message_came_with(p
     with tracer.start_as_current_span("documents.ingested publish"):
         sent = tracing.trace_headers()  # the Kafka header of the one message
     with (
-        tracing.handling_batch({"in-batch": [(name, value.encode()) for name, value in sent.items()]}),
+        tracing.handling_batch([("in-batch", [(name, value.encode()) for name, value in sent.items()])]),
         tracer.start_as_current_span("db.transaction"),  # the batch's transaction: a trace of its own
     ):
         batch_span = tracing.current_traceparent()
