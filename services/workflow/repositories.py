@@ -33,6 +33,9 @@ class WorkflowRepository(Protocol):
     def submitters(self, document_ids: Iterable[str]) -> dict[str, str]:
         """Who submitted each of these documents (those with a workflow), without loading the workflows."""
 
+    def existing(self, document_ids: Iterable[str]) -> set[str]:
+        """Which of these documents have a workflow (one query for a batch of new documents)."""
+
     def lock(self, document_id: str) -> WorkflowRow | None:
         """The workflow, locked for a change; None if there is none."""
 
@@ -70,6 +73,9 @@ class WorkflowRepository(Protocol):
 class AuditRepository(Protocol):
     def last(self, document_id: str) -> AuditEntry | None:
         """The tail of the document's chain (the caller holds the document's lock)."""
+
+    def read_tails(self, document_ids: Iterable[str]) -> None:
+        """Read the tails of these documents' chains at once, for `last` (a batch about to append to them)."""
 
     def add(self, entry: AuditEntry) -> None: ...
 

@@ -92,6 +92,10 @@ class SqlWorkflowRepository:
         rows = self._session.execute(query.where(WorkflowRow.document_id.in_(list(document_ids))))
         return {document_id: submitted_by for document_id, submitted_by in rows}
 
+    def existing(self, document_ids: Iterable[str]) -> set[str]:
+        query = select(WorkflowRow.document_id).where(WorkflowRow.document_id.in_(list(document_ids)))
+        return set(self._session.scalars(query))
+
     def lock(self, document_id: str) -> WorkflowRow | None:
         return lock_workflow(self._session, document_id)
 
@@ -182,8 +186,9 @@ class SqlWorkflowRepository:
 class SqlAuditRepository:
     def __init__(self, session: Session) -> None:
         self._session = session
-        # The chain's tail per document, kept for this transaction (the document is locked, nobody else appends).
-        self._tails: dict[str, AuditEntry] = {}
+        # The chain's tail per document (None: no entries yet), kept for this transaction (the document is locked,
+        # nobody else appends).
+        self._tails: dict[str, AuditEntry | None] = {}
         # Entries added in this transaction; a chain begun here (its first entry among them) needs no read back.
         self._added: dict[str, list[AuditEntry]] = {}
 
@@ -194,6 +199,23 @@ class SqlAuditRepository:
         with self._session.no_autoflush:
             last = self._session.scalars(_LAST_AUDIT_ENTRY, {"document_id": document_id}).first()
         return _entry(last) if last else None
+
+    def read_tails(self, document_ids: Iterable[str]) -> None:
+        wanted = [d for d in document_ids if d not in self._tails]
+        if not wanted:
+            return
+        newest = (
+            select(AuditRow.document_id, func.max(AuditRow.seq).label("seq"))
+            .where(AuditRow.document_id.in_(wanted))
+            .group_by(AuditRow.document_id)
+            .subquery()
+        )
+        query = select(AuditRow).join(
+            newest, (AuditRow.document_id == newest.c.document_id) & (AuditRow.seq == newest.c.seq)
+        )
+        with self._session.no_autoflush:
+            tails = {row.document_id: _entry(row) for row in self._session.scalars(query)}
+        self._tails.update({d: tails.get(d) for d in wanted})
 
     def add(self, entry: AuditEntry) -> None:
         self._tails[entry.document_id] = entry

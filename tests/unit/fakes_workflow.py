@@ -51,6 +51,9 @@ class FakeWorkflows:
     def submitters(self, document_ids: Iterable[str]) -> dict[str, str]:
         return {d: self.rows[d].submitted_by for d in document_ids if d in self.rows}
 
+    def existing(self, document_ids: Iterable[str]) -> set[str]:
+        return {d for d in document_ids if d in self.rows}
+
     def lock(self, document_id: str) -> WorkflowRow | None:
         return self.rows.get(document_id)
 
@@ -111,6 +114,9 @@ class FakeAudit:
     def last(self, document_id: str) -> AuditEntry | None:
         entries = self.entries_by_document.get(document_id)
         return entries[-1] if entries else None
+
+    def read_tails(self, document_ids: Iterable[str]) -> None:
+        pass  # `last` reads the entries kept here
 
     def add(self, entry: AuditEntry) -> None:
         self.entries_by_document.setdefault(entry.document_id, []).append(entry)

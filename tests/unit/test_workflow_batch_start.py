@@ -92,3 +92,34 @@ def test_a_batch_with_an_unknown_workflow_leaves_nothing_and_is_then_taken_event
     assert _count(workflow, WorkflowRow) == 1
     dead_letters = events.dead_letter_topic(events.DocumentIngested.TOPIC)
     assert _outbox_topics(workflow) == sorted([events.DocumentApproved.TOPIC, dead_letters])
+
+
+def _new_version(first: events.DocumentIngested) -> events.DocumentIngested:
+    return first.model_copy(update={"event_id": uuid.uuid4(), "version": 2})
+
+
+def _trail(workflow: Workflow, event: events.DocumentIngested) -> tuple[bool, list[str]]:
+    view = workflow.audit_log.view(workflow.uow(), str(event.document_id))
+    return view.verified, [entry["action"] for entry in view.entries]
+
+
+def test_a_batch_continues_the_audit_trail_of_a_document_started_earlier(workflow: Workflow) -> None:
+    first = _ingested("simple")
+    workflow.starting.start_many(workflow.uow(), [first])
+    verified, before = _trail(workflow, first)
+    assert verified and before[0] == "created"
+    # Its second version (a restart: the tail is read from the database) beside a new document.
+    workflow.starting.start_many(workflow.uow(), [_ingested("file"), _new_version(first)])
+    verified, after = _trail(workflow, first)
+    assert verified and after[: len(before)] == before and "restarted" in after[len(before) :]
+    with workflow.uow() as uow:
+        restarted = uow.workflows.get(str(first.document_id))
+        assert restarted is not None and restarted.version == 2 and restarted.run == 2
+
+
+def test_a_batch_with_a_new_document_and_its_next_version_opens_it_once_and_restarts_it(workflow: Workflow) -> None:
+    first = _ingested("simple")
+    workflow.starting.start_many(workflow.uow(), [first, _new_version(first)])
+    assert _count(workflow, WorkflowRow) == 1
+    verified, actions = _trail(workflow, first)
+    assert verified and actions[0] == "created" and "restarted" in actions
