@@ -16,6 +16,7 @@ import hashlib
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -107,6 +108,12 @@ LINGER_S = 0.003
 # A commit in this process wakes the relay at once (`notify`); the poll only finds rows written elsewhere (an
 # administrator's `outbox retry`, a replica that stopped). Every 0.1 s was ten queries a second per idle service.
 POLL_INTERVAL_S = 1.0
+# Rows the broker acknowledged are marked published together: at most this long after the first of them was
+# acknowledged, or at once when this many wait. (A mark per batch was a transaction for every one or two rows
+# under load.) A crash before the mark sends them again, as any crash between ack and mark: consumers are
+# idempotent by event_id.
+MARK_AFTER_S = 0.25
+MARK_MAX_ROWS = 100
 
 
 class OutboxRelay:
@@ -130,6 +137,8 @@ class OutboxRelay:
         self._failures: dict[int, int] = {}
         self._in_flight: set[int] = set()
         self._marking: set[asyncio.Task[None]] = set()
+        self._unmarked: list[int] = []  # acknowledged, not yet being marked
+        self._unmarked_since: float | None = None  # time.monotonic() of the first of them
         self._poll_interval_s = poll_interval_s
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -163,13 +172,25 @@ class OutboxRelay:
                 break
             if sent < BATCH and not self._stopping:
                 await self._next_turn()
-        await asyncio.gather(*self._marking, return_exceptions=True)  # the batch sent is marked before the exit
+        await self.marked()  # what was sent is marked before the exit
+
+    async def marked(self) -> None:
+        """Mark every row sent so far published now, and wait until the marks are written."""
+        self._start_marking()
+        await asyncio.gather(*self._marking, return_exceptions=True)
 
     async def _next_turn(self) -> None:
         """Wait for a commit's notice (or the poll interval), then a moment more: the rows committed meanwhile go
-        out in the same batch, so a busy service reads and marks its outbox once per batch, not once per row."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), self._poll_interval_s)
+        out in the same batch, so a busy service reads its outbox once per batch, not once per row. Meanwhile the
+        rows sent are marked when their time is up."""
+        poll_at = time.monotonic() + self._poll_interval_s
+        while not self._wake.is_set():
+            wake_at = poll_at if self._unmarked_since is None else min(poll_at, self._unmarked_since + MARK_AFTER_S)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), max(0.0, wake_at - time.monotonic()))
+            self._mark_when_due()
+            if time.monotonic() >= poll_at:
+                break
         self._wake.clear()  # before reading: a notice from now on wakes the next turn
         await asyncio.sleep(LINGER_S)
 
@@ -305,12 +326,13 @@ class OutboxRelay:
                 break
             done.append(row[0])
             self._failures.pop(row[0], None)
-        # Marking waits for a write turn; the next batch need not wait for it. Until the mark is committed the
-        # rows are skipped by `_pending`; should the mark fail they are sent again.
+        # Marking waits for its time and a write turn; the next batch need not wait for it. Until the mark is
+        # committed the rows are skipped by `_pending`; should the mark fail they are sent again.
         self._in_flight.update(done)
-        mark = asyncio.create_task(self._mark_in_background(done))
-        self._marking.add(mark)
-        mark.add_done_callback(self._marking.discard)
+        if done and self._unmarked_since is None:
+            self._unmarked_since = time.monotonic()
+        self._unmarked.extend(done)
+        self._mark_when_due()
         if failure is not None and failed is not None:
             if not await self._moved_aside(failed, failure):
                 raise failure
@@ -332,6 +354,18 @@ class OutboxRelay:
                 break
         results: list[object] = list(await asyncio.gather(*acks, return_exceptions=True))
         return results if refused is None else [*results, refused]
+
+    def _mark_when_due(self) -> None:
+        since = self._unmarked_since
+        if len(self._unmarked) >= MARK_MAX_ROWS or (since is not None and time.monotonic() - since >= MARK_AFTER_S):
+            self._start_marking()
+
+    def _start_marking(self) -> None:
+        row_ids, self._unmarked, self._unmarked_since = self._unmarked, [], None
+        if row_ids:
+            mark = asyncio.create_task(self._mark_in_background(row_ids))
+            self._marking.add(mark)
+            mark.add_done_callback(self._marking.discard)
 
     async def _mark_in_background(self, row_ids: list[int]) -> None:
         try:

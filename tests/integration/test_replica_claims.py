@@ -90,7 +90,7 @@ async def _drain(relays: list[OutboxRelay], sessions: sessionmaker[Session]) -> 
     async def one(relay: OutboxRelay) -> None:
         while await asyncio.to_thread(_unpublished, sessions):  # both relays work until the outbox is empty
             await relay.publish_pending(batch=20)
-            await asyncio.gather(*relay._marking)
+            await relay.marked()
             await asyncio.sleep(0.005)
 
     await asyncio.wait_for(asyncio.gather(*(one(relay) for relay in relays)), 120)

@@ -18,7 +18,7 @@ from shared.db import (
     make_sessions,
     serialize_sqlite_writers,
 )
-from shared.outbox import MAX_ATTEMPTS, PREFIX_CHARS, OutboxRelay
+from shared.outbox import MARK_AFTER_S, MAX_ATTEMPTS, PREFIX_CHARS, OutboxRelay
 
 
 def _sessions(tmp_path: Path) -> sessionmaker[Session]:
@@ -58,11 +58,52 @@ def test_pipelined_relay_sends_in_order_and_marks_everything(tmp_path: Path) -> 
         relay = OutboxRelay(sessions, _never, enqueue=enqueue)
         while await relay.publish_pending():
             pass
-        await asyncio.gather(*relay._marking)
+        await relay.marked()
 
     asyncio.run(run())
     assert sent == [str(i).encode() for i in range(250)]
     assert _unpublished(sessions) == 0
+
+
+def test_the_running_relay_marks_what_it_sent_soon_after_and_before_it_stops(tmp_path: Path) -> None:
+    """Sent rows are marked together a moment later, without a further commit to wake the relay; a stop marks the
+    rest at once."""
+    sessions = _sessions(tmp_path)
+    sent: list[bytes] = []
+
+    async def enqueue(_topic: str, _key: bytes, payload: bytes) -> Awaitable[None]:
+        sent.append(payload)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    async def unpublished_once_idle(relay: OutboxRelay, count: int) -> int:
+        await asyncio.to_thread(_add, sessions, count)
+        relay.notify()
+        deadline = asyncio.get_running_loop().time() + 10 * MARK_AFTER_S
+        while asyncio.get_running_loop().time() < deadline and _unpublished(sessions):
+            await asyncio.sleep(0.02)
+        return _unpublished(sessions)
+
+    async def run() -> tuple[int, int, int]:
+        relay = OutboxRelay(sessions, _never, enqueue=enqueue, poll_interval_s=60.0)
+        running = asyncio.create_task(relay.run())
+        idle = await unpublished_once_idle(relay, 3)
+        await asyncio.to_thread(_add, sessions, 2)
+        relay.notify()
+
+        async def all_sent() -> None:
+            while len(sent) < 5:
+                await asyncio.sleep(0.005)
+
+        await asyncio.wait_for(all_sent(), 10)
+        relay.stop()
+        await running
+        return idle, len(sent), _unpublished(sessions)
+
+    idle, sent_count, after_stop = asyncio.run(run())
+    assert idle == 0  # marked although the poll was a minute away
+    assert sent_count == 5 and after_stop == 0  # each row sent once; the stop marked the last ones
 
 
 def test_pipelined_relay_resends_from_the_first_failed_ack(tmp_path: Path) -> None:
@@ -83,10 +124,10 @@ def test_pipelined_relay_resends_from_the_first_failed_ack(tmp_path: Path) -> No
         relay = OutboxRelay(sessions, _never, enqueue=enqueue)
         with contextlib.suppress(ConnectionError):
             await relay.publish_pending()
-        await asyncio.gather(*relay._marking)
+        await relay.marked()
         assert _unpublished(sessions) == 3  # 0 and 1 are marked; 2, 3, 4 wait for the next round
         await relay.publish_pending()
-        await asyncio.gather(*relay._marking)
+        await relay.marked()
 
     asyncio.run(run())
     assert sent == [b"0", b"1", b"2", b"3", b"4", b"2", b"3", b"4"]  # order kept, nothing lost
@@ -139,7 +180,7 @@ async def _drain(relay: OutboxRelay, rounds: int) -> None:
     for _ in range(rounds):
         with contextlib.suppress(TooLarge):
             await relay.publish_pending()
-        await asyncio.gather(*relay._marking)
+        await relay.marked()
 
 
 def test_a_refused_row_moves_aside_after_a_few_tries_and_later_rows_flow_on(tmp_path: Path) -> None:
