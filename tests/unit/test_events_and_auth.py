@@ -72,6 +72,34 @@ def test_expired_or_foreign_tokens_are_refused() -> None:
         decode_token(foreign, SECRET)
 
 
+def test_a_token_accepted_a_moment_ago_is_refused_once_it_expired(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checked tokens are kept for the next request, never past their expiry."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    import jwt.api_jwt
+
+    from shared import auth
+    from shared.settings import Settings
+
+    now = datetime.now(UTC)
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz: object = None) -> datetime:  # type: ignore[override]
+            return now
+
+    token = issue_token("alice", frozenset({"clerk"}), SECRET, timedelta(seconds=30))
+    monkeypatch.setattr(auth, "_verified", auth._VerifiedTokens(clock=lambda: now.timestamp()))
+    monkeypatch.setattr(jwt.api_jwt, "datetime", Clock)  # the library's clock too: both see the same "now"
+    settings = Settings(jwt_secret=SECRET)
+    assert asyncio.run(auth.verify_token(token, settings)).user == "alice"
+    assert asyncio.run(auth.verify_token(token, settings)).user == "alice"  # the kept answer
+    now += timedelta(seconds=31)
+    with pytest.raises(jwt.ExpiredSignatureError):
+        asyncio.run(auth.verify_token(token, settings))
+
+
 def test_roles_must_be_known() -> None:
     assert parse_roles("clerk, approver") == {"clerk", "approver"}
     with pytest.raises(InvalidRoles):

@@ -167,6 +167,10 @@ def test_production_accepts_no_token_signed_with_the_development_secret() -> Non
     with pytest.raises(pyjwt.InvalidTokenError, match="not accepted in production"):
         asyncio.run(verify_token(forged, production))
     assert asyncio.run(verify_token(forged, Settings())).user == "mallory"  # development keeps working
+    # Accepted once in development, the same token is judged afresh by production settings (checked tokens are
+    # kept per settings).
+    with pytest.raises(pyjwt.InvalidTokenError, match="not accepted in production"):
+        asyncio.run(verify_token(forged, production))
 
 
 def test_the_operator_password_may_be_unset_but_never_the_development_one() -> None:
