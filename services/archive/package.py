@@ -69,7 +69,11 @@ class PackageStore:
     def put_many(
         self, document_id: str, files: Sequence[NewFile], retain: datetime, archived_at: datetime
     ) -> list[StoredFile]:
-        """The files' puts side by side (a package's small files are round trips, not bytes)."""
+        """The files' puts side by side (a package's small files are round trips, not bytes); one file is put in
+        this thread."""
+        if len(files) == 1:
+            only = files[0]
+            return [self.put(document_id, only.path, only.source, only.content_type, retain, archived_at)]
         futures = [
             _PUTS.submit(self.put, document_id, f.path, f.source, f.content_type, retain, archived_at) for f in files
         ]

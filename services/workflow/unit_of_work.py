@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, bindparam, delete, func, or_, select, update
+from sqlalchemy import CursorResult, Table, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.workflow.domain import AssigneeKind, AuditEntry, ReachKeys, TaskState
@@ -64,6 +64,18 @@ _BUMP_REVISION = (
 _LAST_AUDIT_ENTRY = (
     select(AuditRow).where(AuditRow.document_id == bindparam("document_id")).order_by(AuditRow.seq.desc()).limit(1)
 )
+
+
+_NEWEST_SEQ = (
+    select(AuditRow.document_id, func.max(AuditRow.seq).label("seq"))
+    .where(AuditRow.document_id.in_(bindparam("ids", expanding=True)))
+    .group_by(AuditRow.document_id)
+    .subquery()
+)
+_AUDIT_TAILS = select(AuditRow).join(
+    _NEWEST_SEQ, (AuditRow.document_id == _NEWEST_SEQ.c.document_id) & (AuditRow.seq == _NEWEST_SEQ.c.seq)
+)
+_INSERT_AUDIT = insert(cast(Table, AuditRow.__table__))
 
 
 def lock_workflow(session: Session, document_id: str) -> WorkflowRow | None:
@@ -191,6 +203,9 @@ class SqlAuditRepository:
         self._tails: dict[str, AuditEntry | None] = {}
         # Entries added in this transaction; a chain begun here (its first entry among them) needs no read back.
         self._added: dict[str, list[AuditEntry]] = {}
+        # Their rows, inserted together when the unit of work commits (as ORM objects each was a flushed INSERT
+        # of its own: two per document started).
+        self._unwritten: list[dict[str, Any]] = []
 
     def last(self, document_id: str) -> AuditEntry | None:
         if document_id in self._tails:
@@ -204,46 +219,49 @@ class SqlAuditRepository:
         wanted = [d for d in document_ids if d not in self._tails]
         if not wanted:
             return
-        newest = (
-            select(AuditRow.document_id, func.max(AuditRow.seq).label("seq"))
-            .where(AuditRow.document_id.in_(wanted))
-            .group_by(AuditRow.document_id)
-            .subquery()
-        )
-        query = select(AuditRow).join(
-            newest, (AuditRow.document_id == newest.c.document_id) & (AuditRow.seq == newest.c.seq)
-        )
         with self._session.no_autoflush:
-            tails = {row.document_id: _entry(row) for row in self._session.scalars(query)}
+            tails = {row.document_id: _entry(row) for row in self._session.scalars(_AUDIT_TAILS, {"ids": wanted})}
         self._tails.update({d: tails.get(d) for d in wanted})
 
     def add(self, entry: AuditEntry) -> None:
         self._tails[entry.document_id] = entry
         self._added.setdefault(entry.document_id, []).append(entry)
-        self._session.add(
-            AuditRow(
-                document_id=entry.document_id,
-                seq=entry.seq,
-                action=entry.action,
-                actor=entry.actor,
-                on_behalf_of=entry.on_behalf_of,
-                payload=json.dumps(entry.payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
-                at=entry.at,
-                prev_hash=entry.prev_hash,
-                hash=entry.hash,
-            )
+        self._unwritten.append(
+            {
+                "document_id": entry.document_id,
+                "seq": entry.seq,
+                "action": entry.action,
+                "actor": entry.actor,
+                "on_behalf_of": entry.on_behalf_of,
+                "payload": json.dumps(entry.payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
+                "at": entry.at,
+                "prev_hash": entry.prev_hash,
+                "hash": entry.hash,
+            }
         )
+
+    def write_added(self) -> None:
+        """Insert the entries added since the last call: one statement for all (the unit of work's commit)."""
+        rows, self._unwritten = self._unwritten, []
+        if rows:
+            self._session.execute(_INSERT_AUDIT, rows)
+
+    def forget_added(self) -> None:
+        """A rolled back transaction's entries are gone."""
+        self._tails, self._added, self._unwritten = {}, {}, []
 
     def entries(self, document_id: str) -> list[AuditEntry]:
         added = self._added.get(document_id, [])
         if added and added[0].seq == 1:  # e.g. a workflow `none`: started and decided in one transaction
             return list(added)
         query = select(AuditRow).where(AuditRow.document_id == document_id).order_by(AuditRow.seq)
-        return [_entry(row) for row in self._session.scalars(query)]
+        stored = [_entry(row) for row in self._session.scalars(query)]
+        return stored + [entry for entry in added if not stored or entry.seq > stored[-1].seq]
 
     def remove(self, document_id: str) -> None:
         self._tails.pop(document_id, None)
         self._added.pop(document_id, None)
+        self._unwritten = [row for row in self._unwritten if row["document_id"] != document_id]
         self._session.execute(delete(AuditRow).where(AuditRow.document_id == document_id))
 
 
@@ -418,11 +436,19 @@ class WorkflowUnitOfWork(SqlUnitOfWork, AbstractWorkflowUnitOfWork):
 
     def _open_repositories(self, session: Session) -> None:
         self.workflows = SqlWorkflowRepository(session)
-        self.audit = SqlAuditRepository(session)
+        self.audit = self._audit = SqlAuditRepository(session)
         self.absences = SqlAbsenceRepository(session)
         self.resubmissions = SqlResubmissionRepository(session)
         self.definition_versions = SqlDefinitionVersionRepository(session)
         self.notifications = SqlNotificationRepository(session)
+
+    def commit(self) -> None:
+        self._audit.write_added()
+        super().commit()
+
+    def rollback(self) -> None:
+        super().rollback()
+        self._audit.forget_added()
 
     def add_event(self, event: Event) -> None:
         """An event of a document's run goes out in the trace the document was submitted in (traces on)."""
