@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -252,6 +253,7 @@ def serve(app: FastAPI, settings: Settings, port: int) -> None:
     """Run `app` (a service's or the portal's) until SIGTERM; `observe` ran first, in the process's `__main__`."""
     instrument_app(app)
     exit_zero_on_sigterm()
+    tune_garbage_collection()
     # log_config=None: uvicorn's loggers keep the process's handler (shared.logs) instead of their own.
     # uvloop and httptools: the event loop and HTTP parser in C (the loop runs every Kafka fetch and publish as well
     # as the HTTP requests): 11 % more documents/s in alternating bench-pipeline runs. Named, not "auto", so that a
@@ -266,6 +268,24 @@ def serve(app: FastAPI, settings: Settings, port: int) -> None:
         access_log=False,
         log_config=None,
     )
+
+
+# The young generation's size for the cycle collector (CPython's default: 700), and how many young and middle
+# collections come before an older one (default: 10 each).
+GC_THRESHOLDS = (10_000, 20, 20)
+
+
+def tune_garbage_collection() -> None:
+    """Keep the cycle collector off what lives as long as the process, and let it run less often.
+
+    What start-up built (modules, models, routes, the SQL and schema caches: ~200,000 objects) is frozen out of
+    its reach, and it starts at 10,000 new objects instead of 700. Measured under `bench-pipeline`: collections took
+    0.6 s of CPU over 550 documents (one full collection of the heap alone 0.2 s, a stall for every request in
+    flight), 0.08 s after. Garbage without cycles is freed by reference counting as before.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def exit_zero_on_sigterm() -> None:
