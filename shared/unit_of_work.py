@@ -17,11 +17,11 @@ from types import TracebackType
 from typing import Any, Self, TypeVar, cast
 from uuid import UUID
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.db import OutboxMessage, ProcessedEvent
+from shared.db import OutboxMessage, ProcessedEvent, insert_values
 from shared.delivery import source_position
 from shared.events import DeadLetter, Event, dead_letter_topic, utcnow
 from shared.metrics import note_duplicate
@@ -141,9 +141,9 @@ class SqlUnitOfWork(UnitOfWork):
         outbox, processed = self._outbox_rows, self._processed_rows
         self._outbox_rows, self._processed_rows = [], []
         if processed:  # first: a concurrent delivery's row makes this one fail before anything else is written
-            self.session.execute(insert(_PROCESSED), processed)
+            insert_values(self.session, _PROCESSED, processed)
         if outbox:
-            self.session.execute(insert(_OUTBOX), outbox)
+            insert_values(self.session, _OUTBOX, outbox)
         self.session.commit()
         if outbox:
             self._notify()
