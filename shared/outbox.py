@@ -386,7 +386,8 @@ class OutboxRelay:
         if self._claims:
             return self._claim(batch, skip or [])
         with self._sessions() as session:
-            rows = session.execute(_PENDING, {"skip": skip or [], "batch": batch}).all()
+            # On the connection: the session's ORM execution path cost half as much again as the query.
+            rows = session.connection().execute(_PENDING, {"skip": skip or [], "batch": batch}).all()
         return [(r.id, r.topic, r.key, r.payload, r.traceparent) for r in rows]
 
     def _mark_published(self, row_id: int) -> None:

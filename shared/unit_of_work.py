@@ -166,12 +166,14 @@ class SqlUnitOfWork(UnitOfWork):
         self.dead_lettered = True
 
     def was_processed(self, consumer: str, event_id: UUID) -> bool:
-        found = self.session.scalar(_WAS_PROCESSED, {"consumer": consumer, "event_id": str(event_id)})
+        # On the connection: processed-event rows are never pending in the session (they go in at commit), so the
+        # ORM's execution path and its flush are not needed.
+        found = self.session.connection().scalar(_WAS_PROCESSED, {"consumer": consumer, "event_id": str(event_id)})
         return found is not None
 
     def processed_among(self, consumer: str, event_ids: Sequence[UUID]) -> set[UUID]:
         wanted = {str(event_id): event_id for event_id in event_ids}
-        found = self.session.scalars(_PROCESSED_AMONG, {"consumer": consumer, "event_ids": list(wanted)})
+        found = self.session.connection().scalars(_PROCESSED_AMONG, {"consumer": consumer, "event_ids": list(wanted)})
         return {wanted[event_id] for event_id in found}
 
     def mark_processed(self, consumer: str, event_id: UUID, note: str = "") -> None:

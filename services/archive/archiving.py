@@ -69,7 +69,7 @@ def archive(uow: ArchiveUnitOfWork, event: Outcome, intake: Intake) -> bool:
 
 def _take_in(uow: ArchiveUnitOfWork, event: Outcome, intake: Intake) -> str | None:
     document_id = str(event.document_id)
-    if uow.documents.get(document_id) is not None:
+    if uow.documents.is_archived(document_id):
         return "already archived"
     if not domain.is_kept(event):
         return "not kept"

@@ -6,7 +6,7 @@ Only these and the unit of work touch SQLAlchemy sessions; the unit tests replac
 import abc
 from datetime import date, datetime, time, timedelta
 
-from sqlalchemy import ColumnElement, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,6 +30,10 @@ class Documents(abc.ABC):
 
     @abc.abstractmethod
     def get(self, document_id: str) -> ArchivedDocumentRow | None: ...
+
+    @abc.abstractmethod
+    def is_archived(self, document_id: str) -> bool:
+        """Whether the document has a package here (without loading it)."""
 
     @abc.abstractmethod
     def add(self, row: ArchivedDocumentRow, text: str) -> None:
@@ -98,6 +102,14 @@ class XdomeaProcesses(abc.ABC):
     def newest_first(self) -> list[XdomeaProcessRow]: ...
 
 
+_ARCHIVED_ID = select(ArchivedDocumentRow.document_id).where(
+    ArchivedDocumentRow.document_id == bindparam("document_id")
+)
+_PENDING_EVIDENCE_ID = select(EvidencePendingRow.document_id).where(
+    EvidencePendingRow.document_id == bindparam("document_id")
+)
+
+
 class SqlDocuments(Documents):
     def __init__(self, session: Session, index: SearchIndex) -> None:
         self._session = session
@@ -105,6 +117,10 @@ class SqlDocuments(Documents):
 
     def get(self, document_id: str) -> ArchivedDocumentRow | None:
         return self._session.get(ArchivedDocumentRow, document_id)
+
+    def is_archived(self, document_id: str) -> bool:
+        # On the connection: document rows are written at once (`add`), never left pending in the session.
+        return self._session.connection().scalar(_ARCHIVED_ID, {"document_id": document_id}) is not None
 
     def count(self) -> int:
         return self._session.scalar(select(func.count()).select_from(ArchivedDocumentRow)) or 0
@@ -267,8 +283,10 @@ class SqlEvidenceQueue(EvidenceQueue):
         self._session = session
 
     def add(self, document_id: str, now: datetime) -> None:
-        if self._session.get(EvidencePendingRow, document_id) is None:
-            self._session.add(EvidencePendingRow(document_id=document_id, queued_at=now))
+        # A disposed package's row may still wait here; else it is new: one look-up, one plain INSERT (its rows are
+        # changed by statements, never left pending in the session).
+        if self._session.connection().scalar(_PENDING_EVIDENCE_ID, {"document_id": document_id}) is None:
+            insert_rows(self._session, [EvidencePendingRow(document_id=document_id, queued_at=now)])
 
     def claim(self, now: datetime, until: datetime, limit: int) -> list[str]:
         free = or_(EvidencePendingRow.claimed_until.is_(None), EvidencePendingRow.claimed_until < now)

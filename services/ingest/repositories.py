@@ -46,7 +46,9 @@ class DocumentRepository:
         return set(found)
 
     def copies_of(self, sha256: str) -> list[StoredCopy]:
-        rows = self._session.execute(_COPIES_OF, {"sha256": sha256}).all()
+        # On the connection: document rows are written at once (`add`, `replace`), never left pending, so the ORM's
+        # execution path and its flush are not needed before every upload.
+        rows = self._session.connection().execute(_COPIES_OF, {"sha256": sha256}).all()
         return [StoredCopy(row.document_id, row.aktenzeichen) for row in rows]
 
     def add(self, row: DocumentRow) -> None:

@@ -42,6 +42,9 @@ class FakeDocuments(Documents):
     def get(self, document_id: str) -> ArchivedDocumentRow | None:
         return self.rows.get(document_id)
 
+    def is_archived(self, document_id: str) -> bool:
+        return document_id in self.rows
+
     def count(self) -> int:
         return len(self.rows)
 
