@@ -19,6 +19,7 @@ from shared.db import (
     serialize_sqlite_writers,
 )
 from shared.outbox import MARK_AFTER_S, MAX_ATTEMPTS, PREFIX_CHARS, OutboxRelay
+from tests.unit.outbox_helpers import acking_enqueue
 
 
 def _sessions(tmp_path: Path) -> sessionmaker[Session]:
@@ -48,11 +49,7 @@ def test_pipelined_relay_sends_in_order_and_marks_everything(tmp_path: Path) -> 
     _add(sessions, 250)
     sent: list[bytes] = []
 
-    async def enqueue(_topic: str, _key: bytes, payload: bytes) -> Awaitable[None]:
-        sent.append(payload)
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
+    enqueue = acking_enqueue(sent)
 
     async def run() -> None:
         relay = OutboxRelay(sessions, _never, enqueue=enqueue)
@@ -71,11 +68,7 @@ def test_the_running_relay_marks_what_it_sent_soon_after_and_before_it_stops(tmp
     sessions = _sessions(tmp_path)
     sent: list[bytes] = []
 
-    async def enqueue(_topic: str, _key: bytes, payload: bytes) -> Awaitable[None]:
-        sent.append(payload)
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
+    enqueue = acking_enqueue(sent)
 
     async def unpublished_once_idle(relay: OutboxRelay, count: int) -> int:
         await asyncio.to_thread(_add, sessions, count)

@@ -1,7 +1,6 @@
 """`/ready`'s check runner and the outbox relay's drain (real SQLite, no broker)."""
 
 import asyncio
-from collections.abc import Awaitable
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,7 @@ from shared import readiness
 from shared.db import OutboxMessage, make_engine, make_sessions, serialize_sqlite_writers
 from shared.outbox import OutboxRelay
 from shared.readiness import run_checks
+from tests.unit.outbox_helpers import acking_enqueue
 
 
 async def _ok() -> str | None:
@@ -68,11 +68,7 @@ def test_a_stopped_relay_sends_what_was_committed_before_the_stop_marks_it_and_r
     _add(sessions, b"before")
     sent: list[bytes] = []
 
-    async def enqueue(_topic: str, _key: bytes, payload: bytes) -> Awaitable[None]:
-        sent.append(payload)
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
+    enqueue = acking_enqueue(sent)
 
     async def scenario() -> None:
         relay = OutboxRelay(sessions, _unused, poll_interval_s=30.0, enqueue=enqueue)
