@@ -48,6 +48,9 @@ from shared.need_to_know import SearchScope
 # SQLite: rowid (the entry's entry_id), meta (stems of title, file name, Aktenzeichen, Akte title, type), body (text).
 FTS_TABLE = "search_fts"
 TSV_TABLE = "search_tsv"  # PostgreSQL: the same stems as `simple` tsvectors, by entry_id
+# A document's stems, written with every upload: the statements built once.
+_INSERT_TSV = text(f"INSERT INTO {TSV_TABLE} VALUES (:i, to_tsvector('simple', :m), to_tsvector('simple', :b))")
+_INSERT_FTS = text(f"INSERT INTO {FTS_TABLE} (rowid, meta, body) VALUES (:i, :m, :b)")
 
 
 def create_text_index(engine: Engine) -> None:
@@ -180,11 +183,8 @@ class SearchRepository:
         if not fresh:
             self._delete_stems(entry.entry_id)
         values = {"i": entry.entry_id, "m": meta, "b": body}
-        if self._postgres:
-            sql = f"INSERT INTO {TSV_TABLE} VALUES (:i, to_tsvector('simple', :m), to_tsvector('simple', :b))"
-        else:
-            sql = f"INSERT INTO {FTS_TABLE} (rowid, meta, body) VALUES (:i, :m, :b)"
-        self._session.execute(text(sql), values)
+        # On the connection: the stems are a table of their own, never pending in the session.
+        self._session.connection().execute(_INSERT_TSV if self._postgres else _INSERT_FTS, values)
 
     def _delete_stems(self, entry_id: int) -> None:
         key = "entry_id" if self._postgres else "rowid"
