@@ -178,7 +178,7 @@ def main() -> int:
     stop_cleanly_on_sigterm()
     count = max(2, round(args.rate * args.seconds))
     documents = unique_documents(count)
-    settings, base_env = pipeline_env(args.env)
+    settings, base_env = pipeline_env(args.env, previews=True)
     with bench_stack(JWT_SECRET, base_env=base_env) as stack:
         print(f"[bench] stack up; {count} documents at {args.rate}/s", file=sys.stderr, flush=True)
         timeline = Timeline()
