@@ -1,6 +1,7 @@
 """Taking a document in: its approved (or, where the file plan says so, rejected) outcome becomes a BagIt
 package in WORM storage, after its intake fingerprint has been checked again; once per document."""
 
+import concurrent.futures
 import contextlib
 import hashlib
 import json
@@ -19,7 +20,8 @@ from services.archive.ports import NewFile, Packages, SourceMissing, Sources, St
 from services.archive.tables import ArchivedDocumentRow, PackageFileRow
 from services.archive.unit_of_work import ArchiveUnitOfWork
 from shared import events
-from shared.unit_of_work import consume_once
+from shared.tracing import continued, traceparent_of_event
+from shared.unit_of_work import consume_many, consume_once
 
 # The processed-event consumer of both outcomes (the Kafka consumer groups differ).
 CONSUMER = "archive"
@@ -29,11 +31,14 @@ METADATA = "data/metadata.json"
 
 @dataclass(frozen=True)
 class Intake:
-    """Where packages are read from and written to, and the development-only retention override."""
+    """Where packages are read from and written to, the development-only retention override, and what writes a
+    batch's packages side by side."""
 
     sources: Sources
     packages: Packages
     retention_override_s: int | None = None
+    # Writes the packages of a batch side by side (`archive_many`); None: one after another.
+    side_by_side: concurrent.futures.Executor | None = None
 
 
 @dataclass(frozen=True)
@@ -64,19 +69,89 @@ class PackageFile:
 
 def archive(uow: ArchiveUnitOfWork, event: Outcome, intake: Intake) -> bool:
     """Write the document's package and record it; True when this delivery of `event` was applied."""
-    return consume_once(uow, CONSUMER, event.event_id, lambda work: _take_in(work, event, intake))
+    return consume_once(uow, CONSUMER, event.event_id, lambda work: _take_in(work, [event], intake))
 
 
-def _take_in(uow: ArchiveUnitOfWork, event: Outcome, intake: Intake) -> str | None:
+def archive_many(uow: ArchiveUnitOfWork, events: list[Outcome], intake: Intake) -> int:
+    """`archive` for a batch (`shared.unit_of_work.consume_many`): the packages are written side by side and
+    recorded in one transaction; how many events were applied now. When one is refused (a dead letter), the batch
+    raises and its events are taken one at a time: each finds the objects this attempt stored."""
+    items = [(event.event_id, event) for event in events]
+    # Traces (on): the batch's transaction in the trace of its first approval, each package's S3 calls in its own.
+    first = traceparent_of_event(str(events[0].event_id)) if events else None
+    with continued(first, f"{events[0].TOPIC if events else ''} archive"):
+        return consume_many(uow, CONSUMER, items, lambda work, new: _take_in(work, new, intake))
+
+
+@dataclass(frozen=True)
+class Written:
+    """A package in the object store: its files in the bag's order (the original first), when it was archived,
+    how long it is kept, and the text the search indexes."""
+
+    stored: list[StoredFile]
+    archived_at: datetime
+    retain: datetime
+    text: str
+
+
+def _take_in(uow: ArchiveUnitOfWork, outcomes: list[Outcome], intake: Intake) -> str | None:
+    notes: list[str] = []
+    todo: dict[str, Outcome] = {}
+    for event in outcomes:
+        skipped = _skipped(uow, event, todo)
+        if skipped:
+            notes.append(skipped)
+        else:
+            todo[str(event.document_id)] = event
+    for event, written in zip(todo.values(), _write_all(list(todo.values()), intake), strict=True):
+        if isinstance(written, IntegrityFailure):
+            notes.append(_refuse(uow, event, written))
+            continue
+        uow.documents.add(_archived_row(event, written, intake.packages.bucket), written.text)
+        # In a batch the announcement continues the trace of the approval it answers (traces on).
+        with continued(traceparent_of_event(str(event.event_id)), f"{events.DocumentArchived.TOPIC} announce"):
+            uow.add_event(_archived_event(event, written.stored[0], intake.packages.bucket, written.archived_at))
+        uow.evidence.add(str(event.document_id), written.archived_at)  # its evidence record follows in a batch
+    return ", ".join(sorted(set(notes))) or None
+
+
+def _skipped(uow: ArchiveUnitOfWork, event: Outcome, taken: dict[str, Outcome]) -> str | None:
+    """Why `event` writes no package: its document is archived (or is being, earlier in this batch), or the file
+    plan does not keep it."""
     document_id = str(event.document_id)
-    if uow.documents.is_archived(document_id):
+    if document_id in taken or uow.documents.is_archived(document_id):
         return "already archived"
     if not domain.is_kept(event):
         return "not kept"
+    return None
+
+
+def _write_all(events: list[Outcome], intake: Intake) -> list[Written | IntegrityFailure]:
+    """Each event's package, side by side where the intake has writers for it; none still writing when a failure
+    is raised."""
+    if len(events) <= 1 or intake.side_by_side is None:
+        return [_write_package(event, intake) for event in events]
+    futures = [
+        intake.side_by_side.submit(_write_package_in_trace, event, intake, traceparent_of_event(str(event.event_id)))
+        for event in events
+    ]
+    concurrent.futures.wait(futures)
+    return [future.result() for future in futures]
+
+
+def _write_package_in_trace(event: Outcome, intake: Intake, traceparent: str | None) -> Written | IntegrityFailure:
+    """`_write_package` in a writer thread, in the trace of the event's message (traces on)."""
+    with continued(traceparent, f"{event.TOPIC} archive"):
+        return _write_package(event, intake)
+
+
+def _write_package(event: Outcome, intake: Intake) -> Written | IntegrityFailure:
+    """Check the sources' fingerprints, then store what the package still lacks (the object store only)."""
+    document_id = str(event.document_id)
     with _scratch_files() as scratch:
         fetched = _fetch_all(event, intake.sources, scratch)
         if isinstance(fetched, IntegrityFailure):
-            return _refuse(uow, event, fetched)
+            return fetched
         # A repeat (after a crash, or for a redelivered event) finds what an earlier attempt stored.
         found = intake.packages.found(document_id)
         archived_at = _archived_at(intake.packages, document_id, found)
@@ -89,14 +164,11 @@ def _take_in(uow: ArchiveUnitOfWork, event: Outcome, intake: Intake) -> str | No
         listed = [PayloadFile(f.path, f.sha256, f.size) for f in objects] + earlier
         plan = domain.plan_package_write(listed, found, domain.package_prefix(document_id))
         if isinstance(plan, IntegrityFailure):
-            return _refuse(uow, event, plan)
+            return plan
         written = _write_missing(document_id, intake.packages, objects, plan, (archived_at, retain))
         stored = _files_of(contents, written, bundle)
     text = domain.search_text(event, _ocr_text(event, intake.sources))
-    uow.documents.add(_archived_row(event, stored, intake.packages.bucket, archived_at, retain), text)
-    uow.add_event(_archived_event(event, stored[0], intake.packages.bucket, archived_at))
-    uow.evidence.add(document_id, archived_at)  # its evidence record (RFC 4998) follows in the next batch
-    return None
+    return Written(stored, archived_at, retain, text)
 
 
 def _refuse(uow: ArchiveUnitOfWork, event: Outcome, failure: IntegrityFailure) -> str:
@@ -250,10 +322,8 @@ def _dead_letter(event: Outcome, failure: IntegrityFailure) -> events.DeadLetter
     )
 
 
-def _archived_row(
-    event: Outcome, stored: list[StoredFile], bucket: str, archived_at: datetime, retain: datetime
-) -> ArchivedDocumentRow:
-    meta = event.metadata
+def _archived_row(event: Outcome, written: Written, bucket: str) -> ArchivedDocumentRow:
+    meta, stored = event.metadata, written.stored
     return ArchivedDocumentRow(
         document_id=str(event.document_id),
         correlation_id=str(event.correlation_id),
@@ -277,8 +347,8 @@ def _archived_row(
         submitted_by=event.submitted_by,
         received_at=domain.received_at(event),
         decisions=[d.model_dump(mode="json") for d in event.decisions],
-        archived_at=archived_at,
-        retain_until=retain,
+        archived_at=written.archived_at,
+        retain_until=written.retain,
         org_unit=meta.org_unit or None,
         confidential=meta.confidential,
         source=meta.source or None,

@@ -1,6 +1,7 @@
 """The archive's composition root: everything its routes, subscribers and background job use, built once."""
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from services.archive.archiving import Intake
@@ -45,7 +46,10 @@ def bootstrap(runtime: ServiceRuntime, store: ObjectStore) -> Archive:
         return SqlArchiveUnitOfWork(runtime.sessions, index, runtime.relay.notify)
 
     packages = PackageStore(store, settings.archive_bucket, settings.archive_object_lock)
-    intake = Intake(SourceStore(store, settings.inbox_bucket), packages, settings.archive_retention_override_s)
+    # A batch's packages are written side by side, as many as its partitions were handled at once before.
+    writers = ThreadPoolExecutor(settings.consumer_workers, thread_name_prefix="archive-write")
+    sources = SourceStore(store, settings.inbox_bucket)
+    intake = Intake(sources, packages, settings.archive_retention_override_s, writers)
     parties = xdomea_parties(settings)
     return Archive(uow, intake, parties, settings, EvidenceConfig.of(settings))
 

@@ -18,7 +18,6 @@ from kafka import KafkaAdminClient
 
 from devstack.stack import Ports, Stack
 from shared.messaging import kafka_python_auth
-from shared.settings import Settings
 from tests.conftest import unique_bytes
 from tests.integration.conftest import JWT_SECRET, Api, TopicReader, wait_for
 
@@ -113,10 +112,9 @@ def test_two_replicas_of_each_service_archive_every_document_once_while_one_is_k
         document_id = _upload(api, ("ingest", "ingest-2")[index % 2], content)  # both replicas take uploads
         contents[document_id] = content
         uploaded.append(document_id)
-    # Side by side: both replicas of the workflow and of the archive are members of their consumer groups: the
-    # archive's with its consumers per subscription, which handle partitions concurrently (by default one per
-    # partition of the replica's share), the workflow's with the one that starts new documents in batches.
-    members = {"workflow": 2, "archive": 2 * Settings(replicas=2).consumer_workers}
+    # Side by side: both replicas of the workflow and of the archive are members of their consumer groups, each
+    # with the one consumer that takes its documents in batches (the archive writes a batch's packages side by side).
+    members = {"workflow": 2, "archive": 2}
     for group, count in members.items():
         wait_for(lambda g=group, n=count: _members(replicas, g) == n, 60)
     for index, document_id in enumerate(uploaded):

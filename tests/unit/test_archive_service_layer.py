@@ -4,6 +4,7 @@ import json
 import shutil
 import uuid
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -29,6 +30,7 @@ from shared.events import (
     utcnow,
 )
 from shared.need_to_know import Reader
+from shared.unit_of_work import NotPlainEffect
 from tests.unit.fakes_archive import FakeArchiveUnitOfWork, FakePackages, FakeSources
 
 PDF = b"%PDF-1.7 the original\n"
@@ -182,6 +184,54 @@ def test_a_fingerprint_mismatch_is_dead_lettered_and_nothing_archived(
     # Not processed: replayed after the fix (`eakte dlq replay`), it is archived then.
     assert (CONSUMER, event.event_id) not in uow.processed
     assert not packages.objects and not uow.documents.rows and not uow.events
+
+
+def test_a_batch_is_written_side_by_side_and_recorded_in_one_commit(
+    uow: FakeArchiveUnitOfWork, sources: FakeSources, packages: FakePackages
+) -> None:
+    intake = Intake(sources, packages, None, ThreadPoolExecutor(3))
+    earlier = _approved(sources)
+    assert archiving.archive(uow, earlier, intake)
+    new = [_approved(sources, data=PDF + bytes([n])) for n in range(3)]
+    again = earlier.model_copy(update={"event_id": uuid.uuid4()})  # another outcome of an archived document
+    twice = new[0].model_copy(update={"event_id": uuid.uuid4()})  # the same document twice in the batch
+    committed = uow.committed
+
+    assert archiving.archive_many(uow, [*new, again, twice], intake) == 5
+
+    assert uow.committed == committed + 1
+    for event in new:
+        document_id = str(event.document_id)
+        assert packages.content(document_id, "data/original.pdf") == sources.read(event.original)
+        assert uow.documents.rows[document_id].sha256 == event.original.sha256
+    announced = [e.document_id for e in uow.events if isinstance(e, DocumentArchived)]
+    assert announced == [earlier.document_id, *(e.document_id for e in new)]
+    assert uow.processed[(CONSUMER, again.event_id)] == "already archived"
+    assert uow.processed[(CONSUMER, twice.event_id)] == "already archived"
+    assert not archiving.archive_many(uow, new, intake)  # a redelivered batch changes nothing
+
+
+def test_a_batch_with_a_refused_document_is_taken_one_at_a_time_and_the_others_archived(
+    uow: FakeArchiveUnitOfWork, sources: FakeSources, packages: FakePackages
+) -> None:
+    intake = Intake(sources, packages, None, ThreadPoolExecutor(2))
+    good, bad = _approved(sources), _approved(sources, data=PDF + b"x")
+    sources.objects[(bad.original.bucket, bad.original.key)] = b"tampered after intake"
+
+    with pytest.raises(NotPlainEffect):
+        archiving.archive_many(uow, [good, bad], intake)
+    assert not uow.events and not uow.processed and not uow.dead_letters  # all or nothing: none committed
+
+    # The subscriber then takes each event on its own (on the database the batch's rows were rolled back: a fresh
+    # fake stands for that); the good one finds the package the batch stored and writes nothing again.
+    written = dict(packages.objects)
+    uow = FakeArchiveUnitOfWork()
+    assert archiving.archive_many(uow, [good], intake) == 1
+    assert archiving.archive_many(uow, [bad], intake) == 1
+    assert packages.objects == written and packages.paths(str(bad.document_id)) == set()
+    assert list(uow.documents.rows) == [str(good.document_id)]
+    [letter] = uow.dead_letters
+    assert "sha256 mismatch" in letter.reason and (CONSUMER, bad.event_id) not in uow.processed
 
 
 def test_a_missing_source_object_is_dead_lettered(
