@@ -229,6 +229,12 @@ BatchHandler = Callable[[list[EventT]], Awaitable[None]]
 BATCH_MAX_RECORDS = 200
 BATCH_WAIT_MS = 100
 BATCH_GATHER_S = 0.25
+# A batch subscriber is one consumer for all its partitions, and aiokafka sends no new fetch to a broker while one is
+# in flight; that one leaves out the partitions whose records were still being handled when it was sent. A message
+# arriving on such a partition waited for it: up to FETCH_MAX_WAIT_MS (10 s) when the others stayed quiet (the end of
+# a burst: bench-pipeline's last documents were archived 10 s late). So a batch subscriber's fetch waits at most this
+# long: a few empty fetches a second while nothing happens.
+BATCH_FETCH_MAX_WAIT_MS = 500
 
 
 def consumer(broker: KafkaBroker, event_type: type[EventT], group: str) -> Callable[[Handler[EventT]], Handler[EventT]]:
@@ -487,7 +493,7 @@ def subscribe_batches(
         batch=True,
         max_records=max_records,
         batch_timeout_ms=BATCH_WAIT_MS,
-        fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+        fetch_max_wait_ms=BATCH_FETCH_MAX_WAIT_MS,
     )
     async def consume(message: KafkaMessage) -> None:
         records = _records_of(message)
