@@ -76,10 +76,11 @@ def archive_many(uow: ArchiveUnitOfWork, events: list[Outcome], intake: Intake) 
     """`archive` for a batch (`shared.unit_of_work.consume_many`): the packages are written side by side and
     recorded in one transaction; how many events were applied now. When one is refused (a dead letter), the batch
     raises and its events are taken one at a time: each finds the objects this attempt stored."""
+    if not events:
+        return 0
     items = [(event.event_id, event) for event in events]
     # Traces (on): the batch's transaction in the trace of its first approval, each package's S3 calls in its own.
-    first = traceparent_of_event(str(events[0].event_id)) if events else None
-    with continued(first, f"{events[0].TOPIC if events else ''} archive"):
+    with continued(traceparent_of_event(str(events[0].event_id)), f"{events[0].TOPIC} archive"):
         return consume_many(uow, CONSUMER, items, lambda work, new: _take_in(work, new, intake))
 
 

@@ -11,7 +11,8 @@ from services.archive.unit_of_work import ArchiveUnitOfWork
 from shared.events import DocumentApproved, DocumentRejected
 from shared.messaging import batch_consumer, consumer
 
-# At most this many documents per batch: their downloads lie on local disk until the batch is recorded.
+# At most this many documents per batch: a batch is all or nothing (one refused document has them all taken again,
+# one at a time).
 ARCHIVE_BATCH = 16
 
 
