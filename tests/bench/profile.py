@@ -15,7 +15,6 @@ Writes `bench-results/profile.json`. The figures are a picture of one run on thi
 import argparse
 import collections
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -33,54 +32,10 @@ from tests.bench import (
     write_result,
 )
 from tests.bench.pipeline import JWT_SECRET, run_pipeline, unique_documents
+from tests.bench.stack_cpu import cpu_seconds, cpu_with_descendants, descendants_cpu, stack_processes
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>.*?):\d+\)$")
 IDLE = re.compile(r"^(select|_worker|wait|read_signed|main|poll|accept|_recv)\b|Selector\.select|Condition\.wait")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system time of the process and its reaped children."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(value) for value in fields[11:15]) / CLOCK_TICKS
-
-
-def descendants_cpu(pid: int) -> dict[int, float]:
-    """CPU seconds of each living descendant of `pid` (the ingest service's warm PDF-check workers live as long
-    as the service: never reaped, so not in its own figure)."""
-    parents: dict[int, list[int]] = collections.defaultdict(list)
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parents[int(stat.read_text().rsplit(")", 1)[1].split()[1])].append(int(stat.parent.name))
-        except (OSError, ValueError, IndexError):
-            continue  # ended while we looked
-    found, todo = {}, list(parents.get(pid, []))
-    while todo:
-        child = todo.pop()
-        try:
-            found[child] = cpu_seconds(child)
-        except OSError:
-            continue
-        todo.extend(parents.get(child, []))
-    return found
-
-
-def cpu_with_descendants(before: dict[int, float], after: dict[int, float]) -> float:
-    """What the descendants used between two looks (one that started meanwhile counts from zero)."""
-    return sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
-
-
-def stack_processes(stack: object) -> dict[str, int]:
-    """Name → PID of the broker, MinIO and the services (devstack keeps their `subprocess.Popen`)."""
-    found: dict[str, int] = {}
-    for name, managed in getattr(stack, "services", {}).items():
-        found[name] = managed.pid
-    for name in ("kafka", "minio", "postgres"):
-        server = getattr(stack, name, None)
-        managed = getattr(server, "process", None)
-        if managed is not None and managed.pid:
-            found[name] = managed.pid
-    return found
 
 
 def own_functions(path: Path, top: int = 15) -> list[dict[str, object]]:
