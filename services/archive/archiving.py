@@ -98,29 +98,32 @@ class Written:
 def _take_in(uow: ArchiveUnitOfWork, outcomes: list[Outcome], intake: Intake) -> str | None:
     notes: list[str] = []
     todo: dict[str, Outcome] = {}
+    archived = uow.documents.archived_among([str(event.document_id) for event in outcomes])
     for event in outcomes:
-        skipped = _skipped(uow, event, todo)
+        skipped = _skipped(event, archived | set(todo))
         if skipped:
             notes.append(skipped)
         else:
             todo[str(event.document_id)] = event
+    taken: list[tuple[ArchivedDocumentRow, str]] = []
     for event, written in zip(todo.values(), _write_all(list(todo.values()), intake), strict=True):
         if isinstance(written, IntegrityFailure):
             notes.append(_refuse(uow, event, written))
             continue
-        uow.documents.add(_archived_row(event, written, intake.packages.bucket), written.text)
+        taken.append((_archived_row(event, written, intake.packages.bucket), written.text))
         # In a batch the announcement continues the trace of the approval it answers (traces on).
         with continued(traceparent_of_event(str(event.event_id)), f"{events.DocumentArchived.TOPIC} announce"):
             uow.add_event(_archived_event(event, written.stored[0], intake.packages.bucket, written.archived_at))
-        uow.evidence.add(str(event.document_id), written.archived_at)  # its evidence record follows in a batch
+    # The batch's rows in a statement per table; each package's evidence record follows in a batch.
+    uow.documents.add_all(taken)
+    uow.evidence.add_all({row.document_id: row.archived_at for row, _ in taken})
     return ", ".join(sorted(set(notes))) or None
 
 
-def _skipped(uow: ArchiveUnitOfWork, event: Outcome, taken: dict[str, Outcome]) -> str | None:
+def _skipped(event: Outcome, archived: set[str]) -> str | None:
     """Why `event` writes no package: its document is archived (or is being, earlier in this batch), or the file
     plan does not keep it."""
-    document_id = str(event.document_id)
-    if document_id in taken or uow.documents.is_archived(document_id):
+    if str(event.document_id) in archived:
         return "already archived"
     if not domain.is_kept(event):
         return "not kept"

@@ -32,12 +32,15 @@ class Documents(abc.ABC):
     def get(self, document_id: str) -> ArchivedDocumentRow | None: ...
 
     @abc.abstractmethod
-    def is_archived(self, document_id: str) -> bool:
-        """Whether the document has a package here (without loading it)."""
+    def archived_among(self, document_ids: list[str]) -> set[str]:
+        """Which of the documents have a package here (without loading them)."""
 
     @abc.abstractmethod
+    def add_all(self, entries: list[tuple[ArchivedDocumentRow, str]]) -> None:
+        """Add documents (their `files` with them), each with its text indexed for full-text search."""
+
     def add(self, row: ArchivedDocumentRow, text: str) -> None:
-        """Add a document (its `files` with it) and index `text` for full-text search."""
+        self.add_all([(row, text)])
 
     @abc.abstractmethod
     def remove(self, document_id: str) -> None:
@@ -102,11 +105,11 @@ class XdomeaProcesses(abc.ABC):
     def newest_first(self) -> list[XdomeaProcessRow]: ...
 
 
-_ARCHIVED_ID = select(ArchivedDocumentRow.document_id).where(
-    ArchivedDocumentRow.document_id == bindparam("document_id")
+_ARCHIVED_IDS = select(ArchivedDocumentRow.document_id).where(
+    ArchivedDocumentRow.document_id.in_(bindparam("document_ids", expanding=True))
 )
-_PENDING_EVIDENCE_ID = select(EvidencePendingRow.document_id).where(
-    EvidencePendingRow.document_id == bindparam("document_id")
+_PENDING_EVIDENCE_IDS = select(EvidencePendingRow.document_id).where(
+    EvidencePendingRow.document_id.in_(bindparam("document_ids", expanding=True))
 )
 
 
@@ -118,9 +121,9 @@ class SqlDocuments(Documents):
     def get(self, document_id: str) -> ArchivedDocumentRow | None:
         return self._session.get(ArchivedDocumentRow, document_id)
 
-    def is_archived(self, document_id: str) -> bool:
-        # On the connection: document rows are written at once (`add`), never left pending in the session.
-        return self._session.connection().scalar(_ARCHIVED_ID, {"document_id": document_id}) is not None
+    def archived_among(self, document_ids: list[str]) -> set[str]:
+        # On the connection: document rows are written at once (`add_all`), never left pending in the session.
+        return set(self._session.connection().scalars(_ARCHIVED_IDS, {"document_ids": document_ids}))
 
     def count(self) -> int:
         return self._session.scalar(select(func.count()).select_from(ArchivedDocumentRow)) or 0
@@ -131,11 +134,12 @@ class SqlDocuments(Documents):
         )
         return {result: count for result, count in self._session.execute(query).all()}
 
-    def add(self, row: ArchivedDocumentRow, text: str) -> None:
-        """A new package's row and its files' rows, inserted at once (never changed in the same transaction)."""
-        insert_rows(self._session, [row])
-        insert_rows(self._session, row.files)
-        self._index.add(self._session, row.document_id, text)
+    def add_all(self, entries: list[tuple[ArchivedDocumentRow, str]]) -> None:
+        """New packages' rows and their files' rows, inserted at once (never changed in the same transaction): a
+        statement per table for a batch."""
+        insert_rows(self._session, [row for row, _ in entries])
+        insert_rows(self._session, [file for row, _ in entries for file in row.files])
+        self._index.add_all(self._session, {row.document_id: text for row, text in entries})
 
     def remove(self, document_id: str) -> None:
         self._index.remove(self._session, document_id)
@@ -258,7 +262,11 @@ class EvidenceQueue(abc.ABC):
     """Packages awaiting their evidence record (RFC 4998), durable until their record is stored."""
 
     @abc.abstractmethod
-    def add(self, document_id: str, now: datetime) -> None: ...
+    def add_all(self, queued: dict[str, datetime]) -> None:
+        """Queue packages (document id -> when); one already waiting keeps its place."""
+
+    def add(self, document_id: str, now: datetime) -> None:
+        self.add_all({document_id: now})
 
     @abc.abstractmethod
     def claim(self, now: datetime, until: datetime, limit: int) -> list[str]:
@@ -282,11 +290,14 @@ class SqlEvidenceQueue(EvidenceQueue):
     def __init__(self, session: Session) -> None:
         self._session = session
 
-    def add(self, document_id: str, now: datetime) -> None:
-        # A disposed package's row may still wait here; else it is new: one look-up, one plain INSERT (its rows are
-        # changed by statements, never left pending in the session).
-        if self._session.connection().scalar(_PENDING_EVIDENCE_ID, {"document_id": document_id}) is None:
-            insert_rows(self._session, [EvidencePendingRow(document_id=document_id, queued_at=now)])
+    def add_all(self, queued: dict[str, datetime]) -> None:
+        # A disposed package's row may still wait here; else it is new: one look-up, one plain INSERT for the batch
+        # (its rows are changed by statements, never left pending in the session).
+        if not queued:
+            return
+        waiting = set(self._session.connection().scalars(_PENDING_EVIDENCE_IDS, {"document_ids": list(queued)}))
+        new = [EvidencePendingRow(document_id=d, queued_at=at) for d, at in queued.items() if d not in waiting]
+        insert_rows(self._session, new)
 
     def claim(self, now: datetime, until: datetime, limit: int) -> list[str]:
         free = or_(EvidencePendingRow.claimed_until.is_(None), EvidencePendingRow.claimed_until < now)

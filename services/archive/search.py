@@ -32,9 +32,12 @@ class SearchIndex:
                     )
                 )
 
-    def add(self, session: Session, document_id: str, body: str) -> None:
+    def add_all(self, session: Session, bodies: dict[str, str]) -> None:
+        """Index each document's text (document id -> text): one statement for all."""
         table = "archive_text" if self._postgres else "archive_fts"
-        session.execute(text(f"INSERT INTO {table} (document_id, body) VALUES (:d, :b)"), {"d": document_id, "b": body})
+        rows = [{"d": document_id, "b": body} for document_id, body in bodies.items()]
+        if rows:
+            session.execute(text(f"INSERT INTO {table} (document_id, body) VALUES (:d, :b)"), rows)
 
     def remove(self, session: Session, document_id: str) -> None:
         table = "archive_text" if self._postgres else "archive_fts"

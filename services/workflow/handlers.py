@@ -17,8 +17,9 @@ START_BATCH = 50
 def register(broker: KafkaBroker, workflow: Workflow, notifier: Notifier) -> None:
     # New documents in batches, one transaction each: the work is the workflow's own database, where concurrent
     # consumers only queued for the write lock while their fetches and transactions cost as much as the starts.
-    # No pause to gather (an upload reaches the inbox at once); a batch is what arrived during the last one.
-    @batch_consumer(broker, DocumentIngested, group="workflow", gather_s=0.0, max_records=START_BATCH)
+    # A pause of 50 ms to gather (an upload still reaches the inbox at once): with none, a batch held one or two
+    # documents under load, and the workflow's CPU per document was a sixth higher (2 alternating pairs).
+    @batch_consumer(broker, DocumentIngested, group="workflow", gather_s=0.05, max_records=START_BATCH)
     async def on_ingested(events: list[DocumentIngested]) -> None:
         await asyncio.to_thread(workflow.starting.start_many, workflow.uow(), events)
 

@@ -42,8 +42,8 @@ class FakeDocuments(Documents):
     def get(self, document_id: str) -> ArchivedDocumentRow | None:
         return self.rows.get(document_id)
 
-    def is_archived(self, document_id: str) -> bool:
-        return document_id in self.rows
+    def archived_among(self, document_ids: list[str]) -> set[str]:
+        return set(document_ids) & set(self.rows)
 
     def count(self) -> int:
         return len(self.rows)
@@ -54,11 +54,12 @@ class FakeDocuments(Documents):
             counts[row.last_verify_result] = counts.get(row.last_verify_result, 0) + 1
         return counts
 
-    def add(self, row: ArchivedDocumentRow, text: str) -> None:
-        row.state = row.state or "archived"
-        row.legal_hold = bool(row.legal_hold)
-        self.rows[row.document_id] = row
-        self.text[row.document_id] = text
+    def add_all(self, entries: list[tuple[ArchivedDocumentRow, str]]) -> None:
+        for row, text in entries:
+            row.state = row.state or "archived"
+            row.legal_hold = bool(row.legal_hold)
+            self.rows[row.document_id] = row
+            self.text[row.document_id] = text
 
     def remove(self, document_id: str) -> None:
         del self.rows[document_id]
@@ -140,8 +141,9 @@ class FakeEvidenceQueue(EvidenceQueue):
         self.queued: dict[str, datetime] = {}
         self.claims: dict[str, datetime] = {}
 
-    def add(self, document_id: str, now: datetime) -> None:
-        self.queued.setdefault(document_id, now)
+    def add_all(self, queued: dict[str, datetime]) -> None:
+        for document_id, at in queued.items():
+            self.queued.setdefault(document_id, at)
 
     def claim(self, now: datetime, until: datetime, limit: int) -> list[str]:
         free = [i for i in sorted(self.queued, key=self.queued.__getitem__) if self.claims.get(i, now) <= now]
