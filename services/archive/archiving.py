@@ -7,7 +7,7 @@ import hashlib
 import json
 import tempfile
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -72,7 +72,7 @@ def archive(uow: ArchiveUnitOfWork, event: Outcome, intake: Intake) -> bool:
     return consume_once(uow, CONSUMER, event.event_id, lambda work: _take_in(work, [event], intake))
 
 
-def archive_many(uow: ArchiveUnitOfWork, events: list[Outcome], intake: Intake) -> int:
+def archive_many(uow: ArchiveUnitOfWork, events: Sequence[Outcome], intake: Intake) -> int:
     """`archive` for a batch (`shared.unit_of_work.consume_many`): the packages are written side by side and
     recorded in one transaction; how many events were applied now. When one is refused (a dead letter), the batch
     raises and its events are taken one at a time: each finds the objects this attempt stored."""
@@ -98,13 +98,15 @@ class Written:
 def _take_in(uow: ArchiveUnitOfWork, outcomes: list[Outcome], intake: Intake) -> str | None:
     notes: list[str] = []
     todo: dict[str, Outcome] = {}
-    archived = uow.documents.archived_among([str(event.document_id) for event in outcomes])
+    # Archived here already, or being archived by an earlier event of this batch.
+    taken_ids = uow.documents.archived_among([str(event.document_id) for event in outcomes])
     for event in outcomes:
-        skipped = _skipped(event, archived | set(todo))
+        skipped = _skipped(event, taken_ids)
         if skipped:
             notes.append(skipped)
         else:
             todo[str(event.document_id)] = event
+            taken_ids.add(str(event.document_id))
     taken: list[tuple[ArchivedDocumentRow, str]] = []
     for event, written in zip(todo.values(), _write_all(list(todo.values()), intake), strict=True):
         if isinstance(written, IntegrityFailure):
@@ -120,10 +122,10 @@ def _take_in(uow: ArchiveUnitOfWork, outcomes: list[Outcome], intake: Intake) ->
     return ", ".join(sorted(set(notes))) or None
 
 
-def _skipped(event: Outcome, archived: set[str]) -> str | None:
+def _skipped(event: Outcome, taken_ids: set[str]) -> str | None:
     """Why `event` writes no package: its document is archived (or is being, earlier in this batch), or the file
     plan does not keep it."""
-    if str(event.document_id) in archived:
+    if str(event.document_id) in taken_ids:
         return "already archived"
     if not domain.is_kept(event):
         return "not kept"

@@ -22,7 +22,7 @@ def register(broker: KafkaBroker, uow_factory: Callable[[], ArchiveUnitOfWork], 
     # the outbox's sends were paid per document before.
     @batch_consumer(broker, DocumentApproved, group="archive", gather_s=0.0, max_records=ARCHIVE_BATCH)
     async def on_approved(events: list[DocumentApproved]) -> None:
-        await asyncio.to_thread(archiving.archive_many, uow_factory(), list(events), intake)
+        await asyncio.to_thread(archiving.archive_many, uow_factory(), events, intake)
 
     # Rejected documents are kept too where the file plan says so (a rejection is part of the record).
     @consumer(broker, DocumentRejected, group="archive.documents.rejected")

@@ -39,9 +39,6 @@ class Documents(abc.ABC):
     def add_all(self, entries: list[tuple[ArchivedDocumentRow, str]]) -> None:
         """Add documents (their `files` with them), each with its text indexed for full-text search."""
 
-    def add(self, row: ArchivedDocumentRow, text: str) -> None:
-        self.add_all([(row, text)])
-
     @abc.abstractmethod
     def remove(self, document_id: str) -> None:
         """Remove the document, its package files and its full-text entry."""
@@ -264,9 +261,6 @@ class EvidenceQueue(abc.ABC):
     @abc.abstractmethod
     def add_all(self, queued: dict[str, datetime]) -> None:
         """Queue packages (document id -> when); one already waiting keeps its place."""
-
-    def add(self, document_id: str, now: datetime) -> None:
-        self.add_all({document_id: now})
 
     @abc.abstractmethod
     def claim(self, now: datetime, until: datetime, limit: int) -> list[str]:

@@ -48,8 +48,11 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def raw_put_seconds(store: ObjectStore, documents: list[bytes], concurrency: int, prefix: str) -> float:
-    """How long plain PUTs of `documents` take (new keys under `prefix`, a bucket without versions or lock)."""
+def raw_put_seconds(stack: Stack, documents: list[bytes], concurrency: int, prefix: str) -> float:
+    """How long plain PUTs of `documents` take once the stack is quiet (new keys under `prefix`, a bucket without
+    versions or lock)."""
+    print(f"[bench] raw PUTs once the stack is quiet ({wait_until_quiet(stack):.0%} of a core)", file=sys.stderr)
+    store = ObjectStore(stack.settings())
     bucket = "bench-raw"
     store.ensure_bucket(bucket)
 
@@ -135,12 +138,9 @@ def main() -> int:
         print(f"[bench] stack up; {len(documents)} documents, concurrency {args.concurrency}", file=sys.stderr)
         if warmup:  # the steady state is measured: the broker's JIT, connection pools and caches warmed up
             run_pipeline(stack, warmup, args.concurrency)
-        store = ObjectStore(stack.settings())
-        print(f"[bench] raw PUTs once the stack is quiet ({wait_until_quiet(stack):.0%} of a core)", file=sys.stderr)
-        raw_before = raw_put_seconds(store, documents, args.concurrency, "before")
+        raw_before = raw_put_seconds(stack, documents, args.concurrency, "before")
         pipeline = run_pipeline(stack, documents, args.concurrency)
-        print(f"[bench] raw PUTs once the stack is quiet ({wait_until_quiet(stack):.0%} of a core)", file=sys.stderr)
-        raw_after = raw_put_seconds(store, documents, args.concurrency, "after")
+        raw_after = raw_put_seconds(stack, documents, args.concurrency, "after")
     raw = 2 * len(documents) / (raw_before + raw_after)
     result = {
         "benchmark": "pipeline upload→archived, workflow=none",

@@ -160,7 +160,7 @@ def test_a_batch_repeated_after_a_crash_records_the_newer_record_once(
     [document_id] = _archived(uow, packages, 1)
     config = EvidenceConfig(tsa, [tsa.ca])
     evidence.stamp_pending(uow, packages, config)
-    uow.evidence.add(document_id, utcnow())  # as if the batch's commit had been lost after the store write
+    uow.evidence.add_all({document_id: utcnow()})  # as if the batch's commit had been lost after the store write
     assert evidence.stamp_pending(uow, packages, config) == 1
     row = uow.documents.get(document_id)
     assert row is not None and [f.path for f in row.files].count("evidence.ers") == 1
