@@ -16,7 +16,7 @@ from typing import Any
 from services.archive import domain
 from services.archive.bundle import BUNDLE, BUNDLE_TYPE, Bundle, make_bundle
 from services.archive.domain import FoundVersion, IntegrityFailure, Outcome, PayloadFile, check_fixity, manifest
-from services.archive.ports import NewFile, Packages, SourceMissing, Sources, StoredFile
+from services.archive.ports import AlreadyStored, NewFile, Packages, SourceMissing, Sources, StoredFile
 from services.archive.tables import ArchivedDocumentRow, PackageFileRow
 from services.archive.unit_of_work import ArchiveUnitOfWork
 from shared import events
@@ -152,29 +152,58 @@ def _write_package_in_trace(event: Outcome, intake: Intake, traceparent: str | N
 
 
 def _write_package(event: Outcome, intake: Intake) -> Written | IntegrityFailure:
-    """Check the sources' fingerprints, then store what the package still lacks (the object store only)."""
-    document_id = str(event.document_id)
+    """Check the sources' fingerprints, then store the package (the object store only): as a new package, else
+    (an earlier attempt left objects) what it still lacks."""
     with _scratch_files() as scratch:
         fetched = _fetch_all(event, intake.sources, scratch)
         if isinstance(fetched, IntegrityFailure):
             return fetched
-        # A repeat (after a crash, or for a redelivered event) finds what an earlier attempt stored.
-        found = intake.packages.found(document_id)
-        archived_at = _archived_at(intake.packages, document_id, found)
-        retain = domain.retain_until(archived_at, event.metadata.retention_years, intake.retention_override_s)
-        contents = _package_files(event, intake.sources, fetched, archived_at, retain)
-        objects, bundle = _objects(contents, archived_at)
-        # Files of the bundle that an older archive version stored as objects of their own must hold the same
-        # bytes (then they are left as they are), else the package is refused as before.
-        earlier = [PayloadFile(m.path, m.sha256, m.size) for m in bundle.members if m.path in found]
-        listed = [PayloadFile(f.path, f.sha256, f.size) for f in objects] + earlier
-        plan = domain.plan_package_write(listed, found, domain.package_prefix(document_id))
-        if isinstance(plan, IntegrityFailure):
-            return plan
-        written = _write_missing(document_id, intake.packages, objects, plan, (archived_at, retain))
-        stored = _files_of(contents, written, bundle)
+        stored = _write_new(event, intake, fetched) or _write_rest(event, intake, fetched)
+    if isinstance(stored, IntegrityFailure):
+        return stored
     text = domain.search_text(event, _ocr_text(event, intake.sources))
-    return Written(stored, archived_at, retain, text)
+    return Written(*stored, text)
+
+
+# A package's files in the bag's order, when it was archived and how long it is kept.
+_Stored = tuple[list[StoredFile], datetime, datetime]
+
+
+def _write_new(event: Outcome, intake: Intake, fetched: list[Fetched]) -> _Stored | None:
+    """The common case, a package never begun: each object is written only if its key is new, which spares the
+    listing of what an earlier attempt stored (one request of five per package). None when a key holds an object
+    already: an earlier attempt was here, and `_write_rest` completes its package."""
+    archived_at = events.utcnow()
+    retain = domain.retain_until(archived_at, event.metadata.retention_years, intake.retention_override_s)
+    contents = _package_files(event, intake.sources, fetched, archived_at, retain)
+    objects, bundle = _objects(contents, archived_at)
+    nothing_found: dict[str, FoundVersion | None] = {f.path: None for f in objects}
+    try:
+        document_id = str(event.document_id)
+        written = _write_missing(document_id, intake.packages, objects, nothing_found, (archived_at, retain), True)
+    except AlreadyStored:
+        return None
+    return _files_of(contents, written, bundle), archived_at, retain
+
+
+def _write_rest(event: Outcome, intake: Intake, fetched: list[Fetched]) -> _Stored | IntegrityFailure:
+    """Store what the package still lacks. A repeat (after a crash, or for a redelivered event) finds what an earlier
+    attempt stored and keeps its archiving time, so the package comes out the same."""
+    document_id = str(event.document_id)
+    found = intake.packages.found(document_id)
+    archived_at = _archived_at(intake.packages, document_id, found)
+    retain = domain.retain_until(archived_at, event.metadata.retention_years, intake.retention_override_s)
+    contents = _package_files(event, intake.sources, fetched, archived_at, retain)
+    objects, bundle = _objects(contents, archived_at)
+    # Files of the bundle that an older archive version stored as objects of their own must hold the same
+    # bytes (then they are left as they are), else the package is refused as before.
+    earlier = [PayloadFile(m.path, m.sha256, m.size) for m in bundle.members if m.path in found]
+    listed = [PayloadFile(f.path, f.sha256, f.size) for f in objects] + earlier
+    plan = domain.plan_package_write(listed, found, domain.package_prefix(document_id))
+    if isinstance(plan, IntegrityFailure):
+        return plan
+    written = _write_missing(document_id, intake.packages, objects, plan, (archived_at, retain), False)
+    return _files_of(contents, written, bundle), archived_at, retain
 
 
 def _refuse(uow: ArchiveUnitOfWork, event: Outcome, failure: IntegrityFailure) -> str:
@@ -283,9 +312,11 @@ def _write_missing(
     contents: list[PackageFile],
     plan: dict[str, FoundVersion | None],
     when: tuple[datetime, datetime],
+    only_new: bool,
 ) -> list[StoredFile]:
     """Store what is not there yet and reuse the versions an earlier attempt stored. The tag manifest (last) is
-    written once everything it covers is stored, so a bag that has one is complete."""
+    written once everything it covers is stored, so a bag that has one is complete. `only_new`: each write raises
+    AlreadyStored where its key holds an object (nothing found was listed)."""
     archived_at, retain = when
     stored: dict[str, StoredFile] = {}
     for f in contents:
@@ -295,7 +326,7 @@ def _write_missing(
             stored[f.path] = StoredFile(packages.bucket, f.path, key, reused.version_id, f.sha256, f.size)
     missing = [NewFile(f.path, f.source, f.content_type) for f in contents if f.path not in stored]
     for group in (missing[:-1], missing[-1:]):
-        for written in packages.put_many(document_id, group, retain, archived_at) if group else []:
+        for written in packages.put_many(document_id, group, retain, archived_at, only_new) if group else []:
             stored[written.path] = written
     return [stored[f.path] for f in contents]
 

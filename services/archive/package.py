@@ -9,11 +9,12 @@ from pathlib import Path
 
 from minio.commonconfig import COMPLIANCE
 from minio.error import S3Error
+from minio.helpers import genheaders
 from minio.retention import Retention
 from urllib3 import BaseHTTPResponse
 
 from services.archive.domain import FoundVersion, package_prefix
-from services.archive.ports import NewFile, ObjectState, SourceMissing, StoredFile
+from services.archive.ports import AlreadyStored, NewFile, ObjectState, SourceMissing, StoredFile
 from shared.events import StoredObject
 from shared.storage import CHUNK, Downloaded, ObjectStore, sha256_of_file
 
@@ -22,6 +23,9 @@ MISSING = ("NoSuchKey", "NoSuchObject", "NoSuchVersion")
 NO_LOCK = ("ObjectLockConfigurationNotFoundError", "NoSuchObjectLockConfiguration")
 # Puts in flight at once for all packages being written (within the object store client's connection pool).
 _PUTS = concurrent.futures.ThreadPoolExecutor(max_workers=6, thread_name_prefix="archive-put")
+# A write "only if new" of a file up to this size is one conditional request (If-None-Match, its body in memory);
+# a larger file is asked for first (HEAD), its bytes streamed from disk as before.
+CONDITIONAL_PUT_MAX = 16 * 1024 * 1024
 
 
 class PackageStore:
@@ -41,8 +45,10 @@ class PackageStore:
         content_type: str,
         retain: datetime,
         archived_at: datetime,
+        only_new: bool = False,
     ) -> StoredFile:
-        """Write one file of the package under the retention lock (when the bucket has object lock)."""
+        """Write one file of the package under the retention lock (when the bucket has object lock); `only_new`:
+        raise AlreadyStored instead when its key holds an object already."""
         key = self.key(document_id, path)
         retention = Retention(COMPLIANCE, retain) if self.locked else None
         if isinstance(source, bytes):
@@ -50,6 +56,12 @@ class PackageStore:
         else:
             digest, size = sha256_of_file(source)
         metadata: dict[str, str | list[str] | tuple[str]] = {"sha256": digest, "archived-at": archived_at.isoformat()}
+        if only_new and size <= CONDITIONAL_PUT_MAX:
+            data = source if isinstance(source, bytes) else source.read_bytes()
+            version_id = self._put_if_new(key, data, content_type, metadata, retention)
+            return StoredFile(self.bucket, path, key, version_id, digest, size)
+        if only_new and self._exists(key):
+            raise AlreadyStored(key)
         if isinstance(source, bytes):
             result = self._client.put_object(
                 self.bucket,
@@ -66,16 +78,53 @@ class PackageStore:
             )
         return StoredFile(self.bucket, path, key, result.version_id, digest, size)
 
+    def _put_if_new(
+        self,
+        key: str,
+        data: bytes,
+        content_type: str,
+        metadata: dict[str, str | list[str] | tuple[str]],
+        retention: Retention | None,
+    ) -> str | None:
+        """One PUT with `If-None-Match: *`: the object store refuses it (412) when the key holds an object. The
+        client's public `put_object` passes no such header; its single-request PUT (`_put_object`, minio pinned in
+        requirements) takes the headers `put_object` would send plus this one."""
+        headers = genheaders(metadata, None, None, retention, False)
+        headers["Content-Type"] = content_type
+        headers["If-None-Match"] = "*"
+        try:
+            result = self._client._put_object(self.bucket, key, data, headers)
+        except S3Error as exc:
+            if exc.code == "PreconditionFailed":
+                raise AlreadyStored(key) from None
+            raise
+        return result.version_id
+
+    def _exists(self, key: str) -> bool:
+        try:
+            self._client.stat_object(self.bucket, key)
+        except S3Error as exc:
+            if exc.code in MISSING:
+                return False
+            raise
+        return True
+
     def put_many(
-        self, document_id: str, files: Sequence[NewFile], retain: datetime, archived_at: datetime
+        self,
+        document_id: str,
+        files: Sequence[NewFile],
+        retain: datetime,
+        archived_at: datetime,
+        only_new: bool = False,
     ) -> list[StoredFile]:
         """The files' puts side by side (a package's small files are round trips, not bytes); one file is put in
         this thread."""
         if len(files) == 1:
             only = files[0]
-            return [self.put(document_id, only.path, only.source, only.content_type, retain, archived_at)]
+            return [self.put(document_id, only.path, only.source, only.content_type, retain, archived_at, only_new)]
         futures = [
-            _PUTS.submit(self.put, document_id, f.path, f.source, f.content_type, retain, archived_at) for f in files
+            _PUTS.submit(self.put, document_id, f.path, f.source, f.content_type, retain, archived_at, only_new)
+            for f in files
         ]
         concurrent.futures.wait(futures)  # none still writing when a failure is raised
         return [future.result() for future in futures]

@@ -51,6 +51,10 @@ class NewFile:
     content_type: str
 
 
+class AlreadyStored(Exception):
+    """A write of a package file "only if new" found an object under its key (the message is the key)."""
+
+
 class SourceMissing(Exception):
     """An intake object a package needs is gone (the message is the reason recorded for it)."""
 
@@ -81,13 +85,19 @@ class Packages(Protocol):
         content_type: str,
         retain: datetime,
         archived_at: datetime,
+        only_new: bool = False,
     ) -> StoredFile:
         """Write one file of the package as a new version locked until `retain`; its SHA-256 and `archived_at`
-        are recorded on the object."""
+        are recorded on the object. `only_new`: raise AlreadyStored, writing nothing, when the key holds an object."""
         ...
 
     def put_many(
-        self, document_id: str, files: Sequence[NewFile], retain: datetime, archived_at: datetime
+        self,
+        document_id: str,
+        files: Sequence[NewFile],
+        retain: datetime,
+        archived_at: datetime,
+        only_new: bool = False,
     ) -> list[StoredFile]:
         """`put` for each file, possibly several at once; in the order given. Returns when every put has ended; the
         first failure is raised then."""

@@ -1,18 +1,19 @@
 """A package write cut short on the real MinIO with a COMPLIANCE lock, then the event delivered again to the
 archive service: the package is completed without a second version of any locked object."""
 
+import uuid
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from devstack.stack import Stack
-from services.archive import archiving
+from services.archive import archiving, package
 from services.archive.archiving import Intake
 from services.archive.package import PackageStore, SourceStore
-from services.archive.ports import StoredFile
-from shared.events import DocumentApproved
+from services.archive.ports import AlreadyStored, StoredFile
+from shared.events import DocumentApproved, utcnow
 from shared.storage import ObjectStore
 from tests.integration.conftest import Api, TopicReader, wait_for
 from tests.unit.fakes_archive import FakeArchiveUnitOfWork
@@ -39,11 +40,12 @@ class CutShort(PackageStore):
         content_type: str,
         retain: datetime,
         archived_at: datetime,
+        only_new: bool = False,
     ) -> StoredFile:
         if self.left == 0:
             raise Killed(path)
         self.left -= 1
-        return super().put(document_id, path, source, content_type, retain, archived_at)
+        return super().put(document_id, path, source, content_type, retain, archived_at, only_new)
 
 
 def test_a_package_cut_short_is_completed_on_redelivery_with_one_version_per_key(
@@ -85,3 +87,28 @@ def test_a_package_cut_short_is_completed_on_redelivery_with_one_version_per_key
     package = api.http.get(f"{stack.url('archive')}/api/v1/archive/{document_id}/package", headers=records).json()
     assert {o["retention_mode"] for o in package["objects"]} == {"COMPLIANCE"}
     assert len({o["retain_until"] for o in package["objects"]}) == 1  # one lock date: as if written at once
+
+
+@pytest.mark.parametrize("conditional_put_max", [package.CONDITIONAL_PUT_MAX, 4], ids=["one-request", "large-file"])
+def test_a_write_only_if_new_is_refused_where_the_key_holds_a_locked_object(
+    stack: Stack, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, conditional_put_max: int
+) -> None:
+    monkeypatch.setattr(package, "CONDITIONAL_PUT_MAX", conditional_put_max)  # 4: a "large" file is asked for first
+    settings = stack.settings()
+    store = ObjectStore(settings)
+    packages = PackageStore(store, settings.archive_bucket, locked=True)
+    document_id, now = str(uuid.uuid4()), utcnow()
+    retain = now + timedelta(seconds=60)
+    first = tmp_path / "first.pdf"
+    first.write_bytes(b"%PDF-1.7 first")
+    second = tmp_path / "second.pdf"
+    second.write_bytes(b"%PDF-1.7 second")
+
+    written = packages.put(document_id, "data/original.pdf", first, "application/pdf", retain, now, only_new=True)
+    with pytest.raises(AlreadyStored):
+        packages.put(document_id, "data/original.pdf", second, "application/pdf", retain, now, only_new=True)
+
+    found = packages.found(document_id)
+    assert [v.version_id for v in found["data/original.pdf"]] == [written.version_id]
+    assert b"".join(packages.stream(written)) == b"%PDF-1.7 first"
+    assert packages.state(written).retention_mode == "COMPLIANCE"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from services.archive.bundle import BUNDLE
 from services.archive.domain import FoundVersion, SearchQuery
-from services.archive.ports import NewFile, ObjectState, SourceMissing, StoredFile
+from services.archive.ports import AlreadyStored, NewFile, ObjectState, SourceMissing, StoredFile
 from services.archive.repositories import (
     ZERO_COUNTS,
     AccessLog,
@@ -226,6 +226,7 @@ class FakePackages:
         self.archived_at: dict[tuple[str, str], datetime | None] = {}
         self.holds: set[tuple[str, str]] = set()
         self.puts = 0
+        self.listings = 0  # how often `found` listed a package
         self._versions = itertools.count(1)
         self._budget: int | None = None
 
@@ -233,9 +234,14 @@ class FakePackages:
         self._budget = puts
 
     def put_many(
-        self, document_id: str, files: Sequence[NewFile], retain: datetime, archived_at: datetime
+        self,
+        document_id: str,
+        files: Sequence[NewFile],
+        retain: datetime,
+        archived_at: datetime,
+        only_new: bool = False,
     ) -> list[StoredFile]:
-        return [self.put(document_id, f.path, f.source, f.content_type, retain, archived_at) for f in files]
+        return [self.put(document_id, f.path, f.source, f.content_type, retain, archived_at, only_new) for f in files]
 
     def put(
         self,
@@ -245,14 +251,17 @@ class FakePackages:
         content_type: str,
         retain: datetime,
         archived_at: datetime | None = None,
+        only_new: bool = False,
     ) -> StoredFile:
         if self._budget is not None:
             if self._budget <= 0:
                 raise Crash(path)
             self._budget -= 1
+        key = f"packages/{document_id}/{path}"
+        if only_new and any(k == key for k, _ in self.objects):
+            raise AlreadyStored(key)
         self.puts += 1
         data = source if isinstance(source, bytes) else source.read_bytes()
-        key = f"packages/{document_id}/{path}"
         version = str(next(self._versions))
         self.objects[(key, version)] = data
         self.locks[(key, version)] = retain
@@ -260,6 +269,7 @@ class FakePackages:
         return StoredFile(self.bucket, path, key, version, hashlib.sha256(data).hexdigest(), len(data))
 
     def found(self, document_id: str) -> dict[str, list[FoundVersion]]:
+        self.listings += 1
         prefix = f"packages/{document_id}/"
         found: dict[str, list[FoundVersion]] = {}
         for (key, version), data in self.objects.items():  # in the order written: oldest first

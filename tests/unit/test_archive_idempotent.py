@@ -139,10 +139,41 @@ def test_an_unreadable_foreign_metadata_json_is_refused_not_retried() -> None:
     uow, sources, packages = FakeArchiveUnitOfWork(), FakeSources(), FakePackages()
     event = _approved(sources)
     document_id = str(event.document_id)
+    # An earlier attempt stored the original; beside it a metadata.json object that no archive version wrote.
+    written = FakePackages()
+    assert archiving.archive(FakeArchiveUnitOfWork(), event, Intake(sources, written))
+    original = written.content(document_id, "data/original.pdf")
+    packages.put(document_id, "data/original.pdf", original, "application/pdf", utcnow())
     packages.put(document_id, "data/metadata.json", b"\xff not json", "application/json", utcnow())
 
     assert archiving.archive(uow, event, Intake(sources, packages))
 
-    assert packages.versions(document_id) == {"data/metadata.json": 1}
+    assert packages.versions(document_id) == {"data/original.pdf": 1, "data/metadata.json": 1}
     [letter] = uow.dead_letters
     assert f"packages/{document_id}/data/metadata.json" in letter.reason and uow.documents.get(document_id) is None
+
+
+def test_a_new_package_is_written_without_listing_the_store_and_a_repeat_lists_it_once() -> None:
+    sources, packages = FakeSources(), FakePackages()
+    event = _approved(sources)
+    document_id = str(event.document_id)
+
+    assert archiving.archive(FakeArchiveUnitOfWork(), event, Intake(sources, packages))
+    assert (packages.listings, packages.puts) == (0, len(OBJECTS))
+
+    assert archiving.archive(FakeArchiveUnitOfWork(), event, Intake(sources, packages))  # its record was lost
+    assert (packages.listings, packages.puts) == (1, len(OBJECTS))
+    assert packages.versions(document_id) == dict.fromkeys(OBJECTS, 1)
+
+
+def test_an_object_under_a_key_the_package_does_not_write_is_left_as_it_is() -> None:
+    uow, sources, packages = FakeArchiveUnitOfWork(), FakeSources(), FakePackages()
+    event = _approved(sources)
+    document_id = str(event.document_id)
+    packages.put(document_id, "notes.txt", b"not ours", "text/plain", utcnow())
+
+    assert archiving.archive(uow, event, Intake(sources, packages))
+
+    assert packages.versions(document_id) == dict.fromkeys(OBJECTS | {"notes.txt"}, 1)
+    assert packages.paths(document_id) == PACKAGE | {"notes.txt"}
+    assert retrieval.verify(uow, packages, [document_id], None, RITA).ok == 1
