@@ -169,21 +169,27 @@ def _write_package(event: Outcome, intake: Intake) -> Written | IntegrityFailure
 _Stored = tuple[list[StoredFile], datetime, datetime]
 
 
+@dataclass(frozen=True)
+class _Layout:
+    """A package laid out for one archiving time: its files (`contents`) and the objects they are kept in."""
+
+    archived_at: datetime
+    retain: datetime
+    contents: list[PackageFile]
+    objects: list[PackageFile]
+    bundle: Bundle
+
+
 def _write_new(event: Outcome, intake: Intake, fetched: list[Fetched]) -> _Stored | None:
     """The common case, a package never begun: each object is written only if its key is new, which spares the
-    listing of what an earlier attempt stored (one request of five per package). None when a key holds an object
-    already: an earlier attempt was here, and `_write_rest` completes its package."""
-    archived_at = events.utcnow()
-    retain = domain.retain_until(archived_at, event.metadata.retention_years, intake.retention_override_s)
-    contents = _package_files(event, intake.sources, fetched, archived_at, retain)
-    objects, bundle = _objects(contents, archived_at)
-    nothing_found: dict[str, FoundVersion | None] = {f.path: None for f in objects}
+    listing of what an earlier attempt stored (one of the five object-store requests per document). None when a
+    key holds an object already: an earlier attempt was here, and `_write_rest` completes its package."""
+    layout = _layout(event, intake, fetched, events.utcnow())
+    nothing_found: dict[str, FoundVersion | None] = {f.path: None for f in layout.objects}
     try:
-        document_id = str(event.document_id)
-        written = _write_missing(document_id, intake.packages, objects, nothing_found, (archived_at, retain), True)
+        return _write(str(event.document_id), intake.packages, layout, nothing_found, only_new=True)
     except AlreadyStored:
         return None
-    return _files_of(contents, written, bundle), archived_at, retain
 
 
 def _write_rest(event: Outcome, intake: Intake, fetched: list[Fetched]) -> _Stored | IntegrityFailure:
@@ -191,19 +197,30 @@ def _write_rest(event: Outcome, intake: Intake, fetched: list[Fetched]) -> _Stor
     attempt stored and keeps its archiving time, so the package comes out the same."""
     document_id = str(event.document_id)
     found = intake.packages.found(document_id)
-    archived_at = _archived_at(intake.packages, document_id, found)
-    retain = domain.retain_until(archived_at, event.metadata.retention_years, intake.retention_override_s)
-    contents = _package_files(event, intake.sources, fetched, archived_at, retain)
-    objects, bundle = _objects(contents, archived_at)
+    layout = _layout(event, intake, fetched, _archived_at(intake.packages, document_id, found))
     # Files of the bundle that an older archive version stored as objects of their own must hold the same
     # bytes (then they are left as they are), else the package is refused as before.
-    earlier = [PayloadFile(m.path, m.sha256, m.size) for m in bundle.members if m.path in found]
-    listed = [PayloadFile(f.path, f.sha256, f.size) for f in objects] + earlier
+    earlier = [PayloadFile(m.path, m.sha256, m.size) for m in layout.bundle.members if m.path in found]
+    listed = [PayloadFile(f.path, f.sha256, f.size) for f in layout.objects] + earlier
     plan = domain.plan_package_write(listed, found, domain.package_prefix(document_id))
     if isinstance(plan, IntegrityFailure):
         return plan
-    written = _write_missing(document_id, intake.packages, objects, plan, (archived_at, retain), False)
-    return _files_of(contents, written, bundle), archived_at, retain
+    return _write(document_id, intake.packages, layout, plan, only_new=False)
+
+
+def _layout(event: Outcome, intake: Intake, fetched: list[Fetched], archived_at: datetime) -> _Layout:
+    retain = domain.retain_until(archived_at, event.metadata.retention_years, intake.retention_override_s)
+    contents = _package_files(event, intake.sources, fetched, archived_at, retain)
+    objects, bundle = _objects(contents, archived_at)
+    return _Layout(archived_at, retain, contents, objects, bundle)
+
+
+def _write(
+    document_id: str, packages: Packages, layout: _Layout, plan: dict[str, FoundVersion | None], only_new: bool
+) -> _Stored:
+    when = (layout.archived_at, layout.retain)
+    written = _write_missing(document_id, packages, layout.objects, plan, when, only_new)
+    return _files_of(layout.contents, written, layout.bundle), layout.archived_at, layout.retain
 
 
 def _refuse(uow: ArchiveUnitOfWork, event: Outcome, failure: IntegrityFailure) -> str:
