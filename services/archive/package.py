@@ -23,8 +23,8 @@ MISSING = ("NoSuchKey", "NoSuchObject", "NoSuchVersion")
 NO_LOCK = ("ObjectLockConfigurationNotFoundError", "NoSuchObjectLockConfiguration")
 # Puts in flight at once for all packages being written (within the object store client's connection pool).
 _PUTS = concurrent.futures.ThreadPoolExecutor(max_workers=6, thread_name_prefix="archive-put")
-# A write "only if new" of a file up to this size is one conditional request (If-None-Match, its body in memory);
-# a larger file is asked for first (HEAD), its bytes streamed from disk as before.
+# A write "only if new" of a file on disk up to this size is one conditional request (If-None-Match, its body read
+# into memory); a larger file is asked for first (HEAD), its bytes streamed from disk as before.
 CONDITIONAL_PUT_MAX = 16 * 1024 * 1024
 
 
@@ -51,14 +51,15 @@ class PackageStore:
         raise AlreadyStored instead when its key holds an object already."""
         key = self.key(document_id, path)
         retention = Retention(COMPLIANCE, retain) if self.locked else None
+        if only_new and isinstance(source, Path) and source.stat().st_size <= CONDITIONAL_PUT_MAX:
+            source = source.read_bytes()  # a conditional write is one request with its body
         if isinstance(source, bytes):
             digest, size = hashlib.sha256(source).hexdigest(), len(source)
         else:
             digest, size = sha256_of_file(source)
         metadata: dict[str, str | list[str] | tuple[str]] = {"sha256": digest, "archived-at": archived_at.isoformat()}
-        if only_new and size <= CONDITIONAL_PUT_MAX:
-            data = source if isinstance(source, bytes) else source.read_bytes()
-            version_id = self._put_if_new(key, data, content_type, metadata, retention)
+        if only_new and isinstance(source, bytes):
+            version_id = self._put_if_new(key, source, content_type, metadata, retention)
             return StoredFile(self.bucket, path, key, version_id, digest, size)
         if only_new and self._exists(key):
             raise AlreadyStored(key)
