@@ -16,7 +16,6 @@ from minio.error import S3Error
 from opentelemetry.trace import SpanKind
 from urllib3.util import Retry, Timeout
 
-from shared.events import StoredObject
 from shared.settings import Settings
 from shared.tracing import enabled as tracing_enabled
 from shared.tracing import span
@@ -114,9 +113,9 @@ class ObjectStore:
         """Delete an object; deleting one that is already gone is no error (S3 semantics), so retries are safe."""
         self._client.remove_object(bucket, key)
 
-    def exists(self, obj: StoredObject) -> bool:
+    def exists(self, bucket: str, key: str) -> bool:
         try:
-            self._client.stat_object(obj.bucket, obj.key)
+            self._client.stat_object(bucket, key)
         except S3Error as exc:
             if exc.code in ("NoSuchKey", "NoSuchObject"):
                 return False

@@ -30,6 +30,7 @@ CONDITIONAL_PUT_MAX = 16 * 1024 * 1024
 
 class PackageStore:
     def __init__(self, store: ObjectStore, bucket: str, locked: bool = True) -> None:
+        self._store = store
         self._client = store.client
         self.bucket = bucket
         self.locked = locked  # False only in development and tests (a bucket without object lock)
@@ -61,7 +62,7 @@ class PackageStore:
         if only_new and isinstance(source, bytes):
             version_id = self._put_if_new(key, source, content_type, metadata, retention)
             return StoredFile(self.bucket, path, key, version_id, digest, size)
-        if only_new and self._exists(key):
+        if only_new and self._store.exists(self.bucket, key):
             raise AlreadyStored(key)
         if isinstance(source, bytes):
             result = self._client.put_object(
@@ -100,15 +101,6 @@ class PackageStore:
                 raise AlreadyStored(key) from None
             raise
         return result.version_id
-
-    def _exists(self, key: str) -> bool:
-        try:
-            self._client.stat_object(self.bucket, key)
-        except S3Error as exc:
-            if exc.code in MISSING:
-                return False
-            raise
-        return True
 
     def put_many(
         self,
