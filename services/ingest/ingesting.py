@@ -4,10 +4,13 @@ The domain decides (duplicate, OCR, version, object keys), this module orchestra
 """
 
 import contextlib
+import contextvars
+import functools
 import hashlib
 import threading
 import time
 import uuid
+from concurrent import futures
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -47,6 +50,16 @@ class _Previous:
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class _Target:
+    """Where a file goes if it is accepted: its document and version, the version it replaces, its original's object."""
+
+    document_id: str
+    version: int
+    previous: _Previous | None
+    original: StoredObject
+
+
 class IngestService:
     def __init__(
         self, settings: Settings, store: ObjectStore, filing: FilingService, workflows: frozenset[str]
@@ -65,6 +78,8 @@ class IngestService:
         self._placing = threading.Lock()
         # When this replica last began taking a file in (time.monotonic): background work waits for a quiet moment.
         self._last_intake_at = float("-inf")
+        # Each upload's original goes to the inbox while its checks run (`_inspect_while_storing`).
+        self._storing = futures.ThreadPoolExecutor(max_workers=16, thread_name_prefix="eakte-inbox-put")
 
     def since_intake_s(self) -> float:
         return time.monotonic() - self._last_intake_at
@@ -87,28 +102,64 @@ class IngestService:
                 existing = None if spooled.too_large else self._duplicate_of(uow, spooled.sha256, upload)
                 if existing:
                     return Duplicate(existing, spooled.sha256)
-                verdict = self._inspect(spooled, rendition, is_mail_message(upload.source, upload.filename))
+                kind = self._kind(spooled, is_mail_message(upload.source, upload.filename))
+                if isinstance(kind, Rejection):
+                    return self._refuse(uow, spooled, upload, kind, held_as)
+                target = self._target(uow, upload, kind, spooled)
+                verdict = self._inspect_while_storing(kind, spooled, rendition, target.original)
                 if isinstance(verdict, Rejection):
-                    if held_as:
-                        return Quarantined(held_as, spooled.sha256, verdict)
-                    return self._quarantine(uow, spooled, upload, verdict)
-                return self._accept(uow, spooled, verdict, upload)
+                    return self._refuse(uow, spooled, upload, verdict, held_as)
+                return self._accept(uow, spooled, verdict, upload, target)
         finally:
             rendition.unlink(missing_ok=True)
+
+    def _refuse(
+        self, uow: IngestUnitOfWork, spooled: SpooledFile, upload: Upload, rejection: Rejection, held_as: str | None
+    ) -> Quarantined:
+        if held_as:
+            return Quarantined(held_as, spooled.sha256, rejection)
+        return self._quarantine(uow, spooled, upload, rejection)
 
     def _duplicate_of(self, uow: IngestUnitOfWork, sha256: str, upload: Upload) -> str | None:
         with uow:
             copies = uow.documents.copies_of(sha256)
         return duplicate_of(copies, upload.aktenzeichen, self._settings.allow_duplicates_in_other_akte)
 
-    def _inspect(self, spooled: SpooledFile, rendition: Path, message: bool = False) -> Inspected | Rejection:
-        """`message`: an e-mail from the mailbox; it is its own original, rendered as PDF (headers and text)."""
+    def _kind(self, spooled: SpooledFile, message: bool) -> FileKind | Rejection:
+        """What the file is by its first bytes. `message`: an e-mail from the mailbox is expected (its own
+        original, rendered as PDF: headers and text)."""
         if spooled.too_large:
             return Rejection(RejectionReason.TOO_LARGE, f"more than {self._settings.max_upload_bytes} bytes")
         with spooled.path.open("rb") as handle:
-            kind = sniff(handle.read(1024) if spooled.size else b"", message_expected=message)
-        if isinstance(kind, Rejection):
-            return kind
+            return sniff(handle.read(1024) if spooled.size else b"", message_expected=message)
+
+    def _target(self, uow: IngestUnitOfWork, upload: Upload, kind: FileKind, spooled: SpooledFile) -> _Target:
+        previous = self._previous_version(uow, upload.new_version_of)
+        document_id = _document_id(upload)
+        version = next_version(previous.version if previous else None)
+        key = document_key(document_id, original_name(kind), version)
+        original = StoredObject(bucket=self._settings.inbox_bucket, key=key, size=spooled.size, sha256=spooled.sha256)
+        return _Target(document_id, version, previous, original)
+
+    def _inspect_while_storing(
+        self, kind: FileKind, spooled: SpooledFile, rendition: Path, original: StoredObject
+    ) -> Inspected | Rejection:
+        """Inspect the file while its original goes to the inbox: the checker's answer and the PUT take about as
+        long each, and an upload's answer waited for both one after the other. A file the checks refuse (or a
+        check that fails) is removed from the inbox again; the original is stored before any record, as before."""
+        put = functools.partial(self._store.put_file, original.bucket, original.key, spooled.path, kind.value)
+        storing = self._storing.submit(contextvars.copy_context().run, put, original.sha256)
+        verdict: Inspected | Rejection | None = None
+        try:
+            verdict = self._inspect(kind, spooled, rendition)
+        finally:
+            futures.wait([storing])
+            if not isinstance(verdict, Inspected):
+                self._store.remove(original.bucket, original.key)
+        storing.result()  # a failed PUT of an accepted file fails the upload, as it always did
+        return verdict
+
+    def _inspect(self, kind: FileKind, spooled: SpooledFile, rendition: Path) -> Inspected | Rejection:
         limits = (self._settings.max_pages, self._settings.pdf_check_timeout_s)
         if kind is FileKind.MESSAGE:
             facts = message_to_pdf(spooled.path, rendition, *limits)
@@ -144,12 +195,17 @@ class IngestService:
             uow.quarantine.add(row)
         return Quarantined(quarantine_id=row.quarantine_id, sha256=row.sha256, rejection=rejection)
 
-    def _accept(self, uow: IngestUnitOfWork, spooled: SpooledFile, inspected: Inspected, upload: Upload) -> Accepted:
-        previous = self._previous_version(uow, upload.new_version_of)
-        document_id = _document_id(upload)
-        version = next_version(previous.version if previous else None)
+    def _accept(
+        self,
+        uow: IngestUnitOfWork,
+        spooled: SpooledFile,
+        inspected: Inspected,
+        upload: Upload,
+        target: _Target,
+    ) -> Accepted:
         # Objects are stored before the record: a crash in between leaves an orphan object, never a lost one.
-        original, rendition = self._store_objects(document_id, version, spooled, inspected)
+        rendition = self._store_rendition(target.document_id, target.version, inspected)
+        previous = target.previous
         with self._placing if upload.find_or_open_akte else contextlib.nullcontext():
             new_akte = self._open_new_akte(uow, upload)
             with uow:
@@ -157,18 +213,18 @@ class IngestService:
                     uow, upload.aktenzeichen, upload.vorgang_id, new_akte, upload.title, upload.vorgang_title
                 )
                 event = DocumentIngested(
-                    document_id=uuid.UUID(document_id),
+                    document_id=uuid.UUID(target.document_id),
                     correlation_id=uuid.UUID(previous.correlation_id) if previous else uuid.uuid4(),
-                    original=original,
+                    original=target.original,
                     rendition=rendition,
                     metadata=_metadata(upload, inspected, placement),
                     workflow=upload.workflow,
                     submitted_by=upload.submitted_by,
-                    version=version,
+                    version=target.version,
                 )
                 self._record(uow, event, upload, placement, previous, inspected)
         aktenzeichen = placement.akte.aktenzeichen if placement.akte else None
-        return Accepted(str(event.document_id), spooled.sha256, DocumentStatus.RECEIVED, aktenzeichen, version)
+        return Accepted(str(event.document_id), spooled.sha256, DocumentStatus.RECEIVED, aktenzeichen, target.version)
 
     def _previous_version(self, uow: IngestUnitOfWork, document_id: str) -> _Previous | None:
         if not document_id:
@@ -192,20 +248,14 @@ class IngestService:
             return None
         return self._filing.open_akte(uow, upload.new_akte_class, title, upload.submitted_by, org_units)
 
-    def _store_objects(
-        self, document_id: str, version: int, spooled: SpooledFile, inspected: Inspected
-    ) -> tuple[StoredObject, StoredObject | None]:
-        bucket = self._settings.inbox_bucket
-        key = document_key(document_id, original_name(inspected.kind), version)
-        self._store.put_file(bucket, key, spooled.path, inspected.kind.value, spooled.sha256)
-        original = StoredObject(bucket=bucket, key=key, size=spooled.size, sha256=spooled.sha256)
+    def _store_rendition(self, document_id: str, version: int, inspected: Inspected) -> StoredObject | None:
         if inspected.rendition is None:
-            return original, None
+            return None
         path = inspected.rendition
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         key = document_key(document_id, RENDITION, version)
-        self._store.put_file(bucket, key, path, FileKind.PDF.value, digest)
-        return original, StoredObject(bucket=bucket, key=key, size=path.stat().st_size, sha256=digest)
+        self._store.put_file(self._settings.inbox_bucket, key, path, FileKind.PDF.value, digest)
+        return StoredObject(bucket=self._settings.inbox_bucket, key=key, size=path.stat().st_size, sha256=digest)
 
     def _record(
         self,

@@ -23,9 +23,19 @@ def _upload_bytes(api: Api, name: str, data: bytes, user: str = "clara", **field
     )
 
 
+def _inbox_documents(stack: Stack) -> set[str]:
+    """The document ids the inbox bucket holds objects of (`documents/{id}/...`)."""
+    from shared.storage import ObjectStore
+
+    settings = stack.settings()
+    listed = ObjectStore(settings).client.list_objects(settings.inbox_bucket, "documents/")
+    return {obj.object_name.split("/")[1] for obj in listed}
+
+
 def test_every_corpus_file_gets_its_verdict_and_none_is_lost(api: Api) -> None:
     admin = api.headers("adam", "admin")
     results: dict[str, tuple[str, str, dict]] = {}
+    in_inbox_before = _inbox_documents(api.stack)
     for row in corpus_manifest():
         response = _upload_bytes(api, row["file"], (CORPUS / row["file"]).read_bytes())
         assert response.status_code in (201, 422), f"{row['file']}: {response.status_code} {response.text}"
@@ -47,6 +57,8 @@ def test_every_corpus_file_gets_its_verdict_and_none_is_lost(api: Api) -> None:
     for quarantine_id, reason in refused.items():
         held = api.http.get(f"{api.stack.url('ingest')}/api/v1/quarantine/{quarantine_id}", headers=admin)
         assert held.status_code == 200 and held.json()["reason"] == reason
+    # A file goes to the inbox while it is checked: what the checks refused is not left there.
+    assert _inbox_documents(api.stack) - in_inbox_before == set(accepted.values())
 
 
 def test_reasons_are_specific(api: Api) -> None:

@@ -165,6 +165,26 @@ def test_a_too_large_file_is_quarantined_with_its_sidecar(harness: Harness) -> N
     assert harness.uow.events == [] and harness.uow.documents.rows == {}
 
 
+def test_a_pdf_the_check_refuses_is_quarantined_and_gone_from_the_inbox(harness: Harness) -> None:
+    # The original goes to the inbox while the check runs: a file the check refuses must not stay there.
+    outcome = harness.ingest(b"%PDF-1.4 cut off")
+    assert isinstance(outcome, Quarantined) and outcome.rejection.reason.value in ("truncated", "unreadable")
+    assert harness.store.keys() == [f"{outcome.quarantine_id}/content", f"{outcome.quarantine_id}/sidecar.json"]
+    assert harness.uow.events == [] and harness.uow.documents.rows == {}
+
+
+def test_an_original_the_inbox_refuses_fails_the_upload_and_nothing_is_recorded(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*_args: object) -> None:
+        raise ConnectionError("object store unreachable")
+
+    monkeypatch.setattr(harness.store, "put_file", refuse)
+    with pytest.raises(ConnectionError):
+        harness.ingest(_text_pdf("Hello"))
+    assert harness.uow.events == [] and harness.uow.documents.rows == {} and harness.store.keys() == []
+
+
 def test_a_scan_without_text_waits_for_ocr_before_its_event(harness: Harness) -> None:
     outcome = harness.ingest(_scan_png(), filename="scan.png")
     assert isinstance(outcome, Accepted)
