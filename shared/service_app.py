@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 
 from shared.asyncapi import document as asyncapi_document
 from shared.consumer_lag import GroupLagReader
-from shared.db import make_engine
+from shared.db import make_engine, serialize_sqlite_writers
 from shared.errors import Refused, status_of
 from shared.logs import CorrelationId, configure_logging
 from shared.messaging import (
@@ -62,6 +62,9 @@ def build_runtime(name: str, settings: Settings, *bases: type[DeclarativeBase]) 
     except SchemaNotCurrent as exc:
         print(f"eakte {name}: refusing to start (EAKTE_ENV={settings.env}): {exc}", file=sys.stderr)
         raise SystemExit(2) from exc
+    # SQLite: writers take turns on a process lock instead of SQLite's busy-wait, which sleeps 1, 2, 5, 10, ... ms
+    # between tries (an upload's record waited for a status batch or the relay that way).
+    serialize_sqlite_writers(engine)
     sessions = sessionmaker(engine, expire_on_commit=False)
     handle_partitions_concurrently(settings.consumer_workers)
     slow_handlers_down(settings.kafka_handler_delay_s)  # 0 unless a test asks for slow handlers

@@ -20,7 +20,6 @@ from services.workflow.notifications import MailConfig, Notifier
 from services.workflow.tables import WorkflowBase
 from services.workflow.unit_of_work import WorkflowUnitOfWork
 from shared import events
-from shared.db import serialize_sqlite_writers
 from shared.service_app import BackgroundJob, build_app, build_runtime
 from shared.settings import Settings, get_settings
 from shared.storage import ObjectStore
@@ -103,7 +102,6 @@ def create_app() -> FastAPI:
     registry, digests = load_definitions(directory, organisation)
     clock = make_clock(settings.clock)
     runtime = build_runtime("workflow", settings, WorkflowBase)
-    serialize_sqlite_writers(runtime.sessions.kw["bind"])
     relay = runtime.relay
     notifier = Notifier(organisation, clock, ZoneInfo(settings.timezone), mail_config(settings))
     workflow = bootstrap(
