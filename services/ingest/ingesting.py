@@ -6,7 +6,6 @@ The domain decides (duplicate, OCR, version, object keys), this module orchestra
 import contextlib
 import contextvars
 import functools
-import hashlib
 import threading
 import time
 import uuid
@@ -37,7 +36,7 @@ from services.ingest.unit_of_work import IngestUnitOfWork
 from services.ingest.uploads import Accepted, Duplicate, Inspected, Outcome, Quarantined, SpooledFile, Upload
 from shared.events import DocumentIngested, DocumentMetadata, StoredObject, utcnow
 from shared.settings import Settings
-from shared.storage import ObjectStore
+from shared.storage import ObjectStore, sha256_of_file
 from shared.tracing import current_traceparent
 
 
@@ -52,12 +51,15 @@ class _Previous:
 
 @dataclass(frozen=True)
 class _Target:
-    """Where a file goes if it is accepted: its document and version, the version it replaces, its original's object."""
+    """Where a file goes if it is accepted: its document, the version it replaces, its original's object."""
 
     document_id: str
-    version: int
     previous: _Previous | None
     original: StoredObject
+
+    @property
+    def version(self) -> int:
+        return next_version(self.previous.version if self.previous else None)
 
 
 class IngestService:
@@ -139,7 +141,7 @@ class IngestService:
         version = next_version(previous.version if previous else None)
         key = document_key(document_id, original_name(kind), version)
         original = StoredObject(bucket=self._settings.inbox_bucket, key=key, size=spooled.size, sha256=spooled.sha256)
-        return _Target(document_id, version, previous, original)
+        return _Target(document_id, previous, original)
 
     def _inspect_while_storing(
         self, kind: FileKind, spooled: SpooledFile, rendition: Path, original: StoredObject
@@ -251,11 +253,10 @@ class IngestService:
     def _store_rendition(self, document_id: str, version: int, inspected: Inspected) -> StoredObject | None:
         if inspected.rendition is None:
             return None
-        path = inspected.rendition
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        digest, size = sha256_of_file(inspected.rendition)  # streamed: a rendition of many pages may be large
         key = document_key(document_id, RENDITION, version)
-        self._store.put_file(self._settings.inbox_bucket, key, path, FileKind.PDF.value, digest)
-        return StoredObject(bucket=self._settings.inbox_bucket, key=key, size=path.stat().st_size, sha256=digest)
+        self._store.put_file(self._settings.inbox_bucket, key, inspected.rendition, FileKind.PDF.value, digest)
+        return StoredObject(bucket=self._settings.inbox_bucket, key=key, size=size, sha256=digest)
 
     def _record(
         self,
