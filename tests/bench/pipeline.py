@@ -91,7 +91,8 @@ def run_pipeline(stack: Stack, documents: list[bytes], concurrency: int) -> dict
         response.raise_for_status()
         uploaded[response.json()["document_id"]] = at
 
-    with TopicWatch(stack.settings(), "documents.archived", seen, from_start=True):
+    # The documents' own archiving times count, not when the watch saw them: its fetches gather (less CPU).
+    with TopicWatch(stack.settings(), "documents.archived", seen, from_start=True, gather_ms=250):
         started = time.time()
         with ThreadPoolExecutor(concurrency) as pool:
             for count, _ in enumerate(pool.map(upload, enumerate(documents)), start=1):
