@@ -416,8 +416,7 @@ class OffsetCommits:
         await asyncio.gather(*(self._commit(consumer) for consumer in list(self._pending)), return_exceptions=True)
 
 
-# A commit is a request and a write on the broker per consumer; a crash repeats at most this long's messages.
-COMMIT_EVERY_S = 1.0
+COMMIT_EVERY_S = 0.2
 # How long the broker holds a fetch that finds nothing new. A message arriving meanwhile is answered at once
 # (fetch.min.bytes is 1), so this adds no latency; at aiokafka's 500 ms the 30-odd idle consumers of a stack
 # made the broker answer some 66 empty fetches a second, half of its CPU while nothing happens.

@@ -103,10 +103,8 @@ def _never_transient(_exc: BaseException) -> bool:
 
 
 # Rows per read of the outbox, and how long the relay waits after a commit's notice for more rows to batch with it.
-# Every turn is a read of the outbox and a produce request; on a loaded two-core machine a round trip costs more CPU
-# (both ends, and the kernel between them) than the rows in it: at 3 ms the ingest sent a request per two uploads.
 BATCH = 100
-LINGER_S = 0.02
+LINGER_S = 0.003
 # A commit in this process wakes the relay at once (`notify`); the poll only finds rows written elsewhere (an
 # administrator's `outbox retry`, a replica that stopped). Every 0.1 s was ten queries a second per idle service.
 POLL_INTERVAL_S = 1.0

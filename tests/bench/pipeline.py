@@ -91,8 +91,7 @@ def run_pipeline(stack: Stack, documents: list[bytes], concurrency: int) -> dict
         response.raise_for_status()
         uploaded[response.json()["document_id"]] = at
 
-    # The documents' own archiving times count, not when the watch saw them: its fetches gather (less CPU).
-    with TopicWatch(stack.settings(), "documents.archived", seen, from_start=True, gather_ms=250):
+    with TopicWatch(stack.settings(), "documents.archived", seen, from_start=True):
         started = time.time()
         with ThreadPoolExecutor(concurrency) as pool:
             for count, _ in enumerate(pool.map(upload, enumerate(documents)), start=1):

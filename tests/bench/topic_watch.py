@@ -17,19 +17,11 @@ from shared.messaging import kafka_python_auth
 from shared.settings import Settings
 
 OnRecord = Callable[[bytes, float], None]
-# What a gathering watch's fetch waits for at most (or for `gather_ms`): far more than a second's records.
-GATHER_BYTES = 1024 * 1024
 
 
 class TopicWatch:
-    def __init__(
-        self, settings: Settings, topic: str, on_record: OnRecord, *, from_start: bool, gather_ms: int = 0
-    ) -> None:
-        """`gather_ms`: for a caller that reads the time from the records themselves (not when they were seen), the
-        watch's fetches wait up to this long for records to gather, instead of one fetch per record arriving: the
-        watch takes less of the machine the benchmark measures."""
+    def __init__(self, settings: Settings, topic: str, on_record: OnRecord, *, from_start: bool) -> None:
         self._settings, self._topic, self._on_record, self._from_start = settings, topic, on_record, from_start
-        self._gathering = {"fetch_max_wait_ms": gather_ms, "fetch_min_bytes": GATHER_BYTES} if gather_ms else {}
         self._ready, self._stop = threading.Event(), threading.Event()
         self._failure: BaseException | None = None
         self._thread = threading.Thread(target=lambda: asyncio.run(self._run()), daemon=True, name=f"watch-{topic}")
@@ -47,9 +39,7 @@ class TopicWatch:
 
     async def _run(self) -> None:
         auth = kafka_python_auth(self._settings.kafka_username, self._settings.kafka_password)
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._settings.kafka_bootstrap, enable_auto_commit=False, **self._gathering, **auth
-        )
+        consumer = AIOKafkaConsumer(bootstrap_servers=self._settings.kafka_bootstrap, enable_auto_commit=False, **auth)
         try:
             await consumer.start()
             await self._assign_all(consumer)
