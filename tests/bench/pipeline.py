@@ -16,20 +16,24 @@ import statistics
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
 from devstack.stack import Stack
 from shared.storage import ObjectStore
 from tests.bench import add_settings_option, bench_stack, pipeline_env, stop_cleanly_on_sigterm, write_result
-from tests.bench.stack_cpu import wait_until_quiet
+from tests.bench.stack_cpu import machine_busy_seconds, wait_until_quiet
 from tests.bench.topic_watch import TopicWatch
 from tests.conftest import CORPUS, corpus_manifest, token
 
 JWT_SECRET = "bench-secret-0123456789abcdef0123456789"
+T = TypeVar("T")
 
 
 def one_page_scans() -> list[bytes]:
@@ -48,9 +52,23 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, round(share * (len(ordered) - 1)))]
 
 
-def raw_put_seconds(stack: Stack, documents: list[bytes], concurrency: int, prefix: str) -> float:
+@dataclass(frozen=True)
+class Took:
+    """How long a phase took, and the CPU the whole machine was busy with meanwhile (all cores, every process)."""
+
+    seconds: float
+    busy_cpu_s: float
+
+
+def measured(phase: Callable[[], T]) -> tuple[T, Took]:
+    started, busy = time.monotonic(), machine_busy_seconds()
+    result = phase()
+    return result, Took(time.monotonic() - started, machine_busy_seconds() - busy)
+
+
+def raw_puts(stack: Stack, documents: list[bytes], concurrency: int, prefix: str) -> Took:
     """How long plain PUTs of `documents` take once the stack is quiet (new keys under `prefix`, a bucket without
-    versions or lock)."""
+    versions or lock), and the machine's CPU for them."""
     print(f"[bench] raw PUTs once the stack is quiet ({wait_until_quiet(stack):.0%} of a core)", file=sys.stderr)
     store = ObjectStore(stack.settings())
     bucket = "bench-raw"
@@ -61,10 +79,11 @@ def raw_put_seconds(stack: Stack, documents: list[bytes], concurrency: int, pref
         key = f"{prefix}/{index}.pdf"
         store.client.put_object(bucket, key, io.BytesIO(data), len(data), content_type="application/pdf")
 
-    started = time.monotonic()
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(put, enumerate(documents)))
-    return time.monotonic() - started
+    def put_all() -> None:
+        with ThreadPoolExecutor(concurrency) as pool:
+            list(pool.map(put, enumerate(documents)))
+
+    return measured(put_all)[1]
 
 
 def run_pipeline(stack: Stack, documents: list[bytes], concurrency: int) -> dict:
@@ -138,10 +157,15 @@ def main() -> int:
         print(f"[bench] stack up; {len(documents)} documents, concurrency {args.concurrency}", file=sys.stderr)
         if warmup:  # the steady state is measured: the broker's JIT, connection pools and caches warmed up
             run_pipeline(stack, warmup, args.concurrency)
-        raw_before = raw_put_seconds(stack, documents, args.concurrency, "before")
-        pipeline = run_pipeline(stack, documents, args.concurrency)
-        raw_after = raw_put_seconds(stack, documents, args.concurrency, "after")
-    raw = 2 * len(documents) / (raw_before + raw_after)
+        raw_before = raw_puts(stack, documents, args.concurrency, "before")
+        pipeline, took = measured(lambda: run_pipeline(stack, documents, args.concurrency))
+        raw_after = raw_puts(stack, documents, args.concurrency, "after")
+    raw = 2 * len(documents) / (raw_before.seconds + raw_after.seconds)
+    # The same comparison in CPU: what the whole machine was busy with per document and per raw PUT (every process
+    # and the kernel). Four PUTs at a time leave the cores partly idle, the pipeline keeps both busy: the rates'
+    # ratio says how much slower the pipeline is, this one how much more work a document is.
+    cpu_per_document_ms = 1000 * took.busy_cpu_s / len(documents)
+    cpu_per_put_ms = 1000 * (raw_before.busy_cpu_s + raw_after.busy_cpu_s) / (2 * len(documents))
     result = {
         "benchmark": "pipeline upload→archived, workflow=none",
         "documents": len(documents),
@@ -152,9 +176,12 @@ def main() -> int:
         "mean_document_bytes": round(sum(map(len, documents)) / len(documents)),
         **pipeline,
         "raw_minio_put_per_s": round(raw, 2),
-        "raw_minio_put_per_s_before": round(len(documents) / raw_before, 2),
-        "raw_minio_put_per_s_after": round(len(documents) / raw_after, 2),
+        "raw_minio_put_per_s_before": round(len(documents) / raw_before.seconds, 2),
+        "raw_minio_put_per_s_after": round(len(documents) / raw_after.seconds, 2),
         "pipeline_to_raw_put_ratio": round(pipeline["documents_per_s"] / raw, 4),
+        "machine_cpu_ms_per_document": round(cpu_per_document_ms, 2),
+        "machine_cpu_ms_per_raw_put": round(cpu_per_put_ms, 2),
+        "pipeline_to_raw_put_cpu_ratio": round(cpu_per_put_ms / cpu_per_document_ms, 4),
     }
     write_result(args.output, result)
     return 0

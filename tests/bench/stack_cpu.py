@@ -15,6 +15,13 @@ def cpu_seconds(pid: int) -> float:
     return sum(int(value) for value in fields[11:15]) / CLOCK_TICKS
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores have been busy since boot (every process and the kernel; not idle, I/O wait or time
+    the hypervisor gave to other guests), from the first line of `/proc/stat`."""
+    user, nice, system, _idle, _iowait, irq, softirq = (int(v) for v in Path("/proc/stat").read_text().split()[1:8])
+    return (user + nice + system + irq + softirq) / CLOCK_TICKS
+
+
 def descendants_cpu(pid: int) -> dict[int, float]:
     """CPU seconds of each living descendant of `pid` (the ingest service's warm PDF-check workers live as long
     as the service: never reaped, so not in its own figure)."""
