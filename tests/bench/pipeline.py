@@ -61,6 +61,7 @@ class Took:
 
 
 def measured(phase: Callable[[], T]) -> tuple[T, Took]:
+    """`phase()`'s result, and how long it took with the CPU the machine was busy with meanwhile."""
     started, busy = time.monotonic(), machine_busy_seconds()
     result = phase()
     return result, Took(time.monotonic() - started, machine_busy_seconds() - busy)
