@@ -314,8 +314,9 @@ async def upload_document(
     with spooled_files(form):
         received = _the_file(form)
         upload = await upload_from(request, form, principal, received.filename)
-        ingest = _service(request).ingest_file
-        outcome = await run_in_threadpool(ingest, new_uow(request), _spooled(received), upload)
+        service, spooled = _service(request), _spooled(received)
+        storing = service.begin_storing(spooled, upload)  # the inbox PUT runs while the file is judged
+        outcome = await run_in_threadpool(service.ingest_file, new_uow(request), spooled, upload, None, storing)
     return await answer(request, principal, outcome)
 
 

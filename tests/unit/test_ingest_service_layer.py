@@ -144,6 +144,17 @@ def test_the_same_bytes_again_are_a_duplicate(harness: Harness) -> None:
     again = harness.ingest(_text_pdf("Hello"), filename="nochmal.pdf")
     assert isinstance(first, Accepted) and again == Duplicate(first.document_id, first.sha256)
     assert len(harness.uow.events) == 1 and len(harness.uow.documents.rows) == 1
+    # The second original went to the inbox before it was known to be a duplicate, and left it again.
+    assert harness.store.keys() == [f"documents/{first.document_id}/original.pdf"]
+
+
+def test_an_intake_item_tried_again_after_it_was_recorded_keeps_its_original(harness: Harness) -> None:
+    # The intake queue chooses its item's document id: a second attempt names the recorded document's object.
+    item_id = str(uuid.uuid4())
+    first = harness.ingest(_text_pdf("Hello"), document_id=item_id)
+    again = harness.ingest(_text_pdf("Hello"), document_id=item_id)
+    assert isinstance(first, Accepted) and first.document_id == item_id and isinstance(again, Duplicate)
+    assert harness.store.keys() == [f"documents/{item_id}/original.pdf"]
 
 
 def test_a_deliberate_copy_into_another_akte_is_allowed_when_the_setting_is_on(tmp_path: Path) -> None:
