@@ -1,5 +1,6 @@
 """Child processes started by the dev stack: started, health-checked, and stopped by their own PID."""
 
+import contextlib
 import os
 import shutil
 import signal
@@ -21,9 +22,20 @@ def cache_dir() -> Path:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` different free loopback ports. The sockets stay bound until all are found: a port asked for one
+    at a time is free again once its socket closes, and the kernel gave the same one twice (two replicas of a
+    stack on one port)."""
+    with contextlib.ExitStack() as sockets:
+        ports = []
+        for _ in range(count):
+            sock = sockets.enter_context(socket.socket())
+            sock.bind(("127.0.0.1", 0))
+            ports.append(sock.getsockname()[1])
+        return ports
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:

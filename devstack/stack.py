@@ -9,7 +9,7 @@ from pathlib import Path
 from devstack.kafka import KafkaServer, dev_credentials
 from devstack.minio import MinioServer
 from devstack.postgres import PostgresServer
-from devstack.processes import ManagedProcess, free_port, require_free_port
+from devstack.processes import ManagedProcess, free_port, free_ports, require_free_port
 from shared.kafka_acl import ADMIN
 from shared.kafka_setup import set_up_kafka
 from shared.settings import Settings
@@ -58,10 +58,10 @@ class Ports:
 
     @classmethod
     def free(cls, replicas: int = 1) -> "Ports":
-        ports = cls(free_port(), free_port(), free_port(), free_port(), {name: free_port() for name in SERVICES})
         numbered = [instance for service in REPLICATED for _i, instance in _numbered(service, replicas)]
-        ports.replicas = {instance: free_port() for instance in numbered}
-        return ports
+        kafka, controller, minio, console, *rest = free_ports(4 + len(SERVICES) + len(numbered))
+        services = dict(zip(SERVICES, rest[: len(SERVICES)], strict=True))
+        return cls(kafka, controller, minio, console, services, dict(zip(numbered, rest[len(SERVICES) :], strict=True)))
 
 
 def _numbered(service: str, replicas: int) -> list[tuple[int, str]]:
@@ -140,10 +140,15 @@ class Stack:
 
     def start_postgres(self, data_dir: Path | None = None, port: int | None = None) -> dict[str, str]:
         """One PostgreSQL cluster with a database per service (what replicas need); returns their URLs."""
-        self.postgres = PostgresServer(data_dir or self.data_dir / "postgres", port or free_port()).start()
+        self.postgres = PostgresServer(data_dir or self.data_dir / "postgres", port or self._spare_port()).start()
         for name in REPLICATED:
             self.database_urls[name] = self.postgres.create_database(f"eakte_{name}")
         return dict(self.database_urls)
+
+    def _spare_port(self) -> int:
+        """A free port that is none of this stack's own (a service's is free until the service starts)."""
+        own = {*self.ports.services.values(), *self.ports.replicas.values()}
+        return next(port for port in iter(free_port, None) if port not in own)
 
     # --- services -------------------------------------------------------------------------------
     def instances(self) -> list[str]:
