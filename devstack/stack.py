@@ -59,9 +59,10 @@ class Ports:
     @classmethod
     def free(cls, replicas: int = 1) -> "Ports":
         numbered = [instance for service in REPLICATED for _i, instance in _numbered(service, replicas)]
-        kafka, controller, minio, console, *rest = free_ports(4 + len(SERVICES) + len(numbered))
-        services = dict(zip(SERVICES, rest[: len(SERVICES)], strict=True))
-        return cls(kafka, controller, minio, console, services, dict(zip(numbered, rest[len(SERVICES) :], strict=True)))
+        found = iter(free_ports(4 + len(SERVICES) + len(numbered)))
+        ports = cls(next(found), next(found), next(found), next(found), {name: next(found) for name in SERVICES})
+        ports.replicas = {instance: next(found) for instance in numbered}
+        return ports
 
 
 def _numbered(service: str, replicas: int) -> list[tuple[int, str]]:

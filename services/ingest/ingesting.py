@@ -112,11 +112,11 @@ class IngestService:
         """
         if spooled.too_large or upload.new_version_of or upload.document_id:
             return None
-        kind = self._kind(spooled, is_mail_message(upload.source, upload.filename))
+        kind = self._kind(spooled, upload)
         if isinstance(kind, Rejection):
             return None
         target = self._target_of(_document_id(upload), None, kind, spooled)
-        return StoringOriginal(target, kind, self._put_original(target.original, kind, spooled))
+        return self._put_original(target, kind, spooled)
 
     def ingest_file(
         self,
@@ -140,12 +140,12 @@ class IngestService:
                 existing = None if spooled.too_large else self._duplicate_of(uow, spooled.sha256, upload)
                 if existing:
                     return Duplicate(existing, spooled.sha256)
-                kind = storing.kind if storing else self._kind(spooled, is_mail_message(upload.source, upload.filename))
+                kind = storing.kind if storing else self._kind(spooled, upload)
                 if isinstance(kind, Rejection):
                     return self._refuse(uow, spooled, upload, kind, held_as)
                 if storing is None:  # the key is known only now, behind the duplicate check
                     target = self._target(uow, upload, kind, spooled)
-                    storing = StoringOriginal(target, kind, self._put_original(target.original, kind, spooled))
+                    storing = self._put_original(target, kind, spooled)
                 verdict = self._inspect_while_storing(kind, spooled, rendition, storing)
                 if isinstance(verdict, Rejection):
                     return self._refuse(uow, spooled, upload, verdict, held_as)
@@ -168,9 +168,10 @@ class IngestService:
             copies = uow.documents.copies_of(sha256)
         return duplicate_of(copies, upload.aktenzeichen, self._settings.allow_duplicates_in_other_akte)
 
-    def _kind(self, spooled: SpooledFile, message: bool) -> FileKind | Rejection:
-        """What the file is by its first bytes. `message`: an e-mail from the mailbox is expected (its own
-        original, rendered as PDF: headers and text)."""
+    def _kind(self, spooled: SpooledFile, upload: Upload) -> FileKind | Rejection:
+        """What the file is by its first bytes. An e-mail from the mailbox is expected as such (its own original,
+        rendered as PDF: headers and text)."""
+        message = is_mail_message(upload.source, upload.filename)
         if spooled.too_large:
             return Rejection(RejectionReason.TOO_LARGE, f"more than {self._settings.max_upload_bytes} bytes")
         with spooled.path.open("rb") as handle:
@@ -186,10 +187,11 @@ class IngestService:
         original = StoredObject(bucket=self._settings.inbox_bucket, key=key, size=spooled.size, sha256=spooled.sha256)
         return _Target(document_id, previous, original)
 
-    def _put_original(self, original: StoredObject, kind: FileKind, spooled: SpooledFile) -> futures.Future[str | None]:
-        """The original's PUT on the inbox pool (with the caller's trace context)."""
+    def _put_original(self, target: _Target, kind: FileKind, spooled: SpooledFile) -> StoringOriginal:
+        """Start the original's PUT on the inbox pool (with the caller's trace context)."""
+        original = target.original
         put = functools.partial(self._store.put_file, original.bucket, original.key, spooled.path, kind.value)
-        return self._storing.submit(contextvars.copy_context().run, put, original.sha256)
+        return StoringOriginal(target, kind, self._storing.submit(contextvars.copy_context().run, put, original.sha256))
 
     def _take_back(self, storing: StoringOriginal) -> None:
         """An original that is not kept (a duplicate, a refused file, a failed check) leaves the inbox again; one
